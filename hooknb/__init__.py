@@ -1,0 +1,34 @@
+"""hooknb: XMPP PubSub hooks in Jupyter.
+
+Connect an account, hook PubSub nodes (XEP-0060, and PEP nodes such as
+``urn:xmpp:microblog:0``) and watch events and hook runs as DataFrames and live widgets::
+
+    import hooknb
+    client = hooknb.connect("alice@example.org", "secret")
+    host = hooknb.get_host()
+    host.create_hook("urn:xmpp:microblog:0", "print(item.id)", type="python_code")
+
+In IPython/Jupyter: ``%load_ext hooknb`` then ``%hook ...`` and ``%%hook``.
+"""
+
+from __future__ import annotations
+
+from .client import Client, PubSubError
+from .errors import HookCreateError, HooknbError, Veto
+from .events import Event, Item
+from .host import Host, connect, get_host
+from .hooks import Hook
+from .phases import VetoError
+
+__version__ = "0.1.0"
+
+__all__ = ["Client", "Event", "Hook", "HookCreateError", "HooknbError", "Host", "Item",
+           "PubSubError", "Veto", "VetoError", "connect", "get_host", "load_ipython_extension",
+           "__version__"]
+
+
+def load_ipython_extension(ipython):  # type: ignore[no-untyped-def]
+    """``%load_ext hooknb``: register the ``%hook`` / ``%%hook`` magics."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)

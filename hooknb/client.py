@@ -1,0 +1,440 @@
+"""The shared per-account XMPP client: connection, PubSub operations and incoming events.
+
+A :class:`Client` wraps one slixmpp ``ClientXMPP`` running on hooknb's background loop (see
+:mod:`hooknb.loop`).  Every operation exists twice: ``apublish(...)`` is awaitable from any
+loop (the kernel's, a script's, or an async hook's) and ``publish(...)`` blocks until the
+result is in (for plain code and sync hooks).  Incoming PubSub notifications are parsed into
+:class:`~hooknb.events.Event` objects and handed to listeners on the loop thread.
+
+The client knows nothing about hooks; it exposes two seams the hook engine plugs into:
+``listeners`` (called with each batch of events) and ``interceptor`` (wrapping publish and
+retract, for before/after hooks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import xml.etree.ElementTree as ET
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import slixmpp
+from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
+
+from . import loop as _loop
+from .errors import HooknbError
+from .events import EVENT_TAG, Event, parse_notification
+
+log = logging.getLogger(__name__)
+
+IQ_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 20.0
+RECONNECT_DELAYS = (0.2, 0.5, 1, 2, 5, 10, 30)
+
+Listener = Callable[["Client", list[Event]], None]
+
+
+class PubSubError(HooknbError):
+    """A PubSub request was refused by the server (``condition`` is the XMPP error condition)."""
+
+    def __init__(self, message: str, condition: str = "") -> None:
+        super().__init__(message)
+        self.condition = condition
+
+
+@dataclass
+class Operation:
+    """A publish or retract about to be sent; before hooks may change ``payload``."""
+
+    op: str
+    service: str
+    node: str
+    item_id: str | None = None
+    payload: ET.Element | None = None
+    hook_data: dict[str, Any] = field(default_factory=dict)
+
+
+Interceptor = Callable[["Client", Operation, Callable[[Operation], Awaitable[Any]]], Awaitable[Any]]
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` names a loopback address (``localhost`` or 127.0.0.0/8, ::1)."""
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_payload(payload: str | ET.Element | None) -> ET.Element | None:
+    """An Element from an XML string (or the Element itself); a clear error if not well-formed."""
+    if payload is None or isinstance(payload, ET.Element):
+        return payload
+    try:
+        return ET.fromstring(payload)
+    except ET.ParseError as exc:
+        raise HooknbError(f"the payload is not well-formed XML: {exc}") from None
+
+
+def split_jid(jid: str) -> slixmpp.JID:
+    """A slixmpp JID, with a clear error for a malformed one."""
+    try:
+        parsed = slixmpp.JID(jid)
+    except Exception as exc:  # slixmpp raises InvalidJID
+        raise HooknbError(f"not a valid JID: {jid!r} ({exc})") from None
+    if not parsed.domain:
+        raise HooknbError(f"not a valid JID: {jid!r}")
+    return parsed
+
+
+class Client:
+    """One account's connection (use :func:`hooknb.connect` rather than building one).
+
+    ``state`` is one of ``disconnected``, ``connecting``, ``connected``, ``reconnecting``,
+    ``failed``; ``last_error`` says why it last failed.
+    """
+
+    def __init__(self, jid: str, password: str, host: str | None = None, port: int | None = None,
+                 plaintext: bool = False) -> None:
+        parsed = split_jid(jid)
+        if plaintext and not is_loopback(host):
+            raise HooknbError(
+                f"--plaintext (no TLS) is only allowed to a loopback host, not {host or parsed.domain!r}")
+        self.jid = parsed.bare
+        self.resource = parsed.resource or "hooknb"
+        self.host, self.port, self.plaintext = host, port, plaintext
+        self._password = password
+        self.state = "disconnected"
+        self.last_error: str | None = None
+        self.listeners: list[Listener] = []
+        self.on_session: list[Callable[[Client, bool], Awaitable[None]]] = []
+        self.interceptor: Interceptor | None = None
+        self.subscriptions: set[tuple[str, str]] = set()
+        self.reconnects = 0
+        self._closing = False
+        self._reconnect_task: asyncio.Task | None = None
+        self._session_ready: asyncio.Event | None = None
+        self.xmpp: slixmpp.ClientXMPP | None = None
+
+    def __repr__(self) -> str:
+        return f"<hooknb.Client {self.jid} {self.state}>"
+
+    # ------------------------------------------------------------------ connection
+    def _build(self) -> slixmpp.ClientXMPP:
+        config = {"feature_mechanisms": {"unencrypted_scram": True}} if self.plaintext else {}
+        xmpp = slixmpp.ClientXMPP(f"{self.jid}/{self.resource}", self._password,
+                                  plugin_config=config, loop=_loop.get_loop())
+        if self.plaintext:
+            xmpp.enable_direct_tls = False
+            xmpp.enable_starttls = False
+            xmpp.enable_plaintext = True
+        for plugin in ("xep_0030", "xep_0060", "xep_0115", "xep_0163", "xep_0199"):
+            xmpp.register_plugin(plugin)
+        # One handler per notification message (slixmpp's own pubsub_publish fires once per
+        # item with the whole message, which would multiply runs).
+        xmpp.register_handler(Callback("hooknb notifications",
+                                       MatchXPath(f"{{jabber:client}}message/{EVENT_TAG}"),
+                                       self._on_message))
+        xmpp.add_event_handler("session_start", self._on_session_start)
+        xmpp.add_event_handler("disconnected", self._on_disconnected)
+        xmpp.add_event_handler("failed_all_auth", self._on_failed_auth)
+        xmpp.add_event_handler("connection_failed", self._on_connection_failed)
+        xmpp.exception = self._on_exception  # slixmpp only logs handler exceptions
+        return xmpp
+
+    def _on_exception(self, exc: BaseException) -> None:
+        log.error("error in an XMPP handler of %s: %r", self.jid, exc, exc_info=exc)
+
+    async def _aconnect(self, timeout: float = CONNECT_TIMEOUT) -> Client:
+        if self.state == "connected":
+            return self
+        self._closing = False
+        self.state = "connecting"
+        self.xmpp = self._build()
+        self._session_ready = asyncio.Event()
+        self._failure: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.xmpp.connect(self.host, self.port)
+        waiter = asyncio.ensure_future(self._session_ready.wait())
+        try:
+            done, _ = await asyncio.wait({waiter, self._failure}, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if self._failure in done or not done:
+            reason = self._failure.result() if self._failure.done() else (
+                f"no session within {timeout:.0f} s")
+            self.state, self.last_error = "failed", reason
+            await self._drop()
+            raise HooknbError(f"cannot connect {self.jid}: {reason}")
+        return self
+
+    async def _drop(self) -> None:
+        self._closing = True
+        if self.xmpp is not None:
+            self.xmpp.cancel_connection_attempt()
+            disconnected = self.xmpp.disconnected
+            self.xmpp.disconnect(wait=0.5)
+            try:
+                await asyncio.wait_for(disconnected, 3)
+            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - best effort
+                self.xmpp.abort()
+
+    def _fail(self, reason: str) -> None:
+        failure = getattr(self, "_failure", None)
+        if failure is not None and not failure.done():
+            failure.set_result(reason)
+
+    def _on_failed_auth(self, _event: Any) -> None:
+        self._fail("authentication failed (wrong JID or password)")
+
+    def _on_connection_failed(self, error: Any) -> None:
+        where = f"{self.host or self.jid.split('@')[-1]}:{self.port or 5222}"
+        if isinstance(error, ConnectionRefusedError):
+            error = "connection refused"
+        elif isinstance(error, socket.gaierror):
+            error = "host not found"
+        if self.state == "connecting":
+            self._fail(f"{where} unreachable ({error})")
+        else:
+            self.last_error = f"{where} unreachable ({error})"
+
+    async def _on_session_start(self, _event: Any) -> None:
+        reconnected = self._session_ready is not None and self._session_ready.is_set()
+        self.xmpp.send_presence()
+        try:
+            for service, node in sorted(self.subscriptions):
+                await self._subscribe_raw(service, node)
+            for callback in list(self.on_session):
+                await callback(self, reconnected)
+        finally:
+            self.state = "connected"
+            self._session_ready.set()
+
+    def _on_disconnected(self, reason: Any) -> None:
+        if self._closing or self.state in ("failed", "connecting"):
+            if self._closing:
+                self.state = "disconnected"
+            return
+        self.state = "reconnecting"
+        self.last_error = str(reason) if reason else "connection lost"
+        if self._reconnect_task is None or self._reconnect_task.done():
+            self._reconnect_task = asyncio.ensure_future(self._reconnect_loop())
+
+    async def _reconnect_loop(self) -> None:
+        attempt = 0
+        while not self._closing and self.state != "connected":
+            delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+            await asyncio.sleep(delay)
+            attempt += 1
+            if self._closing:
+                return
+            self.reconnects += 1
+            self.xmpp.connect(self.host, self.port)
+            try:
+                await asyncio.wait_for(self.xmpp.wait_until("session_start"), 10 + delay)
+                return
+            except asyncio.TimeoutError:
+                self.xmpp.cancel_connection_attempt()
+                self.last_error = self.last_error or "reconnect timed out"
+
+    async def _adisconnect(self) -> None:
+        """Disconnect cleanly (unavailable presence, stream close)."""
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+        await self._drop()
+        self.state = "disconnected"
+
+    # ------------------------------------------------------------------ incoming
+    def _on_message(self, msg: slixmpp.Message) -> None:
+        events = parse_notification(self.jid, str(msg["from"].bare), msg.xml)
+        if events:
+            for listener in self.listeners:
+                try:
+                    listener(self, events)
+                except Exception as exc:  # noqa: BLE001 - one listener must not stop others
+                    log.exception("event listener %r failed: %r", listener, exc)
+
+    # ------------------------------------------------------------------ PubSub
+    def _service(self, service: str | None) -> str:
+        if not service:
+            return self.jid
+        return split_jid(service).bare
+
+    @staticmethod
+    def is_pep(service: str) -> bool:
+        """PEP services are user accounts (a JID with a local part)."""
+        return "@" in service
+
+    async def _iq(self, what: str, service: str, node: str, request: Awaitable[Any]) -> Any:
+        try:
+            return await request
+        except IqError as exc:
+            cond = exc.condition or "error"
+            text = f": {exc.text}" if exc.text else ""
+            if cond == "item-not-found":
+                raise PubSubError(f"{what}: node {node!r} not found on {service} ({cond}{text})",
+                                  cond) from None
+            raise PubSubError(f"{what} on {service} node {node!r} refused: {cond}{text}", cond) from None
+        except IqTimeout:
+            raise PubSubError(f"{what} on {service} node {node!r}: no answer within {IQ_TIMEOUT:.0f} s",
+                              "timeout") from None
+
+    def _require_session(self) -> slixmpp.ClientXMPP:
+        if self.xmpp is None or self.state not in ("connected", "connecting"):
+            raise HooknbError(f"{self.jid} is not connected ({self.state})")
+        return self.xmpp
+
+    async def _subscribe_raw(self, service: str, node: str) -> None:
+        xmpp = self.xmpp
+        if self.is_pep(service):
+            # PEP (XEP-0163): ask with a +notify interest in our capabilities, then make sure
+            # the server has processed it (it may query our disco#info first).
+            xmpp.plugin["xep_0030"].add_feature(f"{node}+notify")
+            await self._refresh_caps()
+        else:
+            pubsub = xmpp.plugin["xep_0060"]
+            await self._iq("subscribe", service, node, pubsub.subscribe(service, node, timeout=IQ_TIMEOUT))
+
+    async def _refresh_caps(self) -> None:
+        xmpp = self.xmpp
+        queried = asyncio.Event()
+        handler = Callback("hooknb caps query", MatchXPath(
+            "{jabber:client}iq/{http://jabber.org/protocol/disco#info}query"),
+            lambda iq: queried.set() if iq["type"] == "get" else None)
+        xmpp.register_handler(handler)
+        try:
+            await xmpp.plugin["xep_0115"].update_caps(broadcast=True)
+            await self._ping()
+            if queried.is_set():  # the server asked for our features: let the answer land
+                await asyncio.sleep(0)
+                await self._ping()
+        finally:
+            xmpp.remove_handler("hooknb caps query")
+
+    async def _ping(self) -> None:
+        try:
+            await self.xmpp.plugin["xep_0199"].ping(self.xmpp.boundjid.domain, timeout=10)
+        except (IqError, IqTimeout):
+            pass
+
+    @_loop.on_loop
+    async def asubscribe(self, node: str, service: str | None = None) -> None:
+        """Receive notifications of ``node`` on ``service`` (default: own PEP)."""
+        self._require_session()
+        service = self._service(service)
+        await self._subscribe_raw(service, node)
+        self.subscriptions.add((service, node))
+
+    @_loop.on_loop
+    async def aunsubscribe(self, node: str, service: str | None = None) -> None:
+        """Stop receiving notifications of ``node`` on ``service``."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        self.subscriptions.discard((service, node))
+        if self.is_pep(service):
+            xmpp.plugin["xep_0030"].del_feature(feature=f"{node}+notify")
+            await self._refresh_caps()
+        else:
+            await self._iq("unsubscribe", service, node,
+                           xmpp.plugin["xep_0060"].unsubscribe(service, node, timeout=IQ_TIMEOUT))
+
+    async def _send_publish(self, op: Operation) -> str:
+        result = await self._iq("publish", op.service, op.node, self.xmpp.plugin["xep_0060"].publish(
+            op.service, op.node, id=op.item_id, payload=op.payload, timeout=IQ_TIMEOUT))
+        return result["pubsub"]["publish"]["item"]["id"] or op.item_id
+
+    async def _send_retract(self, op: Operation) -> None:
+        await self._iq("retract", op.service, op.node, self.xmpp.plugin["xep_0060"].retract(
+            op.service, op.node, op.item_id, notify=True, timeout=IQ_TIMEOUT))
+
+    async def _intercepted(self, op: Operation, send: Callable[[Operation], Awaitable[Any]]) -> Any:
+        if self.interceptor is None:
+            return await send(op)
+        return await self.interceptor(self, op, send)
+
+    @_loop.on_loop
+    async def apublish(self, node: str, payload: str | ET.Element | None, item_id: str | None = None,
+                       service: str | None = None) -> str:
+        """Publish ``payload`` (XML string or Element) as an item of ``node``; returns the item id."""
+        self._require_session()
+        op = Operation("publish", self._service(service), node, item_id, parse_payload(payload))
+        return await self._intercepted(op, self._send_publish)
+
+    @_loop.on_loop
+    async def aretract(self, node: str, item_id: str, service: str | None = None) -> None:
+        """Retract (delete) item ``item_id`` from ``node``, notifying subscribers."""
+        self._require_session()
+        op = Operation("retract", self._service(service), node, item_id)
+        await self._intercepted(op, self._send_retract)
+
+    @_loop.on_loop
+    async def aget_items(self, node: str, service: str | None = None, max_items: int | None = None,
+                         item_ids: list[str] | None = None) -> list[Event]:
+        """The items stored in ``node`` (newest last), as ``publish`` events."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        result = await self._iq("get items", service, node, xmpp.plugin["xep_0060"].get_items(
+            service, node, item_ids=item_ids, max_items=max_items, timeout=IQ_TIMEOUT))
+        events = []
+        for item in result["pubsub"]["items"]["substanzas"]:
+            payload = next(iter(item.xml), None)
+            events.append(Event(self.jid, service, node, "publish", item["id"] or None,
+                                item.xml.get("publisher") or None,
+                                None if payload is None else slixmpp.xmlstream.tostring(payload)))
+        return events
+
+    @_loop.on_loop
+    async def acreate_node(self, node: str, service: str | None = None,
+                           config: dict[str, Any] | None = None) -> None:
+        """Create ``node`` (optionally with ``pubsub#`` config fields, e.g. ``{"max_items": 5}``)."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        form = None
+        if config:
+            form = xmpp.plugin["xep_0004"].make_form(ftype="submit")
+            form.add_field("FORM_TYPE", value="http://jabber.org/protocol/pubsub#node_config",
+                           ftype="hidden")
+            for key, value in config.items():
+                form.add_field(key if key.startswith("pubsub#") else f"pubsub#{key}", value=str(value))
+        await self._iq("create node", service, node,
+                       xmpp.plugin["xep_0060"].create_node(service, node, config=form, timeout=IQ_TIMEOUT))
+
+    @_loop.on_loop
+    async def adelete_node(self, node: str, service: str | None = None) -> None:
+        """Delete ``node`` (subscribers get a ``delete`` event)."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        await self._iq("delete node", service, node,
+                       xmpp.plugin["xep_0060"].delete_node(service, node, timeout=IQ_TIMEOUT))
+
+    @_loop.on_loop
+    async def apurge(self, node: str, service: str | None = None) -> None:
+        """Remove every item of ``node`` (subscribers get a ``purge`` event)."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        await self._iq("purge", service, node,
+                       xmpp.plugin["xep_0060"].purge(service, node, timeout=IQ_TIMEOUT))
+
+    @_loop.on_loop
+    async def adisconnect(self) -> None:
+        """Close the connection cleanly."""
+        await self._adisconnect()
+
+    subscribe = _loop.blocking(asubscribe)
+    unsubscribe = _loop.blocking(aunsubscribe)
+    publish = _loop.blocking(apublish)
+    retract = _loop.blocking(aretract)
+    get_items = _loop.blocking(aget_items)
+    create_node = _loop.blocking(acreate_node)
+    delete_node = _loop.blocking(adelete_node)
+    purge = _loop.blocking(apurge)
+    disconnect = _loop.blocking(adisconnect)

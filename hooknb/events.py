@@ -1,0 +1,122 @@
+"""Typed, immutable PubSub events: one :class:`Event` per item of an incoming notification.
+
+A notification message may carry several items; each becomes its own ``Event`` (so a hook runs
+once per item).  Purge, node deletion and configuration changes carry no item and become one
+event with ``item_id`` None.  Hooks receive an :class:`Item`, a light view on the event.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from slixmpp.xmlstream import tostring
+
+NS_EVENT = "http://jabber.org/protocol/pubsub#event"
+EVENT_TAG = f"{{{NS_EVENT}}}event"
+
+#: Event kinds, in the order the toolkit documents them.
+KINDS = ("publish", "retract", "purge", "delete", "config")
+DEFAULT_KINDS = frozenset({"publish"})
+
+_intern = sys.intern
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One PubSub notification about one item (or one node-wide change).
+
+    ``payload`` is the item's payload serialised as an XML string (None when there is none);
+    ``ts`` is the reception time in seconds since the epoch (UTC); see :attr:`received`.
+    """
+
+    account: str
+    service: str
+    node: str
+    kind: str
+    item_id: str | None = None
+    publisher: str | None = None
+    payload: str | None = None
+    ts: float = field(default_factory=time.time)
+
+    @property
+    def received(self) -> datetime:
+        """Reception time as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.ts, timezone.utc)
+
+    @property
+    def item(self) -> Item:
+        """The view of this event handed to hooks."""
+        return Item(self)
+
+
+class Item:
+    """What a hook receives as ``item``: the item's id, node, service, publisher, kind and
+    payload, plus the :class:`Event` it came in (``item.event``)."""
+
+    __slots__ = ("event", "_xml")
+
+    def __init__(self, event: Event, xml: ET.Element | None = None) -> None:
+        self.event = event
+        self._xml = xml
+
+    id = property(lambda self: self.event.item_id, doc="the item id (None for purge/delete/config)")
+    node = property(lambda self: self.event.node, doc="the PubSub node")
+    service = property(lambda self: self.event.service, doc="the PubSub service JID")
+    publisher = property(lambda self: self.event.publisher, doc="publisher JID, when the server says")
+    kind = property(lambda self: self.event.kind, doc="publish, retract, purge, delete or config")
+    payload = property(lambda self: self.event.payload, doc="the payload as an XML string, or None")
+
+    @property
+    def xml(self) -> ET.Element | None:
+        """The payload parsed as an ElementTree element (None when there is no payload)."""
+        if self._xml is None and self.event.payload is not None:
+            self._xml = ET.fromstring(self.event.payload)
+        return self._xml
+
+    def __repr__(self) -> str:
+        return f"Item(id={self.id!r}, node={self.node!r}, service={self.service!r}, kind={self.kind!r})"
+
+
+def parse_notification(account: str, service: str, message_xml: ET.Element,
+                       ts: float | None = None) -> list[Event]:
+    """The events carried by one ``<message/>`` holding a ``pubsub#event`` element."""
+    ts = time.time() if ts is None else ts
+    root = message_xml.find(EVENT_TAG)
+    if root is None:
+        return []
+    account, service = _intern(account), _intern(service)
+    out: list[Event] = []
+    for child in root:
+        tag = child.tag.rpartition("}")[2]
+        node = _intern(child.get("node", ""))
+        if tag == "items":
+            for entry in child:
+                etag = entry.tag.rpartition("}")[2]
+                if etag == "item":
+                    payload = next(iter(entry), None)
+                    out.append(Event(account, service, node, "publish", entry.get("id"),
+                                     entry.get("publisher") or None,
+                                     None if payload is None else tostring(payload), ts))
+                elif etag == "retract":
+                    out.append(Event(account, service, node, "retract", entry.get("id"), None, None, ts))
+        elif tag == "purge":
+            out.append(Event(account, service, node, "purge", None, None, None, ts))
+        elif tag == "delete":
+            out.append(Event(account, service, node, "delete", None, None, None, ts))
+        elif tag == "configuration":
+            form = next(iter(child), None)
+            out.append(Event(account, service, node, "config", None, None,
+                             None if form is None else tostring(form), ts))
+    return out
+
+
+def as_record(event: Event) -> dict[str, Any]:
+    """A plain dict of the event's fields, with ``received`` as an ISO 8601 string."""
+    return {"account": event.account, "service": event.service, "node": event.node,
+            "kind": event.kind, "item_id": event.item_id, "publisher": event.publisher,
+            "payload": event.payload, "received": event.received.isoformat()}

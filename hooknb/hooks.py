@@ -1,0 +1,177 @@
+"""Hook records and the registry that indexes them by (account, service, node, phase).
+
+A :class:`Hook` is what ``create`` stores: where it is attached, what it runs (type, arg), which
+event kinds trigger it, and its live counters.  The :class:`Registry` finds the hooks of an
+event in one dictionary lookup, so dispatch cost does not grow with hooks on other nodes.
+Index entries are replaced, never mutated, so the event loop can read them while another
+thread adds or removes hooks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import DEFAULT_KINDS, KINDS
+from .errors import HooknbError
+from .loading import Loader
+
+PHASES = ("event", "before", "after")
+OPERATIONS = ("publish", "retract")
+DEFAULT_TIMEOUT = 30.0
+
+
+def hook_id(account: str, service: str, node: str, type_: str, arg: str, phase: str = "event") -> str:
+    """The stable short id of a hook: the same attachment and action always give the same id."""
+    key = "\0".join((account, service, node, type_, arg, phase))
+    return hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+def parse_kinds(kinds: str | list[str] | tuple[str, ...] | frozenset[str] | None,
+                phase: str = "event") -> frozenset[str]:
+    """Event kinds (or operations for before/after hooks) from a list or a comma-separated string."""
+    allowed = KINDS if phase == "event" else OPERATIONS
+    if not kinds:
+        return DEFAULT_KINDS if phase == "event" else frozenset({"publish"})
+    if isinstance(kinds, str):
+        kinds = [k for k in kinds.replace(" ", ",").split(",") if k]
+    out = frozenset(k.strip().lower() for k in kinds)
+    if "all" in out:
+        return frozenset(allowed)
+    unknown = sorted(out - set(allowed))
+    if unknown:
+        raise HooknbError(f"unknown {'event kind' if phase == 'event' else 'operation'} "
+                          f"{', '.join(unknown)}; choose among {', '.join(allowed)}")
+    return out
+
+
+@dataclass(eq=False)
+class Hook:
+    """One registered hook and its live counters."""
+
+    id: str
+    account: str
+    service: str
+    node: str
+    type: str
+    arg: str
+    persistent: bool = False
+    kinds: frozenset[str] = DEFAULT_KINDS
+    created: float = field(default_factory=time.time)
+    phase: str = "event"
+    priority: int = 0
+    timeout: float = DEFAULT_TIMEOUT
+    publishers: frozenset[str] = frozenset()
+    name: str | None = None
+    sha256: str | None = None
+    # live state, not stored
+    loader: Loader | None = field(default=None, repr=False)
+    load_error: str | None = None
+    runs: int = 0
+    failures: int = 0
+    timeouts: int = 0
+    dropped: int = 0
+    last_run: float | None = None
+    last_error: str | None = None
+
+    @property
+    def order(self) -> tuple[int, float, str]:
+        """Run order among hooks of one node: priority, then creation time."""
+        return (self.priority, self.created, self.id)
+
+    def options(self) -> dict[str, Any]:
+        """The stored options besides the identity fields."""
+        return {"kinds": sorted(self.kinds), "phase": self.phase, "priority": self.priority,
+                "timeout": self.timeout, "publishers": sorted(self.publishers), "name": self.name,
+                "sha256": self.sha256}
+
+    def to_record(self) -> dict[str, Any]:
+        """The dict the store keeps."""
+        return {"id": self.id, "account": self.account, "service": self.service, "node": self.node,
+                "type": self.type, "arg": self.arg, "options": self.options(), "created": self.created}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Hook:
+        """A persistent hook from its stored dict (not loaded yet)."""
+        opts = record.get("options") or {}
+        return cls(id=record["id"], account=record["account"], service=record["service"],
+                   node=record["node"], type=record["type"], arg=record["arg"], persistent=True,
+                   kinds=frozenset(opts.get("kinds") or DEFAULT_KINDS), created=record["created"],
+                   phase=opts.get("phase", "event"), priority=int(opts.get("priority", 0)),
+                   timeout=float(opts.get("timeout", DEFAULT_TIMEOUT)),
+                   publishers=frozenset(opts.get("publishers") or ()), name=opts.get("name"),
+                   sha256=opts.get("sha256"))
+
+    def summary(self) -> dict[str, Any]:
+        """The public listing record: the seeds' fields, then id, counters and state."""
+        return {"service": self.service, "node": self.node, "type": self.type, "arg": self.arg,
+                "persistent": bool(self.persistent), "id": self.id, "account": self.account,
+                "kinds": ",".join(sorted(self.kinds)), "phase": self.phase, "runs": self.runs,
+                "failures": self.failures, "timeouts": self.timeouts, "dropped": self.dropped,
+                "last_run": self.last_run, "last_error": self.last_error or self.load_error}
+
+
+class Registry:
+    """Every hook of the process, indexed for dispatch."""
+
+    def __init__(self) -> None:
+        self._hooks: dict[str, Hook] = {}
+        self._index: dict[tuple[str, str, str, str], tuple[Hook, ...]] = {}
+        self._lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return len(self._hooks)
+
+    def __contains__(self, hook_id: str) -> bool:
+        return hook_id in self._hooks
+
+    def get(self, hook_id: str) -> Hook | None:
+        """The hook with this id, or None."""
+        return self._hooks.get(hook_id)
+
+    def all(self, account: str | None = None) -> list[Hook]:
+        """Every hook (of one account), in creation order."""
+        hooks = sorted(self._hooks.values(), key=lambda h: (h.created, h.id))
+        return [h for h in hooks if account is None or h.account == account]
+
+    def lookup(self, account: str, service: str, node: str, phase: str = "event") -> tuple[Hook, ...]:
+        """The hooks attached to one node for one phase, in run order (one dict lookup)."""
+        return self._index.get((account, service, node, phase), ())
+
+    def _reindex(self, key: tuple[str, str, str, str]) -> None:
+        hooks = tuple(sorted((h for h in self._hooks.values()
+                              if (h.account, h.service, h.node, h.phase) == key), key=lambda h: h.order))
+        if hooks:
+            self._index[key] = hooks
+        else:
+            self._index.pop(key, None)
+
+    def add(self, hook: Hook) -> None:
+        """Add (or replace) a hook."""
+        with self._lock:
+            self._hooks[hook.id] = hook
+            self._reindex((hook.account, hook.service, hook.node, hook.phase))
+
+    def remove(self, hook_ids: list[str]) -> list[Hook]:
+        """Remove hooks by id; returns the removed ones."""
+        with self._lock:
+            removed = [self._hooks.pop(i) for i in hook_ids if i in self._hooks]
+            for key in {(h.account, h.service, h.node, h.phase) for h in removed}:
+                self._reindex(key)
+            return removed
+
+    def find(self, account: str | None, service: str, node: str, type_: str | None = None,
+             arg: str | None = None, phase: str | None = None) -> list[Hook]:
+        """Hooks on (service, node) matching type and arg; empty type/arg match every hook."""
+        return [h for h in self.all(account)
+                if h.service == service and h.node == node
+                and (not type_ or h.type == type_) and (not arg or h.arg == arg)
+                and (phase is None or h.phase == phase)]
+
+    def nodes(self, account: str) -> set[tuple[str, str]]:
+        """The (service, node) pairs an account has event hooks on."""
+        return {(h.service, h.node) for h in self._hooks.values()
+                if h.account == account and h.phase == "event"}

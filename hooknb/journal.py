@@ -1,0 +1,123 @@
+"""Bounded in-memory journals (events, hook runs) and their pandas DataFrames.
+
+A :class:`Journal` keeps the newest ``maxlen`` records (slotted dataclasses) and counts what
+it has dropped.  Appends come from the event-loop thread, snapshots from the notebook's, so
+both take a lock.  :meth:`Journal.frame` builds a DataFrame column by column with proper
+dtypes: UTC datetimes for ``*ts`` fields, categoricals for the repetitive string fields.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from typing import Generic, TypeVar
+
+import pandas as pd
+
+R = TypeVar("R")
+
+#: Columns turned into categoricals when they appear in a record type.
+CATEGORICAL = frozenset({"account", "service", "node", "kind", "status", "type", "hook_id"})
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run of a hook on one item: what ran, when, how long, and how it ended."""
+
+    hook_id: str
+    account: str
+    service: str
+    node: str
+    kind: str
+    item_id: str | None
+    ts: float
+    duration: float
+    status: str  # ok | error | timeout | skipped
+    error: str | None = None
+    result: str | None = None
+    digest: str | None = None
+    traceback: str | None = None
+
+
+class Journal(Generic[R]):
+    """The newest ``maxlen`` records of one kind, thread-safe."""
+
+    def __init__(self, maxlen: int = 100_000) -> None:
+        self._rows: deque[R] = deque(maxlen=maxlen)
+        self._lock = threading.Condition()
+        self.total = 0
+
+    @property
+    def maxlen(self) -> int:
+        """How many records are kept."""
+        return self._rows.maxlen or 0
+
+    def resize(self, maxlen: int) -> None:
+        """Keep at most ``maxlen`` records from now on (the newest are kept)."""
+        with self._lock:
+            self._rows = deque(self._rows, maxlen=maxlen)
+
+    @property
+    def dropped(self) -> int:
+        """How many records fell off the end since the journal was made."""
+        return self.total - len(self._rows)
+
+    def append(self, row: R) -> None:
+        """Add one record."""
+        with self._lock:
+            self._rows.append(row)
+            self.total += 1
+            self._lock.notify_all()
+
+    def extend(self, rows: Iterable[R]) -> None:
+        """Add several records."""
+        rows = list(rows)
+        with self._lock:
+            self._rows.extend(rows)
+            self.total += len(rows)
+            self._lock.notify_all()
+
+    def snapshot(self, last: int | None = None) -> list[R]:
+        """A copy of the records, oldest first (only the ``last`` newest if given)."""
+        with self._lock:
+            if last is None or last >= len(self._rows):
+                return list(self._rows)
+            return [self._rows[i] for i in range(len(self._rows) - last, len(self._rows))]
+
+    def wait(self, total: int, timeout: float | None = None) -> bool:
+        """Block until ``total`` records have been appended in all (False on timeout)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self.total >= total, timeout)
+
+    def latest(self) -> R | None:
+        """The newest record, or None."""
+        with self._lock:
+            return self._rows[-1] if self._rows else None
+
+    def clear(self) -> None:
+        """Forget every record."""
+        with self._lock:
+            self._rows.clear()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+def frame(rows: list, record_type: type, renames: dict[str, str] | None = None) -> pd.DataFrame:
+    """A DataFrame of ``rows`` (records of ``record_type``) with proper dtypes."""
+    names = [f.name for f in fields(record_type)]
+    data = {}
+    for name in names:
+        column = [getattr(r, name) for r in rows]
+        if name.endswith("ts"):
+            data[name] = pd.to_datetime(pd.Series(column, dtype="float64"), unit="s", utc=True)
+        elif name in CATEGORICAL:
+            data[name] = pd.Categorical(column)
+        elif name == "duration":
+            data[name] = pd.Series(column, dtype="float64")
+        else:
+            data[name] = pd.Series(column, dtype="object")
+    df = pd.DataFrame(data, columns=names)
+    return df.rename(columns=renames) if renames else df

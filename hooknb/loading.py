@@ -1,0 +1,196 @@
+"""Turning a hook's (type, arg) into something to call: module, file (cached by content), code.
+
+* ``python``: ``arg`` is an importable module; its ``hook`` function is called.
+* ``python_file``: ``arg`` is the absolute path of a script defining ``hook``.  The file is
+  executed once, and again only when its size or modification time changes.  Files that are
+  group- or world-writable, or owned by someone else, are refused.
+* ``python_code``: ``arg`` is source compiled once (top-level ``await`` allowed) and executed
+  with ``host``, ``client`` and ``item`` bound, in a fresh namespace for every run.
+
+Every loader answers :meth:`Loader.resolve` with the function to call, whether it is a
+coroutine function, and the SHA-256 of the code it runs.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import os
+
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import HookCreateError
+
+TYPES = ("python", "python_file", "python_code")
+HookFn = Callable[[Any, Any, Any], Any]
+
+
+def _hook_function(namespace: dict[str, Any], where: str) -> HookFn:
+    fn = namespace.get("hook")
+    if fn is None:
+        raise HookCreateError(f"{where} has no `hook` function")
+    if not callable(fn):
+        raise HookCreateError(f"`hook` in {where} is not callable")
+    return fn
+
+
+def sha256(data: bytes | str) -> str:
+    """Hex SHA-256 of bytes or text."""
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+class Loader:
+    """Base of the three loaders: ``resolve()`` -> (function, is_async, digest)."""
+
+    digest: str | None = None
+
+    def resolve(self) -> tuple[HookFn, bool, str | None]:
+        raise NotImplementedError
+
+
+class ModuleLoader(Loader):
+    """A ``python`` hook: the ``hook`` function of an importable module."""
+
+    def __init__(self, name: str) -> None:
+        if not name or not all(part.isidentifier() for part in name.split(".")):
+            raise HookCreateError(f"{name!r} is not a Python module name")
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise HookCreateError(f"module {name!r} cannot be imported: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - the module's own code failed
+            raise HookCreateError(f"module {name!r} failed while importing: "
+                                  f"{type(exc).__name__}: {exc}") from None
+        self.fn = _hook_function(vars(module), f"module {name!r}")
+        self.is_async = inspect.iscoroutinefunction(self.fn)
+        source = getattr(module, "__file__", None)
+        self.digest = sha256(Path(source).read_bytes()) if source and os.path.exists(source) else None
+
+    def resolve(self) -> tuple[HookFn, bool, str | None]:
+        return self.fn, self.is_async, self.digest
+
+
+def check_file(path: Path) -> None:
+    """Refuse a hook file that is missing, unreadable, or writable by others."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise HookCreateError(f"hook file {str(path)!r} does not exist") from None
+    except OSError as exc:
+        raise HookCreateError(f"hook file {str(path)!r} cannot be read: {exc.strerror}") from None
+    if not path.is_file():
+        raise HookCreateError(f"hook file {str(path)!r} is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise HookCreateError(f"hook file {str(path)!r} is not readable")
+    if st.st_mode & 0o022:
+        raise HookCreateError(f"hook file {str(path)!r} is group- or world-writable; "
+                              f"refusing to run it (chmod go-w {path})")
+    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+        raise HookCreateError(f"hook file {str(path)!r} is owned by another user; refusing to run it")
+
+
+class FileLoader(Loader):
+    """A ``python_file`` hook: a script loaded once and again only when it changes."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self._stamp: tuple[int, int] | None = None
+        self._load()
+
+    def _load(self) -> None:
+        check_file(self.path)
+        st = self.path.stat()
+        source = self.path.read_bytes()
+        try:
+            code = compile(source, str(self.path), "exec")
+        except SyntaxError as exc:
+            raise HookCreateError(f"hook file {str(self.path)!r} line {exc.lineno}: {exc.msg}") from None
+        module = types.ModuleType(f"hooknb_file_{sha256(str(self.path))[:8]}")
+        module.__file__ = str(self.path)
+        try:
+            exec(code, vars(module))  # noqa: S102 - running the user's own hook file is the point
+        except Exception as exc:  # noqa: BLE001
+            raise HookCreateError(f"hook file {str(self.path)!r} failed while loading: "
+                                  f"{type(exc).__name__}: {exc}") from None
+        self.fn = _hook_function(vars(module), f"hook file {str(self.path)!r}")
+        self.is_async = inspect.iscoroutinefunction(self.fn)
+        self.digest = sha256(source)
+        self._stamp = (st.st_mtime_ns, st.st_size)
+        self.loads = getattr(self, "loads", 0) + 1
+
+    def resolve(self) -> tuple[HookFn, bool, str | None]:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise HookCreateError(f"hook file {str(self.path)!r} does not exist any more") from None
+        if (st.st_mtime_ns, st.st_size) != self._stamp:
+            self._load()
+        return self.fn, self.is_async, self.digest
+
+
+class CodeLoader(Loader):
+    """A ``python_code`` hook: source run with ``host``, ``client`` and ``item`` bound."""
+
+    def __init__(self, source: str, filename: str = "<hook code>", first_line: int = 1) -> None:
+        if not source.strip():
+            raise HookCreateError("the hook code is empty")
+        try:
+            tree = ast.parse(source, filename, "exec")
+            if first_line > 1:
+                ast.increment_lineno(tree, first_line - 1)
+            self.code = compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        except SyntaxError as exc:
+            line = (exc.lineno or 1) + first_line - 1
+            raise HookCreateError(f"syntax error in hook code, line {line}: {exc.msg}") from None
+        self.is_async = bool(self.code.co_flags & inspect.CO_COROUTINE)
+        self.digest = sha256(source)
+        self.fn = self._run
+
+    def _run(self, host: Any, client: Any, item: Any) -> Any:
+        namespace = {"__name__": "__hook__", "__builtins__": __builtins__,
+                     "host": host, "client": client, "item": item}
+        return eval(self.code, namespace)  # noqa: S307 - running the user's own hook code
+
+    def resolve(self) -> tuple[HookFn, bool, str | None]:
+        return self.fn, self.is_async, self.digest
+
+
+def normalize_arg(type_: str, arg: str) -> str:
+    """The stored form of a hook argument: absolute paths for ``python_file``."""
+    if type_ == "python_file":
+        return str(Path(os.path.expanduser(arg)).resolve())
+    return arg.strip() if type_ == "python" else arg
+
+
+def make_loader(type_: str, arg: str) -> Loader:
+    """Validate (type, arg) and build its loader; :class:`HookCreateError` if it cannot run."""
+    if type_ == "python":
+        return ModuleLoader(arg)
+    if type_ == "python_file":
+        return FileLoader(arg)
+    if type_ == "python_code":
+        return CodeLoader(arg)
+    raise HookCreateError(f"unknown hook type {type_!r}; choose one of {', '.join(TYPES)}")
+
+
+def infer_type(arg: str) -> str:
+    """Guess the hook type of ``arg``: an existing ``.py`` file, else an importable module name."""
+    path = Path(os.path.expanduser(arg))
+    if arg.endswith(".py") and path.is_file():
+        return "python_file"
+    if all(part.isidentifier() for part in arg.split(".")):
+        if importlib.util.find_spec(arg.split(".")[0]) is not None:
+            return "python"
+    if arg.endswith(".py"):
+        raise HookCreateError(f"hook file {str(path.resolve())!r} does not exist")
+    raise HookCreateError(f"cannot tell the hook type of {arg!r}: not an existing .py file nor an "
+                          "importable module; give -t python|python_file|python_code")
+
+
+__all__ = ["TYPES", "Loader", "make_loader", "normalize_arg", "infer_type", "check_file", "sha256"]
