@@ -1,0 +1,33 @@
+# hooknb: two commands on a fresh Debian machine (as root): `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT_PACKAGES ?= prosody
+SERVER ?= prosody
+
+.PHONY: setup demo test test-ejabberd bench docs clean
+
+$(STAMP): pyproject.toml
+	@command -v prosody >/dev/null || { echo "installing Prosody (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(PY) -m hooknb.demo
+
+test: setup
+	$(PY) -m pytest -q
+
+test-ejabberd: setup
+	@command -v ejabberdctl >/dev/null || test -x /usr/sbin/ejabberdctl || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ejabberd >/dev/null; }
+	$(PY) -m pytest -q --server ejabberd tests/test_client.py tests/test_engine.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,0 +1,224 @@
+"""The one argument grammar shared by the ``%hook`` magic and the ``hooknb`` command line.
+
+It follows the seeds' ``pubsub hook`` commands (``create [-s SERVICE] -n NODE [-u XMPP_URI]
+[-t TYPE] [-P] ARG``, ``delete [-s SERVICE] -n NODE [-t TYPE] [-a ARG]``, ``list [-O FORMAT]``)
+plus the notebook's extras.  Parse errors raise :class:`GrammarError` with a one-line message;
+front ends turn it into ``UsageError`` (magics) or exit code 2 (command line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any, NoReturn
+
+from .errors import HooknbError
+from .events import KINDS
+from .hooks import PHASES
+from .loading import TYPES
+from .uri import parse_xmpp_uri
+
+
+class GrammarError(HooknbError):
+    """Bad command-line or magic arguments (a one-line message)."""
+
+
+class HelpRequested(Exception):
+    """``--help`` was given; ``text`` is the help to show."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises instead of printing and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise GrammarError(f"{self.prog}: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise GrammarError(message.strip() if message else f"{self.prog}: exit {status}")
+
+    def print_help(self, file: Any = None) -> None:
+        raise HelpRequested(self.format_help())
+
+
+def _target(p: argparse.ArgumentParser, node_required: bool = True) -> None:
+    p.add_argument("-s", "--service", default=None,
+                   help="PubSub service JID (default: your own PEP service, i.e. your bare JID)")
+    p.add_argument("-n", "--node", default=None,
+                   help="PubSub node" + (" (required unless -u names one)" if node_required else ""))
+    p.add_argument("-u", "--uri", default=None, metavar="XMPP_URI",
+                   help="xmpp: URI naming the service and node, e.g. xmpp:pubsub.example.org?;node=news")
+
+
+def _kinds(value: str) -> str:
+    wanted = [k for k in value.replace(" ", ",").split(",") if k]
+    allowed = set(KINDS) | {"all"}
+    bad = [k for k in wanted if k not in allowed]
+    if bad or not wanted:
+        raise argparse.ArgumentTypeError(
+            f"unknown event kind {', '.join(bad) or repr(value)}; choose among {', '.join(KINDS)}, all")
+    return ",".join(wanted)
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {value!r}")
+    return number
+
+
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value!r}")
+    return number
+
+
+def add_create(sub: Any) -> argparse.ArgumentParser:
+    """``create [-s SERVICE] -n NODE [-u XMPP_URI] [-t TYPE] [-P] ARG``."""
+    p = sub.add_parser("create", help="create a hook of a given type on a node",
+                       description="Create a hook: an action run when an event arrives on a node.")
+    _target(p)
+    p.add_argument("-t", "--type", choices=TYPES, default=None,
+                   help="hook type (default: inferred: an existing .py file -> python_file, "
+                        "an importable module -> python)")
+    p.add_argument("-P", "--persistent", action="store_true",
+                   help="keep the hook across reconnections and restarts (default: temporary)")
+    p.add_argument("--on", type=_kinds, default=None, metavar="KINDS",
+                   help=f"event kinds that trigger the hook, comma-separated ({', '.join(KINDS)}, "
+                        "all; default: publish)")
+    p.add_argument("--phase", choices=PHASES, default="event",
+                   help="event (default), or before/after this toolkit's own publish/retract")
+    p.add_argument("--priority", type=int, default=0, help="order among before/after hooks (lower first)")
+    p.add_argument("--timeout", type=_positive, default=30.0, help="seconds before a run is a timeout")
+    p.add_argument("--from", dest="publishers", nargs="+", default=[], metavar="JID",
+                   help="run only for items published by these JIDs")
+    p.add_argument("arg", metavar="ARG",
+                   help="module name (python), script path (python_file) or code (python_code)")
+    return p
+
+
+def add_delete(sub: Any) -> argparse.ArgumentParser:
+    """``delete [-s SERVICE] -n NODE [-t TYPE] [-a ARG]``."""
+    p = sub.add_parser("delete", help="delete one hook, or every hook of a node",
+                       description="Delete hooks. With empty --type and --arg, every hook on the "
+                                   "service/node is deleted.")
+    _target(p)
+    p.add_argument("-t", "--type", default="", help="type of the hook to delete (empty: any)")
+    p.add_argument("-a", "--arg", default="", help="argument of the hook to delete (empty: any)")
+    return p
+
+
+def add_list(sub: Any, formats: tuple[str, ...]) -> argparse.ArgumentParser:
+    """``list [-O FORMAT]``."""
+    p = sub.add_parser("list", help="list registered hooks",
+                       description="List hooks: service, node, type, arg, persistent, id, counters.")
+    p.add_argument("-O", "--output", choices=formats, default=formats[0], help="output format")
+    return p
+
+
+def add_journal(sub: Any, name: str, what: str) -> argparse.ArgumentParser:
+    """``events`` / ``runs`` [-n NODE] [--last N]."""
+    p = sub.add_parser(name, help=f"the {what} journal as a DataFrame")
+    p.add_argument("-n", "--node", default=None, help="only this node")
+    p.add_argument("--last", type=_count, default=None, metavar="N", help="only the N newest")
+    return p
+
+
+def add_connect(sub: Any) -> argparse.ArgumentParser:
+    """``connect JID [--password P] [--host H] [--port N] [--plaintext]``."""
+    p = sub.add_parser("connect", help="connect an XMPP account")
+    p.add_argument("jid", metavar="JID")
+    add_account_options(p, jid=False)
+    return p
+
+
+def add_account_options(p: argparse.ArgumentParser, jid: bool = True) -> None:
+    """Account options shared by ``connect`` and the command line."""
+    if jid:
+        p.add_argument("--jid", default=None, help="the account's JID")
+    p.add_argument("--password", default=None, help="password (else $HOOKNB_PASSWORD, else a prompt)")
+    p.add_argument("--host", default=None, help="server host (default: from the JID's domain)")
+    p.add_argument("--port", type=int, default=None, help="server port")
+    p.add_argument("--plaintext", action="store_true", help="no TLS (loopback hosts only)")
+
+
+def add_subscribe(sub: Any) -> None:
+    """``subscribe`` / ``unsubscribe`` / ``publish`` for quick experiments."""
+    for name in ("subscribe", "unsubscribe"):
+        p = sub.add_parser(name, help=f"{name} to a node")
+        _target(p)
+    p = sub.add_parser("publish", help="publish an item (an XML payload) to a node")
+    _target(p)
+    p.add_argument("-i", "--item", default=None, help="item id (default: chosen by the server)")
+    p.add_argument("payload", metavar="XML", help="the payload, as an XML string")
+
+
+def magic_parser() -> Parser:
+    """The ``%hook`` line magic's parser."""
+    parser = Parser(prog="%hook", description="XMPP PubSub hooks (hooknb).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    add_connect(sub)
+    add_create(sub)
+    add_delete(sub)
+    add_list(sub, ("table", "json"))
+    add_journal(sub, "events", "incoming events")
+    add_journal(sub, "runs", "hook runs")
+    add_subscribe(sub)
+    sub.add_parser("status", help="connection state of each account")
+    p = sub.add_parser("feed", help="a live feed widget of incoming events")
+    p.add_argument("--rows", type=_count, default=20, help="how many latest events to show")
+    sub.add_parser("manager", help="the hook manager widget")
+    return parser
+
+
+def cell_parser() -> Parser:
+    """The ``%%hook`` cell magic's parser."""
+    p = Parser(prog="%%hook", description="The cell body becomes a python_code hook "
+                                          "(host, client and item are bound).")
+    _target(p)
+    p.add_argument("-P", "--persistent", action="store_true", help="keep across restarts")
+    p.add_argument("--on", type=_kinds, default=None, metavar="KINDS",
+                   help="event kinds that trigger it (default: publish)")
+    p.add_argument("--timeout", type=_positive, default=30.0, help="seconds before a run is a timeout")
+    p.add_argument("--from", dest="publishers", nargs="+", default=[], metavar="JID",
+                   help="run only for items published by these JIDs")
+    return p
+
+
+def split(line: str) -> list[str]:
+    """Split a magic line like a shell would; a clear error on unbalanced quotes."""
+    try:
+        return shlex.split(line, posix=True)
+    except ValueError as exc:
+        raise GrammarError(f"cannot parse the arguments: {exc}") from None
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | str) -> argparse.Namespace:
+    """Parse ``argv`` (a list, or a line to split) with ``parser``."""
+    return parser.parse_args(split(argv) if isinstance(argv, str) else argv)
+
+
+def target(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The (service, node) named by ``-s``/``-n``/``-u``; a clear error if there is no node."""
+    service, node = getattr(args, "service", None), getattr(args, "node", None)
+    if getattr(args, "uri", None):
+        address = parse_xmpp_uri(args.uri)
+        if service and service != address.service:
+            raise GrammarError(f"-s {service} and -u {args.uri} name different services")
+        if node and address.node and node != address.node:
+            raise GrammarError(f"-n {node} and -u {args.uri} name different nodes")
+        service, node = address.service, node or address.node
+    if not node:
+        raise GrammarError("a node is required: -n NODE (or -u 'xmpp:SERVICE?;node=NODE')")
+    return service, node
