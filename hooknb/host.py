@@ -105,15 +105,33 @@ class Host:
     async def _on_session(self, client: Client, reconnected: bool) -> None:
         """On every session start: restore persistent hooks, subscribe, catch up."""
         self._restore(client.jid)
+        await self._subscribe_hooked(client)
+        if reconnected or any(h.persistent for h in self.registry.all(client.jid)):
+            asyncio.ensure_future(self._catch_up(client))
+
+    async def _subscribe_hooked(self, client: Client) -> list[tuple[str, str]]:
+        """Subscribe to the hooked nodes not subscribed yet; a failure goes to the hooks' last_error."""
+        added = []
         for service, node in sorted(self.registry.nodes(client.jid) - client.subscriptions):
             try:
                 await client._subscribe_raw(service, node)
                 client.subscriptions.add((service, node))
+                added.append((service, node))
             except HooknbError as exc:
                 for hook in self.registry.find(client.jid, service, node):
                     hook.last_error = f"cannot subscribe: {exc}"
-        if reconnected or any(h.persistent for h in self.registry.all(client.jid)):
-            asyncio.ensure_future(self._catch_up(client))
+        return added
+
+    @_loop.on_loop
+    async def asubscribe_hooks(self, account: str | None = None) -> list[tuple[str, str]]:
+        """Subscribe a connected account to every node its hooks are on and it is not subscribed
+        to yet (e.g. hooks picked up by :meth:`sync_store`); returns the (service, node) pairs newly
+        subscribed.  Does nothing while the account is not connected: the next session start
+        subscribes them."""
+        client = self.clients.get(self.account(account))
+        if client is None or client.state != "connected":
+            return []
+        return await self._subscribe_hooked(client)
 
     def _restore(self, account: str) -> None:
         """Load the account's persistent hooks from the store (a hook that fails to load is kept,
@@ -174,6 +192,7 @@ class Host:
 
     connect = _loop.blocking(aconnect)
     disconnect = _loop.blocking(adisconnect)
+    subscribe_hooks = _loop.blocking(asubscribe_hooks)
 
     # ---------------------------------------------------------------- events
     def _on_events(self, client: Client, events: list[Event]) -> None:
