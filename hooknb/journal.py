@@ -84,7 +84,17 @@ class Journal(Generic[R]):
         with self._lock:
             if last is None or last >= len(self._rows):
                 return list(self._rows)
-            return [self._rows[i] for i in range(len(self._rows) - last, len(self._rows))]
+            return self._tail(last)
+
+    def _tail(self, count: int) -> list[R]:
+        return [self._rows[i] for i in range(len(self._rows) - count, len(self._rows))]
+
+    def since(self, total: int) -> tuple[list[R], int]:
+        """The records appended after the first ``total`` (those still kept, oldest first) and
+        the new total: a reader that passes back the total it got misses nothing still kept."""
+        with self._lock:
+            new = min(self.total - total, len(self._rows))
+            return (self._tail(new) if new > 0 else []), self.total
 
     def wait(self, total: int, timeout: float | None = None) -> bool:
         """Block until ``total`` records have been appended in all (False on timeout)."""
