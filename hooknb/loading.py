@@ -134,8 +134,14 @@ class FileLoader(Loader):
         return self.fn, self.is_async, self.digest
 
 
+RESULT = "__hook_result__"
+
+
 class CodeLoader(Loader):
-    """A ``python_code`` hook: source run with ``host``, ``client`` and ``item`` bound."""
+    """A ``python_code`` hook: source run with ``host``, ``client`` and ``item`` bound.
+
+    As in a notebook cell, the value of a final expression statement is the run's result.
+    """
 
     def __init__(self, source: str, filename: str = "<hook code>", first_line: int = 1) -> None:
         if not source.strip():
@@ -144,6 +150,11 @@ class CodeLoader(Loader):
             tree = ast.parse(source, filename, "exec")
             if first_line > 1:
                 ast.increment_lineno(tree, first_line - 1)
+            if tree.body and isinstance(tree.body[-1], ast.Expr):
+                last = tree.body[-1]
+                tree.body[-1] = ast.copy_location(ast.Assign(
+                    targets=[ast.Name(RESULT, ast.Store())], value=last.value), last)
+                ast.fix_missing_locations(tree)
             self.code = compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
         except SyntaxError as exc:
             line = (exc.lineno or 1) + first_line - 1
@@ -155,10 +166,18 @@ class CodeLoader(Loader):
     def _run(self, host: Any, client: Any, item: Any) -> Any:
         namespace = {"__name__": "__hook__", "__builtins__": __builtins__,
                      "host": host, "client": client, "item": item}
-        return eval(self.code, namespace)  # noqa: S307 - running the user's own hook code
+        out = eval(self.code, namespace)  # noqa: S307 - running the user's own hook code
+        if self.is_async:
+            return _result_after(out, namespace)
+        return namespace.get(RESULT)
 
     def resolve(self) -> tuple[HookFn, bool, str | None]:
         return self.fn, self.is_async, self.digest
+
+
+async def _result_after(awaitable: Any, namespace: dict[str, Any]) -> Any:
+    await awaitable
+    return namespace.get(RESULT)
 
 
 def normalize_arg(type_: str, arg: str) -> str:
