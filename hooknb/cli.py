@@ -1,0 +1,182 @@
+"""The ``hooknb`` command line: the seeds' ``pubsub hook create|delete|list``, and ``run``.
+
+A thin front end over :class:`hooknb.host.Host` and the shared grammar (:mod:`hooknb.grammar`):
+parse, call the API, print.  Everything goes through the persistent store in ``$HOOKNB_HOME``,
+the one a notebook uses.
+
+* ``pubsub hook create``, ``delete`` and ``list`` never connect.  ``create`` validates the hook
+  (type, argument loads, restrict policy) and stores it; whatever is connected to the account
+  (``hooknb run``, a notebook) picks it up within a second and subscribes to its node.  A
+  temporary hook would end with the command that made it, so ``create`` requires ``-P``.
+* ``run`` connects one account and runs its persistent hooks until SIGINT/SIGTERM
+  (:mod:`hooknb.runner`).
+
+Exit codes: 0 success, 2 usage error (one line on stderr), 4 a hook cannot be created, 1 any
+other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from .errors import HookCreateError, HooknbError
+from .grammar import GrammarError, HelpRequested, Parser, add_account_options, add_create, add_delete, \
+    add_list, target
+from .host import LIST_FIELDS, Host, get_host
+from .runner import LOG_FORMATS, RunLog, Runner
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CREATE = 0, 1, 2, 4
+FIELDS = (*LIST_FIELDS, "id", "account")
+SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "arg")
+
+Handler = Callable[[Host, argparse.Namespace], int]
+
+
+def _jid_option(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("--jid", required=required,
+                   help="the account's JID" + ("" if required else " (default: every account)"))
+
+
+def _subparsers(p: argparse.ArgumentParser, dest: str) -> Any:
+    return p.add_subparsers(dest=dest, metavar=dest.upper(), parser_class=Parser, required=True)
+
+
+def build_parser() -> Parser:
+    """The ``hooknb`` parser (leaf parsers carry their handler as ``func``)."""
+    parser = Parser(prog="hooknb", description="XMPP PubSub hooks from the command line (hooknb).",
+                    epilog="Exit codes: 0 success, 2 usage error, 4 a hook cannot be created, 1 other "
+                           "failures.  The store is $HOOKNB_HOME/hooknb.sqlite3.")
+    commands = _subparsers(parser, "command")
+    pubsub = commands.add_parser("pubsub", help="PubSub commands")
+    hook = _subparsers(pubsub, "group").add_parser("hook", help="PubSub hooks management")
+    actions = _subparsers(hook, "action")
+
+    create = add_create(actions)
+    create.epilog = ("The hook is validated and stored without connecting; `hooknb run` (or a "
+                     "notebook connected to the account) picks it up within a second.  A temporary "
+                     "hook would end with this command, so -P/--persistent is required.")
+    _jid_option(create, required=True)
+    create.set_defaults(func=_create)
+
+    delete = add_delete(actions)
+    _jid_option(delete, required=True)
+    delete.set_defaults(func=_delete)
+
+    listing = add_list(actions, ("simple", "json"))
+    _jid_option(listing, required=False)
+    listing.set_defaults(func=_list)
+
+    run = commands.add_parser(
+        "run", help="run an account's persistent hooks until SIGINT/SIGTERM",
+        description="Connect, restore the account's persistent hooks, run them and log each run; "
+                    "hooks created or deleted in the store meanwhile are picked up within a second. "
+                    "The resource is 'hooknb-run' unless --jid names one.")
+    add_account_options(run)
+    run.add_argument("--log-format", choices=LOG_FORMATS, default="text",
+                     help="one text line (default) or one JSON object per record, on stdout")
+    run.add_argument("--grace", type=float, default=30.0, metavar="SECONDS",
+                     help="on SIGINT/SIGTERM, how long to wait for runs in progress (default 30)")
+    run.set_defaults(func=_run)
+    return parser
+
+
+# ------------------------------------------------------------------------------------ commands
+def _create(host: Host, args: argparse.Namespace) -> int:
+    if not args.persistent:
+        raise GrammarError("hooknb pubsub hook create: a temporary hook would end with this command; "
+                           "add -P/--persistent (`hooknb run` then runs it)")
+    service, node = target(args)
+    hook = host.create_hook(node, args.arg, args.type, service=service, persistent=True, account=args.jid,
+                            on=args.on, phase=args.phase, priority=args.priority, timeout=args.timeout,
+                            publishers=args.publishers)
+    print(f"hook {hook.id} created: {hook.type} on {hook.service} node {hook.node}")
+    return EXIT_OK
+
+
+def _delete(host: Host, args: argparse.Namespace) -> int:
+    service, node = target(args)
+    count = host.delete_hooks(node, service, type=args.type or None, arg=args.arg or None,
+                              account=args.jid)
+    print(f"{count} hook(s) deleted")
+    return EXIT_OK
+
+
+def _printable(value: Any) -> str:
+    text = str(value)
+    return text if text.isprintable() else json.dumps(text)
+
+
+def _list(host: Host, args: argparse.Namespace) -> int:
+    rows = [{k: h[k] for k in FIELDS} for h in host.list_hooks(args.jid)]
+    if args.output == "json":
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no hooks", file=sys.stderr)
+        return EXIT_OK
+    table = [SIMPLE_COLUMNS] + [tuple(_printable(r[c]) for c in SIMPLE_COLUMNS) for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(SIMPLE_COLUMNS) - 1)]
+    for line in table:
+        print("  ".join([*(cell.ljust(w) for cell, w in zip(line, widths)), line[-1]]))
+    return EXIT_OK
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password:
+        return args.password
+    if os.environ.get("HOOKNB_PASSWORD"):
+        return os.environ["HOOKNB_PASSWORD"]
+    try:
+        return getpass.getpass(f"password for {args.jid}: ")
+    except EOFError:
+        raise GrammarError("no password: set HOOKNB_PASSWORD or run from a terminal to be asked") from None
+
+
+def _run(host: Host, args: argparse.Namespace) -> int:
+    if not args.jid:
+        raise GrammarError("hooknb run: the following arguments are required: --jid")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runner = Runner(host, args.jid, server=args.host, port=args.port, plaintext=args.plaintext,
+                    log=RunLog(args.log_format), grace=args.grace)
+    return runner.run(_password(args))
+
+
+# ------------------------------------------------------------------------------------ entry point
+def _fail(code: int, message: str) -> int:
+    line = " ".join(message.split())
+    print(line if line.startswith("hooknb") else f"hooknb: {line}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(get_host(), args)
+    except HelpRequested as help_:
+        print(help_.text, end="")
+        return EXIT_OK
+    except HookCreateError as exc:
+        return _fail(EXIT_CREATE, f"cannot create the hook: {exc}")
+    except HooknbError as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    except KeyboardInterrupt:
+        return _fail(130, "interrupted")
+    except OSError as exc:
+        return _fail(EXIT_FAILURE, str(exc))
+    except Exception:  # noqa: BLE001 - a bug: keep its traceback
+        traceback.print_exc()
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
