@@ -307,6 +307,10 @@ class Host:
             candidates = self.registry.find(jid, service, node, None, normalize_arg("python_file", arg))
         return self._remove([h.id for h in candidates])
 
+    def delete_hook(self, hook_id: str) -> bool:
+        """Delete one hook by its id (stored ones included); False if there is none."""
+        return self._remove([hook_id]) == 1
+
     def _restore_if_offline(self, jid: str) -> None:
         if jid not in self.clients:
             for record in self.store.load_hooks(jid):
