@@ -134,10 +134,9 @@ def _password(args: argparse.Namespace) -> str:
         return args.password
     if os.environ.get("HOOKNB_PASSWORD"):
         return os.environ["HOOKNB_PASSWORD"]
-    try:
-        return getpass.getpass(f"password for {args.jid}: ")
-    except EOFError:
-        raise GrammarError("no password: set HOOKNB_PASSWORD or run from a terminal to be asked") from None
+    if not sys.stdin.isatty():
+        raise GrammarError("no password: set HOOKNB_PASSWORD, or run from a terminal to be asked")
+    return getpass.getpass(f"password for {args.jid}: ")
 
 
 def _run(host: Host, args: argparse.Namespace) -> int:

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import secrets
 import socket
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from . import loop as _loop
 from .errors import HooknbError
-from .events import EVENT_TAG, Event, parse_notification
+from .events import EVENT_TAG, Event, parse_notification, serialise
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +77,33 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
+MAX_DEPTH = 200  # deeper payloads cannot be serialised by slixmpp (recursive) and are refused
+
+
+def xml_depth(element: ET.Element) -> int:
+    """How deeply an element nests (1 for a leaf), computed without recursion."""
+    deepest, stack = 0, [(element, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node)
+    return deepest
+
+
 def parse_payload(payload: str | ET.Element | None) -> ET.Element | None:
-    """An Element from an XML string (or the Element itself); a clear error if not well-formed."""
-    if payload is None or isinstance(payload, ET.Element):
-        return payload
-    try:
-        return ET.fromstring(payload)
-    except ET.ParseError as exc:
-        raise HooknbError(f"the payload is not well-formed XML: {exc}") from None
+    """An Element from an XML string (or the Element itself); a clear error if not well-formed
+    or nested more than ``MAX_DEPTH`` levels."""
+    if payload is None:
+        return None
+    if not isinstance(payload, ET.Element):
+        try:
+            payload = ET.fromstring(payload)
+        except ET.ParseError as exc:
+            raise HooknbError(f"the payload is not well-formed XML: {exc}") from None
+    depth = xml_depth(payload)
+    if depth > MAX_DEPTH:
+        raise HooknbError(f"the payload nests {depth} levels deep; at most {MAX_DEPTH} can be sent")
+    return payload
 
 
 def split_jid(jid: str) -> slixmpp.JID:
@@ -110,11 +131,15 @@ class Client:
             raise HooknbError(
                 f"--plaintext (no TLS) is only allowed to a loopback host, not {host or parsed.domain!r}")
         self.jid = parsed.bare
-        self.resource = parsed.resource or "hooknb"
+        # a resource of its own per client: two processes on one account must not kick each other
+        self.resource = parsed.resource or f"hooknb-{secrets.token_hex(4)}"
         self.host, self.port, self.plaintext = host, port, plaintext
         self._password = password
-        self.state = "disconnected"
+        self._state = "disconnected"
+        self._state_cv = threading.Condition()
         self.last_error: str | None = None
+        self.auto_reconnect = True
+        self.reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS
         self.listeners: list[Listener] = []
         self.on_session: list[Callable[[Client, bool], Awaitable[None]]] = []
         self.interceptor: Interceptor | None = None
@@ -124,9 +149,34 @@ class Client:
         self._reconnect_task: asyncio.Task | None = None
         self._session_ready: asyncio.Event | None = None
         self.xmpp: slixmpp.ClientXMPP | None = None
+        self._lost_future: asyncio.Future | None = None
+        self._up = asyncio.Event()  # set while a session is up (used on the loop only)
+
+    @property
+    def _lost(self) -> asyncio.Future:
+        """A future resolved when the current connection drops (renewed for each session)."""
+        if self._lost_future is None or self._lost_future.done():
+            self._lost_future = asyncio.get_running_loop().create_future()
+        return self._lost_future
 
     def __repr__(self) -> str:
         return f"<hooknb.Client {self.jid} {self.state}>"
+
+    @property
+    def state(self) -> str:
+        """connecting, connected, reconnecting, disconnected or failed."""
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        with self._state_cv:
+            self._state = value
+            self._state_cv.notify_all()
+
+    def wait_for_state(self, *states: str, timeout: float = 30.0) -> bool:
+        """Block until the state is one of ``states`` (False on timeout)."""
+        with self._state_cv:
+            return self._state_cv.wait_for(lambda: self._state in states, timeout)
 
     # ------------------------------------------------------------------ connection
     def _build(self) -> slixmpp.ClientXMPP:
@@ -174,6 +224,7 @@ class Client:
                 f"no session within {timeout:.0f} s")
             self.state, self.last_error = "failed", reason
             await self._drop()
+            self.state = "failed"
             raise HooknbError(f"cannot connect {self.jid}: {reason}")
         return self
 
@@ -194,7 +245,14 @@ class Client:
             failure.set_result(reason)
 
     def _on_failed_auth(self, _event: Any) -> None:
-        self._fail("authentication failed (wrong JID or password)")
+        reason = "authentication failed (wrong JID or password)"
+        if self.state == "reconnecting":  # the password changed while away: give up
+            self.last_error = reason
+            self.state = "failed"
+            self._closing = True
+            if self._reconnect_task is not None:
+                self._reconnect_task.cancel()
+        self._fail(reason)
 
     def _on_connection_failed(self, error: Any) -> None:
         where = f"{self.host or self.jid.split('@')[-1]}:{self.port or 5222}"
@@ -218,21 +276,48 @@ class Client:
         finally:
             self.state = "connected"
             self._session_ready.set()
+            self._up.set()
 
     def _on_disconnected(self, reason: Any) -> None:
-        if self._closing or self.state in ("failed", "connecting"):
-            if self._closing:
+        if self._lost_future is not None and not self._lost_future.done():
+            self._lost_future.set_result(None)
+        self._up.clear()
+        if self._closing:
+            if self.state != "failed":
                 self.state = "disconnected"
+            return
+        if self.state in ("connecting", "failed"):
             return
         self.state = "reconnecting"
         self.last_error = str(reason) if reason else "connection lost"
-        if self._reconnect_task is None or self._reconnect_task.done():
-            self._reconnect_task = asyncio.ensure_future(self._reconnect_loop())
+        if self.auto_reconnect:
+            self._start_reconnecting()
 
-    async def _reconnect_loop(self) -> None:
+    def _start_reconnecting(self, first_delay: float | None = None) -> None:
+        if self._reconnect_task is None or self._reconnect_task.done():
+            self._reconnect_task = asyncio.ensure_future(self._reconnect_loop(first_delay))
+
+    @_loop.on_loop
+    async def areconnect(self) -> None:
+        """Reconnect now after a lost connection (when ``auto_reconnect`` is off, or to skip the
+        back-off wait); returns once the session is up again."""
+        if self.state == "connected":
+            return
+        if self.state not in ("reconnecting", "failed") or self.xmpp is None:
+            raise HooknbError(f"{self.jid} cannot reconnect from state {self.state!r}")
+        self.state = "reconnecting"
+        self._closing = False
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+            self._reconnect_task = None
+        self._start_reconnecting(first_delay=0)
+        await asyncio.shield(self._reconnect_task)
+
+    async def _reconnect_loop(self, first_delay: float | None = None) -> None:
         attempt = 0
         while not self._closing and self.state != "connected":
-            delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+            delays = self.reconnect_delays
+            delay = delays[min(attempt, len(delays) - 1)] if first_delay is None or attempt else first_delay
             await asyncio.sleep(delay)
             attempt += 1
             if self._closing:
@@ -240,7 +325,7 @@ class Client:
             self.reconnects += 1
             self.xmpp.connect(self.host, self.port)
             try:
-                await asyncio.wait_for(self.xmpp.wait_until("session_start"), 10 + delay)
+                await asyncio.wait_for(self._up.wait(), 10 + delay)
                 return
             except asyncio.TimeoutError:
                 self.xmpp.cancel_connection_attempt()
@@ -275,8 +360,16 @@ class Client:
         return "@" in service
 
     async def _iq(self, what: str, service: str, node: str, request: Awaitable[Any]) -> Any:
+        lost = self._lost
         try:
-            return await request
+            done, _ = await asyncio.wait({asyncio.ensure_future(request), lost},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            answer = done.pop()
+            if answer is lost:
+                request.cancel()
+                raise PubSubError(f"{what} on {service} node {node!r}: the connection was lost "
+                                  "before the server answered", "connection-lost")
+            return answer.result()
         except IqError as exc:
             cond = exc.condition or "error"
             text = f": {exc.text}" if exc.text else ""
@@ -386,10 +479,8 @@ class Client:
             service, node, item_ids=item_ids, max_items=max_items, timeout=IQ_TIMEOUT))
         events = []
         for item in result["pubsub"]["items"]["substanzas"]:
-            payload = next(iter(item.xml), None)
             events.append(Event(self.jid, service, node, "publish", item["id"] or None,
-                                item.xml.get("publisher") or None,
-                                None if payload is None else slixmpp.xmlstream.tostring(payload)))
+                                item.xml.get("publisher") or None, serialise(next(iter(item.xml), None))))
         return events
 
     @_loop.on_loop
@@ -438,3 +529,4 @@ class Client:
     delete_node = _loop.blocking(adelete_node)
     purge = _loop.blocking(apurge)
     disconnect = _loop.blocking(adisconnect)
+    reconnect = _loop.blocking(areconnect)

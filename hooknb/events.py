@@ -7,6 +7,7 @@ event with ``item_id`` None.  Hooks receive an :class:`Item`, a light view on th
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -24,6 +25,7 @@ KINDS = ("publish", "retract", "purge", "delete", "config")
 DEFAULT_KINDS = frozenset({"publish"})
 
 _intern = sys.intern
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,18 @@ class Item:
         return f"Item(id={self.id!r}, node={self.node!r}, service={self.service!r}, kind={self.kind!r})"
 
 
+def serialise(payload: ET.Element | None) -> str | None:
+    """A payload as an XML string; None when there is none or it nests too deeply to serialise
+    (slixmpp's serialiser is recursive): such an item still arrives, without its payload."""
+    if payload is None:
+        return None
+    try:
+        return tostring(payload)
+    except RecursionError:
+        log.warning("dropped the payload of an item nested too deeply to serialise")
+        return None
+
+
 def parse_notification(account: str, service: str, message_xml: ET.Element,
                        ts: float | None = None) -> list[Event]:
     """The events carried by one ``<message/>`` holding a ``pubsub#event`` element."""
@@ -98,10 +112,9 @@ def parse_notification(account: str, service: str, message_xml: ET.Element,
             for entry in child:
                 etag = entry.tag.rpartition("}")[2]
                 if etag == "item":
-                    payload = next(iter(entry), None)
                     out.append(Event(account, service, node, "publish", entry.get("id"),
-                                     entry.get("publisher") or None,
-                                     None if payload is None else tostring(payload), ts))
+                                     entry.get("publisher") or None, serialise(next(iter(entry), None)),
+                                     ts))
                 elif etag == "retract":
                     out.append(Event(account, service, node, "retract", entry.get("id"), None, None, ts))
         elif tag == "purge":
@@ -109,9 +122,8 @@ def parse_notification(account: str, service: str, message_xml: ET.Element,
         elif tag == "delete":
             out.append(Event(account, service, node, "delete", None, None, None, ts))
         elif tag == "configuration":
-            form = next(iter(child), None)
             out.append(Event(account, service, node, "config", None, None,
-                             None if form is None else tostring(form), ts))
+                             serialise(next(iter(child), None)), ts))
     return out
 
 

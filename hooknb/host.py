@@ -9,6 +9,7 @@ methods.  Every method that talks to the network exists as ``aname`` (awaitable)
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from typing import Any
 
@@ -26,6 +27,7 @@ from .phases import intercept
 from .running import Engine
 from .store import Store
 
+log = logging.getLogger(__name__)
 LIST_FIELDS = ("service", "node", "type", "arg", "persistent")
 SEEN_FLUSH = 1.0  # seconds between writes of the last item seen per node
 
@@ -48,6 +50,7 @@ class Host:
         self._store_lock = threading.Lock()
         self._seen: dict[tuple[str, str, str], str] = {}
         self._seen_flush = False
+        self._closed = False
         self._store_version: int | None = None
         _loop.at_shutdown(self._aclose_all)
 
@@ -155,16 +158,18 @@ class Host:
         """Fetch what was published on hooked nodes while away and run what was missed."""
         for service, node in sorted(self.registry.nodes(client.jid)):
             key = (client.jid, service, node)
-            last = self._seen.get(key) or self.store.get_seen(*key)
+            last = self._seen.get(key)
+            if last is None:
+                last = self.store.get_seen(*key)
             try:
                 items = await client.aget_items(node, service)
             except HooknbError:
                 continue
             ids = [e.item_id for e in items]
-            if last is None:
+            if last is None:  # never looked at this node: nothing to compare with
                 continue
-            if last in ids:
-                missed = items[ids.index(last) + 1:]
+            if last == "" or last in ids:  # "" marks a node seen empty
+                missed = items[ids.index(last) + 1:] if last else items
             else:
                 missed = items
                 self.store.add_gap(client.jid, service, node, last, len(items))
@@ -190,6 +195,16 @@ class Host:
         for jid in list(self.clients):
             await self.adisconnect(jid)
 
+    @_loop.on_loop
+    async def aclose(self) -> None:
+        """Disconnect every account and close the store."""
+        await self._aclose_all()
+        self._closed = True
+        if self._store is not None:
+            self._store.close()
+
+    close = _loop.blocking(aclose)
+
     connect = _loop.blocking(aconnect)
     disconnect = _loop.blocking(adisconnect)
     subscribe_hooks = _loop.blocking(asubscribe_hooks)
@@ -210,10 +225,15 @@ class Host:
 
     def _flush_seen(self) -> None:
         self._seen_flush = False
+        if self._closed:
+            return
         persistent_nodes = {(h.account, h.service, h.node) for h in self.registry.all() if h.persistent}
-        for key, item_id in list(self._seen.items()):
-            if key in persistent_nodes:
-                self.store.set_seen(*key, item_id)
+        try:
+            for key, item_id in list(self._seen.items()):
+                if key in persistent_nodes:
+                    self.store.set_seen(*key, item_id)
+        except HooknbError as exc:  # a locked store must not stop events; retried next time
+            log.warning("could not remember the last items seen: %s", exc)
 
     # ---------------------------------------------------------------- hooks
     @_loop.on_loop
@@ -270,6 +290,8 @@ class Host:
                 await client.asubscribe(node, service)
             except HooknbError as exc:
                 raise HookCreateError(f"cannot hook node {node!r} on {service}: {exc}") from None
+        if phase == "event" and client is not None and client.state == "connected":
+            await self._mark_seen(client, service, node, hook.persistent)
         replaced = [h.id for h in self.registry.all(jid) if name and h.name == name
                     and (h.service, h.node) == (service, node) and h.id != hid]
         if replaced:
@@ -280,6 +302,20 @@ class Host:
         return hook
 
     create_hook = _loop.blocking(acreate_hook)
+
+    async def _mark_seen(self, client: Client, service: str, node: str, persistent: bool) -> None:
+        """Remember the newest item of a newly hooked node, so a catch-up after a disconnection
+        runs exactly what was published after it ("" when the node is empty)."""
+        key = (client.jid, service, node)
+        if key in self._seen:
+            return
+        try:
+            items = await client.aget_items(node, service, max_items=1)
+        except HooknbError:
+            return
+        self._seen[key] = (items[-1].item_id or "") if items else ""
+        if persistent:
+            self.store.set_seen(*key, self._seen[key])
 
     def _remove(self, ids: list[str]) -> int:
         removed = self.registry.remove(ids)
@@ -398,6 +434,13 @@ class Host:
         self._restore(account)
         after = {h.id for h in self.registry.all(account) if h.persistent}
         return before != after
+
+    def gaps(self, account: str | None = None) -> pd.DataFrame:
+        """Recorded gaps: nodes where items published while away were no longer all held."""
+        df = pd.DataFrame(self.store.gaps(account),
+                          columns=["account", "service", "node", "last_seen", "fetched", "ts"])
+        df["ts"] = pd.to_datetime(df["ts"].astype("float64"), unit="s", utc=True)
+        return df.rename(columns={"ts": "noticed"})
 
     def status(self) -> pd.DataFrame:
         """One row per account: state, last error, reconnects, subscriptions."""

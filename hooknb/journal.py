@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Generic, TypeVar
 
@@ -98,8 +98,12 @@ class Journal(Generic[R]):
 
     def wait(self, total: int, timeout: float | None = None) -> bool:
         """Block until ``total`` records have been appended in all (False on timeout)."""
+        return self.wait_for(lambda: self.total >= total, timeout)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Block until ``predicate()`` is true, checked after every append (False on timeout)."""
         with self._lock:
-            return self._lock.wait_for(lambda: self.total >= total, timeout)
+            return self._lock.wait_for(predicate, timeout)
 
     def latest(self) -> R | None:
         """The newest record, or None."""

@@ -77,9 +77,7 @@ def make_host(home: Path, server: srv.ServerInfo) -> Iterator[Callable[[], Host]
 
     yield make
     for host in hosts:
-        for jid in list(host.clients):
-            host.disconnect(jid)
-        host.store.close()
+        host.close()
 
 
 @pytest.fixture

@@ -1,0 +1,93 @@
+"""The XMPP server the notebooks talk to: the one Binder's ``start`` launched, or a throwaway one.
+
+``local_server()`` uses the server living in ``$HOOKNB_SERVER_DIR`` when that names a running
+one (Binder's ``start`` script sets it), and otherwise starts a local server in a temporary
+directory, stopped by :meth:`LocalServer.stop` (or at the latest when Python exits)::
+
+    from hooknb.local import local_server
+    server = local_server()
+    client = server.connect("alice")     # plaintext on loopback, through hooknb.get_host()
+    ...
+    server.stop()                        # only stops a server this process started
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import server as srv
+from .client import Client
+from .errors import HooknbError
+from .host import Host, get_host
+
+#: The environment variable naming the directory of an already running server.
+ENV = "HOOKNB_SERVER_DIR"
+
+
+class LocalServer:
+    """A running local server and its accounts; ``owned`` if this process started it."""
+
+    def __init__(self, info: srv.ServerInfo, owned: bool) -> None:
+        self.info = info
+        self.owned = owned
+        self.host, self.port, self.domain, self.pubsub = info.host, info.port, info.domain, info.pubsub
+
+    def __repr__(self) -> str:
+        origin = "started by this process" if self.owned else f"from ${ENV}"
+        return f"<local XMPP server {self.host}:{self.port}, {self.domain}, {origin}>"
+
+    def jid(self, name: str) -> str:
+        """The bare JID of account ``name``."""
+        return self.info.jid(name)
+
+    def password(self, name: str) -> str:
+        """The password of account ``name`` (created on the server if it does not exist)."""
+        if name not in self.info.accounts:
+            srv.add_account(self.info, name)
+        return self.info.accounts[name]
+
+    def connect(self, name: str, host: Host | None = None, resource: str = "") -> Client:
+        """Connect account ``name`` (optionally as ``resource``) through ``host`` (default: the
+        process-wide one)."""
+        jid = f"{self.jid(name)}/{resource}" if resource else self.jid(name)
+        return (host or get_host()).connect(jid, self.password(name), host=self.host, port=self.port,
+                                            plaintext=True)
+
+    def stop(self) -> None:
+        """Stop the server and remove its directory if this process started it; else do nothing."""
+        if self.owned and Path(self.info.dir).exists():
+            srv.stop(self.info.dir)
+            shutil.rmtree(self.info.dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalServer:
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.stop()
+
+
+def local_server(accounts: tuple[str, ...] = ("alice", "bob")) -> LocalServer:
+    """The server named by ``$HOOKNB_SERVER_DIR`` if it is running, else a new one in a temporary
+    directory (with ``accounts``)."""
+    directory = os.environ.get(ENV)
+    if directory:
+        info = srv.read_info(directory)
+        if info is not None and srv.is_running(info):
+            server = LocalServer(info, owned=False)
+            for name in accounts:
+                server.password(name)
+            return server
+    directory = tempfile.mkdtemp(prefix="hooknb-server-")
+    try:
+        info = srv.start(directory, list(accounts))
+    except HooknbError:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    server = LocalServer(info, owned=True)
+    atexit.register(server.stop)
+    return server

@@ -1,0 +1,251 @@
+"""The ``%hook`` line magic and the ``%%hook`` cell magic: thin front ends over :class:`~hooknb.Host`.
+
+``%load_ext hooknb`` registers them.  Arguments are parsed by :mod:`hooknb.grammar` (the grammar
+the ``hooknb`` command line uses too); every error a user can fix becomes a one-line
+``UsageError``.  Settings are traitlets of :class:`HookMagics`, e.g.
+``%config HookMagics.events_max = 10000``.  As in every IPython magic, ``{expr}`` and ``$name``
+in the line are replaced by Python values; write code with braces in a ``%%hook`` cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from getpass import getpass
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from traitlets import Float, Int, TraitError, Unicode, observe, validate
+
+from . import grammar
+from .errors import HooknbError
+from .hooks import Hook
+from .host import LIST_FIELDS, Host, get_host
+from .loading import TYPES, CodeLoader
+
+#: The fields of ``%hook list -O json``: the seeds' fields, then the hook id.
+JSON_FIELDS = (*LIST_FIELDS, "id")
+#: Redraws per second the widgets never exceed, whatever the setting.
+MAX_REFRESH_RATE = 10.0
+#: Node names offered by tab completion besides the ones already in use.
+WELL_KNOWN_NODES = ("urn:xmpp:microblog:0",)
+
+
+@contextmanager
+def usage_errors() -> Iterator[None]:
+    """Turn errors the user can fix into IPython's one-line ``UsageError`` (no traceback)."""
+    try:
+        yield
+    except HooknbError as exc:
+        raise UsageError(" ".join(str(exc).splitlines())) from None
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The sub-parsers of ``parser`` by name (argparse has no public accessor)."""
+    for action in parser._actions:  # noqa: SLF001
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            return dict(action.choices)
+    return {}
+
+
+def describe(hook: Hook) -> str:
+    """One line naming a hook: id, type, lifetime, where it is attached."""
+    lifetime = "persistent" if hook.persistent else "temporary"
+    return f"hook {hook.id} ({hook.type}, {lifetime}) on {hook.service} node {hook.node!r}"
+
+
+@magics_class
+class HookMagics(Magics):
+    """``%hook COMMAND ...`` and ``%%hook``; which :class:`~hooknb.Host` they act on is ``host``
+    (the process-wide one unless set)."""
+
+    events_max = Int(100_000, help="How many incoming events the journal keeps.").tag(config=True)
+    runs_max = Int(100_000, help="How many hook runs the journal keeps.").tag(config=True)
+    default_account = Unicode("", help="The account the magics act on "
+                                       "(empty: the last connected one).").tag(config=True)
+    refresh_rate = Float(MAX_REFRESH_RATE, help="Widget redraws per second, at most "
+                                                f"{MAX_REFRESH_RATE:g}.").tag(config=True)
+
+    def __init__(self, shell: Any = None, host: Host | None = None, **kwargs: Any) -> None:
+        self._host = host  # set first: loading the config may already fire the observers
+        self._parser = grammar.magic_parser()
+        self._cell_parser = grammar.cell_parser()
+        super().__init__(shell, **kwargs)
+
+    @property
+    def host(self) -> Host:
+        """The Host the magics act on."""
+        return self._host if self._host is not None else get_host()
+
+    @host.setter
+    def host(self, host: Host | None) -> None:
+        self._host = host
+        self._resize_journals()
+
+    @validate("events_max", "runs_max")
+    def _check_size(self, proposal: Any) -> int:
+        if proposal.value < 1:
+            raise TraitError(f"{proposal.trait.name} must be at least 1, not {proposal.value}")
+        return proposal.value
+
+    @validate("refresh_rate")
+    def _check_rate(self, proposal: Any) -> float:
+        if proposal.value <= 0:
+            raise TraitError(f"refresh_rate must be positive, not {proposal.value}")
+        return min(proposal.value, MAX_REFRESH_RATE)
+
+    @observe("events_max", "runs_max")
+    def _sizes_changed(self, _change: Any) -> None:
+        self._resize_journals()
+
+    def _resize_journals(self) -> None:
+        host = self.host
+        for journal, size in ((host.events, self.events_max), (host.runs, self.runs_max)):
+            if journal.maxlen != size:
+                journal.resize(size)
+
+    def _account(self) -> str | None:
+        return self.default_account or None
+
+    # ------------------------------------------------------------------ %hook
+    @line_magic("hook")
+    def hook(self, line: str) -> Any:
+        """Dispatch ``%hook COMMAND ...`` (the full help is appended below)."""
+        with usage_errors():
+            try:
+                args = grammar.parse(self._parser, line)
+            except grammar.HelpRequested as help_:
+                print(help_.text)
+                return None
+            return getattr(self, f"_{args.command}")(args)
+
+    def _connect(self, args: argparse.Namespace) -> None:
+        password = args.password or os.environ.get("HOOKNB_PASSWORD") or getpass(
+            f"password for {args.jid}: ")
+        client = self.host.connect(args.jid, password, host=args.host, port=args.port,
+                                   plaintext=args.plaintext)
+        print(f"connected as {client.jid}")
+
+    def _create(self, args: argparse.Namespace) -> None:
+        service, node = grammar.target(args)
+        hook = self.host.create_hook(node, args.arg, args.type, service=service,
+                                     persistent=args.persistent, account=self._account(),
+                                     on=args.on, phase=args.phase, priority=args.priority,
+                                     timeout=args.timeout, publishers=args.publishers)
+        if args.type is None:
+            print(f"type inferred from the argument: {hook.type} (give -t to choose another)")
+        print(f"{describe(hook)} created")
+
+    def _delete(self, args: argparse.Namespace) -> None:
+        service, node = grammar.target(args)
+        count = self.host.delete_hooks(node, service=service, type=args.type or None,
+                                       arg=args.arg or None, account=self._account())
+        print(f"{count} hook(s) deleted")
+
+    def _list(self, args: argparse.Namespace) -> Any:
+        if args.output == "json":
+            rows = [{k: r[k] for k in JSON_FIELDS} for r in self.host.list_hooks()]
+            print(json.dumps(rows, indent=1))
+            return None
+        return self.host.hooks_frame()
+
+    def _events(self, args: argparse.Namespace) -> Any:
+        return self.host.events_frame(node=args.node, last=args.last)
+
+    def _runs(self, args: argparse.Namespace) -> Any:
+        return self.host.runs_frame(node=args.node, last=args.last)
+
+    def _subscribe(self, args: argparse.Namespace) -> None:
+        service, node = grammar.target(args)
+        client = self.host.client(self._account())
+        getattr(client, args.command)(node, service)
+        where = "to" if args.command == "subscribe" else "from"
+        print(f"{args.command}d {where} node {node!r} on {service or client.jid}")
+
+    _unsubscribe = _subscribe
+
+    def _publish(self, args: argparse.Namespace) -> None:
+        service, node = grammar.target(args)
+        client = self.host.client(self._account())
+        item_id = client.publish(node, args.payload, item_id=args.item, service=service)
+        print(f"published item {item_id!r} to node {node!r} on {service or client.jid}")
+
+    def _status(self, _args: argparse.Namespace) -> Any:
+        return self.host.status()
+
+    def _feed(self, args: argparse.Namespace) -> Any:
+        from .widgets import EventFeed
+
+        return EventFeed(self.host, rows=args.rows, rate=self.refresh_rate)
+
+    def _manager(self, _args: argparse.Namespace) -> Any:
+        from .widgets import HookManager
+
+        return HookManager(self.host, rate=self.refresh_rate)
+
+    # ------------------------------------------------------------------ %%hook
+    @cell_magic("hook")
+    def hook_cell(self, line: str, cell: str) -> None:
+        """The cell body becomes a python_code hook (``host``, ``client`` and ``item`` bound);
+        running the cell again replaces it (the full help is appended below)."""
+        with usage_errors():
+            try:
+                args = grammar.parse(self._cell_parser, line)
+            except grammar.HelpRequested as help_:
+                print(help_.text)
+                return
+            service, node = grammar.target(args)
+            # Compile now, numbering lines as the notebook does (line 1 is the %%hook line).
+            CodeLoader(cell, "<%%hook cell>", first_line=2)
+            account = self.host.account(self._account())
+            hook = self.host.create_hook(node, cell, "python_code", service=service,
+                                         persistent=args.persistent, account=account, on=args.on,
+                                         timeout=args.timeout, publishers=args.publishers,
+                                         name=f"%%hook:{service or account}:{node}")
+            kinds = ", ".join(sorted(hook.kinds))
+            print(f"{describe(hook)}: runs on each {kinds} event (run this cell again to replace it)")
+
+    # ------------------------------------------------------------------ completion
+    def complete(self, line: str) -> list[str]:
+        """Tab completion of ``%hook`` lines: subcommands, options, hook types, known nodes."""
+        words = line.split()
+        current = "" if line.endswith(" ") else (words.pop() if len(words) > 1 else "")
+        commands = subcommands(self._parser)
+        if len(words) <= 1:
+            return sorted(c for c in commands if c.startswith(current))
+        previous = words[-1]
+        if previous in ("-n", "--node"):
+            choices = self._known_nodes()
+        elif previous in ("-t", "--type"):
+            choices = list(TYPES)
+        elif previous in ("-O", "--output"):
+            choices = ["table", "json"]
+        else:
+            sub = commands.get(words[1])
+            choices = [o for a in sub._actions for o in a.option_strings] if sub else []  # noqa: SLF001
+        return sorted(c for c in choices if c.startswith(current))
+
+    def _known_nodes(self) -> list[str]:
+        host = self.host
+        nodes = {h.node for h in host.registry.all()} | {e.node for e in host.events.snapshot(last=1000)}
+        return sorted(nodes | set(WELL_KNOWN_NODES))
+
+
+def _with_help(method: Any, parser: argparse.ArgumentParser) -> None:
+    method.__doc__ = f"{method.__doc__}\n\n{parser.format_help()}"
+
+
+_with_help(HookMagics.hook, grammar.magic_parser())
+_with_help(HookMagics.hook_cell, grammar.cell_parser())
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext hooknb``: register :class:`HookMagics` and its tab completion."""
+    magics = HookMagics(ipython)
+    ipython.register_magics(magics)
+    ipython.set_hook("complete_command", lambda _shell, event: magics.complete(event.text_until_cursor),
+                     str_key="%hook")
