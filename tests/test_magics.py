@@ -1,0 +1,366 @@
+"""The ``%hook`` / ``%%hook`` magics in a real IPython shell, against the real local server.
+
+Every subcommand is driven through ``run_line_magic`` / ``run_cell_magic``; every bad input must
+give a one-line ``UsageError``.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from IPython.core.completer import provisionalcompleter
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from hooknb import magics as magics_module
+from hooknb.host import Host
+from hooknb.magics import JSON_FIELDS, HookMagics
+from hooknb.server import ServerInfo
+from hooknb.widgets import EventFeed, HookManager
+
+ENTRY = '<entry xmlns="http://www.w3.org/2005/Atom"><title>hello</title></entry>'
+
+
+@pytest.fixture(scope="session")
+def shell() -> InteractiveShell:
+    """One IPython shell for the session, with ``%load_ext hooknb`` done."""
+    ip = InteractiveShell.instance()
+    ip.extension_manager.load_extension("hooknb")
+    return ip
+
+
+@pytest.fixture
+def host(make_host: Callable[[], Host]) -> Host:
+    return make_host()
+
+
+@pytest.fixture
+def magics(shell: InteractiveShell, host: Host) -> Iterator[HookMagics]:
+    """The registered magics, acting on the test's Host; settings restored afterwards."""
+    m = shell.magics_manager.registry["HookMagics"]
+    m.host = host
+    yield m
+    m.default_account = ""
+    m.refresh_rate = 10.0
+    m.host = None
+
+
+@pytest.fixture
+def hook(shell: InteractiveShell, magics: HookMagics) -> Callable[[str], object]:
+    """``hook("create -n x ...")`` runs ``%hook create -n x ...``."""
+    return lambda line: shell.run_line_magic("hook", line)
+
+
+@pytest.fixture
+def alice(hook: Callable[[str], object], account: Callable[[str], tuple[str, str]],
+          server: ServerInfo) -> str:
+    """A fresh account connected with ``%hook connect``."""
+    jid, password = account("alice")
+    hook(f"connect {jid} --password {password} --host {server.host} --port {server.port} --plaintext")
+    return jid
+
+
+def usage_error(run: Callable[[], object]) -> str:
+    """The one-line message of the UsageError that ``run()`` raises."""
+    with pytest.raises(UsageError) as info:
+        run()
+    message = str(info.value)
+    assert message and "\n" not in message and "Traceback" not in message
+    return message
+
+
+def hook_file(path: Path, body: str) -> str:
+    path.write_text(textwrap.dedent(body))
+    path.chmod(0o644)
+    return str(path)
+
+
+# ------------------------------------------------------------------------------ connect / status
+
+def test_connect_with_password_and_status(hook, host, account, server, capsys):
+    jid, password = account("alice")
+    hook(f"connect {jid} --password {password} --host {server.host} --port {server.port} --plaintext")
+    assert capsys.readouterr().out == f"connected as {jid}\n"
+    status = hook("status")
+    assert isinstance(status, pd.DataFrame)
+    assert status.set_index("account").loc[jid, "state"] == "connected"
+
+
+def test_connect_prompts_for_the_password(hook, host, account, server, monkeypatch, capsys):
+    jid, password = account("prompted")
+    asked = []
+    monkeypatch.delenv("HOOKNB_PASSWORD", raising=False)
+    monkeypatch.setattr(magics_module, "getpass", lambda prompt: asked.append(prompt) or password)
+    hook(f"connect {jid} --host {server.host} --port {server.port} --plaintext")
+    assert asked == [f"password for {jid}: "]
+    assert host.client(jid).state == "connected"
+
+
+def test_connect_errors(hook, server, account):
+    assert usage_error(lambda: hook("connect alice@example.org --password x --host example.org --plaintext")) \
+        == "--plaintext (no TLS) is only allowed to a loopback host, not 'example.org'"
+    jid, _ = account("wrong")
+    message = usage_error(lambda: hook(
+        f"connect {jid} --password nope --host {server.host} --port {server.port} --plaintext"))
+    assert message == f"cannot connect {jid}: authentication failed (wrong JID or password)"
+    assert usage_error(lambda: hook("connect")) == \
+        "%hook connect: the following arguments are required: JID"
+    assert usage_error(lambda: hook("connect a@b --port many")) == \
+        "%hook connect: argument --port: invalid int value: 'many'"
+
+
+# ------------------------------------------------------------------------------ grammar and help
+
+def test_help_and_unknown_commands(hook, capsys):
+    hook("--help")
+    out = capsys.readouterr().out
+    assert out.startswith("usage: %hook") and "create" in out and "manager" in out
+    hook("create -h")
+    assert "usage: %hook create" in capsys.readouterr().out
+    assert usage_error(lambda: hook("")) == "%hook: the following arguments are required: COMMAND"
+    assert usage_error(lambda: hook("frobnicate")).startswith(
+        "%hook: argument COMMAND: invalid choice: 'frobnicate'")
+    assert usage_error(lambda: hook("list -n 'unbalanced")) == \
+        "cannot parse the arguments: No closing quotation"
+
+
+def test_magic_docstrings_hold_the_generated_help():
+    assert "usage: %hook" in HookMagics.hook.__doc__
+    assert "usage: %%hook" in HookMagics.hook_cell.__doc__
+
+
+# ------------------------------------------------------------------------------ create
+
+def test_create_python_code_runs_on_publish(hook, host, alice, node, capsys):
+    hook(f'create -n {node} -t python_code "item.id.upper()"')
+    out = capsys.readouterr().out
+    assert f"on {alice} node '{node}' created" in out and "inferred" not in out
+    hook(f"publish -n {node} -i first '{ENTRY}'")
+    assert f"published item 'first' to node '{node}' on {alice}" in capsys.readouterr().out
+    assert host.wait_runs(1)
+    runs = hook(f"runs -n {node}")
+    assert list(runs["status"]) == ["ok"] and list(runs["result"]) == ["'FIRST'"]
+
+
+def test_create_infers_python_file(hook, host, alice, node, tmp_path, capsys):
+    path = hook_file(tmp_path / "on_item.py", """
+        def hook(host, client, item):
+            return f"file saw {item.id}"
+    """)
+    hook(f"create -n {node} {path}")
+    out = capsys.readouterr().out
+    assert "type inferred from the argument: python_file" in out
+    (hooked,) = host.hooks()
+    assert (hooked.type, hooked.arg) == ("python_file", path)
+    hook(f"publish -n {node} -i one '{ENTRY}'")
+    assert host.wait_runs(1)
+    assert host.runs.latest().result == "'file saw one'"
+
+
+def test_create_infers_python_module_and_persistent(hook, host, alice, node, tmp_path, monkeypatch, capsys):
+    name = f"hookmod_{uuid.uuid4().hex[:8]}"
+    hook_file(tmp_path / f"{name}.py", """
+        async def hook(host, client, item):
+            return item.kind
+    """)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    hook(f"create -P -n {node} {name}")
+    out = capsys.readouterr().out
+    assert "type inferred from the argument: python" in out and "(python, persistent)" in out
+    assert [r["arg"] for r in host.store.load_hooks(alice)] == [name]
+
+
+def test_create_with_an_xmpp_uri(hook, host, alice, node):
+    hook(f"create -u 'xmpp:{alice}?;node={node}' -t python_code 'item.id'")
+    (hooked,) = host.hooks()
+    assert (hooked.service, hooked.node) == (alice, node)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("create -t python_code 'item.id'",
+     "a node is required: -n NODE (or -u 'xmpp:SERVICE?;node=NODE')"),
+    ("create -n x -t perl 'print 1'", "%hook create: argument -t/--type: invalid choice: 'perl' (choose from"),
+    ("create -u http://example.org/x -t python_code 'item.id'",
+     "malformed xmpp: URI 'http://example.org/x': it must start with 'xmpp:'"),
+    ("create -u 'xmpp:?;node=x' -t python_code 'item.id'",
+     "malformed xmpp: URI 'xmpp:?;node=x': no service JID"),
+    ("create -n x -t python_file /nonexistent/hook.py",
+     "hook file '/nonexistent/hook.py' does not exist"),
+    ("create -n x /nonexistent/hook.py", "hook file '/nonexistent/hook.py' does not exist"),
+    ("create -n x no_such_module_xyz",
+     "cannot tell the hook type of 'no_such_module_xyz': not an existing .py file nor an importable "
+     "module; give -t python|python_file|python_code"),
+    ("create -n x -t python_code 'if :'", "syntax error in hook code, line 1: "),
+    ("create -n x", "%hook create: the following arguments are required: ARG"),
+    ("create -n x --on sneeze -t python_code 'item.id'",
+     "%hook create: argument --on: unknown event kind sneeze; choose among publish, retract, purge, "
+     "delete, config, all"),
+])
+def test_create_bad_input(hook, alice, line, message):
+    assert usage_error(lambda: hook(line)).startswith(message)
+
+
+def test_create_without_an_account(hook):
+    assert usage_error(lambda: hook("create -n x -t python_code 'item.id'")).startswith("no account:")
+
+
+# ------------------------------------------------------------------------------ delete / list
+
+def test_delete_one_then_all(hook, host, alice, node, capsys):
+    for code in ("item.id", "item.kind", "item.node"):
+        hook(f"create -n {node} -t python_code '{code}'")
+    capsys.readouterr()
+    hook(f"delete -n {node} -t python_code -a item.kind")
+    assert capsys.readouterr().out == "1 hook(s) deleted\n"
+    hook(f"delete -n {node}")
+    assert capsys.readouterr().out == "2 hook(s) deleted\n"
+    hook(f"delete -n {node}")
+    assert capsys.readouterr().out == "0 hook(s) deleted\n"
+
+
+def test_delete_bad_input(hook, alice):
+    assert usage_error(lambda: hook("delete -t python_code")) == \
+        "a node is required: -n NODE (or -u 'xmpp:SERVICE?;node=NODE')"
+    assert usage_error(lambda: hook("delete -n x -t perl")).startswith("unknown hook type 'perl'")
+    assert usage_error(lambda: hook("delete -u xmpp:")) == "malformed xmpp: URI 'xmpp:': no service JID"
+
+
+def test_list_table_and_json(hook, host, alice, node, capsys):
+    hook("list -O json")
+    assert json.loads(capsys.readouterr().out) == []
+    empty = hook("list")
+    assert isinstance(empty, pd.DataFrame) and empty.empty and list(empty.columns[:5]) == [
+        "service", "node", "type", "arg", "persistent"]
+    hook(f"create -n {node} -t python_code 'item.id'")
+    hook(f"create -P -n {node} -t python_code 'item.kind'")
+    capsys.readouterr()
+    hook("list -O json")
+    rows = json.loads(capsys.readouterr().out)
+    assert [tuple(r) for r in rows] == [JSON_FIELDS] * 2
+    assert [(r["service"], r["node"], r["type"], r["arg"], r["persistent"]) for r in rows] == [
+        (alice, node, "python_code", "item.id", False), (alice, node, "python_code", "item.kind", True)]
+    table = hook("list -O table")
+    assert list(table["persistent"]) == [False, True] and table["persistent"].dtype == bool
+    assert usage_error(lambda: hook("list -O xml")).startswith(
+        "%hook list: argument -O/--output: invalid choice: 'xml'")
+
+
+# ------------------------------------------------------------------------------ journals, subscribe, publish
+
+def test_events_and_runs_filters(hook, host, alice, node, capsys):
+    other = f"{node}-b"
+    hook(f"create -n {node} -t python_code 'item.id'")
+    hook(f"subscribe -n {other}")
+    assert f"subscribed to node '{other}' on {alice}" in capsys.readouterr().out
+    for i in range(3):
+        hook(f"publish -n {node} -i a{i} '{ENTRY}'")
+    hook(f"publish -n {other} -i b0 '{ENTRY}'")
+    assert host.wait_events(4) and host.wait_runs(3)
+    events = hook("events")
+    assert len(events) == 4 and set(events["node"]) == {node, other}
+    assert list(hook(f"events -n {node} --last 2")["item_id"]) == ["a1", "a2"]
+    assert list(hook("runs --last 1")["item_id"]) == ["a2"]
+    assert hook(f"runs -n {other}").empty
+    assert usage_error(lambda: hook("events --last 0")) == \
+        "%hook events: argument --last: must be at least 1: '0'"
+    hook(f"unsubscribe -n {other}")
+    assert f"unsubscribed from node '{other}' on {alice}" in capsys.readouterr().out
+    assert (alice, other) not in host.client(alice).subscriptions
+
+
+def test_publish_bad_input(hook, alice):
+    assert usage_error(lambda: hook("publish -n x '<unclosed>'")).startswith(
+        "the payload is not well-formed XML:")
+    assert usage_error(lambda: hook("publish -n x")) == \
+        "%hook publish: the following arguments are required: XML"
+    assert usage_error(lambda: hook("publish '<a/>'")) == \
+        "a node is required: -n NODE (or -u 'xmpp:SERVICE?;node=NODE')"
+
+
+def test_publish_without_a_connection(hook):
+    assert usage_error(lambda: hook("publish -n x '<a/>'")).startswith("no account:")
+
+
+# ------------------------------------------------------------------------------ %%hook
+
+def test_cell_hook_runs_and_is_replaced_when_run_again(shell, host, alice, node, capsys):
+    shell.run_cell_magic("hook", f"-n {node}", "value = item.id\nvalue.upper()\n")
+    assert "run this cell again to replace it" in capsys.readouterr().out
+    shell.run_cell_magic("hook", f"-n {node}", "f'v2 {item.id}'\n")
+    (hooked,) = host.hooks()
+    assert hooked.arg == "f'v2 {item.id}'\n"
+    shell.run_line_magic("hook", f"publish -n {node} -i x1 '{ENTRY}'")
+    assert host.wait_runs(1)
+    assert host.runs.latest().result == "'v2 x1'"
+
+
+def test_cell_hook_options(shell, host, alice, node):
+    shell.run_cell_magic("hook", f"-P -n {node} --on retract,purge --timeout 5", "item.kind\n")
+    (hooked,) = host.hooks()
+    assert hooked.persistent and hooked.kinds == {"retract", "purge"} and hooked.timeout == 5
+    assert [r["id"] for r in host.store.load_hooks(alice)] == [hooked.id]
+
+
+def test_cell_hook_bad_input(shell, alice, node):
+    run = shell.run_cell_magic
+    assert usage_error(lambda: run("hook", "", "item.id\n")) == \
+        "a node is required: -n NODE (or -u 'xmpp:SERVICE?;node=NODE')"
+    # line 1 of the cell is the %%hook line, so the body's second line is the cell's line 3
+    assert usage_error(lambda: run("hook", f"-n {node}", "x = 1\nif x print(x)\n")).startswith(
+        "syntax error in hook code, line 3: ")
+    assert usage_error(lambda: run("hook", f"-n {node}", "\n")) == "the hook code is empty"
+    assert usage_error(lambda: run("hook", f"-n {node} -t python", "item.id\n")) == \
+        "%%hook: unrecognized arguments: -t python"
+
+
+# ------------------------------------------------------------------------------ settings, completion, widgets
+
+def test_settings_with_config(shell, magics, host, account, server, capsys):
+    shell.run_line_magic("config", "HookMagics.events_max = 50")
+    shell.run_line_magic("config", "HookMagics.runs_max = 60")
+    assert (host.events.maxlen, host.runs.maxlen) == (50, 60)
+    shell.run_line_magic("config", "HookMagics.refresh_rate = 100")
+    assert magics.refresh_rate == 10.0
+    first, first_password = account("first")
+    second, second_password = account("second")
+    for jid, password in ((first, first_password), (second, second_password)):
+        shell.run_line_magic("hook", f"connect {jid} --password {password} --host {server.host} "
+                                     f"--port {server.port} --plaintext")
+    shell.run_line_magic("config", f"HookMagics.default_account = '{first}'")
+    shell.run_line_magic("hook", "create -n n1 -t python_code 'item.id'")
+    assert [h.account for h in host.hooks()] == [first]
+    shell.run_line_magic("config", "HookMagics.events_max = 100000")
+    shell.run_line_magic("config", "HookMagics.runs_max = 100000")
+
+
+def test_completion(shell, magics, host, alice, node, hook):
+    hook(f"create -n {node} -t python_code 'item.id'")
+    assert magics.complete("%hook ") == sorted(
+        ["connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
+         "publish", "status", "feed", "manager"])
+    assert magics.complete("%hook cr") == ["create"]
+    assert magics.complete("%hook create -t py") == ["python", "python_code", "python_file"]
+    assert node in magics.complete("%hook delete -n ")
+    assert "--persistent" in magics.complete("%hook create --p")
+    assert magics.complete("%hook list -O ") == ["json", "table"]
+    with provisionalcompleter():
+        assert "create" in [c.text for c in shell.Completer.completions("%hook cr", 8)]
+
+
+def test_feed_and_manager_commands(hook, magics, host):
+    magics.refresh_rate = 4
+    feed = hook("feed --rows 5")
+    manager = hook("manager")
+    try:
+        assert isinstance(feed, EventFeed) and feed.rows == 5 and feed._refresher.interval == 0.25
+        assert isinstance(manager, HookManager)
+    finally:
+        feed.close()
+        manager.close()
+    assert usage_error(lambda: hook("feed --rows 0")) == "%hook feed: argument --rows: must be at least 1: '0'"
