@@ -65,14 +65,14 @@ def home() -> Path:
 class Store:
     """The SQLite database of persistent state (thread-safe; one connection, one lock)."""
 
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = Path(path) if path else home() / FILENAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
-            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
+            self._db = sqlite3.connect(self.path, timeout=busy_timeout_ms / 1000,
                                        check_same_thread=False, isolation_level=None)
-            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.executescript(SCHEMA)
