@@ -310,3 +310,38 @@ def test_temporary_hook_needs_a_connection(make_host, home, node):
         host.create_hook(node, "pass", type="python_code", account="nobody@localhost")
     stored = host.create_hook(node, "pass", type="python_code", account="nobody@localhost", persistent=True)
     assert host.store.load_hooks("nobody@localhost")[0]["id"] == stored.id
+
+
+def test_full_lane_drops_are_counted_and_journaled(pubsub, server, monkeypatch):
+    from hooknb import running
+
+    monkeypatch.setattr(running, "QUEUE_MAX", 3)
+    host, watcher, publisher, node = pubsub
+    import threading
+
+    host.gate = threading.Event()
+    hook = host.create_hook(node, "host.gate.wait(10)", type="python_code", service=server.pubsub)
+    publish(publisher, node, server, *[f"q{i}" for i in range(8)])
+    assert host.wait_events(8, 10)
+    # one item running, three waiting, four dropped (each journaled as such)
+    assert host.runs.wait_for(lambda: hook.dropped == 4, 5)
+    dropped = [r.item_id for r in host.runs.snapshot() if r.status == "dropped"]
+    assert len(dropped) == 4
+    assert {h["id"]: h for h in host.list_hooks()}[hook.id]["dropped"] == 4
+    host.gate.set()
+    assert host.runs.wait_for(lambda: hook.runs == 4, 10)
+    ran = [r.item_id for r in host.runs.snapshot() if r.status == "ok"]
+    assert ran == sorted(ran) and sorted(ran + dropped) == [f"q{i}" for i in range(8)]
+
+
+def test_dispatch_is_indexed_by_node(pubsub, server):
+    host, watcher, publisher, node = pubsub
+    mine = host.create_hook(node, "pass", type="python_code", service=server.pubsub)
+    from hooknb.hooks import Hook, hook_id
+
+    for i in range(500):  # hooks on other nodes are never looked at for this node
+        other = f"other-{i}"
+        host.registry.add(Hook(hook_id(watcher.jid, server.pubsub, other, "python_code", "pass"),
+                               watcher.jid, server.pubsub, other, "python_code", "pass"))
+    assert host.registry.lookup(watcher.jid, server.pubsub, node) == (mine,)
+    assert len(host.registry.lookup(watcher.jid, server.pubsub, "other-7")) == 1
