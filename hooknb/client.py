@@ -238,6 +238,12 @@ class Client:
                 await asyncio.wait_for(disconnected, 3)
             except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - best effort
                 self.xmpp.abort()
+            # slixmpp cancels its send loop only when the object is collected, which leaves a
+            # "Task was destroyed but it is pending" warning: end it here instead.
+            sender = self.xmpp._run_out_filters
+            if sender is not None and not sender.done():
+                sender.cancel()
+                await asyncio.gather(sender, return_exceptions=True)
 
     def _fail(self, reason: str) -> None:
         failure = getattr(self, "_failure", None)
