@@ -4,11 +4,14 @@ hook manager's table and buttons, and the plain HTML/text fallbacks."""
 from __future__ import annotations
 
 import asyncio
+import queue
+import textwrap
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from jupyter_client.manager import start_new_kernel
 
 from hooknb import loop as _loop
 from hooknb.client import Client
@@ -136,3 +139,36 @@ def test_manager_table_and_buttons(host, connect, node):
         assert '<table class="hooknb-hooks">' in html and bad.id not in html
     finally:
         manager.close()
+
+
+def test_feed_updates_reach_a_real_front_end(server, home, monkeypatch):
+    """In a real kernel, redraws made on hooknb's loop thread arrive on IOPub as comm messages."""
+    monkeypatch.setenv("HOOKNB_SERVER_DIR", server.dir)
+    km, kc = start_new_kernel(kernel_name="python3")
+    quiet = {"timeout": 30, "output_hook": lambda _msg: None}
+    try:
+        reply = kc.execute_interactive(textwrap.dedent("""
+            import hooknb
+            from hooknb.local import local_server
+            from hooknb.widgets import EventFeed
+            server = local_server()
+            client = server.connect("alice")
+            client.subscribe("feed-over-iopub")
+            EventFeed(hooknb.get_host(), rows=3)
+        """), **quiet)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        kc.execute_interactive("for i in range(5): client.publish('feed-over-iopub', '<x xmlns=\"urn:t\"/>')",
+                               **quiet)
+        deadline = time.monotonic() + 10
+        while True:
+            assert time.monotonic() < deadline, "no redraw of the feed reached the front end"
+            try:
+                msg = kc.get_iopub_msg(timeout=1)
+            except queue.Empty:
+                continue
+            state = msg["content"].get("data", {}).get("state", {}) if msg["msg_type"] == "comm_msg" else {}
+            if "5 event(s) on 1 node(s)" in str(state.get("value", "")):
+                break
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
