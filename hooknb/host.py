@@ -136,21 +136,27 @@ class Host:
             return []
         return await self._subscribe_hooked(client)
 
-    def _restore(self, account: str) -> None:
-        """Load the account's persistent hooks from the store (a hook that fails to load is kept,
-        with its ``load_error``, and never dropped)."""
+    def _restore(self, account: str, load: bool = True) -> None:
+        """Bring the registry in line with the account's persistent hooks in the store.
+
+        With ``load`` (when the account is connected) each hook's code is loaded; a hook that
+        fails to load is kept, with its ``load_error``, never dropped.  Without it (listing or
+        deleting offline) the records are only listed.  Hooks deleted from the store by another
+        process leave the registry.
+        """
         stored = {r["id"]: r for r in self.store.load_hooks(account)}
         for record in stored.values():
-            if record["id"] in self.registry:
-                continue
-            hook = Hook.from_record(record)
-            try:
-                hook.loader = make_loader(hook.type, hook.arg)
-            except HooknbError as exc:
-                hook.load_error = str(exc)
-            self.registry.add(hook)
+            hook = self.registry.get(record["id"])
+            if hook is None:
+                hook = Hook.from_record(record)
+                self.registry.add(hook)
+            if load and hook.loader is None and hook.load_error is None:
+                try:
+                    hook.loader = make_loader(hook.type, hook.arg)
+                except HooknbError as exc:
+                    hook.load_error = str(exc)
         for hook in self.registry.all(account):
-            if hook.persistent and hook.id not in stored:  # deleted by another process
+            if hook.persistent and hook.id not in stored:
                 self.registry.remove([hook.id])
                 self.engine.drop_lane(hook.id)
 
@@ -349,9 +355,7 @@ class Host:
 
     def _restore_if_offline(self, jid: str) -> None:
         if jid not in self.clients:
-            for record in self.store.load_hooks(jid):
-                if record["id"] not in self.registry:
-                    self.registry.add(Hook.from_record(record))
+            self._restore(jid, load=False)
 
     def hooks(self, account: str | None = None) -> list[Hook]:
         """The hooks of an account (default: every account), stored ones included."""
