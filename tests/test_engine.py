@@ -319,9 +319,12 @@ def test_full_lane_drops_are_counted_and_journaled(pubsub, server, monkeypatch):
     host, watcher, publisher, node = pubsub
     import threading
 
-    host.gate = threading.Event()
-    hook = host.create_hook(node, "host.gate.wait(10)", type="python_code", service=server.pubsub)
-    publish(publisher, node, server, *[f"q{i}" for i in range(8)])
+    host.gate, host.started = threading.Event(), threading.Event()
+    hook = host.create_hook(node, "host.started.set(); host.gate.wait(10)", type="python_code",
+                            service=server.pubsub)
+    publish(publisher, node, server, "q0")
+    assert host.started.wait(10)
+    publish(publisher, node, server, *[f"q{i}" for i in range(1, 8)])
     assert host.wait_events(8, 10)
     # one item running, three waiting, four dropped (each journaled as such)
     assert host.runs.wait_for(lambda: hook.dropped == 4, 5)
