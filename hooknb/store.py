@@ -73,11 +73,24 @@ class Store:
             self._db = sqlite3.connect(self.path, timeout=busy_timeout_ms / 1000,
                                        check_same_thread=False, isolation_level=None)
             self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
+            self._wal(busy_timeout_ms / 1000)
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise self._error(exc) from None
+
+    def _wal(self, timeout: float) -> None:
+        """Switch to WAL.  SQLite answers "locked" at once, without waiting, when another process
+        opens a new store at the same moment: retry until the busy timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     def _error(self, exc: sqlite3.Error) -> HooknbError:
         text = str(exc)
