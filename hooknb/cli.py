@@ -77,8 +77,7 @@ def build_parser() -> Parser:
     run = commands.add_parser(
         "run", help="run an account's persistent hooks until SIGINT/SIGTERM",
         description="Connect, restore the account's persistent hooks, run them and log each run; "
-                    "hooks created or deleted in the store meanwhile are picked up within a second. "
-                    "The resource is 'hooknb-run' unless --jid names one.")
+                    "hooks created or deleted in the store meanwhile are picked up within a second.")
     add_account_options(run)
     run.add_argument("--log-format", choices=LOG_FORMATS, default="text",
                      help="one text line (default) or one JSON object per record, on stdout")

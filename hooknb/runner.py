@@ -1,8 +1,8 @@
 """``hooknb run``: run an account's persistent hooks unattended, until SIGINT or SIGTERM.
 
-The runner connects the account (resource ``hooknb-run`` unless the JID names one, so it never
-knocks a notebook's session off), which restores and subscribes its persistent hooks from the
-store a notebook uses.  It logs every run on stdout, one text line or one JSON object per line,
+The runner connects the account (on a resource of its own, as every client, so it never knocks
+a notebook's session off), which restores and subscribes its persistent hooks from the store a
+notebook uses.  It logs every run on stdout, one text line or one JSON object per line,
 and every ``SYNC_PERIOD`` seconds picks up hooks that another process (a notebook,
 ``hooknb pubsub hook create``) created or deleted in the store, subscribing to their nodes.
 
@@ -30,7 +30,6 @@ from .journal import Run
 
 SYNC_PERIOD = 0.5  # seconds between looks at the store for hooks added or deleted elsewhere
 TICK = 0.1  # seconds between looks at the runs journal and the connection state
-RESOURCE = "hooknb-run"
 EVENTS_KEPT = 1_000  # the runner journals events only to look at; runs are logged as they come
 RUNS_KEPT = 10_000
 LOG_FORMATS = ("text", "json")
@@ -79,10 +78,9 @@ class Runner:
     def __init__(self, host: Host, jid: str, *, server: str | None = None,
                  port: int | None = None, plaintext: bool = False, log: RunLog | None = None,
                  grace: float = 30.0) -> None:
-        parsed = split_jid(jid)
         self.host = host
-        self.account = parsed.bare
-        self.full_jid = str(parsed) if parsed.resource else f"{parsed.bare}/{RESOURCE}"
+        self.jid = jid
+        self.account = split_jid(jid).bare
         self.server, self.port, self.plaintext = server, port, plaintext
         self.log = log or RunLog()
         self.grace = grace
@@ -102,7 +100,7 @@ class Runner:
         self.host.events.resize(EVENTS_KEPT)
         self.host.runs.resize(RUNS_KEPT)
         self.logged = self.host.runs.total
-        self.host.connect(self.full_jid, password, host=self.server, port=self.port,
+        self.host.connect(self.jid, password, host=self.server, port=self.port,
                           plaintext=self.plaintext)
         self._pick_up(initial=True)
         client = self.host.clients[self.account]

@@ -1,0 +1,336 @@
+"""The ``hooknb`` console script as real subprocesses: hook create/list/delete, exit codes, and the
+``hooknb run`` runner against the real local server (publish, pickup of new hooks, SIGTERM)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hooknb.store import Store
+
+SCRIPT = shutil.which("hooknb", path=str(Path(sys.executable).parent))
+HOOKNB = [SCRIPT] if SCRIPT else [sys.executable, "-m", "hooknb.cli"]
+JID = "alice@localhost"
+
+
+def hooknb(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the console script (with the test's $HOOKNB_HOME) and wait for it."""
+    return subprocess.run([*HOOKNB, *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+
+
+def hook_file(path: Path, body: str) -> str:
+    path.write_text(textwrap.dedent(body))
+    path.chmod(0o644)
+    return str(path)
+
+
+def appender(path: Path, out: Path, delay: float = 0.0) -> str:
+    """A python_file hook appending each item id to ``out`` (after ``delay`` seconds)."""
+    return hook_file(path, f"""
+        import time
+        def hook(host, client, item):
+            time.sleep({delay})
+            with open({str(out)!r}, "a") as f:
+                f.write(item.id + "\\n")
+            return item.id
+    """)
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+    return result
+
+
+def listed() -> list[dict[str, Any]]:
+    result = hooknb("pubsub", "hook", "list", "-O", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+# ------------------------------------------------------------------------------------ offline
+def test_create_list_delete_round_trip(home, tmp_path):
+    assert listed() == []
+    path = appender(tmp_path / "on_news.py", tmp_path / "out")
+    creates = [["-n", "news", "-P", path],  # type inferred from the file
+               ["-n", "news", "-P", "-t", "python_code", "print(item.id)\nitem.id"],
+               ["-n", "news", "-P", "-t", "python_code", "pass"],
+               ["-u", "xmpp:pubsub.localhost?;node=blog", "-P", "-t", "python_code", "pass"]]
+    with ThreadPoolExecutor(4) as pool:  # four writers of the store at once
+        made = list(pool.map(lambda args: hooknb("pubsub", "hook", "create", "--jid", JID, *args), creates))
+    assert [m.returncode for m in made] == [0] * 4, [m.stderr for m in made]
+    ids = [m.stdout.split()[1] for m in made]
+
+    hooks = sorted(listed(), key=lambda h: ids.index(h["id"]))
+    assert [set(h) for h in hooks] == [{"service", "node", "type", "arg", "persistent", "id", "account"}] * 4
+    assert [(h["service"], h["node"], h["type"], h["arg"], h["persistent"], h["id"]) for h in hooks] == [
+        (JID, "news", "python_file", path, True, ids[0]),
+        (JID, "news", "python_code", "print(item.id)\nitem.id", True, ids[1]),
+        (JID, "news", "python_code", "pass", True, ids[2]),
+        ("pubsub.localhost", "blog", "python_code", "pass", True, ids[3])]
+    simple = hooknb("pubsub", "hook", "list", "--jid", JID).stdout.splitlines()
+    assert simple[0].split() == ["id", "account", "service", "node", "type", "persistent", "arg"]
+    assert sorted(row.split()[0] for row in simple[1:]) == sorted(ids)
+
+    gone = hooknb("pubsub", "hook", "delete", "--jid", JID, "-n", "news", "-t", "python_file", "-a", path)
+    assert (gone.returncode, gone.stdout) == (0, "1 hook(s) deleted\n")
+    gone = hooknb("pubsub", "hook", "delete", "--jid", JID, "-n", "news")  # empty type and arg: all
+    assert gone.stdout == "2 hook(s) deleted\n"
+    assert [h["id"] for h in listed()] == [ids[3]]
+    gone = hooknb("pubsub", "hook", "delete", "--jid", JID, "-s", "pubsub.localhost", "-n", "blog")
+    assert gone.stdout == "1 hook(s) deleted\n"
+    assert listed() == []
+    assert Store(home / "hooknb.sqlite3").load_hooks() == []
+
+
+EXIT_CASES = [  # (arguments, environment, exit code, what stderr says; None: help on stdout)
+    (["--help"], {}, 0, None),
+    (["pubsub", "hook", "delete", "--help"], {}, 0, None),
+    ([], {}, 2, "required: COMMAND"),
+    (["pubsub", "hook", "frobnicate"], {}, 2, "invalid choice"),
+    (["pubsub", "hook", "create", "--jid", JID, "-P", "-t", "python_code", "pass"], {}, 2, "node is required"),
+    (["pubsub", "hook", "create", "--jid", JID, "-n", "x", "-t", "python_code", "pass"], {}, 2, "--persistent"),
+    (["pubsub", "hook", "delete", "--jid", "@@", "-n", "x"], {}, 2, "not a valid JID"),
+    (["run"], {}, 2, "--jid"),
+    (["run", "--jid", JID, "--host", "192.0.2.1", "--plaintext"], {"HOOKNB_PASSWORD": "x"}, 2, "loopback"),
+    (["run", "--jid", JID], {"HOOKNB_PASSWORD": ""}, 2, "no password"),
+    (["pubsub", "hook", "create", "--jid", JID, "-n", "x", "-P", "/nonexistent/hook.py"], {}, 4,
+     "does not exist"),
+    (["pubsub", "hook", "create", "--jid", JID, "-n", "x", "-P", "-t", "python_code", "def ("], {}, 4,
+     "syntax error"),
+    (["pubsub", "hook", "create", "--jid", JID, "-n", "storage:bookmarks", "-P", "-t", "python_code", "pass"],
+     {}, 4, "restricted"),
+    (["pubsub", "hook", "list"], {"HOOKNB_HOME": "a-file"}, 1, "a-file"),  # cannot be a directory
+]
+
+
+def test_exit_codes(home, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    cases = [(args, {k: str(tmp_path / v) if v == "a-file" else v for k, v in env.items()}, code, message)
+             for args, env, code, message in EXIT_CASES]
+    with ThreadPoolExecutor(4) as pool:  # each is a process start: run a few at once
+        results = list(pool.map(lambda case: hooknb(*case[0], env=case[1]), cases))
+    for (args, _env, code, message), result in zip(cases, results):
+        where = f"hooknb {' '.join(args)}: {result.stderr!r}"
+        assert result.returncode == code, where
+        assert "Traceback" not in result.stderr, where
+        if message is None:
+            assert result.stdout.startswith("usage: hooknb") and result.stderr == "", where
+        else:
+            assert result.stderr.count("\n") == 1 and message in result.stderr, where
+            assert result.stdout == "", where
+    assert Store(home / "hooknb.sqlite3").load_hooks() == []
+
+
+def test_run_exits_2_on_wrong_password(home, server, account):
+    jid, _password = account("w")
+    result = hooknb("run", "--jid", jid, "--host", server.host, "--port", str(server.port), "--plaintext",
+                    env={"HOOKNB_PASSWORD": "wrong"})
+    assert result.returncode == 2 and "authentication failed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_two_processes_write_the_store_at_once(home):
+    """A notebook-like process and a runner-like one creating, deleting and marking runs at once."""
+    script = textwrap.dedent("""
+        import sys
+        from hooknb.host import Host
+        tag, jid = sys.argv[1], sys.argv[2]
+        host = Host()
+        print("ready", flush=True)
+        sys.stdin.readline()
+        for i in range(60):
+            hook = host.create_hook(f"{tag}-{i}", "pass", type="python_code", persistent=True, account=jid)
+            host.store.mark_done([(hook.id, jid, f"{tag}-{i}", "item", "publish")])
+            if i % 2:
+                assert host.delete_hooks(f"{tag}-{i}", account=jid) == 1
+        print("done", flush=True)
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, tag, jid], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+             for tag, jid in (("a", "a@localhost"), ("b", "b@localhost"))]
+    for proc in procs:
+        assert proc.stdout.readline() == "ready\n"
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in procs:
+        assert proc.stdout.readline() == "done\n" and proc.wait(30) == 0
+    store = Store(home / "hooknb.sqlite3")
+    for tag in "ab":
+        nodes = sorted(h["node"] for h in store.load_hooks(f"{tag}@localhost"))
+        assert nodes == sorted(f"{tag}-{i}" for i in range(0, 60, 2))
+    assert store._query("PRAGMA integrity_check") == [("ok",)]
+    assert len(listed()) == 60
+
+
+# ------------------------------------------------------------------------------------ hooknb run
+class RunnerProcess:
+    """A ``hooknb run`` subprocess whose stdout is read line by line on a thread."""
+
+    def __init__(self, args: list[str], env: dict[str, str], stderr: Path) -> None:
+        self.err = stderr.open("w")
+        self.proc = subprocess.Popen([*HOOKNB, "run", *args], stdout=subprocess.PIPE, stderr=self.err,
+                                     stdin=subprocess.DEVNULL, text=True, env={**os.environ, **env})
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def records(self, event: str | None = None, **fields: Any) -> list[dict[str, Any]]:
+        """The JSON records logged so far, of one event and with these field values."""
+        out = [json.loads(line) for line in list(self.lines)]
+        return [r for r in out if (event is None or r["event"] == event)
+                and all(r.get(k) == v for k, v in fields.items())]
+
+    def wait_record(self, event: str, count: int = 1, timeout: float = 15.0, **fields: Any) -> dict[str, Any]:
+        """Wait until ``count`` such records were logged; returns the last."""
+        return wait_until(lambda: len(found := self.records(event, **fields)) >= count and found[-1],
+                          timeout)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self.reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.err.close()
+
+
+@pytest.fixture
+def runner(home, server, tmp_path) -> Iterator[Callable[..., RunnerProcess]]:
+    """``runner(jid, password, *extra)``: start ``hooknb run`` (JSON log unless told) for an account."""
+    started: list[RunnerProcess] = []
+
+    def start(jid: str, password: str, *extra: str) -> RunnerProcess:
+        args = ["--jid", jid, "--host", server.host, "--port", str(server.port), "--plaintext",
+                *(extra or ("--log-format", "json"))]
+        proc = RunnerProcess(args, {"HOOKNB_PASSWORD": password}, tmp_path / f"runner{len(started)}.err")
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()
+
+
+@pytest.fixture
+def pubsub_node(make_host, connect, server, node):
+    """(publisher client, node): a node on the pubsub component, made by a fresh account."""
+    publisher = connect(make_host())
+    publisher.create_node(node, server.pubsub)
+    return publisher, node
+
+
+def publish(client, node: str, service: str, *ids: str) -> None:
+    for item_id in ids:
+        client.publish(node, f"<n xmlns='urn:test'>{item_id}</n>", item_id=item_id, service=service)
+
+
+def test_runner_runs_a_python_file_hook_on_a_publish(runner, account, server, pubsub_node, tmp_path):
+    publisher, node = pubsub_node
+    jid, password = account("r")
+    out = tmp_path / "out"
+    path = appender(tmp_path / "hook.py", out)
+    assert hooknb("pubsub", "hook", "create", "--jid", jid, "-s", server.pubsub, "-n", node, "-P",
+                  path).returncode == 0
+    proc = runner(jid, password, "--log-format", "text")
+    wait_until(lambda: any(" ready " in line for line in proc.lines))
+    assert any(" hook-loaded " in line and f"node={node}" in line for line in proc.lines)
+    publish(publisher, node, server.pubsub, "p1")
+    wait_until(lambda: lines(out) == ["p1"])
+    run = wait_until(lambda: [line for line in proc.lines if " run " in line])
+    assert f"node={node}" in run[0] and "item=p1" in run[0] and "status=ok" in run[0]
+    assert proc.stop(signal.SIGINT) == 0
+    assert proc.lines[-2].split()[1:3] == ["stopping", "signal=SIGINT"]
+    assert proc.lines[-1].split()[1] == "stopped" and "runs=1" in proc.lines[-1]
+
+
+def test_runner_picks_up_hooks_added_and_deleted_while_it_runs(runner, account, server, pubsub_node,
+                                                               make_host, tmp_path):
+    publisher, node = pubsub_node
+    jid, password = account("r")
+    proc = runner(jid, password)
+    assert proc.wait_record("ready")["hooks"] == 0
+
+    out_file, out_code = tmp_path / "file", tmp_path / "code"
+    path = appender(tmp_path / "hook.py", out_file)
+    made = hooknb("pubsub", "hook", "create", "--jid", jid, "-s", server.pubsub, "-n", node, "-P", path)
+    stored = time.time()
+    file_id = made.stdout.split()[1]
+    added = proc.wait_record("hook-added", hook=file_id)
+    latency = datetime.fromisoformat(added["ts"]).timestamp() - stored
+    print(f"runner pickup latency: {latency * 1000:.0f} ms")
+    assert latency < 1.0
+
+    notebook = make_host()  # a notebook's host on the same store, not connected
+    code_hook = notebook.create_hook(node, f"open({str(out_code)!r}, 'a').write(item.id + '\\n')",
+                                     type="python_code", service=server.pubsub, persistent=True,
+                                     account=jid)
+    proc.wait_record("hook-added", hook=code_hook.id)
+    publish(publisher, node, server.pubsub, "i1")
+    wait_until(lambda: lines(out_file) == ["i1"] and lines(out_code) == ["i1"])
+
+    gone = hooknb("pubsub", "hook", "delete", "--jid", jid, "-s", server.pubsub, "-n", node,
+                  "-t", "python_file", "-a", path)
+    assert gone.stdout == "1 hook(s) deleted\n"
+    proc.wait_record("hook-removed", hook=file_id)
+    publish(publisher, node, server.pubsub, "i2")
+    wait_until(lambda: lines(out_code) == ["i1", "i2"])
+    proc.wait_record("run", hook=code_hook.id, item="i2")
+    assert lines(out_file) == ["i1"]
+    assert sorted((r["hook"], r["item"], r["status"]) for r in proc.records("run")) == sorted(
+        [(file_id, "i1", "ok"), (code_hook.id, "i1", "ok"), (code_hook.id, "i2", "ok")])
+    assert proc.stop() == 0
+
+
+def test_sigterm_waits_for_running_hooks_and_loses_no_run(runner, account, server, pubsub_node, home,
+                                                         tmp_path):
+    publisher, node = pubsub_node
+    jid, password = account("r")
+    out = tmp_path / "out"
+    path = appender(tmp_path / "slow.py", out, delay=0.3)
+    made = hooknb("pubsub", "hook", "create", "--jid", jid, "-s", server.pubsub, "-n", node, "-P", path)
+    hook_id = made.stdout.split()[1]
+    proc = runner(jid, password)
+    proc.wait_record("ready")
+    ids = ["s1", "s2", "s3", "s4"]
+    publish(publisher, node, server.pubsub, *ids)
+    proc.wait_record("run")  # one run done, three queued or running
+    assert proc.stop(signal.SIGTERM) == 0
+    stopping, stopped = proc.records("stopping")[0], proc.records("stopped")[0]
+    assert stopping["signal"] == "SIGTERM" and stopping["pending"] >= 1
+    assert (stopped["runs"], stopped["unfinished"]) == (4, 0)
+    assert [(r["item"], r["status"]) for r in proc.records("run")] == [(i, "ok") for i in ids]
+    assert lines(out) == ids
+    assert proc.records()[-1]["event"] == "stopped"
+    done = Store(home / "hooknb.sqlite3").done_keys(hook_id)
+    assert {key[2] for key in done} == set(ids)
