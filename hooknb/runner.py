@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 from . import loop as _loop
 from .client import split_jid
+from .errors import HooknbError
 from .hooks import Hook
 from .host import Host
 from .journal import Run
@@ -122,7 +123,11 @@ class Runner:
 
     def _pick_up(self, initial: bool = False) -> None:
         """Sync with the store (on the loop, like session start) and log hooks added or removed."""
-        _loop.call(self._async_pick_up())
+        try:
+            _loop.call(self._async_pick_up())
+        except HooknbError as exc:  # e.g. the store locked for long: try again next time
+            self.log.write("error", error=str(exc))
+            return
         current = {h.id: h for h in self.host.registry.all(self.account) if h.persistent}
         for hook_id in current.keys() - self.known.keys():
             self.log.hook("hook-loaded" if initial else "hook-added", current[hook_id])
