@@ -29,5 +29,12 @@ test-ejabberd: setup
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ejabberd >/dev/null; }
 	$(PY) -m pytest -q --server ejabberd tests/test_client.py tests/test_engine.py
 
+$(VENV)/.installed-docs: $(STAMP)
+	$(PY) -m pip install -q -e '.[docs]'
+	@touch $@
+
+docs: $(VENV)/.installed-docs
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache docs/_build

@@ -1,0 +1,86 @@
+"""Sphinx directives rendering the magics' reference from the parsers themselves, so it never drifts.
+
+``.. hooknb-magics::`` renders one section per ``%hook`` subcommand (its help, as argparse
+prints it), then ``%%hook``; ``.. hooknb-magic-settings::`` renders the ``%config`` settings
+of :class:`hooknb.magics.HookMagics` from its traitlets.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
+from sphinx.util.nodes import nested_parse_with_titles
+
+from hooknb import grammar
+from hooknb.magics import HookMagics, subcommands
+
+WIDTH = 92  # columns of the rendered help, whatever the terminal building the docs
+
+
+def _fixed_width(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=WIDTH)
+    return parser
+
+
+def _section(title: str, intro: str, parser: argparse.ArgumentParser) -> list[str]:
+    help_text = _fixed_width(parser).format_help().rstrip()
+    return [title, "-" * len(title), "", intro, "", ".. code-block:: text", "",
+            *("   " + line if line else "" for line in help_text.splitlines()), ""]
+
+
+def _summary(parser: argparse.ArgumentParser, name: str) -> str:
+    """The one-line help of subcommand ``name``, as ``%hook --help`` lists it."""
+    for action in parser._actions:  # noqa: SLF001
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            return next(a.help for a in action._choices_actions if a.dest == name)  # noqa: SLF001
+    raise KeyError(name)
+
+
+class _Generated(SphinxDirective):
+    """A directive whose body is reStructuredText generated at build time."""
+
+    def lines(self) -> list[str]:
+        raise NotImplementedError
+
+    def run(self) -> list[nodes.Node]:
+        holder = nodes.Element()
+        nested_parse_with_titles(self.state, StringList(self.lines(), source="<generated>"), holder)
+        return holder.children
+
+
+class MagicsDirective(_Generated):
+    """Every ``%hook`` subcommand, then the ``%%hook`` cell magic."""
+
+    def lines(self) -> list[str]:
+        top = _fixed_width(grammar.magic_parser())
+        out = _section("%hook", "The line magic; ``%hook COMMAND --help`` prints a command's help.", top)
+        for name, parser in subcommands(top).items():
+            summary = _summary(top, name)
+            out += _section(f"%hook {name}", f"{summary[:1].upper()}{summary[1:]}.", parser)
+        out += _section("%%hook", "The cell body becomes a ``python_code`` hook (see :doc:`hooks`); "
+                                  "running the cell again replaces it.", grammar.cell_parser())
+        return out
+
+
+class SettingsDirective(_Generated):
+    """The configurable traitlets of :class:`~hooknb.magics.HookMagics`."""
+
+    def lines(self) -> list[str]:
+        out = [".. list-table::", "   :header-rows: 1", "", "   * - setting", "     - default",
+               "     - meaning"]
+        for name, trait in sorted(HookMagics.class_traits(config=True).items()):
+            out += [f"   * - ``HookMagics.{name}``", f"     - ``{trait.default_value!r}``",
+                    f"     - {trait.help}"]
+        return out
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    """Register the directives."""
+    app.add_directive("hooknb-magics", MagicsDirective)
+    app.add_directive("hooknb-magic-settings", SettingsDirective)
+    return {"version": "1", "parallel_read_safe": True}
