@@ -128,13 +128,17 @@ class Host:
     @_loop.on_loop
     async def asubscribe_hooks(self, account: str | None = None) -> list[tuple[str, str]]:
         """Subscribe a connected account to every node its hooks are on and it is not subscribed
-        to yet (e.g. hooks picked up by :meth:`sync_store`); returns the (service, node) pairs newly
-        subscribed.  Does nothing while the account is not connected: the next session start
-        subscribes them."""
+        to yet (e.g. hooks picked up by :meth:`sync_store`), remembering each one's newest item as
+        :meth:`acreate_hook` does; returns the (service, node) pairs newly subscribed.  Does nothing
+        while the account is not connected: the next session start subscribes them."""
         client = self.clients.get(self.account(account))
         if client is None or client.state != "connected":
             return []
-        return await self._subscribe_hooked(client)
+        added = await self._subscribe_hooked(client)
+        for service, node in added:
+            persistent = any(h.persistent for h in self.registry.find(client.jid, service, node))
+            await self._mark_seen(client, service, node, persistent)
+        return added
 
     def _restore(self, account: str, load: bool = True) -> None:
         """Bring the registry in line with the account's persistent hooks in the store.
