@@ -24,7 +24,6 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 from .errors import HookCreateError, HooknbError
@@ -36,8 +35,6 @@ from .runner import LOG_FORMATS, RunLog, Runner
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CREATE = 0, 1, 2, 4
 FIELDS = (*LIST_FIELDS, "id", "account")
 SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "arg")
-
-Handler = Callable[[Host, argparse.Namespace], int]
 
 
 def _jid_option(p: argparse.ArgumentParser, required: bool) -> None:
