@@ -6,6 +6,12 @@ notebook uses.  It logs every run on stdout, one text line or one JSON object pe
 and every ``SYNC_PERIOD`` seconds picks up hooks that another process (a notebook,
 ``hooknb pubsub hook create``) created or deleted in the store, subscribing to their nodes.
 
+Records (``ts`` in UTC, then ``event`` and its fields): ``hook-loaded`` / ``hook-added`` /
+``hook-removed`` (hook, service, node, type, arg, error), ``ready`` (account, hooks, nodes),
+``run`` (hook, service, node, kind, item, status, duration in seconds, error), ``state``
+(account, state, error) when the connection drops or comes back, ``error``, ``stopping``
+(signal, pending) and ``stopped`` (account, runs, unfinished).
+
 On the first SIGINT/SIGTERM it stops: it waits (up to ``grace`` seconds) for the runs queued or
 in progress, disconnects, waits for runs of items that arrived meanwhile, logs them all and says
 ``stopped``.  It then exits 0, or 1 if runs were left unfinished (grace exceeded, or a second

@@ -127,6 +127,7 @@ EXIT_CASES = [  # (arguments, environment, exit code, what stderr says; None: he
 
 def test_exit_codes(home, tmp_path):
     (tmp_path / "a-file").write_text("")
+    kept = hooknb("pubsub", "hook", "create", "--jid", JID, "-n", "x", "-P", "-t", "python_code", "pass")
     cases = [(args, {k: str(tmp_path / v) if v == "a-file" else v for k, v in env.items()}, code, message)
              for args, env, code, message in EXIT_CASES]
     with ThreadPoolExecutor(4) as pool:  # each is a process start: run a few at once
@@ -140,7 +141,7 @@ def test_exit_codes(home, tmp_path):
         else:
             assert result.stderr.count("\n") == 1 and message in result.stderr, where
             assert result.stdout == "", where
-    assert Store(home / "hooknb.sqlite3").load_hooks() == []
+    assert [h["id"] for h in listed()] == [kept.stdout.split()[1]]  # failures left the store alone
 
 
 def test_run_exits_2_on_wrong_password(home, server, account):
