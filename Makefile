@@ -29,6 +29,9 @@ test-ejabberd: setup
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ejabberd >/dev/null; }
 	$(PY) -m pytest -q --server ejabberd tests/test_client.py tests/test_engine.py
 
+bench: setup
+	$(PY) -m hooknb.bench
+
 $(VENV)/.installed-docs: $(STAMP)
 	$(PY) -m pip install -q -e '.[docs]'
 	@touch $@

@@ -1,0 +1,915 @@
+"""Benchmark hooknb against raw slixmpp in one run, on a local server, and check the targets.
+
+    python -m hooknb.bench [--quick] [--json] [--only GROUP ...]
+
+Starts its own Prosody (the PubSub component on in-memory storage, so the server is not the
+bottleneck) and a publisher in a separate process: a raw slixmpp client publishing to nodes of
+``pubsub.localhost`` with at most ``WINDOW`` requests in flight.  Prints one table (scenario,
+baseline, hooknb, ratio, target, pass/fail), or the same rows as JSON with ``--json``; progress
+goes to stderr.  ``--quick`` is a small run (for CI, which checks that it runs, not the numbers);
+``--only`` runs some groups: throughput, python_file, latency, journal, kernel, widget.
+
+How the rows are measured:
+
+* throughput: the receiver stops reading its socket, the publisher publishes a burst to the
+  receiver's node and waits for every answer (so every notification is queued at the server),
+  then the receiver reads again and the clock runs until the last item is counted (baseline: a
+  raw slixmpp client whose ``pubsub_publish`` handler only counts) or hooked (hooknb: a no-op
+  ``python_file`` hook, the clock stopping when its last run is journaled).  This measures what
+  each receiver can take, not what the publisher can send.  Both receivers are connected
+  throughout, on hooknb's loop thread, each subscribed to its own node; rounds alternate
+  (ABBA) and the medians are compared.  The "100 nodes" rows add a no-op hook on each of 100
+  other nodes (each run once, so its lane and thread exist) while the traffic stays on the
+  measured node.
+* python_file: per-event cost of running a realistic 50-line hook file through the engine
+  (``Engine.call_sync``: the loader's change check, the call, the outcome) against reading,
+  compiling and executing the file and calling its ``hook`` for every event.
+* latency: the publisher publishes at a steady 200 items/s with its send time (monotonic clock,
+  shared by the processes) in the payload; the time from there to the start of the hook
+  function (baseline: to the start of the raw handler).
+* journal: building the events DataFrame of 100,000 events; memory retained per event beyond
+  its payload string (tracemalloc, events parsed from notification XML and journaled).
+* kernel: round trip of a trivial cell (execute request to reply) in a real ipykernel through
+  jupyter_client, idle (baseline) and while 500 items/s are hooked in that kernel.
+* widget: redraws per second of an ``EventFeed`` in that kernel while 1,000 items/s arrive,
+  read from the feed itself between two readings taken during the arrival; the baseline is
+  the arrival rate (what a feed redrawing on every event would do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import gc
+import json
+import math
+import multiprocessing
+import os
+import platform
+import queue
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import slixmpp
+from slixmpp.exceptions import IqError
+
+from . import loop as _loop
+from . import server as srv
+from .errors import HooknbError
+from .events import Event, Item, parse_notification
+from .hooks import Hook
+from .host import Host
+from .loading import make_loader
+
+WINDOW = 32  # publish requests in flight (each pending IQ costs every incoming stanza a match)
+LATENCY_RATE = 200
+KERNEL_RATE = 500
+WIDGET_RATE = 1000
+ACCOUNTS = ("pub", "raw", "hook", "kern")
+ATOM = "http://www.w3.org/2005/Atom"
+ENTRY = (f'<entry xmlns="{ATOM}"><id>urn:hooknb:bench:{{n}}</id><title>Reading {{n}} of room-12'
+         '</title><updated>2026-01-01T12:00:00Z</updated><summary>temperature 21.5 C, humidity '
+         '40 %, battery 87 %</summary><content type="text">{t:.6f}</content></entry>')
+SENT_AT = f"{{{ATOM}}}content"
+GROUPS = ("throughput", "python_file", "latency", "journal", "kernel", "widget")
+
+NOOP_HOOK = '''\
+"""A hook that does nothing."""
+
+
+def hook(host, client, item):
+    return None
+'''
+
+RECORDING_HOOK = '''\
+"""Notes when each run starts (the benchmark reads STARTS)."""
+
+import time
+
+STARTS = []
+
+
+def hook(host, client, item):
+    STARTS.append((time.monotonic(), item))
+'''
+
+REALISTIC_HOOK = '''\
+"""Keep a rolling summary of the sensor readings published as Atom entries on a node.
+
+Each entry's summary reads "temperature 21.5 C, humidity 40 %, battery 87 %".  The hook
+remembers the last readings, flags sudden jumps and low batteries, and returns one line.
+"""
+
+import re
+from collections import deque
+from datetime import datetime, timezone
+
+READING = re.compile(r"temperature (?P<temp>-?[0-9.]+) C, humidity (?P<hum>[0-9]+) %, "
+                     r"battery (?P<battery>[0-9]+) %")
+TITLE = re.compile(r"<title>([^<]*)</title>")
+WINDOW = 20
+JUMP = 3.0
+LOW_BATTERY = 15
+
+recent = deque(maxlen=WINDOW)
+alerts = []
+
+
+def reading(payload):
+    """The (temperature, humidity, battery) carried by a payload, or None."""
+    match = READING.search(payload or "")
+    if match is None:
+        return None
+    return float(match["temp"]), int(match["hum"]), int(match["battery"])
+
+
+def title(payload):
+    """The entry's title, or an empty string."""
+    match = TITLE.search(payload)
+    return match.group(1) if match else ""
+
+
+def status(temp, battery):
+    """ok, jump (far from the recent mean) or battery."""
+    if battery < LOW_BATTERY:
+        return "battery"
+    if recent and abs(temp - sum(recent) / len(recent)) > JUMP:
+        return "jump"
+    return "ok"
+
+
+def hook(host, client, item):
+    values = reading(item.payload)
+    if values is None:
+        return None
+    temp, humidity, battery = values
+    state = status(temp, battery)
+    recent.append(temp)
+    if state != "ok":
+        alerts.append((datetime.now(timezone.utc), item.id, state))
+    return f"{title(item.payload)}: {temp:.1f} C {humidity} % {state}"
+'''
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big a run is."""
+
+    burst: int  # items per throughput round
+    rounds: int  # measured rounds per side (throughput, latency, kernel)
+    other_nodes: int  # hooked nodes besides the measured one
+    latency_seconds: float  # per round and side
+    file_events: int  # python_file: events per timed batch
+    journal_events: int
+    kernel_seconds: float  # per round and side
+    widget_seconds: float
+
+
+FULL = Sizes(burst=5000, rounds=4, other_nodes=100, latency_seconds=5.0, file_events=1000,
+             journal_events=100_000, kernel_seconds=5.0, widget_seconds=8.0)
+QUICK = Sizes(burst=300, rounds=1, other_nodes=100, latency_seconds=1.0, file_events=100,
+              journal_events=10_000, kernel_seconds=1.5, widget_seconds=2.0)
+
+
+@dataclass
+class Row:
+    """One line of the table."""
+
+    id: str
+    scenario: str
+    unit: str
+    baseline: float | None
+    hooknb: float
+    ratio: float | None
+    target: str
+    passed: bool | None
+    notes: str = ""
+
+
+def at_least(id: str, scenario: str, unit: str, baseline: float, hooknb: float, minimum: float,
+             notes: str = "") -> Row:
+    """A row whose hooknb/baseline ratio must be at least ``minimum``."""
+    ratio = hooknb / baseline
+    return Row(id, scenario, unit, baseline, hooknb, ratio, f"ratio >= {minimum:g}",
+               ratio >= minimum, notes)
+
+
+def speedup(id: str, scenario: str, unit: str, baseline: float, hooknb: float, minimum: float,
+            notes: str = "") -> Row:
+    """A row whose baseline/hooknb ratio (a speed-up, lower values being better) must be at least
+    ``minimum``."""
+    ratio = baseline / hooknb
+    return Row(id, scenario, unit, baseline, hooknb, ratio, f"{minimum:g}x faster", ratio >= minimum,
+               notes)
+
+
+def at_most(id: str, scenario: str, unit: str, baseline: float | None, hooknb: float,
+            maximum: float | None, notes: str = "") -> Row:
+    """A row whose hooknb value must be at most ``maximum`` (None: no target, shown for context)."""
+    ratio = hooknb / baseline if baseline else None
+    target = "-" if maximum is None else f"<= {maximum:g} {unit}"
+    return Row(id, scenario, unit, baseline, hooknb, ratio, target,
+               None if maximum is None else hooknb <= maximum, notes)
+
+
+def log(text: str) -> None:
+    """Progress, on stderr."""
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The ``p``-th percentile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+# ------------------------------------------------------------------------------- raw slixmpp
+
+def raw_client(jid: str, password: str, loop: asyncio.AbstractEventLoop) -> slixmpp.ClientXMPP:
+    """A plain slixmpp client for the loopback server (no TLS) with XEP-0060, sending presence at
+    session start (nothing is delivered to a bare-JID subscription before)."""
+    xmpp = slixmpp.ClientXMPP(jid, password, loop=loop,
+                              plugin_config={"feature_mechanisms": {"unencrypted_scram": True}})
+    xmpp.enable_direct_tls = False
+    xmpp.enable_starttls = False
+    xmpp.enable_plaintext = True
+    xmpp.register_plugin("xep_0060")
+    xmpp.add_event_handler("session_start", lambda _event: xmpp.send_presence())
+    return xmpp
+
+
+async def raw_connect(xmpp: slixmpp.ClientXMPP, host: str, port: int) -> None:
+    """Connect and wait for the session."""
+    xmpp.connect(host, port)
+    await xmpp.wait_until("session_start", 20)
+
+
+# ------------------------------------------------------------------------- publisher process
+
+async def _create(xmpp: slixmpp.ClientXMPP, service: str, nodes: list[str]) -> dict[str, Any]:
+    for node in nodes:
+        try:
+            await xmpp.plugin["xep_0060"].create_node(service, node)
+        except IqError as exc:
+            if exc.condition != "conflict":
+                raise
+    return {"created": len(nodes)}
+
+
+async def _publish(xmpp: slixmpp.ClientXMPP, service: str, nodes: list[str], count: int, tag: str,
+                   rate: float | None = None) -> dict[str, Any]:
+    """Publish ``count`` items round-robin over ``nodes``: as fast as the server answers, or at a
+    steady ``rate`` a second; each payload carries its send time (monotonic clock)."""
+    loop = asyncio.get_running_loop()
+    publish = xmpp.plugin["xep_0060"].publish
+    slots = asyncio.Semaphore(WINDOW)
+    failures: list[str] = []
+
+    def done(future: asyncio.Future) -> None:
+        slots.release()
+        if future.cancelled() or future.exception() is not None:
+            failures.append(repr(None if future.cancelled() else future.exception()))
+
+    futures = []
+    start = loop.time()
+    for i in range(count):
+        if rate:
+            delay = start + i / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await slots.acquire()
+        payload = ET.fromstring(ENTRY.format(n=i, t=time.monotonic()))
+        future = publish(service, nodes[i % len(nodes)], id=f"{tag}-{i}", payload=payload, timeout=60)
+        future.add_done_callback(done)
+        futures.append(future)
+    await asyncio.gather(*futures, return_exceptions=True)
+    if failures:
+        raise HooknbError(f"{len(failures)} publish requests failed, first: {failures[0]}")
+    return {"seconds": loop.time() - start}
+
+
+COMMANDS = {"create": _create, "publish": _publish}
+
+
+async def _serve(conn: Connection, host: str, port: int, jid: str, password: str, service: str) -> None:
+    loop = asyncio.get_running_loop()
+    xmpp = raw_client(jid, password, loop)
+    await raw_connect(xmpp, host, port)
+    conn.send({"ready": True})
+    while True:
+        command, kwargs = await loop.run_in_executor(None, conn.recv)
+        if command == "stop":
+            break
+        try:
+            answer = await COMMANDS[command](xmpp, service, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        conn.send(answer)
+    await xmpp.disconnect(wait=1.0)
+
+
+def _publisher_main(conn: Connection, *args: Any) -> None:
+    asyncio.run(_serve(conn, *args))
+
+
+class Publisher:
+    """The publisher process (raw slixmpp), driven through a pipe: ``run("publish", ...)``."""
+
+    def __init__(self, info: srv.ServerInfo, name: str) -> None:
+        ctx = multiprocessing.get_context("spawn")  # this process has threads: no fork
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_publisher_main, daemon=True, name="hooknb-bench-publisher",
+                                 args=(child, info.host, info.port, info.jid(name),
+                                       info.accounts[name], info.pubsub))
+        self._proc.start()
+        child.close()
+        self.result(60)
+
+    def send(self, command: str, **kwargs: Any) -> None:
+        """Start a command; :meth:`result` waits for its answer."""
+        self._conn.send((command, kwargs))
+
+    def result(self, timeout: float = 300) -> dict[str, Any]:
+        """The answer to the last command (raises if it failed)."""
+        if not self._conn.poll(timeout):
+            raise HooknbError(f"the publisher did not answer within {timeout:g} s")
+        answer = self._conn.recv()
+        if "error" in answer:
+            raise HooknbError(f"publisher: {answer['error']}")
+        return answer
+
+    def run(self, command: str, **kwargs: Any) -> dict[str, Any]:
+        """Run a command and return its answer."""
+        self.send(command, **kwargs)
+        return self.result()
+
+    def close(self) -> None:
+        """Stop the process."""
+        if self._proc.is_alive():
+            try:
+                self._conn.send(("stop", {}))
+            except OSError:
+                pass
+            self._proc.join(10)
+            if self._proc.is_alive():
+                self._proc.terminate()
+                self._proc.join(5)
+
+
+# ------------------------------------------------------------------------------ the receivers
+
+async def _reading(xmpp: slixmpp.ClientXMPP, on: bool) -> float:
+    """Pause or resume reading the client's socket; the wall-clock time it happened."""
+    if on:
+        xmpp.transport.resume_reading()
+    else:
+        xmpp.transport.pause_reading()
+    return time.time()
+
+
+class RawSide:
+    """The baseline: a raw slixmpp client on hooknb's loop whose handler only counts."""
+
+    name = "slixmpp"
+
+    def __init__(self, info: srv.ServerInfo, node: str, latency_node: str) -> None:
+        self.node, self.latency_node = node, latency_node
+        self.xmpp = raw_client(info.jid("raw"), info.accounts["raw"], _loop.get_loop())
+        self.count = self.target = 0
+        self.finished = 0.0
+        self.done = threading.Event()
+        self.starts: list[tuple[float, ET.Element]] = []
+        self.xmpp.add_event_handler("pubsub_publish", self._count)
+
+        async def start() -> None:
+            await raw_connect(self.xmpp, info.host, info.port)
+            for n in (node, latency_node):
+                await self.xmpp.plugin["xep_0060"].subscribe(info.pubsub, n)
+
+        _loop.call(start())
+
+    def _count(self, _msg: slixmpp.Message) -> None:
+        self.count += 1
+        if self.count == self.target:
+            self.finished = time.time()
+            self.done.set()
+
+    def _note(self, msg: slixmpp.Message) -> None:
+        self.starts.append((time.monotonic(), msg.xml))
+
+    def arm(self, count: int) -> None:
+        """Expect ``count`` items from now on."""
+        self.count, self.target = 0, count
+        self.done.clear()
+
+    def finish(self, timeout: float) -> float:
+        """The wall-clock time the expected items had all been handled."""
+        if not self.done.wait(timeout):
+            raise HooknbError(f"slixmpp: {self.count} of {self.target} items within {timeout:g} s")
+        return self.finished
+
+    def record(self, on: bool) -> None:
+        """Note the start time of each handler call (for the latency rows), or stop."""
+        self.starts.clear()
+        swap = (self.xmpp.add_event_handler if on else self.xmpp.del_event_handler)
+        swap("pubsub_publish", self._note)
+
+    def latencies(self) -> list[float]:
+        """Publish to handler start, in ms."""
+        return [(t - float(next(xml.iter(SENT_AT)).text)) * 1000 for t, xml in self.starts]
+
+    def close(self) -> None:
+        """Disconnect."""
+
+        async def stop() -> None:
+            await self.xmpp.disconnect(wait=1.0)
+
+        _loop.call(stop())
+
+
+class HooknbSide:
+    """hooknb: a Host with a no-op python_file hook, and a recording hook for latency."""
+
+    name = "hooknb"
+
+    def __init__(self, info: srv.ServerInfo, directory: Path, node: str, latency_node: str) -> None:
+        self.info, self.directory = info, directory
+        self.node, self.latency_node = node, latency_node
+        self.host = Host(store_path=str(directory / "hooknb.sqlite3"))
+        self.client = self.host.connect(info.jid("hook"), info.accounts["hook"], host=info.host,
+                                        port=info.port, plaintext=True)
+        self.xmpp = self.client.xmpp
+        self.noop = write_hook(directory / "noop_hook.py", NOOP_HOOK)
+        self.hook = self.host.create_hook(node, str(self.noop), "python_file", service=info.pubsub)
+        recording = write_hook(directory / "recording_hook.py", RECORDING_HOOK)
+        self.recorder = self.host.create_hook(latency_node, str(recording), "python_file",
+                                              service=info.pubsub)
+        self.target = 0
+
+    @property
+    def starts(self) -> list[tuple[float, Item]]:
+        """What the recording hook noted."""
+        return self.recorder.loader.fn.__globals__["STARTS"]
+
+    def hook_nodes(self, nodes: list[str]) -> None:
+        """A no-op hook on each of ``nodes``."""
+        for node in nodes:
+            self.host.create_hook(node, str(self.noop), "python_file", service=self.info.pubsub)
+
+    def arm(self, count: int) -> None:
+        """Expect ``count`` more runs from now on."""
+        self.target = self.host.runs.total + count
+
+    def finish(self, timeout: float) -> float:
+        """The wall-clock time the expected runs had all been journaled."""
+        if not self.host.wait_runs(self.target, timeout):
+            raise HooknbError(f"hooknb: {self.host.runs.total} of {self.target} runs within {timeout:g} s")
+        bad = [h for h in self.host.registry.all() if h.failures or h.dropped]
+        if bad:
+            raise HooknbError(f"hooknb: hook {bad[0].id} failed or dropped items: {bad[0].last_error}")
+        last = self.host.runs.latest()
+        return last.ts + last.duration
+
+    def record(self, on: bool) -> None:
+        """Start afresh the list of run start times."""
+        self.starts.clear()
+
+    def latencies(self) -> list[float]:
+        """Publish to hook start, in ms."""
+        return [(t - float(next(item.xml.iter(SENT_AT)).text)) * 1000 for t, item in self.starts]
+
+    def close(self) -> None:
+        """Disconnect."""
+        self.host.disconnect(self.info.jid("hook"))
+
+
+def write_hook(path: Path, source: str) -> Path:
+    """Write a hook file readable and writable by its owner only."""
+    path.write_text(source)
+    path.chmod(0o600)
+    return path
+
+
+def alternate(rounds: int, sides: tuple[Any, Any]) -> Iterable[tuple[int, Any]]:
+    """(round, side) in ABBA order, so that drift over the run hits both sides alike."""
+    for r in range(rounds):
+        for side in (sides if r % 2 == 0 else sides[::-1]):
+            yield r, side
+
+
+def drain_round(publisher: Publisher, side: RawSide | HooknbSide, count: int, tag: str) -> float:
+    """Items/s one receiver takes: burst queued at the server while it does not read, then drained."""
+    side.arm(count)
+    _loop.call(_reading(side.xmpp, False))
+    try:
+        publisher.run("publish", nodes=[side.node], count=count, tag=tag)
+    finally:
+        start = _loop.call(_reading(side.xmpp, True))
+    return count / (side.finish(60 + count / 100) - start)
+
+
+# --------------------------------------------------------------------------------- the bench
+
+class Bench:
+    """One run: the server, the publisher, the receivers (each made on first use), the rows."""
+
+    def __init__(self, sizes: Sizes, directory: Path) -> None:
+        self.sizes, self.directory = sizes, directory
+        self.rows: list[Row] = []
+        self._closers: list[Callable[[], None]] = []
+        log("starting Prosody (memory storage for pubsub.localhost)")
+        self.info = srv.start(directory / "server", ACCOUNTS, storage="memory")
+        self._closers.append(lambda: srv.stop(directory / "server"))
+
+    def close(self) -> None:
+        """Stop everything that was started, newest first."""
+        for close in reversed(self._closers):
+            try:
+                close()
+            except Exception as exc:  # noqa: BLE001 - keep closing the rest
+                log(f"cleanup: {type(exc).__name__}: {exc}")
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        log("starting the publisher process")
+        publisher = Publisher(self.info, "pub")
+        self._closers.append(publisher.close)
+        return publisher
+
+    @cached_property
+    def sides(self) -> tuple[RawSide, HooknbSide]:
+        nodes = ["raw-tp", "raw-lat", "hooknb-tp", "hooknb-lat"]
+        self.publisher.run("create", nodes=nodes)
+        log("connecting the slixmpp and hooknb receivers")
+        raw = RawSide(self.info, "raw-tp", "raw-lat")
+        self._closers.append(raw.close)
+        hooked = HooknbSide(self.info, self.directory, "hooknb-tp", "hooknb-lat")
+        self._closers.append(hooked.close)
+        return raw, hooked
+
+    # ---------------------------------------------------------------- throughput
+    def throughput(self) -> None:
+        sides = self.sides
+        self._throughput("throughput_1_hook", "throughput, 1 no-op hook", 0.90)
+        others = [f"other-{i}" for i in range(self.sizes.other_nodes)]
+        log(f"hooking {len(others)} other nodes")
+        self.publisher.run("create", nodes=others)
+        sides[1].hook_nodes(others)
+        before = sides[1].host.runs.total
+        self.publisher.run("publish", nodes=others, count=len(others), tag="warm")
+        if not sides[1].host.wait_runs(before + len(others), 30):
+            raise HooknbError("the hooks on the other nodes did not all run")
+        self._throughput("throughput_100_nodes", f"throughput, {len(others)} other nodes hooked", 0.85)
+
+    def _throughput(self, id: str, scenario: str, minimum: float) -> None:
+        log(f"{scenario}: {self.sizes.rounds} rounds of {self.sizes.burst} items per side")
+        for side in self.sides:  # warm up
+            drain_round(self.publisher, side, min(200, self.sizes.burst), f"{id}-warm-{side.name}")
+        rates: dict[str, list[float]] = {"slixmpp": [], "hooknb": []}
+        for r, side in alternate(self.sizes.rounds, self.sides):
+            rate = drain_round(self.publisher, side, self.sizes.burst, f"{id}-{r}-{side.name}")
+            rates[side.name].append(rate)
+            log(f"  round {r} {side.name}: {rate:,.0f} items/s")
+        spread = ", ".join(f"{name} {min(v):,.0f}-{max(v):,.0f}" for name, v in rates.items())
+        self.rows.append(at_least(id, scenario, "items/s", statistics.median(rates["slixmpp"]),
+                                  statistics.median(rates["hooknb"]), minimum,
+                                  f"medians of {self.sizes.rounds} rounds of {self.sizes.burst} "
+                                  f"items; ranges {spread}"))
+
+    # ---------------------------------------------------------------- latency
+    def latency(self) -> None:
+        sides = self.sides
+        count = int(LATENCY_RATE * self.sizes.latency_seconds)
+        log(f"latency: {self.sizes.rounds} rounds of {count} items at {LATENCY_RATE}/s per side")
+        samples: dict[str, list[float]] = {"slixmpp": [], "hooknb": []}
+        for r, side in alternate(self.sizes.rounds, sides):
+            side.record(True)
+            try:
+                self.publisher.run("publish", nodes=[side.latency_node], count=count,
+                                   rate=LATENCY_RATE, tag=f"lat-{r}")
+                deadline = time.monotonic() + 10
+                while len(side.starts) < count and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                if len(side.starts) < count:
+                    raise HooknbError(f"{side.name}: {len(side.starts)} of {count} items arrived")
+                samples[side.name] += side.latencies()
+            finally:
+                side.record(False)
+        raw, hooked = samples["slixmpp"], samples["hooknb"]
+        notes = f"{len(hooked)} items per side at {LATENCY_RATE}/s"
+        self.rows.append(at_most("latency_p50", "latency p50, publish -> hook start", "ms",
+                                 percentile(raw, 50), percentile(hooked, 50), None, notes))
+        self.rows.append(at_most("latency_p99", "latency p99, publish -> hook start", "ms",
+                                 percentile(raw, 99), percentile(hooked, 99), 5.0,
+                                 f"{notes}; max {max(raw):.1f} / {max(hooked):.1f} ms"))
+
+    # ---------------------------------------------------------------- python_file
+    def python_file(self) -> None:
+        n = self.sizes.file_events
+        log(f"python_file: {n} events per batch")
+        path = write_hook(self.directory / "realistic_hook.py", REALISTIC_HOOK)
+        lines = len(REALISTIC_HOOK.splitlines())
+        hook = Hook("bench", "hook@localhost", "pubsub.localhost", "n", "python_file", str(path))
+        hook.loader = make_loader("python_file", str(path))
+        host = Host(store_path=str(self.directory / "file.sqlite3"))
+
+        def reference(items: list[Item]) -> None:
+            for item in items:
+                namespace = {"__name__": "hook", "__file__": str(path)}
+                exec(compile(path.read_bytes(), str(path), "exec"), namespace)  # noqa: S102
+                namespace["hook"](host, None, item)
+
+        def hooknb(items: list[Item]) -> None:
+            for item in items:
+                outcome = host.engine.call_sync(hook, None, item)
+                if outcome.status != "ok":
+                    raise HooknbError(f"the realistic hook failed: {outcome.error}")
+
+        costs: dict[str, list[float]] = {"reference": [], "hooknb": []}
+        body = hook.loader.fn
+        for r, run in alternate(max(3, self.sizes.rounds), (reference, hooknb)):
+            items = [e.item for e in synthetic_events(n, f"file{r}")]
+            start = time.perf_counter()
+            run(items)
+            costs[run.__name__].append((time.perf_counter() - start) / n * 1e6)
+        items = [e.item for e in synthetic_events(n, "body")]
+        start = time.perf_counter()
+        for item in items:
+            body(host, None, item)
+        floor = (time.perf_counter() - start) / n * 1e6
+        self.rows.append(speedup("python_file", f"python_file hook ({lines} lines), per event", "us",
+                                 statistics.median(costs["reference"]), statistics.median(costs["hooknb"]),
+                                 20, f"the hook's own body takes {floor:.1f} us of that"))
+
+    # ---------------------------------------------------------------- journal
+    def journal(self) -> None:
+        n = self.sizes.journal_events
+        log(f"journal: {n:,} events")
+        host = Host(events_max=n, store_path=str(self.directory / "journal.sqlite3"))
+        messages = [notification(i, f"j{i}") for i in range(n)]
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for i, text in enumerate(messages):
+            host.events.extend(parse_notification("hook@localhost", "pubsub.localhost", ET.fromstring(text)))
+        gc.collect()
+        retained = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        del messages
+        events = host.events.snapshot()
+        payloads = sum(sys.getsizeof(e.payload) for e in events)
+        per_event = (retained - payloads) / len(events)
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            df = host.events_frame()
+            times.append(time.perf_counter() - start)
+        assert len(df) == n
+        self.rows.append(at_most("journal_frame", f"journal: events DataFrame of {n:,} events", "s",
+                                 None, min(times), 0.3, f"best of 3; {statistics.median(times):.3f} s median"))
+        self.rows.append(at_most("journal_memory", "journal: memory per event beyond its payload",
+                                 "bytes", None, per_event, 1024,
+                                 f"tracemalloc; payloads average {payloads / len(events):.0f} bytes"))
+
+    # ---------------------------------------------------------------- kernel and widget
+    @cached_property
+    def kernel(self) -> Kernel:
+        log("starting an ipykernel")
+        self.publisher.run("create", nodes=["kernel-tp"])
+        kernel = Kernel(self.info, self.directory, "kernel-tp")
+        self._closers.append(kernel.close)
+        return kernel
+
+    def kernel_rows(self) -> None:
+        kernel, seconds = self.kernel, self.sizes.kernel_seconds
+        count = int(KERNEL_RATE * seconds)
+        log(f"kernel: {self.sizes.rounds} rounds of {seconds:g} s idle and at {KERNEL_RATE} items/s")
+        rtts: dict[str, list[float]] = {"idle": [], "loaded": []}
+        hooked, elapsed = 0, 0.0
+        for r, phase in alternate(self.sizes.rounds, ("idle", "loaded")):
+            if phase == "idle":
+                rtts[phase] += kernel.round_trips(seconds)
+                continue
+            runs = kernel.value("host.runs.total")
+            self.publisher.send("publish", nodes=[kernel.node], count=count, rate=KERNEL_RATE,
+                                tag=f"kern-{r}")
+            rtts[phase] += kernel.round_trips(seconds)
+            elapsed += self.publisher.result()["seconds"]
+            kernel.wait("host.runs.total", runs + count)
+            hooked += kernel.value("host.runs.total") - runs
+        self.rows.append(at_most("kernel_p99", "kernel: trivial cell round trip p99", "ms",
+                                 percentile(rtts["idle"], 99), percentile(rtts["loaded"], 99), 50.0,
+                                 f"baseline idle; {len(rtts['loaded'])} cells while {hooked} items "
+                                 f"were hooked at {hooked / elapsed:,.0f}/s; p50 "
+                                 f"{percentile(rtts['idle'], 50):.1f} / "
+                                 f"{percentile(rtts['loaded'], 50):.1f} ms"))
+
+    def widget(self) -> None:
+        kernel, seconds = self.kernel, self.sizes.widget_seconds
+        count = int(WIDGET_RATE * seconds)
+        log(f"widget: EventFeed while {WIDGET_RATE} items/s arrive for {seconds:g} s")
+        kernel.execute("from hooknb.widgets import EventFeed\nfeed = EventFeed(host)")
+        probe = "(feed.redraws, host.events.total, time.time())"
+        events = kernel.value("host.events.total")
+        self.publisher.send("publish", nodes=[kernel.node], count=count, rate=WIDGET_RATE, tag="widget")
+        time.sleep(0.5)
+        redraws0, events0, t0 = kernel.value(probe)
+        time.sleep(seconds - 1.0)
+        redraws1, events1, t1 = kernel.value(probe)
+        self.publisher.result()
+        kernel.wait("host.events.total", events + count)
+        kernel.execute("feed.close()")
+        rate, arrived = (redraws1 - redraws0) / (t1 - t0), (events1 - events0) / (t1 - t0)
+        self.rows.append(at_most("widget_redraws", f"widget: feed redraws while {WIDGET_RATE:,} items/s arrive",
+                                 "redraws/s", arrived, rate, 10.0,
+                                 f"baseline: one redraw per arriving item ({arrived:,.0f} items/s "
+                                 f"arrived); {redraws1 - redraws0} redraws in {t1 - t0:.1f} s"))
+
+    def run(self, groups: Iterable[str]) -> list[Row]:
+        """Run the scenario groups, in a fixed order."""
+        actions = {"throughput": self.throughput, "python_file": self.python_file,
+                   "latency": self.latency, "journal": self.journal, "kernel": self.kernel_rows,
+                   "widget": self.widget}
+        for group in GROUPS:
+            if group in groups:
+                actions[group]()
+        return self.rows
+
+
+def notification(i: int, item_id: str, node: str | None = None) -> str:
+    """The XML of a notification message carrying one item, as a PubSub service sends it."""
+    node = node or f"node-{i % 20}"
+    return (f'<message xmlns="jabber:client" from="pubsub.localhost" to="hook@localhost" id="m{i}">'
+            f'<event xmlns="http://jabber.org/protocol/pubsub#event"><items node="{node}">'
+            f'<item id="{item_id}" publisher="sensor{i % 3}@localhost">'
+            f'{ENTRY.format(n=i, t=time.monotonic())}</item></items></event></message>')
+
+
+def synthetic_events(count: int, tag: str) -> list[Event]:
+    """Events parsed from ``count`` notification messages, as the client parses them."""
+    return [e for i in range(count)
+            for e in parse_notification("hook@localhost", "pubsub.localhost",
+                                        ET.fromstring(notification(i, f"{tag}-{i}")))]
+
+
+class Kernel:
+    """A real ipykernel (through jupyter_client) with hooknb connected and a no-op hook on ``node``."""
+
+    def __init__(self, info: srv.ServerInfo, directory: Path, node: str) -> None:
+        from jupyter_client.manager import start_new_kernel
+
+        home = directory / "kernel-home"
+        home.mkdir(exist_ok=True)
+        self.node = node
+        self.km, self.kc = start_new_kernel(kernel_name="python3",
+                                            env={**os.environ, "HOOKNB_HOME": str(home)})
+        noop = write_hook(directory / "kernel_noop_hook.py", NOOP_HOOK)
+        self.execute(f"""
+import time
+import hooknb
+host = hooknb.get_host()
+client = hooknb.connect({info.jid('kern')!r}, {info.accounts['kern']!r}, host={info.host!r},
+                        port={info.port}, plaintext=True)
+host.create_hook({node!r}, {str(noop)!r}, "python_file", service={info.pubsub!r})
+""")
+
+    def _reply(self, msg_id: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self.kc.get_shell_msg(timeout=max(0.0, deadline - time.monotonic()))
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply["content"]
+
+    def _drain_iopub(self) -> None:
+        while True:
+            try:
+                self.kc.get_iopub_msg(timeout=0)
+            except queue.Empty:
+                return
+
+    def execute(self, code: str, timeout: float = 60) -> dict[str, Any]:
+        """Run a cell; its reply content (raises if the cell failed)."""
+        content = self._reply(self.kc.execute(code), timeout)
+        self._drain_iopub()
+        if content["status"] != "ok":
+            raise HooknbError(f"kernel cell failed: {content.get('ename')}: {content.get('evalue')}")
+        return content
+
+    def value(self, expression: str) -> Any:
+        """The value of a Python literal expression evaluated in the kernel."""
+        content = self._reply(self.kc.execute("", silent=True, user_expressions={"v": expression}), 30)
+        result = content["user_expressions"]["v"]
+        if result["status"] != "ok":
+            raise HooknbError(f"kernel: {expression}: {result.get('ename')}: {result.get('evalue')}")
+        return ast.literal_eval(result["data"]["text/plain"])
+
+    def wait(self, expression: str, minimum: int, timeout: float = 30) -> None:
+        """Poll until ``expression`` reaches ``minimum`` in the kernel."""
+        deadline = time.monotonic() + timeout
+        while self.value(expression) < minimum:
+            if time.monotonic() > deadline:
+                raise HooknbError(f"kernel: {expression} stayed below {minimum}")
+            time.sleep(0.05)
+
+    def round_trips(self, seconds: float) -> list[float]:
+        """Round trips (ms) of trivial cells run one after another, 10 ms apart, for ``seconds``."""
+        out = []
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            start = time.perf_counter()
+            content = self._reply(self.kc.execute("pass"), 30)
+            out.append((time.perf_counter() - start) * 1000)
+            if content["status"] != "ok":
+                raise HooknbError("a trivial cell failed")
+            self._drain_iopub()
+            time.sleep(0.01)
+        return out
+
+    def close(self) -> None:
+        """Stop the kernel."""
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
+
+
+# ------------------------------------------------------------------------------------ report
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
+        else platform.processor()
+    prosody = ""
+    if shutil.which("dpkg-query"):
+        prosody = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "prosody"], capture_output=True,
+                                 text=True).stdout
+    return {"cpus": len(os.sched_getaffinity(0)), "cpu": model, "system": platform.platform(),
+            "python": platform.python_version(), "slixmpp": slixmpp.__version__,
+            "prosody": prosody or "unknown"}
+
+
+def _number(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
+    return f"{text} {unit}".rstrip()
+
+
+def table(rows: list[Row]) -> str:
+    """The rows as an aligned text table."""
+    cells = [("scenario", "baseline", "hooknb", "ratio", "target", "pass")]
+    for row in rows:
+        verdict = "-" if row.passed is None else "PASS" if row.passed else "FAIL"
+        cells.append((row.scenario, _number(row.baseline, row.unit), _number(row.hooknb, row.unit),
+                      "-" if row.ratio is None else f"{row.ratio:.2f}", row.target, verdict))
+    widths = [max(len(c[i]) for c in cells) for i in range(len(cells[0]))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) if i < 4 else c.ljust(w)
+                       for i, (c, w) in enumerate(zip(cell, widths))).rstrip() for cell in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m hooknb.bench``; exit code 1 if a target was missed."""
+    parser = argparse.ArgumentParser(prog="python -m hooknb.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a small run (CI checks it runs)")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--only", nargs="+", choices=GROUPS, default=list(GROUPS), metavar="GROUP",
+                        help=f"run only these groups ({', '.join(GROUPS)})")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    with tempfile.TemporaryDirectory(prefix="hooknb-bench-") as tmp:
+        bench = Bench(sizes, Path(tmp))
+        try:
+            rows = bench.run(args.only)
+        finally:
+            bench.close()
+    if args.json:
+        print(json.dumps({"machine": machine(), "quick": args.quick, "sizes": asdict(sizes),
+                          "rows": [asdict(r) for r in rows]}, indent=1))
+    else:
+        info = machine()
+        print(f"hooknb bench{' (quick)' if args.quick else ''}: {info['cpus']} x {info['cpu']}, "
+              f"Python {info['python']}, slixmpp {info['slixmpp']}, Prosody {info['prosody']}")
+        print(table(rows))
+        for row in rows:
+            if row.notes:
+                print(f"  {row.id}: {row.notes}")
+    return 0 if all(r.passed is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""``python -m hooknb.bench --quick --json`` runs and reports every scenario of the performance
+issue (the numbers are not checked: CI machines vary)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+SCENARIOS = {"throughput_1_hook", "throughput_100_nodes", "python_file", "latency_p50", "latency_p99",
+             "journal_frame", "journal_memory", "kernel_p99", "widget_redraws"}
+
+
+def test_quick_bench_reports_every_scenario(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "hooknb.bench", "--quick", "--json"],
+                          capture_output=True, text=True, timeout=280, cwd=tmp_path)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]  # 1: a target missed, still a full report
+    report = json.loads(proc.stdout)
+    rows = {row["id"]: row for row in report["rows"]}
+    assert set(rows) == SCENARIOS
+    for row in rows.values():
+        assert row["hooknb"] > 0 and row["target"] and row["scenario"]
+        assert row["passed"] in (True, False, None)
+    assert report["quick"] is True and report["machine"]["cpus"] >= 1
