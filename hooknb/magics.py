@@ -52,6 +52,15 @@ def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
     return {}
 
 
+def _parse(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace | None:
+    """A magic's arguments; None, once the help is printed, when ``--help`` was given."""
+    try:
+        return grammar.parse(parser, line)
+    except grammar.HelpRequested as help_:
+        print(help_.text)
+        return None
+
+
 def describe(hook: Hook) -> str:
     """One line naming a hook: id, type, lifetime, where it is attached."""
     lifetime = "persistent" if hook.persistent else "temporary"
@@ -116,12 +125,8 @@ class HookMagics(Magics):
     def hook(self, line: str) -> Any:
         """Dispatch ``%hook COMMAND ...`` (the full help is appended below)."""
         with usage_errors():
-            try:
-                args = grammar.parse(self._parser, line)
-            except grammar.HelpRequested as help_:
-                print(help_.text)
-                return None
-            return getattr(self, f"_{args.command}")(args)
+            args = _parse(self._parser, line)
+            return None if args is None else getattr(self, f"_{args.command}")(args)
 
     def _connect(self, args: argparse.Namespace) -> None:
         password = args.password or os.environ.get("HOOKNB_PASSWORD") or getpass(
@@ -193,10 +198,8 @@ class HookMagics(Magics):
         """The cell body becomes a python_code hook (``host``, ``client`` and ``item`` bound);
         running the cell again replaces it (the full help is appended below)."""
         with usage_errors():
-            try:
-                args = grammar.parse(self._cell_parser, line)
-            except grammar.HelpRequested as help_:
-                print(help_.text)
+            args = _parse(self._cell_parser, line)
+            if args is None:
                 return
             service, node = grammar.target(args)
             # Compile now, numbering lines as the notebook does (line 1 is the %%hook line).

@@ -194,13 +194,14 @@ class EventFeed(LiveBox):
         self._table = _html("hooknb-feed-rows")
         self._counts: Counter[tuple[str, str]] = Counter()
         self._counts_lock = threading.Lock()
+        super().__init__(host, rate, [self._summary, self._counts_html, self._table])
 
         def attach() -> None:  # on the loop thread: no batch is counted twice or missed
             self._count(host.events.snapshot())
             host.event_listeners.append(self._count)
 
         _on_loop(attach)
-        super().__init__(host, rate, [self._summary, self._counts_html, self._table])
+        self.update()
 
     def _count(self, events: list[Event]) -> None:
         with self._counts_lock:
@@ -224,15 +225,16 @@ class EventFeed(LiveBox):
                       for e in reversed(events)]
         return summary, [(s, n, c) for (s, n), c in counts], event_rows
 
+    def _html_parts(self) -> tuple[str, str, str]:
+        summary, counts, events = self.content()
+        return (f"<b>{html.escape(summary)}</b>",
+                html_table(self.COUNT_COLUMNS, counts, "hooknb-counts", "hooknb-count"),
+                html_table(self.COLUMNS, events, "hooknb-events", "hooknb-event"))
+
     def update(self) -> bool:
         with self._lock:
-            summary, counts, events = self.content()
-            changed = _send(self._summary, value=f"<b>{html.escape(summary)}</b>")
-            changed |= _send(self._counts_html, value=html_table(
-                self.COUNT_COLUMNS, counts, "hooknb-counts", "hooknb-count"))
-            changed |= _send(self._table, value=html_table(
-                self.COLUMNS, events, "hooknb-events", "hooknb-event"))
-            return self._sent(changed)
+            parts = zip((self._summary, self._counts_html, self._table), self._html_parts())
+            return self._sent(any([_send(widget, value=value) for widget, value in parts]))
 
     def close(self) -> None:
         if self._count in self.host.event_listeners:
@@ -240,10 +242,7 @@ class EventFeed(LiveBox):
         super().close()
 
     def _repr_html_(self) -> str:
-        summary, counts, events = self.content()
-        return (f'<div class="{self.css_class}"><b>{html.escape(summary)}</b>'
-                f'{html_table(self.COUNT_COLUMNS, counts, "hooknb-counts", "hooknb-count")}'
-                f'{html_table(self.COLUMNS, events, "hooknb-events", "hooknb-event")}</div>')
+        return f'<div class="{self.css_class}">{"".join(self._html_parts())}</div>'
 
     def __repr__(self) -> str:
         summary, counts, events = self.content()

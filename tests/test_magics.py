@@ -62,7 +62,7 @@ def alice(hook: Callable[[str], object], account: Callable[[str], tuple[str, str
           server: ServerInfo) -> str:
     """A fresh account connected with ``%hook connect``."""
     jid, password = account("alice")
-    hook(f"connect {jid} --password {password} --host {server.host} --port {server.port} --plaintext")
+    hook(f"connect {jid} --password={password} --host {server.host} --port {server.port} --plaintext")
     return jid
 
 
@@ -85,7 +85,7 @@ def hook_file(path: Path, body: str) -> str:
 
 def test_connect_with_password_and_status(hook, host, account, server, capsys):
     jid, password = account("alice")
-    hook(f"connect {jid} --password {password} --host {server.host} --port {server.port} --plaintext")
+    hook(f"connect {jid} --password={password} --host {server.host} --port {server.port} --plaintext")
     assert capsys.readouterr().out == f"connected as {jid}\n"
     status = hook("status")
     assert isinstance(status, pd.DataFrame)
@@ -330,7 +330,7 @@ def test_settings_with_config(shell, magics, host, account, server, capsys):
     first, first_password = account("first")
     second, second_password = account("second")
     for jid, password in ((first, first_password), (second, second_password)):
-        shell.run_line_magic("hook", f"connect {jid} --password {password} --host {server.host} "
+        shell.run_line_magic("hook", f"connect {jid} --password={password} --host {server.host} "
                                      f"--port {server.port} --plaintext")
     shell.run_line_magic("config", f"HookMagics.default_account = '{first}'")
     shell.run_line_magic("hook", "create -n n1 -t python_code 'item.id'")
