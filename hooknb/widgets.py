@@ -133,6 +133,9 @@ class LiveBox(widgets.VBox):
     """
 
     css_class = "hooknb-live"
+    # set by __init__; ipywidgets closes even a widget whose __init__ failed
+    host: Host | None = None
+    _refresher: Refresher | None = None
 
     def __init__(self, host: Host, rate: float, children: Sequence[widgets.Widget]) -> None:
         if not rate > 0:
@@ -171,7 +174,8 @@ class LiveBox(widgets.VBox):
 
     def close(self) -> None:
         """Stop refreshing and close the widget and its parts."""
-        self._refresher.stop()
+        if self._refresher is not None:
+            self._refresher.stop()
         for child in self.children:
             _close(child)
         super().close()
@@ -237,7 +241,7 @@ class EventFeed(LiveBox):
             return self._sent(any([_send(widget, value=value) for widget, value in parts]))
 
     def close(self) -> None:
-        if self._count in self.host.event_listeners:
+        if self.host is not None and self._count in self.host.event_listeners:
             self.host.event_listeners.remove(self._count)
         super().close()
 
