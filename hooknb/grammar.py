@@ -35,7 +35,7 @@ class Parser(argparse.ArgumentParser):
     """An ArgumentParser that raises instead of printing and exiting."""
 
     def error(self, message: str) -> NoReturn:
-        raise GrammarError(f"{self.prog}: {message}")
+        raise GrammarError(f"{self.prog}: {message}".replace("\n", "\\n"))
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise GrammarError(message.strip() if message else f"{self.prog}: exit {status}")

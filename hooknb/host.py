@@ -50,6 +50,7 @@ class Host:
         self._store_lock = threading.Lock()
         self._seen: dict[tuple[str, str, str], str] = {}
         self._seen_flush = False
+        self._marks: dict[str, dict[tuple[str, str, str], str | None]] = {}
         self._closed = False
         self._store_version: int | None = None
         _loop.at_shutdown(self._aclose_all)
@@ -94,6 +95,7 @@ class Host:
             return client
         client = Client(jid, password, host=host, port=port, plaintext=plaintext)
         client.listeners.append(self._on_events)
+        client.before_presence.append(self._prepare_session)
         client.on_session.append(self._on_session)
         client.interceptor = lambda c, op, send: intercept(self, c, op, send)
         self.clients[bare] = client
@@ -106,11 +108,10 @@ class Host:
         return client
 
     async def _on_session(self, client: Client, reconnected: bool) -> None:
-        """On every session start: restore persistent hooks, subscribe, catch up."""
-        self._restore(client.jid)
+        """On every session start (after :meth:`_prepare_session`): subscribe, catch up."""
         await self._subscribe_hooked(client)
         if reconnected or any(h.persistent for h in self.registry.all(client.jid)):
-            asyncio.ensure_future(self._catch_up(client))
+            await self._catch_up(client)
 
     async def _subscribe_hooked(self, client: Client) -> list[tuple[str, str]]:
         """Subscribe to the hooked nodes not subscribed yet; a failure goes to the hooks' last_error."""
@@ -164,19 +165,31 @@ class Host:
                 self.registry.remove([hook.id])
                 self.engine.drop_lane(hook.id)
 
+    def _prepare_session(self, client: Client) -> None:
+        """Before presence (so before any live item can arrive): restore the persistent hooks and
+        note the last item seen on each hooked node, where the catch-up starts from."""
+        self._restore(client.jid)
+        marks = {}
+        for service, node in self.registry.nodes(client.jid):
+            key = (client.jid, service, node)
+            marks[key] = self._seen[key] if key in self._seen else self.store.get_seen(*key)
+        self._marks[client.jid] = marks
+
     async def _catch_up(self, client: Client) -> None:
         """Fetch what was published on hooked nodes while away and run what was missed."""
+        marks = self._marks.pop(client.jid, {})
         for service, node in sorted(self.registry.nodes(client.jid)):
             key = (client.jid, service, node)
-            last = self._seen.get(key)
-            if last is None:
-                last = self.store.get_seen(*key)
+            last = marks.get(key)
             try:
                 items = await client.aget_items(node, service)
             except HooknbError:
                 continue
             ids = [e.item_id for e in items]
-            if last is None:  # never looked at this node: nothing to compare with
+            if last is None:  # first look at this node: remember where it stands
+                self._seen[key] = (ids[-1] or "") if ids else ""
+                if any(h.persistent for h in self.registry.find(*key)):
+                    self.store.set_seen(*key, self._seen[key])
                 continue
             if last == "" or last in ids:  # "" marks a node seen empty
                 missed = items[ids.index(last) + 1:] if last else items

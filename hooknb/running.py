@@ -256,9 +256,10 @@ class Engine:
         """Queue one item for one hook; False if it was already run or had to be dropped."""
         lane = self.lane(hook)
         event = item.event
-        if dedup and event.item_id is not None and not lane.claim(
-                (event.service, event.node, event.item_id, event.kind)):
-            return False
+        if dedup and event.item_id is not None:
+            key = (event.service, event.node, event.item_id, event.kind)
+            if not lane.claim(key) or (hook.persistent and not self._claim(hook, key)):
+                return False
         if lane.offer(client, item):
             return True
         hook.dropped += 1
@@ -319,12 +320,16 @@ class Engine:
             hook.last_error = outcome.error
             if outcome.status == "timeout":
                 hook.timeouts += 1
-        if hook.persistent and event.item_id is not None and outcome.status != "dropped":
-            try:
-                self._store().mark_done([(hook.id, event.service, event.node, event.item_id, event.kind)])
-            except Exception as exc:  # noqa: BLE001 - a locked store must not stop hooks
-                hook.last_error = f"could not record the run in the store: {exc}"
         return run
+
+    def _claim(self, hook: Hook, key: tuple[str, str, str, str]) -> bool:
+        """Claim a persistent hook's run in the store, so that two processes hooked on the same
+        account (a notebook and ``hooknb run``) run each item once between them."""
+        try:
+            return self._store().claim(hook.id, key)
+        except Exception as exc:  # noqa: BLE001 - a locked store must not stop hooks: run it
+            hook.last_error = f"could not record the run in the store: {exc}"
+            return True
 
     # ---------------------------------------------------------------- timeouts
     def _ensure_watchdog(self) -> None:

@@ -159,13 +159,12 @@ class Store:
                  "arg": r[5], "options": json.loads(r[6]), "created": r[7]} for r in rows]
 
     # ---------------------------------------------------------------- runs done, items seen
-    def mark_done(self, keys: Iterable[tuple[str, str, str, str, str]]) -> None:
-        """Record (hook_id, service, node, item_id, kind) keys of items whose run is over."""
-        now = time.time()
-        rows = [(*k, now) for k in keys]
-        if rows:
-            with self._tx() as db:
-                db.executemany("INSERT OR IGNORE INTO done VALUES (?, ?, ?, ?, ?, ?)", rows)
+    def claim(self, hook_id: str, key: tuple[str, str, str, str]) -> bool:
+        """Claim the run of (service, node, item_id, kind) for a hook: True for the first
+        process to ask, False if it was already run or claimed (by this or another process)."""
+        with self._tx() as db:
+            return db.execute("INSERT OR IGNORE INTO done VALUES (?, ?, ?, ?, ?, ?)",
+                              (hook_id, *key, time.time())).rowcount == 1
 
     def done_keys(self, hook_id: str) -> set[tuple[str, str, str, str]]:
         """The (service, node, item_id, kind) keys already run by a hook (newest ``DONE_KEEP``)."""

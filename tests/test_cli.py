@@ -163,7 +163,7 @@ def test_two_processes_write_the_store_at_once(home):
         sys.stdin.readline()
         for i in range(60):
             hook = host.create_hook(f"{tag}-{i}", "pass", type="python_code", persistent=True, account=jid)
-            host.store.mark_done([(hook.id, jid, f"{tag}-{i}", "item", "publish")])
+            host.store.claim(hook.id, (jid, f"{tag}-{i}", "item", "publish"))
             if i % 2:
                 assert host.delete_hooks(f"{tag}-{i}", account=jid) == 1
         print("done", flush=True)

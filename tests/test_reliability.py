@@ -55,7 +55,7 @@ def test_server_restart_every_item_runs_exactly_once(own_server, make_host, node
     _publish(publisher, info, node, [f"b{i}" for i in range(5)])
     assert alice.wait_for_state("connected", timeout=30)
     _publish(publisher, info, node, [f"c{i}" for i in range(5)])
-    assert host.wait_runs(15, 15), _ran(host, hook.id)
+    assert host.wait_runs(15, 15), (_ran(host, hook.id), [(e.item_id, e.kind) for e in host.events.snapshot()], [(r.item_id, r.status) for r in host.runs.snapshot()])
     expected = [f"{p}{i}" for p in "abc" for i in range(5)]
     assert sorted(_ran(host, hook.id)) == sorted(expected)
     assert len(_ran(host, hook.id)) == 15
@@ -158,3 +158,46 @@ def test_stuck_failing_and_slow_hooks_leave_a_healthy_hook_alone(make_host, conn
     listed = {h["id"]: h for h in host.list_hooks()}
     assert listed[slow.id]["timeouts"] == 12 and listed[healthy.id]["failures"] == 0
     release.set()
+
+
+def test_two_processes_on_one_account_run_each_item_once(own_server, make_host, node):
+    info = own_server
+    notebook, runner = make_host(), make_host()  # two processes sharing the store
+    alice = _connect(notebook, info, "alice")
+    alice.create_node(node, info.pubsub)
+    hook = notebook.create_hook(node, "item.id", type="python_code", service=info.pubsub, persistent=True)
+    notebook.host_name = "notebook"
+    runner_client = runner.connect(f"{info.jid('alice')}/runner", info.accounts["alice"], host=info.host,
+                                   port=info.port, plaintext=True)
+    assert hook.id in runner.registry and (info.pubsub, node) in runner_client.subscriptions
+    ids = [f"s{i}" for i in range(10)]
+    _publish(_connect(make_host(), info, "bob"), info, node, ids)
+    assert notebook.wait_events(10, 10) and runner.wait_events(10, 10)
+
+    def ran() -> list[str]:
+        return _ran(notebook, hook.id) + _ran(runner, hook.id)
+
+    assert notebook.runs.wait_for(lambda: len(ran()) >= 10, 10) or len(ran()) >= 10
+    assert runner.runs.wait_for(lambda: len(ran()) >= 10, 10)
+    assert sorted(ran()) == sorted(ids)
+
+
+def test_hook_stored_offline_catches_up_after_its_first_session(own_server, make_host, node):
+    info = own_server
+    setup = make_host()
+    _connect(setup, info, "alice").create_node(node, info.pubsub)
+    setup.disconnect()
+    offline = make_host()  # like `hooknb pubsub hook create -P`: stored, never connected
+    hook = offline.create_hook(node, "item.id", type="python_code", service=info.pubsub,
+                               account=info.jid("alice"), persistent=True)
+    publisher = _connect(make_host(), info, "bob")
+    _publish(publisher, info, node, ["before"])          # before any session: not this hook's
+    first = make_host()
+    _connect(first, info, "alice")
+    first.disconnect()                                   # one session, no event seen
+    _publish(publisher, info, node, ["missed"])          # published while nobody listens
+    second = make_host()
+    _connect(second, info, "alice")
+    assert second.wait_runs(1, 10)
+    assert _ran(second, hook.id) == ["missed"]
+    assert not second.wait_runs(2, 0.3)
