@@ -90,6 +90,12 @@ def xml_depth(element: ET.Element) -> int:
     return deepest
 
 
+def check_plaintext(plaintext: bool, host: str | None, domain: str) -> None:
+    """Refuse plaintext (no TLS) to anything but a loopback host."""
+    if plaintext and not is_loopback(host):
+        raise HooknbError(f"--plaintext (no TLS) is only allowed to a loopback host, not {host or domain!r}")
+
+
 def parse_payload(payload: str | ET.Element | None) -> ET.Element | None:
     """An Element from an XML string (or the Element itself); a clear error if not well-formed
     or nested more than ``MAX_DEPTH`` levels."""
@@ -127,9 +133,7 @@ class Client:
     def __init__(self, jid: str, password: str, host: str | None = None, port: int | None = None,
                  plaintext: bool = False) -> None:
         parsed = split_jid(jid)
-        if plaintext and not is_loopback(host):
-            raise HooknbError(
-                f"--plaintext (no TLS) is only allowed to a loopback host, not {host or parsed.domain!r}")
+        check_plaintext(plaintext, host, parsed.domain)
         self.jid = parsed.bare
         # a resource of its own per client: two processes on one account must not kick each other
         self.resource = parsed.resource or f"hooknb-{secrets.token_hex(4)}"

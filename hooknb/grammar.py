@@ -154,8 +154,8 @@ def add_account_options(p: argparse.ArgumentParser, jid: bool = True) -> None:
 
 def add_subscribe(sub: Any) -> None:
     """``subscribe`` / ``unsubscribe`` / ``publish`` for quick experiments."""
-    for name in ("subscribe", "unsubscribe"):
-        p = sub.add_parser(name, help=f"{name} to a node")
+    for name, prep in (("subscribe", "to"), ("unsubscribe", "from")):
+        p = sub.add_parser(name, help=f"{name} {prep} a node")
         _target(p)
     p = sub.add_parser("publish", help="publish an item (an XML payload) to a node")
     _target(p)

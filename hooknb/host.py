@@ -398,8 +398,9 @@ class Host:
         return df
 
     @_loop.on_loop
-    async def arun_hook(self, hook_id: str, timeout: float = 30.0) -> Run:
-        """Run a hook once, now, on the latest item of its node; returns the journaled run."""
+    async def arun_hook(self, hook_id: str) -> Run:
+        """Run a hook once, now, on the latest item of its node (within the hook's timeout);
+        returns the journaled run."""
         hook = self.registry.get(hook_id)
         if hook is None:
             raise HooknbError(f"no hook with id {hook_id!r}")
@@ -407,9 +408,7 @@ class Host:
         items = await client.aget_items(hook.node, hook.service, max_items=1)
         if not items:
             raise HooknbError(f"node {hook.node!r} on {hook.service} has no item to run the hook on")
-        outcome = await self.engine.call_inline(hook, client, items[-1].item)
-        run = self.runs.latest()
-        assert run is not None and outcome is not None
+        _outcome, run = await self.engine.call_inline(hook, client, items[-1].item)
         return run
 
     run_hook = _loop.blocking(arun_hook)

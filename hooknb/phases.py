@@ -85,7 +85,7 @@ async def intercept(host: Host, client: Client, op: Operation,
         return await send(op)
     for hook in befores:
         item = _item(client, op)
-        outcome = await host.engine.call_inline(hook, client, item)
+        outcome, _run = await host.engine.call_inline(hook, client, item)
         if isinstance(outcome.exc, Veto):
             raise VetoError(f"{op.op} to node {op.node!r} vetoed by before hook {hook.id}: "
                             f"{outcome.exc.reason}")

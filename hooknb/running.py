@@ -363,12 +363,12 @@ class Engine:
             await asyncio.sleep(0.01)
         return True
 
-    async def call_inline(self, hook: Hook, client: Client, item: Item) -> Outcome:
-        """Run a before/after hook now and journal it (errors, including Veto, in the outcome)."""
+    async def call_inline(self, hook: Hook, client: Client, item: Item) -> tuple[Outcome, Run]:
+        """Run a hook now (before/after hooks, "run once") and journal it; errors, including
+        Veto, are in the outcome."""
         ts, start = time.time(), time.perf_counter()
         outcome = await self.call_async(hook, client, item)
-        self.record(hook, item, ts, time.perf_counter() - start, outcome)
-        return outcome
+        return outcome, self.record(hook, item, ts, time.perf_counter() - start, outcome)
 
 
 async def _awaited(awaitable: Any) -> Any:

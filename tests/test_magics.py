@@ -102,6 +102,15 @@ def test_connect_prompts_for_the_password(hook, host, account, server, monkeypat
     assert host.client(jid).state == "connected"
 
 
+def test_plaintext_to_a_remote_host_is_refused_before_the_prompt(hook, monkeypatch):
+    asked = []
+    monkeypatch.delenv("HOOKNB_PASSWORD", raising=False)
+    monkeypatch.setattr(magics_module, "getpass", lambda prompt: asked.append(prompt) or "x")
+    assert usage_error(lambda: hook("connect alice@example.org --host example.org --plaintext")) \
+        == "--plaintext (no TLS) is only allowed to a loopback host, not 'example.org'"
+    assert asked == []
+
+
 def test_connect_errors(hook, server, account):
     assert usage_error(lambda: hook("connect alice@example.org --password x --host example.org --plaintext")) \
         == "--plaintext (no TLS) is only allowed to a loopback host, not 'example.org'"
