@@ -21,7 +21,15 @@ setup: $(STAMP)
 demo: setup
 	$(PY) -m hooknb.demo
 
-test: setup
+# The browser test: JupyterLab and Playwright from PyPI, Debian's Chromium (no browser download).
+$(VENV)/.installed-browser: $(STAMP)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  echo "installing Chromium (apt-get)"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	$(PY) -m pip install -q -e '.[test,browser]'
+	@touch $@
+
+test: setup $(VENV)/.installed-browser
 	$(PY) -m pytest -q
 
 test-ejabberd: setup
