@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 IQ_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 20.0
 RECONNECT_DELAYS = (0.2, 0.5, 1, 2, 5, 10, 30)
+#: xep_0060's handlers of pubsub#event messages, which hooknb's own handler replaces.
+PUBSUB_EVENT_HANDLERS = ("Pubsub Event: Items", "Pubsub Event: Purge", "Pubsub Event: Delete",
+                         "Pubsub Event: Configuration", "Pubsub Event: Subscription")
 
 Listener = Callable[["Client", list[Event]], None]
 
@@ -195,7 +198,11 @@ class Client:
         for plugin in ("xep_0030", "xep_0060", "xep_0115", "xep_0163", "xep_0199"):
             xmpp.register_plugin(plugin)
         # One handler per notification message (slixmpp's own pubsub_publish fires once per
-        # item with the whole message, which would multiply runs).
+        # item with the whole message, which would multiply runs).  slixmpp's handlers of those
+        # messages go: nothing listens to the events they fire, and each one costs every
+        # incoming stanza a match (5 us) and builds stanza objects for notifications.
+        for name in PUBSUB_EVENT_HANDLERS:
+            xmpp.remove_handler(name)
         xmpp.register_handler(Callback("hooknb notifications",
                                        MatchXPath(f"{{jabber:client}}message/{EVENT_TAG}"),
                                        self._on_message))
