@@ -259,6 +259,7 @@ modules:
       notify_retract: true
       notify_delete: true
       notify_config: true
+      max_payload_size: 4194304
 """
 
 # Sourced by ejabberdctl (it replaces Debian's /etc/default/ejabberd, which forces the system
