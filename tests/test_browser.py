@@ -69,7 +69,7 @@ def require(ok: bool, what: str) -> None:
 
 @pytest.fixture(scope="module")
 def xmpp(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[srv.ServerInfo]:
-    """A local XMPP server of the notebook's own (the kind the suite runs against)."""
+    """A local XMPP server for the notebook alone (of the kind the suite runs against)."""
     directory = tmp_path_factory.mktemp("browser-xmpp")
     yield srv.start(directory, ["alice", "bob"], kind=request.config.getoption("--server"))
     srv.stop(directory)
@@ -78,7 +78,7 @@ def xmpp(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 def write_jupyter_dirs(base: Path) -> dict[str, str]:
     """Private Jupyter directories under ``base``; returns the environment naming them.
 
-    The only kernel spec found first is ``python3`` running this interpreter.
+    The ``python3`` kernel spec found first runs this interpreter (the virtual environment).
     """
     kernel = base / "jupyter" / "kernels" / "python3"
     kernel.mkdir(parents=True)
@@ -179,10 +179,17 @@ def menu(page: Page, *path: str) -> None:
         page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(label)}$")).click()
 
 
-def number(locator: Locator, pattern: str) -> int:
-    """The integer captured by ``pattern`` in the text of ``locator``."""
-    match = re.search(pattern, locator.inner_text())
-    assert match, f"{pattern!r} not in {locator.inner_text()!r}"
+def settled_number(locator: Locator, pattern: str, quiet: float = 1.0, timeout: float = 30.0) -> int:
+    """The integer captured by ``pattern`` in the text of ``locator``, once that text has not
+    changed for ``quiet`` seconds (the widgets redraw up to 10 times a second)."""
+    text, since, deadline = locator.inner_text(), time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() - since < quiet:
+        assert time.monotonic() < deadline, f"{locator} kept changing: {text!r}"
+        time.sleep(0.1)
+        if (now := locator.inner_text()) != text:
+            text, since = now, time.monotonic()
+    match = re.search(pattern, text)
+    assert match, f"{pattern!r} not in {text!r}"
     return int(match.group(1))
 
 
@@ -210,10 +217,10 @@ def test_dashboard_live_in_chromium(page: Page, xmpp: srv.ServerInfo, tmp_path: 
 
     feed, manager = page.locator(".hooknb-feed"), page.locator(".hooknb-manager")
     expect(feed.locator("tr.hooknb-event").first).to_be_visible()
-    events_before = number(feed.locator(".hooknb-feed-summary"), r"(\d+) event")
-    runs_before = number(manager.locator(".hooknb-manager-summary"), r"(\d+) run")
+    events_before = settled_number(feed.locator(".hooknb-feed-summary"), r"(\d+) event")
+    runs_before = settled_number(manager.locator(".hooknb-manager-summary"), r"(\d+) run")
     microblog_count = feed.locator("tr.hooknb-count", has_text=MICROBLOG).locator("td").last
-    microblog_before = int(microblog_count.inner_text())
+    microblog_before = settled_number(microblog_count, r"(\d+)")
 
     # A separate connection (alice's "e2e" device, from this process) publishes.
     writer = Host(store_path=str(tmp_path / "writer.sqlite3"))
