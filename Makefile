@@ -35,7 +35,9 @@ test: setup $(VENV)/.installed-browser
 test-ejabberd: setup
 	@command -v ejabberdctl >/dev/null || test -x /usr/sbin/ejabberdctl || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ejabberd >/dev/null; }
-	$(PY) -m pytest -q --server ejabberd tests/test_client.py tests/test_engine.py
+	$(PY) -m pytest -q --server ejabberd tests/test_client.py tests/test_engine.py \
+	  tests/test_reliability.py tests/test_phases.py tests/test_security.py tests/test_magics.py \
+	  tests/test_widgets.py tests/test_server.py
 
 bench: setup
 	$(PY) -m hooknb.bench

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 IQ_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 20.0
 RECONNECT_DELAYS = (0.2, 0.5, 1, 2, 5, 10, 30)
+RECENT_PEP = 256  # PEP notifications remembered to drop a server's duplicate copies
 #: xep_0060's handlers of pubsub#event messages, which hooknb's own handler replaces.
 PUBSUB_EVENT_HANDLERS = ("Pubsub Event: Items", "Pubsub Event: Purge", "Pubsub Event: Delete",
                          "Pubsub Event: Configuration", "Pubsub Event: Subscription")
@@ -159,6 +160,7 @@ class Client:
         self.xmpp: slixmpp.ClientXMPP | None = None
         self._lost_future: asyncio.Future | None = None
         self._up = asyncio.Event()  # set while a session is up (used on the loop only)
+        self._recent: dict[tuple, None] = {}  # the latest PEP notifications, to drop copies
 
     @property
     def _lost(self) -> asyncio.Future:
@@ -360,13 +362,27 @@ class Client:
 
     # ------------------------------------------------------------------ incoming
     def _on_message(self, msg: slixmpp.Message) -> None:
-        events = parse_notification(self.jid, str(msg["from"].bare), msg.xml)
+        service = str(msg["from"].bare)
+        events = parse_notification(self.jid, service, msg.xml)
+        if events and self.is_pep(service):
+            events = [e for e in events if self._first_copy(e)]
         if events:
             for listener in self.listeners:
                 try:
                     listener(self, events)
                 except Exception as exc:  # noqa: BLE001 - one listener must not stop others
                     log.exception("event listener %r failed: %r", listener, exc)
+
+    def _first_copy(self, event: Event) -> bool:
+        """False for a second copy of a PEP notification: ejabberd sends the owner one copy to
+        the bare JID (as a subscriber) and one to the full JID (for the +notify interest)."""
+        key = (event.service, event.node, event.kind, event.item_id, event.payload)
+        if key in self._recent:
+            return False
+        self._recent[key] = None
+        if len(self._recent) > RECENT_PEP:
+            del self._recent[next(iter(self._recent))]
+        return True
 
     # ------------------------------------------------------------------ PubSub
     def _service(self, service: str | None) -> str:

@@ -51,6 +51,7 @@ class Host:
         self._seen: dict[tuple[str, str, str], str] = {}
         self._seen_flush = False
         self._marks: dict[str, dict[tuple[str, str, str], str | None]] = {}
+        self._held: dict[str, list[Event]] = {}
         self._closed = False
         self._store_version: int | None = None
         _loop.at_shutdown(self._aclose_all)
@@ -108,10 +109,16 @@ class Host:
         return client
 
     async def _on_session(self, client: Client, reconnected: bool) -> None:
-        """On every session start (after :meth:`_prepare_session`): subscribe, catch up."""
-        await self._subscribe_hooked(client)
-        if reconnected or any(h.persistent for h in self.registry.all(client.jid)):
-            await self._catch_up(client)
+        """On every session start (after :meth:`_prepare_session`): subscribe, catch up, then
+        release the live events held meanwhile, so hooks see missed items first."""
+        try:
+            await self._subscribe_hooked(client)
+            if reconnected or any(h.persistent for h in self.registry.all(client.jid)):
+                await self._catch_up(client)
+        finally:
+            held = self._held.pop(client.jid, None)
+            if held:
+                self._accept(client, held)
 
     async def _subscribe_hooked(self, client: Client) -> list[tuple[str, str]]:
         """Subscribe to the hooked nodes not subscribed yet; a failure goes to the hooks' last_error."""
@@ -169,6 +176,7 @@ class Host:
         """Before presence (so before any live item can arrive): restore the persistent hooks and
         note the last item seen on each hooked node, where the catch-up starts from."""
         self._restore(client.jid)
+        self._held[client.jid] = []
         marks = {}
         for service, node in self.registry.nodes(client.jid):
             key = (client.jid, service, node)
@@ -199,7 +207,7 @@ class Host:
                 client.last_error = (f"gap on {service} node {node!r}: item {last!r} is no longer held; "
                                      f"items published while away may be lost")
             if missed:
-                self._on_events(client, missed)
+                self._accept(client, missed)
 
     @_loop.on_loop
     async def adisconnect(self, account: str | None = None) -> None:
@@ -234,7 +242,15 @@ class Host:
 
     # ---------------------------------------------------------------- events
     def _on_events(self, client: Client, events: list[Event]) -> None:
-        """Journal incoming events, remember the last item per node, dispatch to hooks."""
+        """Incoming events: held while the session's catch-up runs, else accepted."""
+        held = self._held.get(client.jid)
+        if held is not None:
+            held.extend(events)
+        else:
+            self._accept(client, events)
+
+    def _accept(self, client: Client, events: list[Event]) -> None:
+        """Journal events, remember the last item per node, dispatch to hooks."""
         self.events.extend(events)
         for event in events:
             if event.kind == "publish" and event.item_id:

@@ -369,21 +369,24 @@ def is_running(info: ServerInfo) -> bool:
 
 
 def start(directory: str | os.PathLike, accounts: list[str] | tuple[str, ...] = ("alice", "bob"),
-          kind: str = "prosody", storage: str = "internal", port: int | None = None,
+          kind: str | None = None, storage: str | None = None, port: int | None = None,
           timeout: float = 60.0) -> ServerInfo:
     """Start a local server in ``directory`` (created if needed) and return its description.
 
-    Restarting in a directory that already holds a stopped server reuses its port, accounts and
-    stored data, so a restart keeps what the server had persisted.  ``storage`` ("internal" or
+    Restarting in a directory that already holds a stopped server reuses its kind, storage,
+    port, accounts and stored data, so a restart keeps what the server had persisted.  ``kind``
+    is "prosody" (the default) or "ejabberd"; ``storage`` ("internal", the default, or
     "memory") applies to Prosody's PubSub component.
     """
-    if kind not in KINDS:
-        raise HooknbError(f"unknown server kind {kind!r}; choose one of {', '.join(KINDS)}")
     d = Path(directory).resolve()
     d.mkdir(parents=True, exist_ok=True)
     old = read_info(d)
     if old is not None and is_running(old):
         return old
+    kind = kind or (old.kind if old else "prosody")
+    storage = storage or (old.storage if old else "internal")
+    if kind not in KINDS:
+        raise HooknbError(f"unknown server kind {kind!r}; choose one of {', '.join(KINDS)}")
     passwords = dict(old.accounts) if old else {}
     for name in (a.strip() for a in accounts if a.strip()):
         passwords.setdefault(_check_name(name), secrets.token_urlsafe(9))
@@ -444,8 +447,10 @@ def main(argv: list[str] | None = None) -> int:
     p_start = sub.add_parser("start", help="start a local server in the background, print JSON")
     p_start.add_argument("--dir", required=True, help="directory holding the server's files")
     p_start.add_argument("--accounts", default="alice,bob", help="comma-separated account names")
-    p_start.add_argument("--kind", choices=KINDS, default="prosody")
-    p_start.add_argument("--storage", choices=("internal", "memory"), default="internal")
+    p_start.add_argument("--kind", choices=KINDS, default=None,
+                         help="server (default: prosody, or the kind already in --dir)")
+    p_start.add_argument("--storage", choices=("internal", "memory"), default=None,
+                         help="storage of the PubSub component (default: internal)")
     p_start.add_argument("--port", type=int, default=None)
     p_stop = sub.add_parser("stop", help="stop the server living in --dir")
     p_stop.add_argument("--dir", required=True)

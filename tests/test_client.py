@@ -40,8 +40,7 @@ def test_publish_by_another_connection_arrives_as_a_typed_event(make_host, conne
         alice.jid, server.pubsub, node, "publish", "i-1")
     assert event.payload == '<x xmlns="urn:test">hello</x>'
     assert before <= event.received <= datetime.now(timezone.utc)
-    if server.kind == "prosody":  # Prosody exposes the publisher when configured to
-        assert event.publisher.split("/")[0] == bob.jid
+    assert event.publisher.split("/")[0] == bob.jid  # both local servers expose the publisher
     item = event.item
     assert (item.id, item.node, item.service, item.kind, item.event) == ("i-1", node, server.pubsub,
                                                                          "publish", event)

@@ -70,7 +70,7 @@ def test_python_module_hook_sync_and_async(pubsub, server, tmp_path, monkeypatch
     results = {r.hook_id: r.result for r in host.runs.snapshot()}
     assert results[sync_hook.id] == repr(("sync", "m1", server.pubsub, watcher.jid,
                                           f"hooknb-hook-{sync_hook.id}"))
-    assert results[async_hook.id] == repr(("async", "m1", server.kind == "prosody"))
+    assert results[async_hook.id] == repr(("async", "m1", True))
 
 
 def test_python_file_hook_loaded_once_and_again_when_changed(pubsub, server, tmp_path):

@@ -1,6 +1,6 @@
 """Faults against a real server: restarts, killed connections, gaps, stuck and failing hooks.
 
-These tests start a Prosody of their own (the session server must not be restarted under the
+These tests start a server of their own (the session server must not be restarted under the
 other tests).  Faults injected: a server stop/start, a killed TCP connection, a process restart.
 """
 
@@ -17,9 +17,9 @@ from hooknb.host import Host
 
 @pytest.fixture
 def own_server(tmp_path_factory, request) -> Iterator[srv.ServerInfo]:
-    """A Prosody of this test's own, with persistent (internal) storage."""
+    """A server of this test's own (of the kind the suite runs against), with persistent storage."""
     directory = tmp_path_factory.mktemp("own-xmpp")
-    info = srv.start(directory, ["alice", "bob", "carol"])
+    info = srv.start(directory, ["alice", "bob", "carol"], kind=request.config.getoption("--server"))
     yield info
     srv.stop(directory)
 
