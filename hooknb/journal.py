@@ -8,6 +8,7 @@ dtypes: UTC datetimes for ``*ts`` fields, categoricals for the repetitive string
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -17,6 +18,23 @@ from typing import Generic, TypeVar
 import pandas as pd
 
 R = TypeVar("R")
+
+
+def _untracker() -> Callable[[object], None]:
+    """CPython's ``PyObject_GC_UnTrack`` (a no-op on other interpreters)."""
+    try:
+        untrack = ctypes.pythonapi.PyObject_GC_UnTrack
+    except AttributeError:
+        return lambda _obj: None
+    untrack.argtypes, untrack.restype = [ctypes.py_object], None
+    return untrack
+
+
+#: Journal records hold only strings, numbers and None, so they cannot be part of a reference
+#: cycle: the cycle collector is told to skip them, as CPython does on its own for tuples and
+#: dicts of such values.  Tracked, 100,000 events and as many runs made every full collection
+#: walk 200,000 more objects (75 ms each time, and under load one came every 5,000 events).
+_untrack = _untracker()
 
 #: Columns turned into categoricals when they appear in a record type.
 CATEGORICAL = frozenset({"account", "service", "node", "kind", "status", "type", "hook_id"})
@@ -42,7 +60,7 @@ class Run:
 
 
 class Journal(Generic[R]):
-    """The newest ``maxlen`` records of one kind, thread-safe."""
+    """The newest ``maxlen`` records of one kind (of strings, numbers and None), thread-safe."""
 
     def __init__(self, maxlen: int = 100_000) -> None:
         self._rows: deque[R] = deque(maxlen=maxlen)
@@ -66,6 +84,7 @@ class Journal(Generic[R]):
 
     def append(self, row: R) -> None:
         """Add one record."""
+        _untrack(row)
         with self._lock:
             self._rows.append(row)
             self.total += 1
@@ -74,6 +93,8 @@ class Journal(Generic[R]):
     def extend(self, rows: Iterable[R]) -> None:
         """Add several records."""
         rows = list(rows)
+        for row in rows:
+            _untrack(row)
         with self._lock:
             self._rows.extend(rows)
             self.total += len(rows)
