@@ -17,10 +17,11 @@ How the rows are measured:
   raw slixmpp client whose ``pubsub_publish`` handler only counts) or hooked (hooknb: a no-op
   ``python_file`` hook, the clock stopping when its last run is journaled).  This measures what
   each receiver can take, not what the publisher can send.  Both receivers are connected
-  throughout, on hooknb's loop thread, each subscribed to its own node; rounds alternate
-  (ABBA) and the medians are compared.  The "100 nodes" rows add a no-op hook on each of 100
-  other nodes (each run once, so its lane and thread exist) while the traffic stays on the
-  measured node.
+  throughout, each subscribed to its own node: the baseline in a process of its own (so that
+  the garbage collector's work on hooknb's journals is not charged to it), hooknb in this one;
+  rounds alternate (ABBA) and the medians are compared.  The "100 nodes" row adds a no-op hook
+  on each of 100 other nodes (each run once, so its lane and thread exist) while the traffic
+  stays on the measured node.
 * python_file: per-event cost of running a realistic 50-line hook file through the engine
   (``Engine.call_sync``: the loader's change check, the call, the outcome) against reading,
   compiling and executing the file and calling its ``hook`` for every event.
@@ -53,7 +54,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 import xml.etree.ElementTree as ET
@@ -170,19 +170,23 @@ class Sizes:
     """How big a run is."""
 
     burst: int  # items per throughput round
-    rounds: int  # measured rounds per side (throughput, latency, kernel)
+    rounds: int  # throughput rounds per side
     other_nodes: int  # hooked nodes besides the measured one
+    latency_rounds: int  # per side
     latency_seconds: float  # per round and side
     file_events: int  # python_file: events per timed batch
     journal_events: int
+    kernel_rounds: int  # per side (idle, loaded)
     kernel_seconds: float  # per round and side
     widget_seconds: float
 
 
-FULL = Sizes(burst=5000, rounds=4, other_nodes=100, latency_seconds=5.0, file_events=1000,
-             journal_events=100_000, kernel_seconds=5.0, widget_seconds=8.0)
-QUICK = Sizes(burst=300, rounds=1, other_nodes=100, latency_seconds=1.0, file_events=100,
-              journal_events=10_000, kernel_seconds=1.5, widget_seconds=2.0)
+FULL = Sizes(burst=5000, rounds=8, other_nodes=100, latency_rounds=10, latency_seconds=2.0,
+             file_events=1000, journal_events=100_000, kernel_rounds=4, kernel_seconds=5.0,
+             widget_seconds=8.0)
+QUICK = Sizes(burst=300, rounds=1, other_nodes=100, latency_rounds=1, latency_seconds=1.0,
+              file_events=100, journal_events=10_000, kernel_rounds=1, kernel_seconds=1.5,
+              widget_seconds=2.0)
 
 
 @dataclass
@@ -252,87 +256,151 @@ def raw_client(jid: str, password: str, loop: asyncio.AbstractEventLoop) -> slix
     return xmpp
 
 
-async def raw_connect(xmpp: slixmpp.ClientXMPP, host: str, port: int) -> None:
-    """Connect and wait for the session."""
-    xmpp.connect(host, port)
-    await xmpp.wait_until("session_start", 20)
+def sent_at(payload: ET.Element) -> float:
+    """The send time (monotonic clock) a bench payload carries."""
+    return float(next(payload.iter(SENT_AT)).text)
 
 
-# ------------------------------------------------------------------------- publisher process
+class RawPeer:
+    """The raw slixmpp side, in a process of its own: the publisher, or the baseline receiver
+    whose ``pubsub_publish`` handler only counts (or, for latency, notes the time)."""
 
-async def _create(xmpp: slixmpp.ClientXMPP, service: str, nodes: list[str]) -> dict[str, Any]:
-    for node in nodes:
+    COMMANDS = frozenset({"create", "publish", "subscribe", "arm", "pause", "drain", "record",
+                          "recorded", "latencies"})
+
+    def __init__(self, xmpp: slixmpp.ClientXMPP, service: str) -> None:
+        self.xmpp, self.service = xmpp, service
+        self.pubsub = xmpp.plugin["xep_0060"]
+        self.count = self.target = 0
+        self.finished = 0.0
+        self.done = asyncio.Event()
+        self.starts: list[tuple[float, ET.Element]] = []
+        xmpp.add_event_handler("pubsub_publish", self._count)
+
+    def _count(self, _msg: slixmpp.Message) -> None:
+        self.count += 1
+        if self.count == self.target:
+            self.finished = time.time()
+            self.done.set()
+
+    def _note(self, msg: slixmpp.Message) -> None:
+        self.starts.append((time.monotonic(), msg.xml))
+
+    async def create(self, nodes: list[str]) -> dict[str, Any]:
+        """Create the nodes (those that exist are fine)."""
+        for node in nodes:
+            try:
+                await self.pubsub.create_node(self.service, node)
+            except IqError as exc:
+                if exc.condition != "conflict":
+                    raise
+        return {}
+
+    async def publish(self, nodes: list[str], count: int, tag: str,
+                      rate: float | None = None) -> dict[str, Any]:
+        """Publish ``count`` items round-robin over ``nodes``: as fast as the server answers, or
+        at a steady ``rate`` a second; each payload carries its send time (monotonic clock)."""
+        loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(WINDOW)
+        failures: list[str] = []
+
+        def done(future: asyncio.Future) -> None:
+            slots.release()
+            if future.cancelled() or future.exception() is not None:
+                failures.append(repr(None if future.cancelled() else future.exception()))
+
+        futures = []
+        start = loop.time()
+        for i in range(count):
+            if rate:
+                delay = start + i / rate - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await slots.acquire()
+            payload = ET.fromstring(ENTRY.format(n=i, t=time.monotonic()))
+            future = self.pubsub.publish(self.service, nodes[i % len(nodes)], id=f"{tag}-{i}",
+                                         payload=payload, timeout=60)
+            future.add_done_callback(done)
+            futures.append(future)
+        await asyncio.gather(*futures, return_exceptions=True)
+        if failures:
+            raise HooknbError(f"{len(failures)} publish requests failed, first: {failures[0]}")
+        return {"seconds": loop.time() - start}
+
+    async def subscribe(self, nodes: list[str]) -> dict[str, Any]:
+        """Subscribe (bare JID) to the nodes."""
+        for node in nodes:
+            await self.pubsub.subscribe(self.service, node)
+        return {}
+
+    async def arm(self, count: int) -> dict[str, Any]:
+        """Expect ``count`` items from now on."""
+        self.count, self.target = 0, count
+        self.done.clear()
+        return {}
+
+    async def pause(self) -> dict[str, Any]:
+        """Stop reading the socket (the server queues what it sends)."""
+        self.xmpp.transport.pause_reading()
+        return {}
+
+    async def drain(self, timeout: float) -> dict[str, Any]:
+        """Read again; items/s until the expected items were all handled."""
+        start = time.time()
+        self.xmpp.transport.resume_reading()
         try:
-            await xmpp.plugin["xep_0060"].create_node(service, node)
-        except IqError as exc:
-            if exc.condition != "conflict":
-                raise
-    return {"created": len(nodes)}
+            await asyncio.wait_for(self.done.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise HooknbError(f"slixmpp: {self.count} of {self.target} items "
+                              f"within {timeout:g} s") from None
+        return {"rate": self.target / (self.finished - start)}
 
+    async def record(self, on: bool) -> dict[str, Any]:
+        """Note the start time of each handler call from now on (afresh), or stop."""
+        self.starts.clear()
+        change = self.xmpp.add_event_handler if on else self.xmpp.del_event_handler
+        change("pubsub_publish", self._note)
+        return {}
 
-async def _publish(xmpp: slixmpp.ClientXMPP, service: str, nodes: list[str], count: int, tag: str,
-                   rate: float | None = None) -> dict[str, Any]:
-    """Publish ``count`` items round-robin over ``nodes``: as fast as the server answers, or at a
-    steady ``rate`` a second; each payload carries its send time (monotonic clock)."""
-    loop = asyncio.get_running_loop()
-    publish = xmpp.plugin["xep_0060"].publish
-    slots = asyncio.Semaphore(WINDOW)
-    failures: list[str] = []
+    async def recorded(self) -> dict[str, Any]:
+        """How many handler calls were noted."""
+        return {"count": len(self.starts)}
 
-    def done(future: asyncio.Future) -> None:
-        slots.release()
-        if future.cancelled() or future.exception() is not None:
-            failures.append(repr(None if future.cancelled() else future.exception()))
-
-    futures = []
-    start = loop.time()
-    for i in range(count):
-        if rate:
-            delay = start + i / rate - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        await slots.acquire()
-        payload = ET.fromstring(ENTRY.format(n=i, t=time.monotonic()))
-        future = publish(service, nodes[i % len(nodes)], id=f"{tag}-{i}", payload=payload, timeout=60)
-        future.add_done_callback(done)
-        futures.append(future)
-    await asyncio.gather(*futures, return_exceptions=True)
-    if failures:
-        raise HooknbError(f"{len(failures)} publish requests failed, first: {failures[0]}")
-    return {"seconds": loop.time() - start}
-
-
-COMMANDS = {"create": _create, "publish": _publish}
+    async def latencies(self) -> dict[str, Any]:
+        """Publish to handler start, in ms."""
+        return {"ms": [(t - sent_at(xml)) * 1000 for t, xml in self.starts]}
 
 
 async def _serve(conn: Connection, host: str, port: int, jid: str, password: str, service: str) -> None:
     loop = asyncio.get_running_loop()
     xmpp = raw_client(jid, password, loop)
-    await raw_connect(xmpp, host, port)
+    xmpp.connect(host, port)
+    await xmpp.wait_until("session_start", 20)
+    peer = RawPeer(xmpp, service)
     conn.send({"ready": True})
     while True:
         command, kwargs = await loop.run_in_executor(None, conn.recv)
-        if command == "stop":
+        if command not in RawPeer.COMMANDS:
             break
         try:
-            answer = await COMMANDS[command](xmpp, service, **kwargs)
+            answer = await getattr(peer, command)(**kwargs)
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
             answer = {"error": f"{type(exc).__name__}: {exc}"}
         conn.send(answer)
     await xmpp.disconnect(wait=1.0)
 
 
-def _publisher_main(conn: Connection, *args: Any) -> None:
+def _raw_main(conn: Connection, *args: Any) -> None:
     asyncio.run(_serve(conn, *args))
 
 
-class Publisher:
-    """The publisher process (raw slixmpp), driven through a pipe: ``run("publish", ...)``."""
+class RawProcess:
+    """A :class:`RawPeer` in a process of its own (account ``name``), driven through a pipe."""
 
     def __init__(self, info: srv.ServerInfo, name: str) -> None:
         ctx = multiprocessing.get_context("spawn")  # this process has threads: no fork
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_publisher_main, daemon=True, name="hooknb-bench-publisher",
+        self._proc = ctx.Process(target=_raw_main, daemon=True, name=f"hooknb-bench-{name}",
                                  args=(child, info.host, info.port, info.jid(name),
                                        info.accounts[name], info.pubsub))
         self._proc.start()
@@ -345,11 +413,15 @@ class Publisher:
 
     def result(self, timeout: float = 300) -> dict[str, Any]:
         """The answer to the last command (raises if it failed)."""
-        if not self._conn.poll(timeout):
-            raise HooknbError(f"the publisher did not answer within {timeout:g} s")
-        answer = self._conn.recv()
+        try:
+            if not self._conn.poll(timeout):
+                raise HooknbError(f"{self._proc.name} did not answer within {timeout:g} s")
+            answer = self._conn.recv()
+        except EOFError:
+            self._proc.join(5)
+            raise HooknbError(f"{self._proc.name} ended (exit code {self._proc.exitcode})") from None
         if "error" in answer:
-            raise HooknbError(f"publisher: {answer['error']}")
+            raise HooknbError(f"{self._proc.name}: {answer['error']}")
         return answer
 
     def run(self, command: str, **kwargs: Any) -> dict[str, Any]:
@@ -372,6 +444,46 @@ class Publisher:
 
 # ------------------------------------------------------------------------------ the receivers
 
+class RawSide:
+    """The baseline receiver: a :class:`RawPeer` in its own process (so that the garbage
+    collector's work on hooknb's journals is not charged to it)."""
+
+    name = "slixmpp"
+
+    def __init__(self, info: srv.ServerInfo, node: str, latency_node: str) -> None:
+        self.node, self.latency_node = node, latency_node
+        self.peer = RawProcess(info, "raw")
+        self.peer.run("subscribe", nodes=[node, latency_node])
+
+    def arm(self, count: int) -> None:
+        """Expect ``count`` items from now on."""
+        self.peer.run("arm", count=count)
+
+    def pause(self) -> None:
+        """Stop reading the socket."""
+        self.peer.run("pause")
+
+    def drain(self, timeout: float) -> float:
+        """Read again; items/s until the expected items were all handled."""
+        return self.peer.run("drain", timeout=timeout)["rate"]
+
+    def record(self, on: bool) -> None:
+        """Note the start time of each handler call from now on (afresh), or stop."""
+        self.peer.run("record", on=on)
+
+    def recorded(self) -> int:
+        """How many handler calls were noted."""
+        return self.peer.run("recorded")["count"]
+
+    def latencies(self) -> list[float]:
+        """Publish to handler start, in ms."""
+        return self.peer.run("latencies")["ms"]
+
+    def close(self) -> None:
+        """Stop the process."""
+        self.peer.close()
+
+
 async def _reading(xmpp: slixmpp.ClientXMPP, on: bool) -> float:
     """Pause or resume reading the client's socket; the wall-clock time it happened."""
     if on:
@@ -381,68 +493,9 @@ async def _reading(xmpp: slixmpp.ClientXMPP, on: bool) -> float:
     return time.time()
 
 
-class RawSide:
-    """The baseline: a raw slixmpp client on hooknb's loop whose handler only counts."""
-
-    name = "slixmpp"
-
-    def __init__(self, info: srv.ServerInfo, node: str, latency_node: str) -> None:
-        self.node, self.latency_node = node, latency_node
-        self.xmpp = raw_client(info.jid("raw"), info.accounts["raw"], _loop.get_loop())
-        self.count = self.target = 0
-        self.finished = 0.0
-        self.done = threading.Event()
-        self.starts: list[tuple[float, ET.Element]] = []
-        self.xmpp.add_event_handler("pubsub_publish", self._count)
-
-        async def start() -> None:
-            await raw_connect(self.xmpp, info.host, info.port)
-            for n in (node, latency_node):
-                await self.xmpp.plugin["xep_0060"].subscribe(info.pubsub, n)
-
-        _loop.call(start())
-
-    def _count(self, _msg: slixmpp.Message) -> None:
-        self.count += 1
-        if self.count == self.target:
-            self.finished = time.time()
-            self.done.set()
-
-    def _note(self, msg: slixmpp.Message) -> None:
-        self.starts.append((time.monotonic(), msg.xml))
-
-    def arm(self, count: int) -> None:
-        """Expect ``count`` items from now on."""
-        self.count, self.target = 0, count
-        self.done.clear()
-
-    def finish(self, timeout: float) -> float:
-        """The wall-clock time the expected items had all been handled."""
-        if not self.done.wait(timeout):
-            raise HooknbError(f"slixmpp: {self.count} of {self.target} items within {timeout:g} s")
-        return self.finished
-
-    def record(self, on: bool) -> None:
-        """Note the start time of each handler call (for the latency rows), or stop."""
-        self.starts.clear()
-        swap = (self.xmpp.add_event_handler if on else self.xmpp.del_event_handler)
-        swap("pubsub_publish", self._note)
-
-    def latencies(self) -> list[float]:
-        """Publish to handler start, in ms."""
-        return [(t - float(next(xml.iter(SENT_AT)).text)) * 1000 for t, xml in self.starts]
-
-    def close(self) -> None:
-        """Disconnect."""
-
-        async def stop() -> None:
-            await self.xmpp.disconnect(wait=1.0)
-
-        _loop.call(stop())
-
-
 class HooknbSide:
-    """hooknb: a Host with a no-op python_file hook, and a recording hook for latency."""
+    """hooknb, in this process: a Host with a no-op python_file hook, and a recording hook for
+    latency."""
 
     name = "hooknb"
 
@@ -452,13 +505,12 @@ class HooknbSide:
         self.host = Host(store_path=str(directory / "hooknb.sqlite3"))
         self.client = self.host.connect(info.jid("hook"), info.accounts["hook"], host=info.host,
                                         port=info.port, plaintext=True)
-        self.xmpp = self.client.xmpp
         self.noop = write_hook(directory / "noop_hook.py", NOOP_HOOK)
         self.hook = self.host.create_hook(node, str(self.noop), "python_file", service=info.pubsub)
         recording = write_hook(directory / "recording_hook.py", RECORDING_HOOK)
         self.recorder = self.host.create_hook(latency_node, str(recording), "python_file",
                                               service=info.pubsub)
-        self.target = 0
+        self.target = self.expected = 0
 
     @property
     def starts(self) -> list[tuple[float, Item]]:
@@ -472,25 +524,38 @@ class HooknbSide:
 
     def arm(self, count: int) -> None:
         """Expect ``count`` more runs from now on."""
-        self.target = self.host.runs.total + count
+        self.expected, self.target = count, self.host.runs.total + count
 
-    def finish(self, timeout: float) -> float:
-        """The wall-clock time the expected runs had all been journaled."""
-        if not self.host.wait_runs(self.target, timeout):
-            raise HooknbError(f"hooknb: {self.host.runs.total} of {self.target} runs within {timeout:g} s")
+    def pause(self) -> None:
+        """Stop reading the socket."""
+        _loop.call(_reading(self.client.xmpp, False))
+
+    def drain(self, timeout: float) -> float:
+        """Read again; items/s until the expected runs had all been journaled."""
+        start = _loop.call(_reading(self.client.xmpp, True))
+        deadline = time.monotonic() + timeout
+        while self.host.runs.total < self.target:  # polled: waiting on the journal would wake
+            if time.monotonic() > deadline:       # this thread (and take the GIL) at every run
+                raise HooknbError(f"hooknb: {self.host.runs.total} of {self.target} runs "
+                                  f"within {timeout:g} s")
+            time.sleep(0.02)
         bad = [h for h in self.host.registry.all() if h.failures or h.dropped]
         if bad:
             raise HooknbError(f"hooknb: hook {bad[0].id} failed or dropped items: {bad[0].last_error}")
         last = self.host.runs.latest()
-        return last.ts + last.duration
+        return self.expected / (last.ts + last.duration - start)
 
     def record(self, on: bool) -> None:
         """Start afresh the list of run start times."""
         self.starts.clear()
 
+    def recorded(self) -> int:
+        """How many runs were noted."""
+        return len(self.starts)
+
     def latencies(self) -> list[float]:
         """Publish to hook start, in ms."""
-        return [(t - float(next(item.xml.iter(SENT_AT)).text)) * 1000 for t, item in self.starts]
+        return [(t - sent_at(item.xml)) * 1000 for t, item in self.starts]
 
     def close(self) -> None:
         """Disconnect."""
@@ -511,15 +576,12 @@ def alternate(rounds: int, sides: tuple[Any, Any]) -> Iterable[tuple[int, Any]]:
             yield r, side
 
 
-def drain_round(publisher: Publisher, side: RawSide | HooknbSide, count: int, tag: str) -> float:
-    """Items/s one receiver takes: burst queued at the server while it does not read, then drained."""
+def drain_round(publisher: RawProcess, side: RawSide | HooknbSide, count: int, tag: str) -> float:
+    """Items/s one receiver takes: a burst queued at the server while it does not read, then drained."""
     side.arm(count)
-    _loop.call(_reading(side.xmpp, False))
-    try:
-        publisher.run("publish", nodes=[side.node], count=count, tag=tag)
-    finally:
-        start = _loop.call(_reading(side.xmpp, True))
-    return count / (side.finish(60 + count / 100) - start)
+    side.pause()
+    publisher.run("publish", nodes=[side.node], count=count, tag=tag)
+    return side.drain(60 + count / 100)
 
 
 # --------------------------------------------------------------------------------- the bench
@@ -544,9 +606,9 @@ class Bench:
                 log(f"cleanup: {type(exc).__name__}: {exc}")
 
     @cached_property
-    def publisher(self) -> Publisher:
+    def publisher(self) -> RawProcess:
         log("starting the publisher process")
-        publisher = Publisher(self.info, "pub")
+        publisher = RawProcess(self.info, "pub")
         self._closers.append(publisher.close)
         return publisher
 
@@ -594,18 +656,19 @@ class Bench:
     def latency(self) -> None:
         sides = self.sides
         count = int(LATENCY_RATE * self.sizes.latency_seconds)
-        log(f"latency: {self.sizes.rounds} rounds of {count} items at {LATENCY_RATE}/s per side")
+        rounds = self.sizes.latency_rounds
+        log(f"latency: {rounds} rounds of {count} items at {LATENCY_RATE}/s per side")
         samples: dict[str, list[float]] = {"slixmpp": [], "hooknb": []}
-        for r, side in alternate(self.sizes.rounds, sides):
+        for r, side in alternate(rounds, sides):
             side.record(True)
             try:
                 self.publisher.run("publish", nodes=[side.latency_node], count=count,
                                    rate=LATENCY_RATE, tag=f"lat-{r}")
                 deadline = time.monotonic() + 10
-                while len(side.starts) < count and time.monotonic() < deadline:
+                while (arrived := side.recorded()) < count:
+                    if time.monotonic() > deadline:
+                        raise HooknbError(f"{side.name}: {arrived} of {count} items arrived")
                     time.sleep(0.01)
-                if len(side.starts) < count:
-                    raise HooknbError(f"{side.name}: {len(side.starts)} of {count} items arrived")
                 samples[side.name] += side.latencies()
             finally:
                 side.record(False)
@@ -641,7 +704,7 @@ class Bench:
 
         costs: dict[str, list[float]] = {"reference": [], "hooknb": []}
         body = hook.loader.fn
-        for r, run in alternate(max(3, self.sizes.rounds), (reference, hooknb)):
+        for r, run in alternate(3, (reference, hooknb)):
             items = [e.item for e in synthetic_events(n, f"file{r}")]
             start = time.perf_counter()
             run(items)
@@ -652,7 +715,8 @@ class Bench:
             body(host, None, item)
         floor = (time.perf_counter() - start) / n * 1e6
         self.rows.append(speedup("python_file", f"python_file hook ({lines} lines), per event", "us",
-                                 statistics.median(costs["reference"]), statistics.median(costs["hooknb"]),
+                                 statistics.median(costs["reference"]),
+                                 statistics.median(costs["hooknb"]),
                                  20, f"the hook's own body takes {floor:.1f} us of that"))
 
     # ---------------------------------------------------------------- journal
@@ -665,7 +729,8 @@ class Bench:
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
         for i, text in enumerate(messages):
-            host.events.extend(parse_notification("hook@localhost", "pubsub.localhost", ET.fromstring(text)))
+            host.events.extend(parse_notification("hook@localhost", "pubsub.localhost",
+                                                  ET.fromstring(text)))
         gc.collect()
         retained = tracemalloc.get_traced_memory()[0] - before
         tracemalloc.stop()
@@ -680,7 +745,8 @@ class Bench:
             times.append(time.perf_counter() - start)
         assert len(df) == n
         self.rows.append(at_most("journal_frame", f"journal: events DataFrame of {n:,} events", "s",
-                                 None, min(times), 0.3, f"best of 3; {statistics.median(times):.3f} s median"))
+                                 None, min(times), 0.3,
+                                 f"best of 3; {statistics.median(times):.3f} s median"))
         self.rows.append(at_most("journal_memory", "journal: memory per event beyond its payload",
                                  "bytes", None, per_event, 1024,
                                  f"tracemalloc; payloads average {payloads / len(events):.0f} bytes"))
@@ -697,10 +763,11 @@ class Bench:
     def kernel_rows(self) -> None:
         kernel, seconds = self.kernel, self.sizes.kernel_seconds
         count = int(KERNEL_RATE * seconds)
-        log(f"kernel: {self.sizes.rounds} rounds of {seconds:g} s idle and at {KERNEL_RATE} items/s")
+        log(f"kernel: {self.sizes.kernel_rounds} rounds of {seconds:g} s idle and at "
+            f"{KERNEL_RATE} items/s")
         rtts: dict[str, list[float]] = {"idle": [], "loaded": []}
         hooked, elapsed = 0, 0.0
-        for r, phase in alternate(self.sizes.rounds, ("idle", "loaded")):
+        for r, phase in alternate(self.sizes.kernel_rounds, ("idle", "loaded")):
             if phase == "idle":
                 rtts[phase] += kernel.round_trips(seconds)
                 continue
@@ -734,7 +801,8 @@ class Bench:
         kernel.wait("host.events.total", events + count)
         kernel.execute("feed.close()")
         rate, arrived = (redraws1 - redraws0) / (t1 - t0), (events1 - events0) / (t1 - t0)
-        self.rows.append(at_most("widget_redraws", f"widget: feed redraws while {WIDGET_RATE:,} items/s arrive",
+        self.rows.append(at_most("widget_redraws",
+                                 f"widget: feed redraws while {WIDGET_RATE:,} items/s arrive",
                                  "redraws/s", arrived, rate, 10.0,
                                  f"baseline: one redraw per arriving item ({arrived:,.0f} items/s "
                                  f"arrived); {redraws1 - redraws0} redraws in {t1 - t0:.1f} s"))
@@ -849,9 +917,10 @@ host.create_hook({node!r}, {str(noop)!r}, "python_file", service={info.pubsub!r}
 
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
-        else platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+                 platform.processor())
     prosody = ""
     if shutil.which("dpkg-query"):
         prosody = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "prosody"], capture_output=True,
@@ -864,7 +933,10 @@ def machine() -> dict[str, Any]:
 def _number(value: float | None, unit: str = "") -> str:
     if value is None:
         return "-"
-    text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
+    if abs(value) >= 100:
+        text = f"{value:,.0f}"
+    else:
+        text = f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
     return f"{text} {unit}".rstrip()
 
 
