@@ -808,12 +808,14 @@ class Bench:
                                  f"arrived); {redraws1 - redraws0} redraws in {t1 - t0:.1f} s"))
 
     def run(self, groups: Iterable[str]) -> list[Row]:
-        """Run the scenario groups, in a fixed order."""
+        """Run the scenario groups, in a fixed order, each after a full garbage collection (so
+        that none pays for the garbage the one before left)."""
         actions = {"throughput": self.throughput, "python_file": self.python_file,
                    "latency": self.latency, "journal": self.journal, "kernel": self.kernel_rows,
                    "widget": self.widget}
         for group in GROUPS:
             if group in groups:
+                gc.collect()
                 actions[group]()
         return self.rows
 
