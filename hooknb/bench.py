@@ -204,29 +204,29 @@ class Row:
     notes: str = ""
 
 
-def at_least(id: str, scenario: str, unit: str, baseline: float, hooknb: float, minimum: float,
+def at_least(row_id: str, scenario: str, unit: str, baseline: float, hooknb: float, minimum: float,
              notes: str = "") -> Row:
     """A row whose hooknb/baseline ratio must be at least ``minimum``."""
     ratio = hooknb / baseline
-    return Row(id, scenario, unit, baseline, hooknb, ratio, f"ratio >= {minimum:g}",
+    return Row(row_id, scenario, unit, baseline, hooknb, ratio, f"ratio >= {minimum:g}",
                ratio >= minimum, notes)
 
 
-def speedup(id: str, scenario: str, unit: str, baseline: float, hooknb: float, minimum: float,
+def speedup(row_id: str, scenario: str, unit: str, baseline: float, hooknb: float, minimum: float,
             notes: str = "") -> Row:
     """A row whose baseline/hooknb ratio (a speed-up, lower values being better) must be at least
     ``minimum``."""
     ratio = baseline / hooknb
-    return Row(id, scenario, unit, baseline, hooknb, ratio, f"{minimum:g}x faster", ratio >= minimum,
+    return Row(row_id, scenario, unit, baseline, hooknb, ratio, f"{minimum:g}x faster", ratio >= minimum,
                notes)
 
 
-def at_most(id: str, scenario: str, unit: str, baseline: float | None, hooknb: float,
+def at_most(row_id: str, scenario: str, unit: str, baseline: float | None, hooknb: float,
             maximum: float | None, notes: str = "") -> Row:
     """A row whose hooknb value must be at most ``maximum`` (None: no target, shown for context)."""
     ratio = hooknb / baseline if baseline else None
     target = "-" if maximum is None else f"<= {maximum:g} {unit}"
-    return Row(id, scenario, unit, baseline, hooknb, ratio, target,
+    return Row(row_id, scenario, unit, baseline, hooknb, ratio, target,
                None if maximum is None else hooknb <= maximum, notes)
 
 
@@ -637,17 +637,17 @@ class Bench:
             raise HooknbError("the hooks on the other nodes did not all run")
         self._throughput("throughput_100_nodes", f"throughput, {len(others)} other nodes hooked", 0.85)
 
-    def _throughput(self, id: str, scenario: str, minimum: float) -> None:
+    def _throughput(self, row_id: str, scenario: str, minimum: float) -> None:
         log(f"{scenario}: {self.sizes.rounds} rounds of {self.sizes.burst} items per side")
         for side in self.sides:  # warm up
-            drain_round(self.publisher, side, min(200, self.sizes.burst), f"{id}-warm-{side.name}")
+            drain_round(self.publisher, side, min(200, self.sizes.burst), f"{row_id}-warm-{side.name}")
         rates: dict[str, list[float]] = {"slixmpp": [], "hooknb": []}
         for r, side in alternate(self.sizes.rounds, self.sides):
-            rate = drain_round(self.publisher, side, self.sizes.burst, f"{id}-{r}-{side.name}")
+            rate = drain_round(self.publisher, side, self.sizes.burst, f"{row_id}-{r}-{side.name}")
             rates[side.name].append(rate)
             log(f"  round {r} {side.name}: {rate:,.0f} items/s")
         spread = ", ".join(f"{name} {min(v):,.0f}-{max(v):,.0f}" for name, v in rates.items())
-        self.rows.append(at_least(id, scenario, "items/s", statistics.median(rates["slixmpp"]),
+        self.rows.append(at_least(row_id, scenario, "items/s", statistics.median(rates["slixmpp"]),
                                   statistics.median(rates["hooknb"]), minimum,
                                   f"medians of {self.sizes.rounds} rounds of {self.sizes.burst} "
                                   f"items; ranges {spread}"))
@@ -728,7 +728,7 @@ class Bench:
         gc.collect()
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
-        for i, text in enumerate(messages):
+        for text in messages:
             host.events.extend(parse_notification("hook@localhost", "pubsub.localhost",
                                                   ET.fromstring(text)))
         gc.collect()
@@ -743,10 +743,11 @@ class Bench:
             start = time.perf_counter()
             df = host.events_frame()
             times.append(time.perf_counter() - start)
-        assert len(df) == n
+        if len(df) != n:
+            raise HooknbError(f"the events DataFrame has {len(df)} rows, not {n}")
         self.rows.append(at_most("journal_frame", f"journal: events DataFrame of {n:,} events", "s",
-                                 None, min(times), 0.3,
-                                 f"best of 3; {statistics.median(times):.3f} s median"))
+                                 None, statistics.median(times), 0.3,
+                                 f"median of 3; best {min(times):.3f} s"))
         self.rows.append(at_most("journal_memory", "journal: memory per event beyond its payload",
                                  "bytes", None, per_event, 1024,
                                  f"tracemalloc; payloads average {payloads / len(events):.0f} bytes"))
