@@ -509,13 +509,13 @@ class HooknbSide:
     name = "hooknb"
 
     def __init__(self, info: srv.ServerInfo, directory: Path, node: str, latency_node: str) -> None:
-        self.info, self.directory = info, directory
+        self.info = info
         self.node, self.latency_node = node, latency_node
         self.host = Host(store_path=str(directory / "hooknb.sqlite3"))
         self.client = self.host.connect(info.jid("hook"), info.accounts["hook"], host=info.host,
                                         port=info.port, plaintext=True)
         self.noop = write_hook(directory / "noop_hook.py", NOOP_HOOK)
-        self.hook = self.host.create_hook(node, str(self.noop), "python_file", service=info.pubsub)
+        self.host.create_hook(node, str(self.noop), "python_file", service=info.pubsub)
         recording = write_hook(directory / "recording_hook.py", RECORDING_HOOK)
         self.recorder = self.host.create_hook(latency_node, str(recording), "python_file",
                                               service=info.pubsub)
