@@ -174,13 +174,18 @@ class Host:
 
     def _prepare_session(self, client: Client) -> None:
         """Before presence (so before any live item can arrive): restore the persistent hooks and
-        note the last item seen on each hooked node, where the catch-up starts from."""
-        self._restore(client.jid)
+        note the last item seen on each hooked node, where the catch-up starts from.  A store
+        that cannot be read (locked, corrupt) costs the catch-up, never the session."""
         self._held[client.jid] = []
-        marks = {}
-        for service, node in self.registry.nodes(client.jid):
-            key = (client.jid, service, node)
-            marks[key] = self._seen[key] if key in self._seen else self.store.get_seen(*key)
+        marks: dict[tuple[str, str, str], str | None] = {}
+        try:
+            self._restore(client.jid)
+            for service, node in self.registry.nodes(client.jid):
+                key = (client.jid, service, node)
+                marks[key] = self._seen[key] if key in self._seen else self.store.get_seen(*key)
+        except HooknbError as exc:
+            client.last_error = f"persistent hooks not restored: {exc}"
+            log.error("%s: %s", client.jid, client.last_error)
         self._marks[client.jid] = marks
 
     async def _catch_up(self, client: Client) -> None:

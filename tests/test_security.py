@@ -169,3 +169,16 @@ def test_incoming_payload_too_deep_to_serialise_arrives_without_it():
         f"<item id='deep'>{deep}</item><item id='fine'><ok xmlns='urn:t'/></item></items></event></message>")
     events = parse_notification("me@localhost", "pubsub.localhost", message)
     assert [(e.item_id, e.payload) for e in events] == [("deep", None), ("fine", '<ok xmlns="urn:t" />')]
+
+
+def test_corrupt_store_does_not_stop_a_connection(home, make_host, connect, server, node):
+    (home / "hooknb.sqlite3").write_bytes(b"junk" * 1000)
+    host = make_host()
+    client = connect(host)
+    assert client.state == "connected"
+    assert "persistent hooks not restored" in client.last_error
+    client.create_node(node, server.pubsub)
+    host.create_hook(node, "item.id", type="python_code", service=server.pubsub)  # temporary: fine
+    client.publish(node, "<x xmlns='urn:t'/>", item_id="still", service=server.pubsub)
+    assert host.wait_runs(1, 10) and host.runs.latest().result == repr("still")
+    assert (home / "hooknb.sqlite3").read_bytes() == b"junk" * 1000
