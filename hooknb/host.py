@@ -200,9 +200,7 @@ class Host:
                 continue
             ids = [e.item_id for e in items]
             if last is None:  # first look at this node: remember where it stands
-                self._seen[key] = (ids[-1] or "") if ids else ""
-                if any(h.persistent for h in self.registry.find(*key)):
-                    self.store.set_seen(*key, self._seen[key])
+                self._remember_position(key, items, any(h.persistent for h in self.registry.find(*key)))
                 continue
             if last == "" or last in ids:  # "" marks a node seen empty
                 missed = items[ids.index(last) + 1:] if last else items
@@ -357,6 +355,10 @@ class Host:
             items = await client.aget_items(node, service, max_items=1)
         except HooknbError:
             return
+        self._remember_position(key, items, persistent)
+
+    def _remember_position(self, key: tuple[str, str, str], items: list[Event], persistent: bool) -> None:
+        """Note a node's newest item ("" when it is empty), in the store too for persistent hooks."""
         self._seen[key] = (items[-1].item_id or "") if items else ""
         if persistent:
             self.store.set_seen(*key, self._seen[key])

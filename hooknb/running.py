@@ -29,6 +29,7 @@ from . import loop as _loop
 from .events import Item
 from .hooks import Hook
 from .journal import Journal, Run
+from .store import DONE_KEEP
 
 if TYPE_CHECKING:
     from .client import Client
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 QUEUE_MAX = 10_000
 MAX_ABANDONED = 8
 IDLE_EXIT = 60.0
-DONE_KEEP = 20_000
 WATCH_PERIOD = 0.05
 
 _repr = reprlib.Repr()
