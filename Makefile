@@ -40,7 +40,7 @@ test-ejabberd: setup
 	  tests/test_widgets.py tests/test_server.py
 
 bench: setup
-	$(PY) -m hooknb.bench
+	$(PY) benchmarks/bench.py
 
 $(VENV)/.installed-docs: $(STAMP)
 	$(PY) -m pip install -q -e '.[docs]'

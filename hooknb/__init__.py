@@ -13,12 +13,11 @@ In IPython/Jupyter: ``%load_ext hooknb`` then ``%hook ...`` and ``%%hook``.
 
 from __future__ import annotations
 
-from .client import Client, PubSubError
-from .errors import HookCreateError, HooknbError, Veto
+from .client import Client
+from .errors import HookCreateError, HooknbError, PubSubError, Veto, VetoError
 from .events import Event, Item
-from .host import Host, connect, get_host
 from .hooks import Hook
-from .phases import VetoError
+from .host import Host, connect, get_host
 
 __version__ = "0.1.0"
 

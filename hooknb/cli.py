@@ -18,22 +18,22 @@ other failure.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import logging
-import os
 import sys
 import traceback
 from typing import Any
 
-from .errors import HookCreateError, HooknbError
-from .grammar import GrammarError, HelpRequested, Parser, add_account_options, add_create, add_delete, \
-    add_list, target
-from .host import LIST_FIELDS, Host, get_host
+from tabulate import tabulate
+
+from . import commands
+from .errors import GrammarError, HelpRequested, HookCreateError, HooknbError
+from .grammar import Parser, add_account_options, add_create, add_delete, add_list
+from .host import Host, get_host
 from .runner import LOG_FORMATS, RunLog, Runner
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CREATE = 0, 1, 2, 4
-FIELDS = (*LIST_FIELDS, "id", "account")
+#: The columns of ``list`` (simple format): the listing's fields, the argument last (it may be long).
 SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "arg")
 
 
@@ -89,18 +89,13 @@ def _create(host: Host, args: argparse.Namespace) -> int:
     if not args.persistent:
         raise GrammarError("hooknb pubsub hook create: a temporary hook would end with this command; "
                            "add -P/--persistent (`hooknb run` then runs it)")
-    service, node = target(args)
-    hook = host.create_hook(node, args.arg, args.type, service=service, persistent=True, account=args.jid,
-                            on=args.on, phase=args.phase, priority=args.priority, timeout=args.timeout,
-                            publishers=args.publishers)
+    hook = commands.create(host, args, args.jid)
     print(f"hook {hook.id} created: {hook.type} on {hook.service} node {hook.node}")
     return EXIT_OK
 
 
 def _delete(host: Host, args: argparse.Namespace) -> int:
-    service, node = target(args)
-    count = host.delete_hooks(node, service, type=args.type or None, arg=args.arg or None,
-                              account=args.jid)
+    count = commands.delete(host, args, args.jid)
     print(f"{count} hook(s) deleted")
     return EXIT_OK
 
@@ -111,28 +106,15 @@ def _printable(value: Any) -> str:
 
 
 def _list(host: Host, args: argparse.Namespace) -> int:
-    rows = [{k: h[k] for k in FIELDS} for h in host.list_hooks(args.jid)]
+    rows = commands.list_rows(host, args.jid)
     if args.output == "json":
         print(json.dumps(rows, indent=2))
-        return EXIT_OK
-    if not rows:
+    elif not rows:
         print("no hooks", file=sys.stderr)
-        return EXIT_OK
-    table = [SIMPLE_COLUMNS] + [tuple(_printable(r[c]) for c in SIMPLE_COLUMNS) for r in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(SIMPLE_COLUMNS) - 1)]
-    for line in table:
-        print("  ".join([*(cell.ljust(w) for cell, w in zip(line, widths)), line[-1]]))
+    else:
+        print(tabulate([[_printable(r[c]) for c in SIMPLE_COLUMNS] for r in rows], SIMPLE_COLUMNS,
+                       tablefmt="plain", disable_numparse=True))
     return EXIT_OK
-
-
-def _password(args: argparse.Namespace) -> str:
-    if args.password:
-        return args.password
-    if os.environ.get("HOOKNB_PASSWORD"):
-        return os.environ["HOOKNB_PASSWORD"]
-    if not sys.stdin.isatty():
-        raise GrammarError("no password: set HOOKNB_PASSWORD, or run from a terminal to be asked")
-    return getpass.getpass(f"password for {args.jid}: ")
 
 
 def _run(host: Host, args: argparse.Namespace) -> int:
@@ -142,7 +124,8 @@ def _run(host: Host, args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runner = Runner(host, args.jid, server=args.host, port=args.port, plaintext=args.plaintext,
                     log=RunLog(args.log_format), grace=args.grace)
-    return runner.run(_password(args))
+    commands.check_connect(args)
+    return runner.run(commands.password(args.jid, args.password))
 
 
 # ------------------------------------------------------------------------------------ entry point

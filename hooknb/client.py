@@ -6,9 +6,10 @@ loop (the kernel's, a script's, or an async hook's) and ``publish(...)`` blocks 
 result is in (for plain code and sync hooks).  Incoming PubSub notifications are parsed into
 :class:`~hooknb.events.Event` objects and handed to listeners on the loop thread.
 
-The client knows nothing about hooks; it exposes two seams the hook engine plugs into:
-``listeners`` (called with each batch of events) and ``interceptor`` (wrapping publish and
-retract, for before/after hooks).
+The client knows nothing about hooks.  It talks to the layer above through one
+:class:`ClientHandler` given at construction: told before presence is sent, when a session
+has started (subscriptions restored), of each batch of incoming events, and asked to run
+every publish and retract (so before/after hooks can wrap them).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 from slixmpp.xmlstream.matcher.base import MatcherBase
 
 from . import loop as _loop
-from .errors import HooknbError
+from .errors import ConnectError, HooknbError, PubSubError
 from .events import EVENT_TAG, Event, parse_notification, serialise
 
 log = logging.getLogger(__name__)
@@ -43,17 +44,6 @@ RECENT_PEP = 256  # PEP notifications remembered to drop a server's duplicate co
 #: xep_0060's handlers of pubsub#event messages, which hooknb's own handler replaces.
 PUBSUB_EVENT_HANDLERS = ("Pubsub Event: Items", "Pubsub Event: Purge", "Pubsub Event: Delete",
                          "Pubsub Event: Configuration", "Pubsub Event: Subscription")
-
-Listener = Callable[["Client", list[Event]], None]
-
-
-class PubSubError(HooknbError):
-    """A PubSub request was refused by the server (``condition`` is the XMPP error condition)."""
-
-    def __init__(self, message: str, condition: str = "") -> None:
-        super().__init__(message)
-        self.condition = condition
-
 
 @dataclass
 class Operation:
@@ -67,7 +57,25 @@ class Operation:
     hook_data: dict[str, Any] = field(default_factory=dict)
 
 
-Interceptor = Callable[["Client", Operation, Callable[[Operation], Awaitable[Any]]], Awaitable[Any]]
+Send = Callable[[Operation], Awaitable[Any]]
+
+
+class ClientHandler:
+    """What a :class:`Client` tells the layer above it (every method runs on the loop thread).
+    This base does nothing but send operations, so a bare client works on its own."""
+
+    def prepare_session(self, client: Client) -> None:
+        """A session is about to send initial presence: no live event has arrived yet."""
+
+    async def session_started(self, client: Client, reconnected: bool) -> None:
+        """Presence is sent and subscriptions are restored; ``connect()`` returns after this."""
+
+    def on_events(self, client: Client, events: list[Event]) -> None:
+        """A notification arrived, as one or more events."""
+
+    async def intercept(self, client: Client, op: Operation, send: Send) -> Any:
+        """Perform a publish or retract: ``await send(op)`` sends it."""
+        return await send(op)
 
 
 def is_loopback(host: str | None) -> bool:
@@ -146,7 +154,7 @@ class Client:
     """
 
     def __init__(self, jid: str, password: str, host: str | None = None, port: int | None = None,
-                 plaintext: bool = False) -> None:
+                 plaintext: bool = False, handler: ClientHandler | None = None) -> None:
         parsed = split_jid(jid)
         check_plaintext(plaintext, host, parsed.domain)
         self.jid = parsed.bare
@@ -159,11 +167,8 @@ class Client:
         self.last_error: str | None = None
         self.auto_reconnect = True
         self.reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS
-        self.listeners: list[Listener] = []
-        self.before_presence: list[Callable[[Client], None]] = []
-        self.on_session: list[Callable[[Client, bool], Awaitable[None]]] = []
-        self.interceptor: Interceptor | None = None
-        self.subscriptions: set[tuple[str, str]] = set()
+        self.handler = handler or ClientHandler()
+        self._subscriptions: set[tuple[str, str]] = set()
         self.reconnects = 0
         self._closing = False
         self._reconnect_task: asyncio.Task | None = None
@@ -229,7 +234,16 @@ class Client:
     def _on_exception(self, exc: BaseException) -> None:
         log.error("error in an XMPP handler of %s: %r", self.jid, exc, exc_info=exc)
 
-    async def _aconnect(self, timeout: float = CONNECT_TIMEOUT) -> Client:
+    @property
+    def subscriptions(self) -> frozenset[tuple[str, str]]:
+        """The (service, node) pairs this client receives notifications of (restored on every
+        session start)."""
+        return frozenset(self._subscriptions)
+
+    @_loop.on_loop
+    async def aconnect(self, timeout: float = CONNECT_TIMEOUT) -> Client:
+        """Connect and wait until the session has started (the handler's ``session_started``
+        included); :class:`ConnectError` with the reason if it cannot."""
         if self.state == "connected":
             return self
         self._closing = False
@@ -250,7 +264,7 @@ class Client:
             self.state, self.last_error = "failed", reason
             await self._drop()
             self.state = "failed"
-            raise HooknbError(f"cannot connect {self.jid}: {reason}")
+            raise ConnectError(f"cannot connect {self.jid}: {reason}")
         return self
 
     async def _drop(self) -> None:
@@ -298,15 +312,13 @@ class Client:
 
     async def _on_session_start(self, _event: Any) -> None:
         reconnected = self._session_ready is not None and self._session_ready.is_set()
-        for prepare in list(self.before_presence):
-            prepare(self)
+        self.handler.prepare_session(self)
         self.xmpp.send_presence()
         self.state = "connected"
         try:
-            for service, node in sorted(self.subscriptions):
+            for service, node in sorted(self._subscriptions):
                 await self._subscribe_raw(service, node)
-            for callback in list(self.on_session):
-                await callback(self, reconnected)
+            await self.handler.session_started(self, reconnected)
         finally:  # connect() and reconnect() return once subscriptions and catch-up are done
             self._session_ready.set()
             self._up.set()
@@ -378,11 +390,10 @@ class Client:
         if events and self.is_pep(service):
             events = [e for e in events if self._first_copy(e)]
         if events:
-            for listener in self.listeners:
-                try:
-                    listener(self, events)
-                except Exception as exc:  # noqa: BLE001 - one listener must not stop others
-                    log.exception("event listener %r failed: %r", listener, exc)
+            try:
+                self.handler.on_events(self, events)
+            except Exception as exc:  # noqa: BLE001 - a failing handler must not stop the stream
+                log.exception("the event handler of %s failed: %r", self.jid, exc)
 
     def _first_copy(self, event: Event) -> bool:
         """False for a second copy of a PEP notification: ejabberd sends the owner one copy to
@@ -472,14 +483,29 @@ class Client:
         self._require_session()
         service = self._service(service)
         await self._subscribe_raw(service, node)
-        self.subscriptions.add((service, node))
+        self._subscriptions.add((service, node))
+
+    async def asubscribe_missing(self, pairs: set[tuple[str, str]]) -> tuple[list[tuple[str, str]],
+                                                                            dict[tuple[str, str], str]]:
+        """Subscribe to the (service, node) pairs not subscribed yet: returns those added and,
+        for those refused, the reason (loop thread, with a session)."""
+        added, failed = [], {}
+        for service, node in sorted(pairs - self._subscriptions):
+            try:
+                await self._subscribe_raw(service, node)
+            except HooknbError as exc:
+                failed[(service, node)] = str(exc)
+                continue
+            self._subscriptions.add((service, node))
+            added.append((service, node))
+        return added, failed
 
     @_loop.on_loop
     async def aunsubscribe(self, node: str, service: str | None = None) -> None:
         """Stop receiving notifications of ``node`` on ``service``."""
         xmpp = self._require_session()
         service = self._service(service)
-        self.subscriptions.discard((service, node))
+        self._subscriptions.discard((service, node))
         if self.is_pep(service):
             xmpp.plugin["xep_0030"].del_feature(feature=f"{node}+notify")
             await self._refresh_caps()
@@ -496,25 +522,20 @@ class Client:
         await self._iq("retract", op.service, op.node, self.xmpp.plugin["xep_0060"].retract(
             op.service, op.node, op.item_id, notify=True, timeout=IQ_TIMEOUT))
 
-    async def _intercepted(self, op: Operation, send: Callable[[Operation], Awaitable[Any]]) -> Any:
-        if self.interceptor is None:
-            return await send(op)
-        return await self.interceptor(self, op, send)
-
     @_loop.on_loop
     async def apublish(self, node: str, payload: str | ET.Element | None, item_id: str | None = None,
                        service: str | None = None) -> str:
         """Publish ``payload`` (XML string or Element) as an item of ``node``; returns the item id."""
         self._require_session()
         op = Operation("publish", self._service(service), node, item_id, parse_payload(payload))
-        return await self._intercepted(op, self._send_publish)
+        return await self.handler.intercept(self, op, self._send_publish)
 
     @_loop.on_loop
     async def aretract(self, node: str, item_id: str, service: str | None = None) -> None:
         """Retract (delete) item ``item_id`` from ``node``, notifying subscribers."""
         self._require_session()
         op = Operation("retract", self._service(service), node, item_id)
-        await self._intercepted(op, self._send_retract)
+        await self.handler.intercept(self, op, self._send_retract)
 
     @_loop.on_loop
     async def aget_items(self, node: str, service: str | None = None, max_items: int | None = None,

@@ -1,18 +1,59 @@
-"""The exceptions users see: one type for errors they can fix, one for vetoed operations."""
+"""Every exception hooknb raises, in one place.
+
+::
+
+    Exception
+     ├── HooknbError            an error the user can fix; its message is one line
+     │    ├── GrammarError      bad magic or command-line arguments          (CLI exit 2)
+     │    ├── HookCreateError   a hook failed validation; nothing was stored (CLI exit 4)
+     │    ├── ConnectError      connection or authentication failed         (CLI exit 1)
+     │    ├── StoreError        the SQLite store is locked or unreadable
+     │    └── PubSubError       the server refused a PubSub request (``condition``)
+     │         └── VetoError    a before hook stopped a publish or retract
+     ├── Veto                   raised *by* a before hook to stop its operation
+     └── HelpRequested          ``--help`` was given (not a failure: ``text`` is the help)
+
+Front ends show a :class:`HooknbError` as one line (``UsageError`` in the magics, the exit
+codes above on the command line); anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 
 class HooknbError(Exception):
-    """An error the user can fix (bad input, missing server, unknown hook...).
+    """An error the user can fix (bad input, missing server, unknown hook...)."""
 
-    Its message is one line; front ends show it without a traceback (``UsageError`` in the
-    magics, exit code 2 on the command line).
-    """
+
+class GrammarError(HooknbError):
+    """Bad command-line or magic arguments."""
 
 
 class HookCreateError(HooknbError):
     """A hook could not be created: it failed validation and nothing was stored."""
+
+
+class ConnectError(HooknbError):
+    """An account could not connect (unreachable server, TLS, authentication)."""
+
+
+class StoreError(HooknbError):
+    """The persistent store is locked by another process or cannot be read."""
+
+
+class PubSubError(HooknbError):
+    """A PubSub request was refused by the server (``condition`` is the XMPP error condition,
+    or ``connection-lost`` / ``timeout``)."""
+
+    def __init__(self, message: str, condition: str = "") -> None:
+        super().__init__(message)
+        self.condition = condition
+
+
+class VetoError(PubSubError):
+    """An operation was stopped by a before hook (nothing was sent)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "vetoed")
 
 
 class Veto(Exception):
@@ -21,3 +62,11 @@ class Veto(Exception):
     def __init__(self, reason: str = "vetoed") -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class HelpRequested(Exception):
+    """``--help`` was given; ``text`` is the help to show."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text

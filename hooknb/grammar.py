@@ -12,23 +12,11 @@ import argparse
 import shlex
 from typing import Any, NoReturn
 
-from .errors import HooknbError
+from .errors import GrammarError, HelpRequested
 from .events import KINDS
 from .hooks import PHASES
 from .loading import TYPES
 from .uri import parse_xmpp_uri
-
-
-class GrammarError(HooknbError):
-    """Bad command-line or magic arguments (a one-line message)."""
-
-
-class HelpRequested(Exception):
-    """``--help`` was given; ``text`` is the help to show."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
 
 
 class Parser(argparse.ArgumentParser):

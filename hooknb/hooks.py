@@ -1,7 +1,8 @@
 """Hook records and the registry that indexes them by (account, service, node, phase).
 
-A :class:`Hook` is what ``create`` stores: where it is attached, what it runs (type, arg), which
-event kinds trigger it, and its live counters.  The :class:`Registry` finds the hooks of an
+A :class:`Hook` is a frozen :class:`HookSpec` (what ``create`` stores: where it is attached, what
+it runs, which event kinds trigger it), the code the engine loaded for it, and its
+:class:`HookStats`.  The :class:`Registry` finds the hooks of an
 event in one dictionary lookup, so dispatch cost does not grow with hooks on other nodes.
 Index entries are replaced, never mutated, so the event loop can read them while another
 thread adds or removes hooks.
@@ -12,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
+from .errors import HookCreateError, HooknbError
 from .events import DEFAULT_KINDS, KINDS
-from .errors import HooknbError
-from .loading import Loader
+from .loading import TYPES, Loader, infer_type, normalize_arg
 
 PHASES = ("event", "before", "after")
 OPERATIONS = ("publish", "retract")
@@ -48,9 +50,27 @@ def parse_kinds(kinds: str | list[str] | tuple[str, ...] | frozenset[str] | None
     return out
 
 
-@dataclass(eq=False)
-class Hook:
-    """One registered hook and its live counters."""
+def check_action(node: str, arg: str, type_: str | None, phase: str, timeout: float | None,
+                 on: str | list[str] | None) -> tuple[str, str, frozenset[str]]:
+    """Validate what a new hook runs and when: (type, stored arg, kinds), the type inferred
+    from ``arg`` when None; :class:`HookCreateError` naming what is wrong."""
+    if not node or not node.strip():
+        raise HookCreateError("a node is required (-n NODE)")
+    if phase not in PHASES:
+        raise HookCreateError(f"unknown phase {phase!r}; choose one of {', '.join(PHASES)}")
+    if timeout is None or timeout <= 0:
+        raise HookCreateError(f"the timeout must be a positive number of seconds, not {timeout!r}")
+    kinds = parse_kinds(on, phase)
+    type_ = type_ or infer_type(arg)
+    if type_ not in TYPES:
+        raise HookCreateError(f"unknown hook type {type_!r}; choose one of {', '.join(TYPES)}")
+    return type_, normalize_arg(type_, arg), kinds
+
+
+@dataclass(frozen=True)
+class HookSpec:
+    """What a hook is: where it is attached, what it runs and how (stored, compared, never
+    mutated: a change makes a new spec)."""
 
     id: str
     account: str
@@ -67,20 +87,13 @@ class Hook:
     publishers: frozenset[str] = frozenset()
     name: str | None = None
     sha256: str | None = None
-    # live state, not stored
-    loader: Loader | None = field(default=None, repr=False)
-    load_error: str | None = None
-    runs: int = 0
-    failures: int = 0
-    timeouts: int = 0
-    dropped: int = 0
-    last_run: float | None = None
-    last_error: str | None = None
 
-    @property
-    def order(self) -> tuple[int, float, str]:
-        """Run order among hooks of one node: priority, then creation time."""
-        return (self.priority, self.created, self.id)
+    @classmethod
+    def make(cls, account: str, service: str, node: str, type_: str, arg: str, phase: str = "event",
+             **options: Any) -> HookSpec:
+        """A spec whose id follows from its attachment and action (see :func:`hook_id`)."""
+        return cls(hook_id(account, service, node, type_, arg, phase), account, service, node, type_,
+                   arg, phase=phase, **options)
 
     def options(self) -> dict[str, Any]:
         """The stored options besides the identity fields."""
@@ -94,8 +107,8 @@ class Hook:
                 "type": self.type, "arg": self.arg, "options": self.options(), "created": self.created}
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Hook:
-        """A persistent hook from its stored dict (not loaded yet)."""
+    def from_record(cls, record: dict[str, Any]) -> HookSpec:
+        """A persistent hook's spec from its stored dict."""
         opts = record.get("options") or {}
         return cls(id=record["id"], account=record["account"], service=record["service"],
                    node=record["node"], type=record["type"], arg=record["arg"], persistent=True,
@@ -105,13 +118,88 @@ class Hook:
                    publishers=frozenset(opts.get("publishers") or ()), name=opts.get("name"),
                    sha256=opts.get("sha256"))
 
+
+class HookStats:
+    """A hook's counters; written only where runs are recorded (:meth:`record`), under a lock,
+    from whichever thread a run ends on."""
+
+    __slots__ = ("_lock", "runs", "failures", "timeouts", "dropped", "last_run", "last_error")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.runs = self.failures = self.timeouts = self.dropped = 0
+        self.last_run: float | None = None
+        self.last_error: str | None = None
+
+    def record(self, status: str, ts: float, error: str | None) -> None:
+        """Count one run that ended with ``status`` (ok, error, timeout, dropped)."""
+        with self._lock:
+            if status == "dropped":
+                self.dropped += 1
+            else:
+                self.runs += 1
+                self.last_run = ts
+            if status != "ok":
+                self.failures += 1
+                self.last_error = error
+                if status == "timeout":
+                    self.timeouts += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counters at one instant."""
+        with self._lock:
+            return {"runs": self.runs, "failures": self.failures, "timeouts": self.timeouts,
+                    "dropped": self.dropped, "last_run": self.last_run, "last_error": self.last_error}
+
+
+class Hook:
+    """One registered hook: its :class:`HookSpec`, its loaded code and its :class:`HookStats`.
+
+    Each part has one writer: the spec is replaced as a whole, never changed, and the code
+    (``loader``, ``load_error``) set, by the engine only (:meth:`hooknb.engine.Engine.install`); the statistics by the
+    engine's run recording only; ``subscribe_error`` by the session only.  The spec's fields
+    and the counters read as attributes (``hook.node``, ``hook.runs``).
+    """
+
+    __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error")
+
+    def __init__(self, spec: HookSpec, stats: HookStats | None = None) -> None:
+        self.spec = spec
+        self.stats = stats or HookStats()
+        self.loader: Loader | None = None
+        self.load_error: str | None = None
+        self.subscribe_error: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<Hook {self.id} {self.type} on {self.service} node {self.node!r}>"
+
+    @property
+    def order(self) -> tuple[int, float, str]:
+        """Run order among hooks of one node: priority, then creation time."""
+        return (self.priority, self.spec.created, self.id)
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the hook last failed: its last run, else loading it, else subscribing its node."""
+        return self.stats.last_error or self.load_error or self.subscribe_error
+
     def summary(self) -> dict[str, Any]:
         """The public listing record: the seeds' fields, then id, counters and state."""
-        return {"service": self.service, "node": self.node, "type": self.type, "arg": self.arg,
-                "persistent": bool(self.persistent), "id": self.id, "account": self.account,
-                "kinds": ",".join(sorted(self.kinds)), "phase": self.phase, "runs": self.runs,
-                "failures": self.failures, "timeouts": self.timeouts, "dropped": self.dropped,
-                "last_run": self.last_run, "last_error": self.last_error or self.load_error}
+        spec = self.spec
+        return {"service": spec.service, "node": spec.node, "type": spec.type, "arg": spec.arg,
+                "persistent": bool(spec.persistent), "id": spec.id, "account": spec.account,
+                "kinds": ",".join(sorted(spec.kinds)), "phase": spec.phase,
+                **self.stats.as_dict(), "last_error": self.last_error}
+
+
+for _name in (f.name for f in fields(HookSpec)):  # hook.node is hook.spec.node, read only
+    setattr(Hook, _name, property(attrgetter(f"spec.{_name}"), doc=f"the spec's ``{_name}``"))
+for _name in ("runs", "failures", "timeouts", "dropped", "last_run"):
+    setattr(Hook, _name, property(attrgetter(f"stats.{_name}"), doc=f"the statistics' ``{_name}``"))
+
+#: The columns of a hook listing (:meth:`Hook.summary`), in order; the seeds' fields first.
+SUMMARY_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "kinds", "phase",
+                  "runs", "failures", "timeouts", "dropped", "last_run", "last_error")
 
 
 class Registry:

@@ -1,9 +1,8 @@
-"""Bounded in-memory journals (events, hook runs) and their pandas DataFrames.
+"""Bounded in-memory journals (events, hook runs).
 
 A :class:`Journal` keeps the newest ``maxlen`` records (slotted dataclasses) and counts what
 it has dropped.  Appends come from the event-loop thread, snapshots from the notebook's, so
-both take a lock.  :meth:`Journal.frame` builds a DataFrame column by column with proper
-dtypes: UTC datetimes for ``*ts`` fields, categoricals for the repetitive string fields.
+both take a lock.  Their DataFrames are built by :mod:`hooknb.frames`.
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Generic, TypeVar
-
-import pandas as pd
 
 R = TypeVar("R")
 
@@ -35,10 +32,6 @@ def _untracker() -> Callable[[object], None]:
 #: dicts of such values.  Tracked, 100,000 events and as many runs made every full collection
 #: walk 200,000 more objects (75 ms each time, and under load one came every 5,000 events).
 _untrack = _untracker()
-
-#: Columns turned into categoricals when they appear in a record type.
-CATEGORICAL = frozenset({"account", "service", "node", "kind", "status", "type", "hook_id"})
-
 
 @dataclass(frozen=True, slots=True)
 class Run:
@@ -66,6 +59,8 @@ class Journal(Generic[R]):
         self._rows: deque[R] = deque(maxlen=maxlen)
         self._lock = threading.Condition()
         self.total = 0
+        #: Called with each batch of new records, on the appending thread (e.g. a live counter).
+        self.listeners: list[Callable[[list[R]], None]] = []
 
     @property
     def maxlen(self) -> int:
@@ -99,6 +94,8 @@ class Journal(Generic[R]):
             self._rows.extend(rows)
             self.total += len(rows)
             self._lock.notify_all()
+        for listener in self.listeners:
+            listener(rows)
 
     def snapshot(self, last: int | None = None) -> list[R]:
         """A copy of the records, oldest first (only the ``last`` newest if given)."""
@@ -138,21 +135,3 @@ class Journal(Generic[R]):
 
     def __len__(self) -> int:
         return len(self._rows)
-
-
-def frame(rows: list, record_type: type, renames: dict[str, str] | None = None) -> pd.DataFrame:
-    """A DataFrame of ``rows`` (records of ``record_type``) with proper dtypes."""
-    names = [f.name for f in fields(record_type)]
-    data = {}
-    for name in names:
-        column = [getattr(r, name) for r in rows]
-        if name.endswith("ts"):
-            data[name] = pd.to_datetime(pd.Series(column, dtype="float64"), unit="s", utc=True)
-        elif name in CATEGORICAL:
-            data[name] = pd.Categorical(column)
-        elif name == "duration":
-            data[name] = pd.Series(column, dtype="float64")
-        else:
-            data[name] = pd.Series(column, dtype="object")
-    df = pd.DataFrame(data, columns=names)
-    return df.rename(columns=renames) if renames else df

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from getpass import getpass
@@ -21,15 +20,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Float, Int, TraitError, Unicode, observe, validate
 
-from . import grammar
-from .client import check_plaintext, split_jid
-from .errors import HooknbError
-from .hooks import Hook
-from .host import LIST_FIELDS, Host, get_host
+from . import commands, grammar
+from .commands import describe
+from .errors import HelpRequested, HooknbError
+from .host import Host, get_host
 from .loading import TYPES, CodeLoader
 
-#: The fields of ``%hook list -O json``: the seeds' fields, then the hook id.
-JSON_FIELDS = (*LIST_FIELDS, "id")
 #: Redraws per second the widgets never exceed, whatever the setting.
 MAX_REFRESH_RATE = 10.0
 #: Node names offered by tab completion besides the ones already in use.
@@ -57,15 +53,9 @@ def _parse(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace | N
     """A magic's arguments; None, once the help is printed, when ``--help`` was given."""
     try:
         return grammar.parse(parser, line)
-    except grammar.HelpRequested as help_:
+    except HelpRequested as help_:
         print(help_.text)
         return None
-
-
-def describe(hook: Hook) -> str:
-    """One line naming a hook: id, type, lifetime, where it is attached."""
-    lifetime = "persistent" if hook.persistent else "temporary"
-    return f"hook {hook.id} ({hook.type}, {lifetime}) on {hook.service} node {hook.node!r}"
 
 
 @magics_class
@@ -130,33 +120,25 @@ class HookMagics(Magics):
             return None if args is None else getattr(self, f"_{args.command}")(args)
 
     def _connect(self, args: argparse.Namespace) -> None:
-        check_plaintext(args.plaintext, args.host, split_jid(args.jid).domain)  # before any prompt
-        password = args.password or os.environ.get("HOOKNB_PASSWORD") or getpass(
-            f"password for {args.jid}: ")
+        commands.check_connect(args)  # before any prompt
+        password = commands.password(args.jid, args.password, getpass, interactive=True)
         client = self.host.connect(args.jid, password, host=args.host, port=args.port,
                                    plaintext=args.plaintext)
         print(f"connected as {client.jid}")
 
     def _create(self, args: argparse.Namespace) -> None:
-        service, node = grammar.target(args)
-        hook = self.host.create_hook(node, args.arg, args.type, service=service,
-                                     persistent=args.persistent, account=self._account(),
-                                     on=args.on, phase=args.phase, priority=args.priority,
-                                     timeout=args.timeout, publishers=args.publishers)
+        hook = commands.create(self.host, args, self._account())
         if args.type is None:
             print(f"type inferred from the argument: {hook.type} (give -t to choose another)")
         print(f"{describe(hook)} created")
 
     def _delete(self, args: argparse.Namespace) -> None:
-        service, node = grammar.target(args)
-        count = self.host.delete_hooks(node, service=service, type=args.type or None,
-                                       arg=args.arg or None, account=self._account())
+        count = commands.delete(self.host, args, self._account())
         print(f"{count} hook(s) deleted")
 
     def _list(self, args: argparse.Namespace) -> Any:
         if args.output == "json":
-            rows = [{k: r[k] for k in JSON_FIELDS} for r in self.host.list_hooks()]
-            print(json.dumps(rows, indent=1))
+            print(json.dumps(commands.list_rows(self.host), indent=1))
             return None
         return self.host.hooks_frame()
 
@@ -207,10 +189,8 @@ class HookMagics(Magics):
             # Compile now, numbering lines as the notebook does (line 1 is the %%hook line).
             CodeLoader(cell, "<%%hook cell>", first_line=2)
             account = self.host.account(self._account())
-            hook = self.host.create_hook(node, cell, "python_code", service=service,
-                                         persistent=args.persistent, account=account, on=args.on,
-                                         timeout=args.timeout, publishers=args.publishers,
-                                         name=f"%%hook:{service or account}:{node}")
+            hook = commands.create(self.host, args, account, type_="python_code", arg=cell,
+                                   name=f"%%hook:{service or account}:{node}")
             kinds = ", ".join(sorted(hook.kinds))
             print(f"{describe(hook)}: runs on each {kinds} event (run this cell again to replace it)")
 

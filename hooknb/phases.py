@@ -10,26 +10,19 @@ Seed 003's 'B' and 'A' hooks, for PubSub:
 * ``after`` hooks run once the server answered.  ``item.outcome`` is ``"ok"`` or the XMPP
   error condition (``"forbidden"``, ``"item-not-found"``...), ``item.error`` the message.
   They cannot change the outcome; their own failures are journaled and ignored.
+
+The engine runs them (:meth:`hooknb.engine.Engine.intercept`); this module holds what they see.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slixmpp.xmlstream import tostring
 
-from .client import Client, Operation, PubSubError, parse_payload
-from .errors import HooknbError, Veto
+from .client import Operation, parse_payload
 from .events import Event, Item
-
-if TYPE_CHECKING:
-    from .host import Host
-
-
-class VetoError(HooknbError):
-    """An operation was stopped by a before hook."""
 
 
 class OperationItem(Item):
@@ -70,42 +63,6 @@ class OperationItem(Item):
                 f"outcome={self.outcome!r})")
 
 
-def _item(client: Client, op: Operation) -> OperationItem:
-    event = Event(client.jid, op.service, op.node, op.op, op.item_id, client.jid, None)
-    return OperationItem(event, op)
-
-
-async def intercept(host: Host, client: Client, op: Operation,
-                    send: Callable[[Operation], Awaitable[Any]]) -> Any:
-    """Run before hooks, send (unless vetoed), then run after hooks; the client's interceptor."""
-    lookup = host.registry.lookup
-    befores = [h for h in lookup(client.jid, op.service, op.node, "before") if op.op in h.kinds]
-    afters = [h for h in lookup(client.jid, op.service, op.node, "after") if op.op in h.kinds]
-    if not befores and not afters:
-        return await send(op)
-    for hook in befores:
-        item = _item(client, op)
-        outcome, _run = await host.engine.call_inline(hook, client, item)
-        if isinstance(outcome.exc, Veto):
-            raise VetoError(f"{op.op} to node {op.node!r} vetoed by before hook {hook.id}: "
-                            f"{outcome.exc.reason}")
-        if outcome.status != "ok":
-            raise HooknbError(f"{op.op} to node {op.node!r} not sent: before hook {hook.id} "
-                              f"failed ({outcome.error})")
-        if outcome.result is not None:
-            op.hook_data[hook.id] = outcome.result
-    failure: PubSubError | None = None
-    result = None
-    try:
-        result = await send(op)
-    except PubSubError as exc:
-        failure = exc
-    for hook in afters:
-        item = _item(client, op)
-        item.outcome = failure.condition if failure else "ok"
-        item.error = str(failure) if failure else None
-        item.result = result
-        await host.engine.call_inline(hook, client, item)
-    if failure is not None:
-        raise failure
-    return result
+def operation_item(account: str, op: Operation) -> OperationItem:
+    """The item a before/after hook receives for ``op``, performed by ``account``."""
+    return OperationItem(Event(account, op.service, op.node, op.op, op.item_id, account, None), op)

@@ -161,7 +161,7 @@ class Runner:
             self.state = state
 
     def _pending(self) -> int:
-        return sum(lane.pending() for lane in list(self.host.engine.lanes.values()))
+        return self.host.engine.pending()
 
     def _settle(self, deadline: float) -> bool:
         """Wait until no run is queued or running, logging runs meanwhile; False if given up."""

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import HooknbError
+from .errors import StoreError
 
 FILENAME = "hooknb.sqlite3"
 BUSY_TIMEOUT_MS = 5000
@@ -92,12 +92,12 @@ class Store:
                     raise
                 time.sleep(0.01)
 
-    def _error(self, exc: sqlite3.Error) -> HooknbError:
+    def _error(self, exc: sqlite3.Error) -> StoreError:
         text = str(exc)
         if "locked" in text or "busy" in text:
-            return HooknbError(f"the hook store {self.path} is locked by another process ({text}); "
+            return StoreError(f"the hook store {self.path} is locked by another process ({text}); "
                                "try again when it is free")
-        return HooknbError(f"the hook store {self.path} is unreadable ({text}); it was left untouched: "
+        return StoreError(f"the hook store {self.path} is unreadable ({text}); it was left untouched: "
                            "move it away (or set HOOKNB_HOME) to start a new one")
 
     @contextmanager

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import ipywidgets as widgets
+from tabulate import tabulate
 
 from . import loop as _loop
 from .errors import HooknbError
@@ -67,9 +68,8 @@ def html_table(columns: Sequence[str], rows: Rows, css: str, row_css: str = "") 
 
 def text_table(columns: Sequence[str], rows: Rows) -> str:
     """A plain-text table with aligned columns."""
-    cells = [list(columns)] + [[_short(v) for v in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+    return tabulate([[_short(v) for v in row] for row in rows], columns, tablefmt="plain",
+                    disable_numparse=True)
 
 
 def _html(css: str) -> widgets.HTML:
@@ -202,7 +202,7 @@ class EventFeed(LiveBox):
 
         def attach() -> None:  # on the loop thread: no batch is counted twice or missed
             self._count(host.events.snapshot())
-            host.event_listeners.append(self._count)
+            host.events.listeners.append(self._count)
 
         _on_loop(attach)
         self.update()
@@ -241,8 +241,8 @@ class EventFeed(LiveBox):
             return self._sent(any([_send(widget, value=value) for widget, value in parts]))
 
     def close(self) -> None:
-        if self.host is not None and self._count in self.host.event_listeners:
-            self.host.event_listeners.remove(self._count)
+        if self.host is not None and self._count in self.host.events.listeners:
+            self.host.events.listeners.remove(self._count)
         super().close()
 
     def _repr_html_(self) -> str:

@@ -1,4 +1,4 @@
-"""``python -m hooknb.bench --quick --json`` runs and reports every scenario of the performance
+"""``python benchmarks/bench.py --quick --json`` runs and reports every scenario of the performance
 issue (the numbers are not checked: CI machines vary)."""
 
 from __future__ import annotations
@@ -6,17 +6,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.integration
 
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
 SCENARIOS = {"throughput_1_hook", "throughput_100_nodes", "python_file", "latency_p50", "latency_p99",
              "journal_frame", "journal_memory", "kernel_p99", "widget_redraws"}
 
 
 def test_quick_bench_reports_every_scenario(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "hooknb.bench", "--quick", "--json"],
+    proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--json"],
                           capture_output=True, text=True, timeout=280, cwd=tmp_path)
     assert proc.returncode in (0, 1), proc.stderr[-2000:]  # 1: a target missed, still a full report
     report = json.loads(proc.stdout)

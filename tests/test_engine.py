@@ -313,9 +313,9 @@ def test_temporary_hook_needs_a_connection(make_host, home, node):
 
 
 def test_full_lane_drops_are_counted_and_journaled(pubsub, server, monkeypatch):
-    from hooknb import running
+    from hooknb import lanes
 
-    monkeypatch.setattr(running, "QUEUE_MAX", 3)
+    monkeypatch.setattr(lanes, "QUEUE_MAX", 3)
     host, watcher, publisher, node = pubsub
     import threading
 
@@ -340,11 +340,10 @@ def test_full_lane_drops_are_counted_and_journaled(pubsub, server, monkeypatch):
 def test_dispatch_is_indexed_by_node(pubsub, server):
     host, watcher, publisher, node = pubsub
     mine = host.create_hook(node, "pass", type="python_code", service=server.pubsub)
-    from hooknb.hooks import Hook, hook_id
+    from hooknb.hooks import Hook, HookSpec
 
     for i in range(500):  # hooks on other nodes are never looked at for this node
         other = f"other-{i}"
-        host.registry.add(Hook(hook_id(watcher.jid, server.pubsub, other, "python_code", "pass"),
-                               watcher.jid, server.pubsub, other, "python_code", "pass"))
+        host.registry.add(Hook(HookSpec.make(watcher.jid, server.pubsub, other, "python_code", "pass")))
     assert host.registry.lookup(watcher.jid, server.pubsub, node) == (mine,)
     assert len(host.registry.lookup(watcher.jid, server.pubsub, "other-7")) == 1

@@ -20,7 +20,8 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from hooknb import magics as magics_module
 from hooknb.host import Host
-from hooknb.magics import JSON_FIELDS, HookMagics
+from hooknb.commands import LIST_FIELDS as JSON_FIELDS
+from hooknb.magics import HookMagics
 from hooknb.server import ServerInfo
 from hooknb.widgets import EventFeed, HookManager
 

@@ -76,7 +76,7 @@ def test_feed_rows_counts_and_fallbacks(host, connect, node):
         assert text.startswith("6 event(s) on 2 node(s)") and "n3" in text
     finally:
         feed.close()
-    assert feed._count not in host.event_listeners
+    assert feed._count not in host.events.listeners
 
 
 def test_feed_redraws_at_most_ten_times_a_second(host, connect, node):

@@ -1,6 +1,6 @@
 """Benchmark hooknb against raw slixmpp in one run, on a local server, and check the targets.
 
-    python -m hooknb.bench [--quick] [--json] [--only GROUP ...]
+    python benchmarks/bench.py [--quick] [--json] [--only GROUP ...]
 
 Starts its own Prosody (the PubSub component on in-memory storage, so the server is not the
 bottleneck) and a publisher in a separate process: a raw slixmpp client publishing to nodes of
@@ -68,13 +68,12 @@ from typing import Any
 import slixmpp
 from slixmpp.exceptions import IqError
 
-from . import loop as _loop
-from . import server as srv
-from .errors import HooknbError
-from .events import Event, Item, parse_notification
-from .hooks import Hook
-from .host import Host
-from .loading import make_loader
+from hooknb import loop as _loop
+from hooknb import server as srv
+from hooknb.errors import HooknbError
+from hooknb.events import Event, Item, parse_notification
+from hooknb.hooks import HookSpec
+from hooknb.host import Host
 
 WINDOW = 32  # publish requests in flight (each pending IQ costs every incoming stanza a match)
 LATENCY_RATE = 200
@@ -695,9 +694,9 @@ class Bench:
         log(f"python_file: {n} events per batch")
         path = write_hook(self.directory / "realistic_hook.py", REALISTIC_HOOK)
         lines = len(REALISTIC_HOOK.splitlines())
-        hook = Hook("bench", "hook@localhost", "pubsub.localhost", "n", "python_file", str(path))
-        hook.loader = make_loader("python_file", str(path))
         host = Host(store_path=str(self.directory / "file.sqlite3"))
+        hook = host.engine.install(HookSpec.make("hook@localhost", "pubsub.localhost", "n", "python_file",
+                                                 str(path)))
 
         def reference(items: list[Item]) -> None:
             for item in items:
@@ -967,8 +966,8 @@ def table(rows: list[Row]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m hooknb.bench``; exit code 1 if a target was missed."""
-    parser = argparse.ArgumentParser(prog="python -m hooknb.bench", description=__doc__.split("\n")[0])
+    """Entry point of ``python benchmarks/bench.py``; exit code 1 if a target was missed."""
+    parser = argparse.ArgumentParser(prog="python benchmarks/bench.py", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small run (CI checks it runs)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--only", nargs="+", choices=GROUPS, default=list(GROUPS), metavar="GROUP",

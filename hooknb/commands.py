@@ -1,0 +1,74 @@
+"""The commands behind the ``%hook`` magics and the ``hooknb`` command line, as data.
+
+Both front ends parse with :mod:`hooknb.grammar` (the same argument names), call these
+functions, and only render what they return: a :class:`~hooknb.hooks.Hook`, a count, listing
+rows, a password.  Rendering (print, DataFrame, exit code) stays in the front ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from . import grammar
+from .client import check_plaintext, split_jid
+from .errors import GrammarError
+from .hooks import Hook
+from .host import Host
+
+#: The fields of a hook listing (``list -O json``, the command line's table): the seeds'
+#: fields, then the hook's id and account.
+LIST_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account")
+
+
+def create(host: Host, args: argparse.Namespace, account: str | None, *, persistent: bool | None = None,
+           type_: str | None = None, arg: str | None = None, name: str | None = None) -> Hook:
+    """Create the hook described by parsed ``create`` (or ``%%hook``) arguments; ``type_``,
+    ``arg`` and ``persistent`` override the parsed ones (a ``%%hook`` cell's code)."""
+    service, node = grammar.target(args)
+    return host.create_hook(node, args.arg if arg is None else arg,
+                            getattr(args, "type", None) if type_ is None else type_,
+                            service=service, account=account,
+                            persistent=args.persistent if persistent is None else persistent,
+                            on=args.on, phase=getattr(args, "phase", "event"),
+                            priority=getattr(args, "priority", 0), timeout=args.timeout,
+                            publishers=args.publishers, name=name)
+
+
+def delete(host: Host, args: argparse.Namespace, account: str | None) -> int:
+    """Delete the hooks matched by parsed ``delete`` arguments; how many were deleted."""
+    service, node = grammar.target(args)
+    return host.delete_hooks(node, service, type=args.type or None, arg=args.arg or None, account=account)
+
+
+def list_rows(host: Host, account: str | None = None) -> list[dict[str, Any]]:
+    """One dict of :data:`LIST_FIELDS` per hook (of ``account``, or of every account)."""
+    return [{k: row[k] for k in LIST_FIELDS} for row in host.list_hooks(account)]
+
+
+def describe(hook: Hook) -> str:
+    """One line naming a hook: id, type, lifetime, where it is attached."""
+    lifetime = "persistent" if hook.persistent else "temporary"
+    return f"hook {hook.id} ({hook.type}, {lifetime}) on {hook.service} node {hook.node!r}"
+
+
+def password(jid: str, given: str | None, prompt: Callable[[str], str] | None = getpass.getpass,
+             interactive: bool | None = None) -> str:
+    """The password of ``jid``: ``given``, else ``$HOOKNB_PASSWORD``, else ``prompt`` when
+    interactive (a terminal on stdin, unless said otherwise), else a one-line error."""
+    if given:
+        return given
+    if os.environ.get("HOOKNB_PASSWORD"):
+        return os.environ["HOOKNB_PASSWORD"]
+    if prompt is None or not (sys.stdin.isatty() if interactive is None else interactive):
+        raise GrammarError(f"no password for {jid}: set HOOKNB_PASSWORD, or run from a terminal to be asked")
+    return prompt(f"password for {jid}: ")
+
+
+def check_connect(args: argparse.Namespace) -> None:
+    """Refuse what cannot connect before asking for a password (plaintext to a remote host)."""
+    check_plaintext(args.plaintext, args.host, split_jid(args.jid).domain)

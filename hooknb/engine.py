@@ -1,0 +1,316 @@
+"""The hook engine: the registry's hooks, loaded, fed the events of their nodes, runs journaled.
+
+The stage after :mod:`hooknb.session` in the pipeline (see ``docs/architecture.md``)::
+
+    session --accept(events)--> engine --> events journal
+                                  |-- registry lookup (account, service, node, phase)
+                                  |-- one lane per hook (:mod:`hooknb.lanes`) --> runs journal
+    client --intercept(op)-----> engine: before hooks, send, after hooks
+
+The engine is built from what it uses: the :class:`~hooknb.hooks.Registry`, the two journals,
+the store (opened on first use) and the ``context`` handed to hooks as ``host``.  It is the only
+place that loads hook code (``make_loader``) and the only writer of hook statistics.
+
+* A run longer than the hook's timeout is recorded as ``timeout`` (see :mod:`hooknb.lanes`).
+* Every run lands in the runs journal, with its duration, status, error, traceback, the repr
+  of the return value and the SHA-256 of the code that ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import reprlib
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import loop as _loop
+from .errors import HooknbError, PubSubError, Veto, VetoError
+from .events import Event, Item
+from .hooks import Hook, HookSpec, Registry
+from .journal import Journal, Run
+from .lanes import Lane, Outcome, TaskLane, ThreadLane, failure
+from .loading import Loader, make_loader
+from .phases import operation_item
+
+if TYPE_CHECKING:
+    from .client import Client, Operation, Send
+    from .store import Store
+
+WATCH_PERIOD = 0.05
+log = logging.getLogger(__name__)
+
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 200
+
+
+class Engine:
+    """Loads hooks, dispatches events to their lanes, runs them, journals runs."""
+
+    def __init__(self, registry: Registry, events: Journal[Event], runs: Journal[Run],
+                 store: Callable[[], Store], context: Any = None) -> None:
+        self.registry = registry
+        self.events = events
+        self.runs = runs
+        self._store = store
+        self.context = context
+        self.lanes: dict[str, Lane] = {}
+        self._watchdog: asyncio.Task | None = None
+
+    # ---------------------------------------------------------------- hooks and their code
+    @staticmethod
+    def prepare(type_: str, arg: str) -> Loader:
+        """Validate (type, arg) by loading it; :class:`HookCreateError` if it cannot run."""
+        return make_loader(type_, arg)
+
+    def install(self, spec: HookSpec, loader: Loader | None = None) -> Hook:
+        """Register ``spec`` (the new spec of the hook of the same id, if there is one) with
+        its code: ``loader``, or loaded now; a hook that fails to load is kept, with its
+        ``load_error``."""
+        hook = self.registry.get(spec.id)
+        if hook is None:
+            hook = Hook(spec)
+        else:  # the same hook with new options: same object, statistics and lane
+            hook.spec = spec
+        try:
+            hook.loader, hook.load_error = loader or make_loader(spec.type, spec.arg), None
+        except HooknbError as exc:
+            hook.loader, hook.load_error = None, str(exc)
+        self.registry.add(hook)
+        return hook
+
+    @property
+    def store(self) -> Store:
+        """The persistent store (opened on first use)."""
+        return self._store()
+
+    def restore(self, account: str, load: bool = True) -> None:
+        """Bring the registry in line with the account's persistent hooks in the store.
+
+        With ``load`` (when the account is connected) each new hook's code is loaded; a hook
+        that fails to load is kept, with its ``load_error``, never dropped.  Without it (listing
+        or deleting offline) the records are only listed.  Hooks deleted from the store by
+        another process leave the registry.
+        """
+        stored = {r["id"]: r for r in self.store.load_hooks(account)}
+        for hook_id, record in stored.items():
+            hook = self.registry.get(hook_id)
+            if hook is None:
+                hook = Hook(HookSpec.from_record(record))
+                self.registry.add(hook)
+            if load and hook.loader is None and hook.load_error is None:
+                self.install(hook.spec)
+        gone = [h.id for h in self.registry.all(account) if h.persistent and h.id not in stored]
+        for hook in self.registry.remove(gone):
+            self.drop_lane(hook.id)
+
+    def remove(self, hook_ids: list[str]) -> list[Hook]:
+        """Unregister hooks (their queued items are discarded; persistent ones leave the store)."""
+        removed = self.registry.remove(hook_ids)
+        for hook in removed:
+            self.drop_lane(hook.id)
+        stored = [h.id for h in removed if h.persistent]
+        if stored:
+            self.store.delete_hooks(stored)
+        return removed
+
+    # ---------------------------------------------------------------- dispatch (loop thread)
+    def accept(self, client: Client, events: list[Event]) -> None:
+        """Journal incoming events and hand each to the hooks of its node."""
+        self.events.extend(events)
+        self.dispatch(client, events)
+
+    def lane(self, hook: Hook) -> Lane:
+        """The hook's lane, made on first use (sync or async after the hook's function)."""
+        lane = self.lanes.get(hook.id)
+        if lane is None or lane.hook is not hook:
+            is_async = False
+            if hook.loader is not None:
+                try:
+                    is_async = hook.loader.resolve()[1]
+                except Exception:  # noqa: BLE001 - reported by the run itself
+                    pass
+            lane = (TaskLane if is_async else ThreadLane)(self, hook)
+            if hook.persistent:
+                lane.done.update(dict.fromkeys(self.store.done_keys(hook.id)))
+            old = self.lanes.get(hook.id)
+            if old is not None:
+                lane.done.update(old.done)
+                old.close()
+            self.lanes[hook.id] = lane
+            self._ensure_watchdog()
+        return lane
+
+    def drop_lane(self, hook_id: str) -> None:
+        """Stop a deleted hook's lane (items not started yet are discarded)."""
+        lane = self.lanes.pop(hook_id, None)
+        if lane is not None:
+            _loop.get_loop().call_soon_threadsafe(lane.close)
+
+    def dispatch(self, client: Client, events: list[Event]) -> None:
+        """Hand each event to the lanes of the hooks attached to its node (loop thread)."""
+        lookup = self.registry.lookup
+        for event in events:
+            hooks = lookup(event.account, event.service, event.node)
+            if not hooks:
+                continue
+            item = Item(event)
+            for hook in hooks:
+                if event.kind not in hook.kinds:
+                    continue
+                if hook.publishers and (event.publisher or "").split("/")[0] not in hook.publishers:
+                    continue
+                self.offer(hook, client, item)
+
+    def offer(self, hook: Hook, client: Client, item: Item, dedup: bool = True) -> bool:
+        """Queue one item for one hook; False if it was already run or had to be dropped."""
+        lane = self.lane(hook)
+        event = item.event
+        if dedup and event.item_id is not None:
+            key = (event.service, event.node, event.item_id, event.kind)
+            if not lane.claim(key) or (hook.persistent and not self._claim(key, hook)):
+                return False
+        if lane.offer(client, item):
+            return True
+        self.record(hook, item, time.time(), 0.0,
+                    Outcome("dropped", error=f"queue full ({lane.pending()} items waiting)"))
+        return False
+
+    def _claim(self, key: tuple[str, str, str, str], hook: Hook) -> bool:
+        """Claim a persistent hook's run in the store, so that two processes hooked on the same
+        account (a notebook and ``hooknb run``) share the runs of each item."""
+        try:
+            return self.store.claim(hook.id, key)
+        except HooknbError as exc:  # a locked store must not stop hooks: run it
+            log.warning("hook %s: could not record the run in the store: %s", hook.id, exc)
+            return True
+
+    # ---------------------------------------------------------------- calling hooks
+    @staticmethod
+    def _resolve(hook: Hook) -> tuple[Callable[..., Any], bool, str | None]:
+        if hook.loader is None:
+            raise RuntimeError(f"hook failed to load: {hook.load_error}")
+        return hook.loader.resolve()
+
+    def call_sync(self, hook: Hook, client: Client, item: Item) -> Outcome:
+        """Run a hook on a worker thread (an async function is run on the loop and waited)."""
+        digest = hook.sha256
+        try:
+            fn, _is_async, digest = self._resolve(hook)
+            result = fn(self.context, client, item)
+            if inspect.isawaitable(result):
+                result = asyncio.run_coroutine_threadsafe(_awaited(result), _loop.get_loop()).result()
+            return Outcome("ok", result, digest=digest)
+        except BaseException as exc:  # noqa: BLE001 - a hook's failure is recorded, never raised
+            return failure(exc, digest)
+
+    async def call_async(self, hook: Hook, client: Client, item: Item) -> Outcome:
+        """Run a hook on the loop with its timeout (a sync function goes to a thread)."""
+        digest = hook.sha256
+        try:
+            fn, is_async, digest = self._resolve(hook)
+            if is_async:
+                result = await asyncio.wait_for(fn(self.context, client, item), hook.timeout)
+            else:
+                result = await asyncio.wait_for(asyncio.shield(asyncio.get_running_loop().run_in_executor(
+                    None, fn, self.context, client, item)), hook.timeout)
+            if inspect.isawaitable(result):
+                result = await asyncio.wait_for(result, hook.timeout)
+            return Outcome("ok", result, digest=digest)
+        except asyncio.TimeoutError as exc:
+            return Outcome("timeout", error=f"timed out after {hook.timeout:g} s", digest=digest, exc=exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            return failure(exc, digest)
+
+    def record(self, hook: Hook, item: Item, ts: float, duration: float, outcome: Outcome) -> Run:
+        """Journal one run and count it in the hook's statistics (any thread)."""
+        event = item.event
+        result = None if outcome.result is None else _repr.repr(outcome.result)
+        run = Run(hook.id, event.account, event.service, event.node, event.kind, event.item_id, ts,
+                  duration, outcome.status, outcome.error, result, outcome.digest, outcome.tb)
+        self.runs.append(run)
+        hook.stats.record(outcome.status, ts, outcome.error)
+        return run
+
+    async def call_inline(self, hook: Hook, client: Client, item: Item) -> tuple[Outcome, Run]:
+        """Run a hook now (before/after hooks, "run once") and journal it; errors, including
+        Veto, are in the outcome."""
+        ts, start = time.time(), time.perf_counter()
+        outcome = await self.call_async(hook, client, item)
+        return outcome, self.record(hook, item, ts, time.perf_counter() - start, outcome)
+
+    # ---------------------------------------------------------------- before / after phases
+    async def intercept(self, client: Client, op: Operation, send: Send) -> Any:
+        """Run before hooks, send (unless vetoed), then run after hooks (see :mod:`hooknb.phases`)."""
+        lookup = self.registry.lookup
+        befores = [h for h in lookup(client.jid, op.service, op.node, "before") if op.op in h.kinds]
+        afters = [h for h in lookup(client.jid, op.service, op.node, "after") if op.op in h.kinds]
+        if not befores and not afters:
+            return await send(op)
+        for hook in befores:
+            outcome, _run = await self.call_inline(hook, client, operation_item(client.jid, op))
+            if isinstance(outcome.exc, Veto):
+                raise VetoError(f"{op.op} to node {op.node!r} vetoed by before hook {hook.id}: "
+                                f"{outcome.exc.reason}")
+            if outcome.status != "ok":
+                raise HooknbError(f"{op.op} to node {op.node!r} not sent: before hook {hook.id} "
+                                  f"failed ({outcome.error})")
+            if outcome.result is not None:
+                op.hook_data[hook.id] = outcome.result
+        failed: PubSubError | None = None
+        result = None
+        try:
+            result = await send(op)
+        except PubSubError as exc:
+            failed = exc
+        for hook in afters:
+            item = operation_item(client.jid, op)
+            item.outcome = failed.condition if failed else "ok"
+            item.error = str(failed) if failed else None
+            item.result = result
+            await self.call_inline(hook, client, item)
+        if failed is not None:
+            raise failed
+        return result
+
+    # ---------------------------------------------------------------- timeouts, idleness
+    def _ensure_watchdog(self) -> None:
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while self.lanes:
+            await asyncio.sleep(WATCH_PERIOD)
+            now = time.perf_counter()
+            for lane in list(self.lanes.values()):
+                if isinstance(lane, ThreadLane):
+                    expired = lane.expire(now)
+                    if expired is not None:
+                        ts, item = expired
+                        error = f"timed out after {lane.hook.timeout:g} s"
+                        self.record(lane.hook, item, ts, lane.hook.timeout,
+                                    Outcome("timeout", error=error, digest=lane.hook.sha256))
+
+    def pending(self, hook_id: str | None = None) -> int:
+        """Items waiting or running for a hook (every hook when None)."""
+        if hook_id is None:
+            return sum(lane.pending() for lane in list(self.lanes.values()))
+        lane = self.lanes.get(hook_id)
+        return lane.pending() if lane is not None else 0
+
+    async def idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no lane has work left (for tests, demos and clean shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self.pending():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable

@@ -1,0 +1,65 @@
+"""pandas DataFrames of what the core holds: journals, hooks, gaps, accounts (read only).
+
+The only module of the core that imports pandas, and only the front ends and :class:`Host`'s
+``*_frame`` methods call it, so a command line that builds no DataFrame never imports pandas.
+Times are UTC datetimes; repetitive strings are categoricals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import fields
+from typing import Any
+
+import pandas as pd
+
+from .hooks import SUMMARY_FIELDS
+
+#: Columns turned into categoricals when they appear in a record type.
+CATEGORICAL = frozenset({"account", "service", "node", "kind", "status", "type", "hook_id"})
+GAP_COLUMNS = ("account", "service", "node", "last_seen", "fetched", "ts")
+STATUS_COLUMNS = ("account", "state", "last_error", "reconnects", "subscriptions")
+
+
+def _utc(values: Any) -> pd.Series:
+    return pd.to_datetime(pd.Series(values, dtype="float64"), unit="s", utc=True)
+
+
+def records(rows: list, record_type: type, renames: dict[str, str] | None = None) -> pd.DataFrame:
+    """A DataFrame of ``rows`` (records of ``record_type``) with proper dtypes."""
+    names = [f.name for f in fields(record_type)]
+    data = {}
+    for name in names:
+        column = [getattr(r, name) for r in rows]
+        if name.endswith("ts"):
+            data[name] = _utc(column)
+        elif name in CATEGORICAL:
+            data[name] = pd.Categorical(column)
+        elif name == "duration":
+            data[name] = pd.Series(column, dtype="float64")
+        else:
+            data[name] = pd.Series(column, dtype="object")
+    df = pd.DataFrame(data, columns=names)
+    return df.rename(columns=renames) if renames else df
+
+
+def hooks(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Hook listing records (:meth:`hooknb.hooks.Hook.summary`), ``last_run`` in UTC."""
+    df = pd.DataFrame(list(rows), columns=list(SUMMARY_FIELDS))
+    df["persistent"] = df["persistent"].astype(bool)
+    df["last_run"] = _utc(df["last_run"])
+    for col in ("runs", "failures", "timeouts", "dropped"):
+        df[col] = df[col].astype("int64")
+    return df
+
+
+def gaps(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Recorded gaps (:meth:`hooknb.store.Store.gaps`), ``noticed`` in UTC."""
+    df = pd.DataFrame(list(rows), columns=list(GAP_COLUMNS))
+    df["ts"] = _utc(df["ts"])
+    return df.rename(columns={"ts": "noticed"})
+
+
+def accounts(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """One row per connected account."""
+    return pd.DataFrame(list(rows), columns=list(STATUS_COLUMNS))

@@ -1,0 +1,191 @@
+"""Lanes: one ordered queue per hook, drained by a thread (sync hooks) or a task (async ones).
+
+* Each hook has its own lane, so a slow or stuck hook delays nobody else, and sees its items
+  in arrival order.
+* Sync hooks run on the lane's own worker thread; async hooks run as a task on hooknb's loop.
+  The event loop itself never runs hook code that could block.
+* A run longer than the hook's timeout is recorded as ``timeout``: an async run is cancelled;
+  a sync run's thread is abandoned (Python cannot kill it) and a fresh thread carries on with
+  the next items.  At most ``MAX_ABANDONED`` stuck threads per hook; past that the lane waits.
+* Lanes are bounded (``QUEUE_MAX`` items).  An item that does not fit is dropped, counted on
+  the hook (``dropped``) and journaled as a run with status ``dropped``: never silently.
+* A lane calls its engine (:class:`hooknb.engine.Engine`) to run the hook and to record each
+  run; it knows nothing about dispatch, phases or the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import traceback
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from .events import Item
+from .hooks import Hook
+from .store import DONE_KEEP
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .engine import Engine
+
+QUEUE_MAX = 10_000
+MAX_ABANDONED = 8
+IDLE_EXIT = 60.0
+
+
+class Outcome:
+    """How one call of a hook ended."""
+
+    __slots__ = ("status", "result", "error", "tb", "digest", "exc")
+
+    def __init__(self, status: str = "ok", result: Any = None, error: str | None = None,
+                 tb: str | None = None, digest: str | None = None, exc: BaseException | None = None):
+        self.status, self.result, self.error, self.tb, self.digest, self.exc = (
+            status, result, error, tb, digest, exc)
+
+
+def failure(exc: BaseException, digest: str | None) -> Outcome:
+    """The outcome of a call that raised ``exc`` (the traceback starts in the hook's code)."""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next
+                                            if exc.__traceback__ else None))
+    return Outcome("error", None, f"{type(exc).__name__}: {exc}", tb, digest, exc)
+
+
+class Lane:
+    """The ordered queue of one hook, with what is needed to skip items it already ran."""
+
+    def __init__(self, engine: Engine, hook: Hook) -> None:
+        self.engine, self.hook = engine, hook
+        self.done: dict[tuple[str, str, str, str], None] = {}
+        self.closed = False
+
+    def claim(self, key: tuple[str, str, str, str]) -> bool:
+        """True the first time ``key`` (service, node, item id, kind) is seen by this hook."""
+        if key in self.done:
+            return False
+        self.done[key] = None
+        if len(self.done) > DONE_KEEP:
+            for old in list(self.done)[: DONE_KEEP // 10]:
+                del self.done[old]
+        return True
+
+    def offer(self, client: Client, item: Item) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class ThreadLane(Lane):
+    """A sync hook's lane: a worker thread draining a deque."""
+
+    def __init__(self, engine: Engine, hook: Hook) -> None:
+        super().__init__(engine, hook)
+        self._items: deque[tuple[Client, Item]] = deque()
+        self._cv = threading.Condition()
+        self._gen = 0
+        self._worker = False
+        self.abandoned = 0
+        self.current: tuple[int, float, float, Item] | None = None
+
+    def pending(self) -> int:
+        return len(self._items) + (1 if self.current else 0)
+
+    def offer(self, client: Client, item: Item) -> bool:
+        with self._cv:
+            if len(self._items) >= QUEUE_MAX:
+                return False
+            self._items.append((client, item))
+            if not self._worker:
+                self._start()
+            else:
+                self._cv.notify()
+        return True
+
+    def _start(self) -> None:
+        if self.abandoned >= MAX_ABANDONED or self.closed:
+            return
+        self._worker = True
+        threading.Thread(target=self._work, args=(self._gen,), daemon=True,
+                         name=f"hooknb-hook-{self.hook.id}").start()
+
+    def _work(self, gen: int) -> None:
+        engine, hook = self.engine, self.hook
+        while True:
+            with self._cv:
+                while not self._items and not self.closed:
+                    if not self._cv.wait(IDLE_EXIT) and not self._items:
+                        self._worker = False
+                        return
+                if self.closed:
+                    self._worker = False
+                    return
+                client, item = self._items.popleft()
+                ts, start = time.time(), time.perf_counter()
+                self.current = (gen, start, ts, item)
+            outcome = engine.call_sync(hook, client, item)
+            duration = time.perf_counter() - start
+            with self._cv:
+                if gen != self._gen:  # the watchdog gave up on this run (timeout recorded)
+                    self.abandoned -= 1
+                    if self._worker or self.closed:
+                        return
+                    self._worker, gen = True, self._gen  # take over the lane again
+                    continue
+                self.current = None
+            engine.record(hook, item, ts, duration, outcome)
+
+    def expire(self, now: float) -> tuple[float, Item] | None:
+        """Called by the watchdog: abandon the current run if it is past the timeout."""
+        with self._cv:
+            cur = self.current
+            if cur is None or now - cur[1] <= self.hook.timeout:
+                return None
+            self._gen += 1
+            self.abandoned += 1
+            self.current = None
+            self._worker = False
+            if self._items:
+                self._start()
+            return cur[2], cur[3]
+
+    def close(self) -> None:
+        with self._cv:
+            self.closed = True
+            self._items.clear()
+            self._cv.notify_all()
+
+
+class TaskLane(Lane):
+    """An async hook's lane: a task on the shared loop draining a deque (loop thread only)."""
+
+    def __init__(self, engine: Engine, hook: Hook) -> None:
+        super().__init__(engine, hook)
+        self._items: deque[tuple[Client, Item]] = deque()
+        self._task: asyncio.Task | None = None
+
+    def pending(self) -> int:
+        return len(self._items) + (1 if self._task and not self._task.done() else 0)
+
+    def offer(self, client: Client, item: Item) -> bool:
+        if len(self._items) >= QUEUE_MAX:
+            return False
+        self._items.append((client, item))
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._work())
+        return True
+
+    async def _work(self) -> None:
+        while self._items and not self.closed:
+            client, item = self._items.popleft()
+            ts, start = time.time(), time.perf_counter()
+            outcome = await self.engine.call_async(self.hook, client, item)
+            self.engine.record(self.hook, item, ts, time.perf_counter() - start, outcome)
+
+    def close(self) -> None:
+        self.closed = True
+        self._items.clear()
+        if self._task is not None:
+            self._task.cancel()
