@@ -1,0 +1,62 @@
+"""Stand-ins for the network side, for unit tests of the stages above the client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hooknb import loop as _loop
+from hooknb.events import Event
+from hooknb.host import Host
+
+ACCOUNT = "alice@localhost"
+SERVICE = "pubsub.localhost"
+
+
+class FakeClient:
+    """What the session and the engine use of a :class:`hooknb.client.Client`: a JID, the
+    items each node holds, subscriptions, ``last_error``."""
+
+    def __init__(self, jid: str = ACCOUNT) -> None:
+        self.jid = jid
+        self.last_error: str | None = None
+        self.nodes: dict[tuple[str, str], list[Event]] = {}
+        self.subscriptions: set[tuple[str, str]] = set()
+        self.refused: dict[tuple[str, str], str] = {}
+
+    def hold(self, node: str, *item_ids: str, service: str = SERVICE) -> list[Event]:
+        """Make ``node`` hold these items (oldest first); returns their events."""
+        events = [event(node, i, service=service, account=self.jid) for i in item_ids]
+        self.nodes.setdefault((service, node), []).extend(events)
+        return events
+
+    async def aget_items(self, node: str, service: str | None = None, max_items: int | None = None) -> list[Event]:
+        items = list(self.nodes.get((service or self.jid, node), []))
+        return items[-max_items:] if max_items else items
+
+    async def asubscribe_missing(self, pairs: set[tuple[str, str]]) -> tuple[list, dict]:
+        wanted = sorted(pairs - self.subscriptions)
+        added = [p for p in wanted if p not in self.refused]
+        self.subscriptions.update(added)
+        return added, {p: self.refused[p] for p in wanted if p in self.refused}
+
+
+def event(node: str, item_id: str | None, kind: str = "publish", service: str = SERVICE,
+          account: str = ACCOUNT, publisher: str | None = None, payload: str | None = None) -> Event:
+    """One synthetic event (payload ``<n xmlns='urn:test'>ID</n>`` by default)."""
+    if payload is None and kind == "publish":
+        payload = f'<n xmlns="urn:test">{item_id}</n>'
+    return Event(account, service, node, kind, item_id, publisher, payload)
+
+
+def on_loop(fn: Any, *args: Any) -> Any:
+    """Call ``fn(*args)`` on hooknb's loop thread (where the pipeline runs) and return its result."""
+
+    async def call() -> Any:
+        return fn(*args)
+
+    return _loop.call(call())
+
+
+def make_host(tmp_path: Any) -> Host:
+    """A Host on a scratch store, with no account connected."""
+    return Host(store_path=str(tmp_path / "hooknb.sqlite3"))

@@ -1,0 +1,70 @@
+"""The command layer shared by the magics and the command line, without a server: hooks made
+from parsed arguments, deletion, listing rows, the password order."""
+
+from __future__ import annotations
+
+import pytest
+from fakes import ACCOUNT, make_host
+
+from hooknb import commands, grammar
+from hooknb.errors import GrammarError, HookCreateError
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOOKNB_HOME", str(tmp_path))  # the restrict policy is read from there
+    host = make_host(tmp_path)
+    yield host
+    host.close()
+
+
+def args(line: str):
+    parser = grammar.magic_parser()
+    return grammar.parse(parser, line)
+
+
+def test_create_list_and_delete_persistent_hooks_offline(host):
+    hook = commands.create(host, args("create -P -s pubsub.localhost -n news -t python_code item.id"), ACCOUNT)
+    commands.create(host, args("create -P -n mine -t python_code 1"), ACCOUNT)
+    assert commands.describe(hook) == f"hook {hook.id} (python_code, persistent) on pubsub.localhost node 'news'"
+    rows = commands.list_rows(host)
+    assert [tuple(r) for r in rows] == [commands.LIST_FIELDS] * 2
+    assert [(r["service"], r["node"], r["account"]) for r in rows] == [
+        ("pubsub.localhost", "news", ACCOUNT), (ACCOUNT, "mine", ACCOUNT)]
+    assert commands.delete(host, args("delete -s pubsub.localhost -n news"), ACCOUNT) == 1
+    assert [r["node"] for r in commands.list_rows(host)] == ["mine"]
+    assert [r["node"] for r in host.store.load_hooks()] == ["mine"]
+
+
+def test_a_temporary_hook_needs_a_connection(host):
+    with pytest.raises(Exception, match="not connected: temporary hooks need a connection"):
+        commands.create(host, args("create -n news -t python_code 1"), ACCOUNT)
+
+
+def test_a_restricted_node_cannot_be_hooked(host):
+    with pytest.raises(HookCreateError, match="restricted by rule 'bookmarks-legacy'"):
+        commands.create(host, args("create -P -n storage:bookmarks -t python_code 1"), ACCOUNT)
+    assert host.store.load_hooks() == []
+
+
+def test_the_password_comes_from_the_argument_then_the_environment_then_a_prompt(monkeypatch):
+    asked = []
+
+    def prompt(text):
+        asked.append(text)
+        return "typed"
+
+    monkeypatch.setenv("HOOKNB_PASSWORD", "from-env")
+    assert commands.password(ACCOUNT, "given", prompt, interactive=True) == "given"
+    assert commands.password(ACCOUNT, None, prompt, interactive=True) == "from-env"
+    monkeypatch.delenv("HOOKNB_PASSWORD")
+    assert commands.password(ACCOUNT, None, prompt, interactive=True) == "typed"
+    assert asked == [f"password for {ACCOUNT}: "]
+    with pytest.raises(GrammarError, match="no password for alice@localhost: set HOOKNB_PASSWORD"):
+        commands.password(ACCOUNT, None, prompt, interactive=False)
+
+
+def test_plaintext_to_a_remote_host_is_refused_before_any_prompt():
+    parsed = args("connect bob@example.org --host 192.0.2.1 --plaintext")
+    with pytest.raises(Exception, match="only allowed to a loopback host"):
+        commands.check_connect(parsed)
