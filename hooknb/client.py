@@ -64,7 +64,7 @@ class ClientHandler:
     """What a :class:`Client` tells the layer above it (every method runs on the loop thread).
     This base does nothing but send operations, so a bare client works on its own."""
 
-    def prepare_session(self, client: Client) -> None:
+    async def prepare_session(self, client: Client) -> None:
         """A session is about to send initial presence: no live event has arrived yet."""
 
     async def session_started(self, client: Client, reconnected: bool) -> None:
@@ -312,7 +312,7 @@ class Client:
 
     async def _on_session_start(self, _event: Any) -> None:
         reconnected = self._session_ready is not None and self._session_ready.is_set()
-        self.handler.prepare_session(self)
+        await self.handler.prepare_session(self)
         self.xmpp.send_presence()
         self.state = "connected"
         try:
@@ -568,6 +568,18 @@ class Client:
                        xmpp.plugin["xep_0060"].create_node(service, node, config=form, timeout=IQ_TIMEOUT))
 
     @_loop.on_loop
+    async def amax_items(self, node: str, service: str | None = None) -> str | None:
+        """How many items ``node`` keeps (its ``pubsub#max_items``, as the server says it:
+        a number, ``max``), or None when the configuration has no such field."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        result = await self._iq("get configuration", service, node,
+                                xmpp.plugin["xep_0060"].get_node_config(service, node, timeout=IQ_TIMEOUT))
+        values = result["pubsub_owner"]["configure"]["form"].get_values()
+        value = values.get("pubsub#max_items")
+        return None if value in (None, "") else str(value)
+
+    @_loop.on_loop
     async def adelete_node(self, node: str, service: str | None = None) -> None:
         """Delete ``node`` (subscribers get a ``delete`` event)."""
         xmpp = self._require_session()
@@ -594,6 +606,7 @@ class Client:
     retract = _loop.blocking(aretract)
     get_items = _loop.blocking(aget_items)
     create_node = _loop.blocking(acreate_node)
+    max_items = _loop.blocking(amax_items)
     delete_node = _loop.blocking(adelete_node)
     purge = _loop.blocking(apurge)
     disconnect = _loop.blocking(adisconnect)

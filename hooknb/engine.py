@@ -4,11 +4,14 @@ The stage after :mod:`hooknb.session` in the pipeline (see ``docs/architecture.m
 
     session --accept(events)--> engine --> events journal
                                   |-- registry lookup (account, service, node, phase)
+                                  |-- persistent hooks: inbox (:mod:`hooknb.inbox`), then lanes
                                   |-- one lane per hook (:mod:`hooknb.lanes`) --> runs journal
     client --intercept(op)-----> engine: before hooks, send, after hooks
 
 The engine is built from what it uses: the :class:`~hooknb.hooks.Registry`, the two journals,
-the store (opened on first use) and the ``context`` handed to hooks as ``host``.  It is the only
+the store (opened on first use), the inbox and the ``context`` handed to hooks as ``host``.
+Persistent hooks run only for the accounts in :attr:`Engine.active` (those whose lease this
+process holds, see :mod:`hooknb.session`); elsewhere their events are journaled, not run.  It is the only
 place that loads hook code (``make_loader``) and the only writer of hook statistics.
 
 * A run longer than the hook's timeout is recorded as ``timeout`` (see :mod:`hooknb.lanes`).
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import reprlib
 import time
 from collections.abc import Callable
@@ -30,6 +32,7 @@ from . import loop as _loop
 from .errors import HooknbError, PubSubError, Veto, VetoError
 from .events import Event, Item
 from .hooks import Hook, HookSpec, Registry
+from .inbox import Entry, Inbox, Position
 from .journal import Journal, Run
 from .lanes import Lane, Outcome, TaskLane, ThreadLane, failure
 from .loading import Loader, make_loader
@@ -40,7 +43,6 @@ if TYPE_CHECKING:
     from .store import Store
 
 WATCH_PERIOD = 0.05
-log = logging.getLogger(__name__)
 
 _repr = reprlib.Repr()
 _repr.maxstring = _repr.maxother = 200
@@ -50,13 +52,16 @@ class Engine:
     """Loads hooks, dispatches events to their lanes, runs them, journals runs."""
 
     def __init__(self, registry: Registry, events: Journal[Event], runs: Journal[Run],
-                 store: Callable[[], Store], context: Any = None) -> None:
+                 store: Callable[[], Store], inbox: Inbox | None = None, context: Any = None) -> None:
         self.registry = registry
         self.events = events
         self.runs = runs
         self._store = store
+        self.inbox = inbox or Inbox(store)
         self.context = context
         self.lanes: dict[str, Lane] = {}
+        #: The accounts whose persistent hooks run in this process (written by their sessions).
+        self.active: set[str] = set()
         self._watchdog: asyncio.Task | None = None
 
     # ---------------------------------------------------------------- hooks and their code
@@ -86,15 +91,18 @@ class Engine:
         """The persistent store (opened on first use)."""
         return self._store()
 
-    def restore(self, account: str, load: bool = True) -> None:
+    def restore(self, account: str, load: bool = True, records: list[dict[str, Any]] | None = None) -> None:
         """Bring the registry in line with the account's persistent hooks in the store.
 
         With ``load`` (when the account is connected) each new hook's code is loaded; a hook
         that fails to load is kept, with its ``load_error``, never dropped.  Without it (listing
         or deleting offline) the records are only listed.  Hooks deleted from the store by
-        another process leave the registry.
+        another process leave the registry.  ``records`` are the stored hooks when the caller
+        has read them already (off the loop).
         """
-        stored = {r["id"]: r for r in self.store.load_hooks(account)}
+        if records is None:
+            records = self.store.load_hooks(account)
+        stored = {r["id"]: r for r in records}
         for hook_id, record in stored.items():
             hook = self.registry.get(hook_id)
             if hook is None:
@@ -117,15 +125,16 @@ class Engine:
         return removed
 
     # ---------------------------------------------------------------- dispatch (loop thread)
-    def accept(self, client: Client, events: list[Event]) -> None:
-        """Journal incoming events and hand each to the hooks of its node."""
+    def accept(self, client: Client, events: list[Event], positions: list[Position] = ()) -> None:
+        """Journal incoming events and hand each to the hooks of its node; ``positions`` (of
+        persistently hooked nodes) are written with the inbox entries of these events."""
         self.events.extend(events)
-        self.dispatch(client, events)
+        self.dispatch(client, events, positions)
 
     def lane(self, hook: Hook) -> Lane:
         """The hook's lane, made on first use (sync or async after the hook's function)."""
         lane = self.lanes.get(hook.id)
-        if lane is None or lane.hook is not hook:
+        if lane is None or lane.hook is not hook or lane.closed:
             is_async = False
             if hook.loader is not None:
                 try:
@@ -133,8 +142,6 @@ class Engine:
                 except Exception:  # noqa: BLE001 - reported by the run itself
                     pass
             lane = (TaskLane if is_async else ThreadLane)(self, hook)
-            if hook.persistent:
-                lane.done.update(dict.fromkeys(self.store.done_keys(hook.id)))
             old = self.lanes.get(hook.id)
             if old is not None:
                 lane.done.update(old.done)
@@ -149,9 +156,11 @@ class Engine:
         if lane is not None:
             _loop.get_loop().call_soon_threadsafe(lane.close)
 
-    def dispatch(self, client: Client, events: list[Event]) -> None:
-        """Hand each event to the lanes of the hooks attached to its node (loop thread)."""
+    def dispatch(self, client: Client, events: list[Event], positions: list[Position] = ()) -> None:
+        """Hand each event to the lanes of the hooks attached to its node (loop thread); items
+        for persistent hooks go through the inbox first, if this process runs them."""
         lookup = self.registry.lookup
+        entries: list[Entry] = []
         for event in events:
             hooks = lookup(event.account, event.service, event.node)
             if not hooks:
@@ -162,30 +171,53 @@ class Engine:
                     continue
                 if hook.publishers and (event.publisher or "").split("/")[0] not in hook.publishers:
                     continue
-                self.offer(hook, client, item)
+                if not hook.persistent:
+                    self.offer(hook, client, item)
+                elif event.account in self.active:
+                    entries.append(Entry(hook.id, event))
+        if (entries or positions) and client.jid in self.active:
+            if not self.inbox.submit(entries, list(positions), lambda new: self.deliver(client, new)):
+                for entry in entries:  # not written: a catch-up at the next start may find them
+                    self.record(self.registry.get(entry.hook_id), Item(entry.event), time.time(), 0.0,
+                                Outcome("dropped", error=f"the store fails ({self.inbox.status}) "
+                                                         "and the memory for waiting items is full"))
 
-    def offer(self, hook: Hook, client: Client, item: Item, dedup: bool = True) -> bool:
-        """Queue one item for one hook; False if it was already run or had to be dropped."""
+    def deliver(self, client: Client, entries: list[Entry]) -> None:
+        """Queue inbox entries (written, or pending from an earlier run) to their hooks' lanes."""
+        for entry in entries:
+            hook = self.registry.get(entry.hook_id)
+            if hook is not None and entry.event.account in self.active:
+                self.offer(hook, client, Item(entry.event), entry)
+
+    def offer(self, hook: Hook, client: Client, item: Item, entry: Entry | None = None) -> bool:
+        """Queue one item for one hook; False if it was already run or had to be dropped.  A
+        temporary hook skips a version it already saw (the inbox does it for persistent ones)."""
         lane = self.lane(hook)
         event = item.event
-        if dedup and event.item_id is not None:
-            key = (event.service, event.node, event.item_id, event.kind)
-            if not lane.claim(key) or (hook.persistent and not self._claim(key, hook)):
-                return False
-        if lane.offer(client, item):
+        if entry is None and event.item_id is not None and \
+                not lane.claim((event.service, event.node, event.item_id, event.kind, event.payload)):
+            return False
+        if lane.offer(client, item, entry):
             return True
         self.record(hook, item, time.time(), 0.0,
-                    Outcome("dropped", error=f"queue full ({lane.pending()} items waiting)"))
+                    Outcome("dropped", error=f"queue full ({lane.pending()} items waiting)"
+                            + ("; it stays pending in the inbox" if entry is not None else "")))
         return False
 
-    def _claim(self, key: tuple[str, str, str, str], hook: Hook) -> bool:
-        """Claim a persistent hook's run in the store, so that two processes hooked on the same
-        account (a notebook and ``hooknb run``) share the runs of each item."""
-        try:
-            return self.store.claim(hook.id, key)
-        except HooknbError as exc:  # a locked store must not stop hooks: run it
-            log.warning("hook %s: could not record the run in the store: %s", hook.id, exc)
-            return True
+    def finish(self, entry: Entry) -> None:
+        """Mark a persistent hook's run done (on the worker thread that ran it)."""
+        self.inbox.done(entry, time.time())
+
+    async def afinish(self, entry: Entry) -> None:
+        """Mark a persistent hook's run done (a run that ended on the loop)."""
+        await self.inbox.adone(entry, time.time())
+
+    def stop_lanes(self, account: str) -> None:
+        """Take no more items for the account's persistent hooks; runs in progress end."""
+        for hook in self.registry.all(account):
+            lane = self.lanes.get(hook.id)
+            if hook.persistent and lane is not None:
+                lane.stop()
 
     # ---------------------------------------------------------------- calling hooks
     @staticmethod
@@ -290,10 +322,12 @@ class Engine:
                 if isinstance(lane, ThreadLane):
                     expired = lane.expire(now)
                     if expired is not None:
-                        ts, item = expired
+                        ts, item, entry = expired
                         error = f"timed out after {lane.hook.timeout:g} s"
                         self.record(lane.hook, item, ts, lane.hook.timeout,
                                     Outcome("timeout", error=error, digest=lane.hook.sha256))
+                        if entry is not None:
+                            self.inbox.done_later(entry, time.time())
 
     def pending(self, hook_id: str | None = None) -> int:
         """Items waiting or running for a hook (every hook when None)."""

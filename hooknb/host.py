@@ -10,7 +10,11 @@ and ``name`` (blocking).
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import threading
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from . import loop as _loop
@@ -20,6 +24,7 @@ from .engine import Engine
 from .errors import HookCreateError, HooknbError
 from .events import Event
 from .hooks import DEFAULT_TIMEOUT, Hook, HookSpec, Registry, check_action, hook_id
+from .inbox import Inbox
 from .journal import Journal, Run
 from .session import Positions, Session
 from .store import Store
@@ -32,13 +37,16 @@ class Host:
     """Holds the connected accounts, the hook registry, the store and the journals."""
 
     def __init__(self, store_path: str | None = None, events_max: int = 100_000,
-                 runs_max: int = 100_000) -> None:
+                 runs_max: int = 100_000, program: str | None = None) -> None:
         self.clients: dict[str, Client] = {}
         self.registry = Registry()
         self.events: Journal[Event] = Journal(events_max)
         self.runs: Journal[Run] = Journal(runs_max)
-        self.engine = Engine(self.registry, self.events, self.runs, lambda: self.store, context=self)
-        self.positions = Positions(lambda: self.store, self._persistent_nodes)
+        self.inbox = Inbox(lambda: self.store)
+        self.engine = Engine(self.registry, self.events, self.runs, lambda: self.store, self.inbox, context=self)
+        self.positions = Positions(self.engine)
+        #: Who this process is, in the account leases: ``PROGRAM:TOKEN``.
+        self.holder = f"{program or os.path.basename(sys.argv[0] or 'python')}:{uuid.uuid4().hex[:12]}"
         self.default_account: str | None = None
         self.last_inferred: str | None = None
         self._store: Store | None = None
@@ -57,9 +65,6 @@ class Host:
             if self._store is None:
                 self._store = Store(self._store_path)
             return self._store
-
-    def _persistent_nodes(self) -> set[tuple[str, str, str]]:
-        return {(h.account, h.service, h.node) for h in self.registry.all() if h.persistent}
 
     # ---------------------------------------------------------------- accounts
     def account(self, account: str | None = None) -> str:
@@ -92,7 +97,7 @@ class Host:
         if client is not None and client.state in ("connected", "reconnecting", "connecting"):
             return client
         client = Client(jid, password, host=host, port=port, plaintext=plaintext,
-                        handler=Session(self.engine, self.positions))
+                        handler=Session(self.engine, self.positions, self.holder))
         self.clients[bare] = client
         try:
             await client.aconnect(timeout)
@@ -118,8 +123,8 @@ class Host:
         """Disconnect an account (default: the default one); its temporary hooks end with it."""
         jid = self.account(account)
         client = self.clients.pop(jid, None)
-        self.positions.flush()
         if client is not None:
+            await client.handler.close()
             await client.adisconnect()
         self.engine.remove([h.id for h in self.registry.all(jid) if not h.persistent])
         if self.default_account == jid:
@@ -133,11 +138,19 @@ class Host:
     async def aclose(self) -> None:
         """Disconnect every account and close the store."""
         await self._aclose_all()
-        self.positions.closed = True
+        await asyncio.to_thread(self.inbox.flush)
         if self._store is not None:
             self._store.close()
 
+    @_loop.on_loop
+    async def atake_over(self, account: str | None = None) -> None:
+        """Run the account's persistent hooks in this process, even while another process (e.g.
+        ``hooknb run``) holds its lease: that one stops running them within seconds."""
+        client = self.client(account)
+        await client.handler.take_over(client)
+
     close = _loop.blocking(aclose)
+    take_over = _loop.blocking(atake_over)
     connect = _loop.blocking(aconnect)
     disconnect = _loop.blocking(adisconnect)
     subscribe_hooks = _loop.blocking(asubscribe_hooks)
@@ -184,9 +197,10 @@ class Host:
             await client.handler.mark(client, service, node, spec.persistent)
         replaced = [h.id for h in self.registry.all(jid) if name and h.name == name
                     and (h.service, h.node) == (service, node) and h.id != spec.id]
-        self.engine.remove(replaced)
+        if replaced:
+            await asyncio.to_thread(self.engine.remove, replaced)
         if spec.persistent:
-            self.store.save_hook(spec.to_record())
+            await asyncio.to_thread(self.store.save_hook, spec.to_record())
         return self.engine.install(spec, loader)
 
     create_hook = _loop.blocking(acreate_hook)
@@ -298,11 +312,15 @@ class Host:
         return frames.gaps(self.store.gaps(account))
 
     def status(self) -> pd.DataFrame:
-        """One row per account: state, last error, reconnects, subscriptions."""
+        """One row per account: state, last error, reconnects, subscriptions, who runs its
+        persistent hooks (``persistent_hooks_run_by``), gaps noticed, and ``store``: why the
+        store cannot be written, if it cannot (runs then wait in memory)."""
         from . import frames
 
         return frames.accounts({"account": c.jid, "state": c.state, "last_error": c.last_error,
-                                "reconnects": c.reconnects, "subscriptions": len(c.subscriptions)}
+                                "reconnects": c.reconnects, "subscriptions": len(c.subscriptions),
+                                "persistent_hooks_run_by": c.handler.describe_lease(),
+                                "gaps": c.handler.gaps, "store": self.inbox.status}
                                for c in self.clients.values())
 
 

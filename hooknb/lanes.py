@@ -9,8 +9,11 @@
   the next items.  At most ``MAX_ABANDONED`` stuck threads per hook; past that the lane waits.
 * Lanes are bounded (``QUEUE_MAX`` items).  An item that does not fit is dropped, counted on
   the hook (``dropped``) and journaled as a run with status ``dropped``: never silently.
-* A lane calls its engine (:class:`hooknb.engine.Engine`) to run the hook and to record each
-  run; it knows nothing about dispatch, phases or the store.
+* A lane calls its engine (:class:`hooknb.engine.Engine`) to run the hook, to record each run
+  and, for a persistent hook, to mark its inbox entry done (:meth:`Engine.finish`) before it
+  takes the next item; it knows nothing about dispatch, phases or the store.
+* :meth:`Lane.stop` takes no more items and lets the run in progress end (a clean stop: what is
+  left is pending in the inbox); :meth:`Lane.close` also cancels an async run.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from .store import DONE_KEEP
 if TYPE_CHECKING:
     from .client import Client
     from .engine import Engine
+    from .inbox import Entry
+
+Work = tuple["Client", Item, "Entry | None"]  # what a lane queues: the entry of a persistent hook
 
 QUEUE_MAX = 10_000
 MAX_ABANDONED = 8
@@ -58,11 +64,11 @@ class Lane:
 
     def __init__(self, engine: Engine, hook: Hook) -> None:
         self.engine, self.hook = engine, hook
-        self.done: dict[tuple[str, str, str, str], None] = {}
+        self.done: dict[tuple, None] = {}
         self.closed = False
 
-    def claim(self, key: tuple[str, str, str, str]) -> bool:
-        """True the first time ``key`` (service, node, item id, kind) is seen by this hook."""
+    def claim(self, key: tuple) -> bool:
+        """True the first time ``key`` (an item version) is seen by this hook."""
         if key in self.done:
             return False
         self.done[key] = None
@@ -71,11 +77,21 @@ class Lane:
                 del self.done[old]
         return True
 
-    def offer(self, client: Client, item: Item) -> bool:
+    def offer(self, client: Client, item: Item, entry: Entry | None = None) -> bool:
+        """Queue one item; False when the lane is full (``QUEUE_MAX``) or stopped."""
+        raise NotImplementedError
+
+    def pending(self) -> int:
+        """Items waiting or running."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Take no more items; the run in progress ends normally."""
         raise NotImplementedError
 
     def close(self) -> None:
-        self.closed = True
+        """Stop at once (a deleted hook)."""
+        self.stop()
 
 
 class ThreadLane(Lane):
@@ -83,21 +99,21 @@ class ThreadLane(Lane):
 
     def __init__(self, engine: Engine, hook: Hook) -> None:
         super().__init__(engine, hook)
-        self._items: deque[tuple[Client, Item]] = deque()
+        self._items: deque[Work] = deque()
         self._cv = threading.Condition()
         self._gen = 0
         self._worker = False
         self.abandoned = 0
-        self.current: tuple[int, float, float, Item] | None = None
+        self.current: tuple[int, float, float, Item, Entry | None] | None = None
 
     def pending(self) -> int:
         return len(self._items) + (1 if self.current else 0)
 
-    def offer(self, client: Client, item: Item) -> bool:
+    def offer(self, client: Client, item: Item, entry: Entry | None = None) -> bool:
         with self._cv:
-            if len(self._items) >= QUEUE_MAX:
+            if len(self._items) >= QUEUE_MAX or self.closed:
                 return False
-            self._items.append((client, item))
+            self._items.append((client, item, entry))
             if not self._worker:
                 self._start()
             else:
@@ -122,9 +138,9 @@ class ThreadLane(Lane):
                 if self.closed:
                     self._worker = False
                     return
-                client, item = self._items.popleft()
+                client, item, entry = self._items.popleft()
                 ts, start = time.time(), time.perf_counter()
-                self.current = (gen, start, ts, item)
+                self.current = (gen, start, ts, item, entry)
             outcome = engine.call_sync(hook, client, item)
             duration = time.perf_counter() - start
             with self._cv:
@@ -136,8 +152,10 @@ class ThreadLane(Lane):
                     continue
                 self.current = None
             engine.record(hook, item, ts, duration, outcome)
+            if entry is not None:
+                engine.finish(entry)
 
-    def expire(self, now: float) -> tuple[float, Item] | None:
+    def expire(self, now: float) -> tuple[float, Item, Entry | None] | None:
         """Called by the watchdog: abandon the current run if it is past the timeout."""
         with self._cv:
             cur = self.current
@@ -149,9 +167,9 @@ class ThreadLane(Lane):
             self._worker = False
             if self._items:
                 self._start()
-            return cur[2], cur[3]
+            return cur[2], cur[3], cur[4]
 
-    def close(self) -> None:
+    def stop(self) -> None:
         with self._cv:
             self.closed = True
             self._items.clear()
@@ -163,29 +181,34 @@ class TaskLane(Lane):
 
     def __init__(self, engine: Engine, hook: Hook) -> None:
         super().__init__(engine, hook)
-        self._items: deque[tuple[Client, Item]] = deque()
+        self._items: deque[Work] = deque()
         self._task: asyncio.Task | None = None
 
     def pending(self) -> int:
         return len(self._items) + (1 if self._task and not self._task.done() else 0)
 
-    def offer(self, client: Client, item: Item) -> bool:
-        if len(self._items) >= QUEUE_MAX:
+    def offer(self, client: Client, item: Item, entry: Entry | None = None) -> bool:
+        if len(self._items) >= QUEUE_MAX or self.closed:
             return False
-        self._items.append((client, item))
+        self._items.append((client, item, entry))
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._work())
         return True
 
     async def _work(self) -> None:
         while self._items and not self.closed:
-            client, item = self._items.popleft()
+            client, item, entry = self._items.popleft()
             ts, start = time.time(), time.perf_counter()
             outcome = await self.engine.call_async(self.hook, client, item)
             self.engine.record(self.hook, item, ts, time.perf_counter() - start, outcome)
+            if entry is not None:
+                await self.engine.afinish(entry)
 
-    def close(self) -> None:
+    def stop(self) -> None:
         self.closed = True
         self._items.clear()
+
+    def close(self) -> None:
+        self.stop()
         if self._task is not None:
             self._task.cancel()

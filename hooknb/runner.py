@@ -9,13 +9,18 @@ and every ``SYNC_PERIOD`` seconds picks up hooks that another process (a noteboo
 Records (``ts`` in UTC, then ``event`` and its fields): ``hook-loaded`` / ``hook-added`` /
 ``hook-removed`` (hook, service, node, type, arg, error), ``ready`` (account, hooks, nodes),
 ``run`` (hook, service, node, kind, item, status, duration in seconds, error), ``state``
-(account, state, error) when the connection drops or comes back, ``error``, ``stopping``
-(signal, pending) and ``stopped`` (account, runs, unfinished).
+(account, state, error) when the connection drops or comes back, ``lease`` (account, held, by)
+when this runner starts or stops running the account's persistent hooks (one runner per account:
+see :mod:`hooknb.session`), ``gap`` (service, node, item: the last seen) when items published
+while away may be lost, ``store`` (error) when the store cannot be written and again when it
+can, ``error``, ``stopping`` (signal, pending) and ``stopped`` (account, runs, unfinished,
+pending).
 
-On the first SIGINT/SIGTERM it stops: it waits (up to ``grace`` seconds) for the runs queued or
-in progress, disconnects, waits for runs of items that arrived meanwhile, logs them all and says
-``stopped``.  It then exits 0, or 1 if runs were left unfinished (grace exceeded, or a second
-signal).
+On the first SIGINT/SIGTERM it stops taking items, goes on running those queued for up to
+``grace`` seconds, then leaves the rest pending in the store's inbox (the next start runs them
+first), disconnects and says ``stopped`` with ``pending``, the entries left.  It exits 0, or 1
+if a run in progress had to be abandoned (it did not end within the grace, or a second signal
+came): that run may run again at the next start.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any, TextIO
 from . import loop as _loop
 from .client import split_jid
 from .errors import HooknbError
+from .events import Event
 from .hooks import Hook
 from .host import Host
 from .journal import Run
@@ -92,6 +98,9 @@ class Runner:
         self.log = log or RunLog()
         self.grace = grace
         self.signals: list[str] = []
+        self.gaps: list[Event] = []
+        self.held: bool | None = None
+        self.store_error: str | None = None
         self.known: dict[str, Hook] = {}
         self.logged = 0  # the runs journal's total when last logged
         self.count = 0  # runs logged
@@ -106,6 +115,8 @@ class Runner:
             signal.signal(sig, self._on_signal)
         self.host.events.resize(EVENTS_KEPT)
         self.host.runs.resize(RUNS_KEPT)
+        self.host.holder = "hooknb run:" + self.host.holder.partition(":")[2]
+        self.host.events.listeners.append(self._note_gaps)
         self.logged = self.host.runs.total
         self.host.connect(self.jid, password, host=self.server, port=self.port,
                           plaintext=self.plaintext)
@@ -123,14 +134,11 @@ class Runner:
                 next_sync = time.monotonic() + SYNC_PERIOD
         return self._stop()
 
-    async def _async_pick_up(self) -> None:
-        if self.host.sync_store(self.account):
-            await self.host.asubscribe_hooks(self.account)
-
     def _pick_up(self, initial: bool = False) -> None:
-        """Sync with the store (on the loop, like session start) and log hooks added or removed."""
+        """Sync with the store (here, never on the loop) and log hooks added or removed."""
         try:
-            _loop.call(self._async_pick_up())
+            if self.host.sync_store(self.account):
+                self.host.subscribe_hooks(self.account)
         except HooknbError as exc:  # e.g. the store locked for long: try again next time
             self.log.write("error", error=str(exc))
             return
@@ -159,6 +167,20 @@ class Runner:
                 self.log.write("state", account=self.account, state=state,
                                error=client.last_error if client is not None else None)
             self.state = state
+        if client is not None and client.handler.active != self.held:
+            self.held = client.handler.active
+            self.log.write("lease", account=self.account, held=self.held, by=client.handler.describe_lease())
+        if self.host.inbox.status != self.store_error:
+            self.store_error = self.host.inbox.status
+            self.log.write("store", error=self.store_error or "the store can be written again")
+        for gap in self.gaps[:]:
+            self.gaps.remove(gap)
+            self.log.write("gap", ts=gap.ts, service=gap.service, node=gap.node, item=gap.item_id,
+                           error="items published while away may be lost")
+
+    def _note_gaps(self, events: list[Event]) -> None:
+        """An events journal listener (loop thread): keep the gaps for the main thread to log."""
+        self.gaps.extend(e for e in events if e.kind == "gap")
 
     def _pending(self) -> int:
         return self.host.engine.pending()
@@ -173,10 +195,19 @@ class Runner:
 
     def _stop(self) -> int:
         self.log.write("stopping", signal=self.signals[0], pending=self._pending())
-        deadline = time.monotonic() + self.grace
-        finished = self._settle(deadline)
+        client = self.host.clients.get(self.account)
+        if client is not None:
+            _loop.call(_on_loop(client.handler.stop_intake))
+        self._settle(time.monotonic() + self.grace)
+        self.host.engine.stop_lanes(self.account)  # what is still queued stays pending
+        unfinished = self._pending()
         self.host.disconnect(self.account)
-        finished = self._settle(deadline) and finished
+        self.host.inbox.flush()
         self._log_runs()
-        self.log.write("stopped", account=self.account, runs=self.count, unfinished=self._pending())
-        return 0 if finished else 1
+        left = len(self.host.store.pending(self.account))
+        self.log.write("stopped", account=self.account, runs=self.count, unfinished=unfinished, pending=left)
+        return 0 if not unfinished else 1
+
+
+async def _on_loop(fn: Any) -> Any:
+    return fn()

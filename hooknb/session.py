@@ -3,121 +3,142 @@
 A :class:`Session` is an account's :class:`~hooknb.client.ClientHandler`.  On every session
 start of its client it:
 
-1. before presence (so before any live item can arrive): restores the account's persistent
-   hooks from the store and notes where each hooked node stood (:class:`Positions`), and
-   starts holding live events;
-2. once presence is sent: subscribes the hooked nodes, fetches what was published on them
-   while away (the catch-up; a node that no longer holds the last item seen is a gap, recorded),
-   hands the missed items to the engine, then the live ones held meanwhile, so that hooks see
-   missed items first and in order.
+1. before presence (so before any live item can arrive): starts holding live events, restores
+   the account's persistent hooks from the store, takes (or renews) the account's **lease**,
+   and notes where each hooked node stood;
+2. once presence is sent: subscribes the hooked nodes; if this process holds the lease, runs
+   the inbox entries left pending by an earlier run, first and in order; fetches what was
+   published on hooked nodes while away (the catch-up: a node that no longer holds the last
+   item seen, or that is full when it was seen empty, is a **gap**, recorded and shown); then
+   releases the live events held meanwhile, so that hooks see missed items first and in order.
 
-Between session starts it passes each batch of events to the engine, noting the last item
-seen per node.  Publishes and retracts go to the engine's before/after hooks.
+Between session starts it passes each batch of events to the engine, with the new positions
+of the persistently hooked nodes (written in the same transaction as the inbox entries).
+
+**One runner per account**: a lease in the store decides which process runs an account's
+persistent hooks.  The holder renews it every ``LEASE_BEAT`` seconds; a lease older than
+``LEASE_TTL`` is free, so when the holder dies another process takes it within
+``LEASE_TTL + LEASE_BEAT`` seconds and catches up.  The others still see events and run their
+temporary hooks; :meth:`Session.take_over` takes the lease explicitly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .client import Client, ClientHandler, Operation, Send
 from .errors import HooknbError
 from .events import Event
+from .inbox import Entry, Position
 
 if TYPE_CHECKING:
     from .engine import Engine
-    from .store import Store
 
 log = logging.getLogger(__name__)
-SEEN_FLUSH = 1.0  # seconds between writes of the last item seen per node
 NodeKey = tuple[str, str, str]  # (account, service, node)
+LEASE_TTL = 6.0
+LEASE_BEAT = 2.0
 
 
 class Positions:
-    """The last item seen on each node, per account; written to the store (every
-    ``SEEN_FLUSH`` seconds) for nodes that persistent hooks are on.  Loop thread only."""
+    """The last item seen on each hooked node of each account, in memory (loop thread only).
+    Only nodes with hooks are kept; those with persistent hooks reach the store through the
+    inbox (:meth:`note` returns them)."""
 
-    def __init__(self, store: Callable[[], Store], persistent_nodes: Callable[[], set[NodeKey]]) -> None:
-        self._store = store
-        self._persistent_nodes = persistent_nodes
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
         self._seen: dict[NodeKey, str] = {}
-        self._flush_due = False
-        self.closed = False
 
     def __contains__(self, key: NodeKey) -> bool:
         return key in self._seen
 
     def get(self, key: NodeKey) -> str | None:
         """The last item id seen on a node ("" for a node seen empty; None if never looked at)."""
-        return self._seen[key] if key in self._seen else self._store().get_seen(*key)
+        return self._seen.get(key)
 
-    def note(self, events: list[Event]) -> None:
-        """Remember the newest published item of each node in ``events``."""
+    def note(self, events: list[Event]) -> list[Position]:
+        """Remember the newest published item of each hooked node in ``events``; returns the
+        positions of the persistently hooked ones, to be written."""
+        lookup, out = self._engine.registry.lookup, {}
         for event in events:
             if event.kind == "publish" and event.item_id:
-                self._seen[(event.account, event.service, event.node)] = event.item_id
-                if not self._flush_due:
-                    self._flush_due = True
-                    asyncio.get_running_loop().call_later(SEEN_FLUSH, self.flush)
+                hooks = lookup(event.account, event.service, event.node)
+                if hooks:
+                    key = (event.account, event.service, event.node)
+                    self._seen[key] = event.item_id
+                    if any(h.persistent for h in hooks):
+                        out[key] = event.item_id
+        return [(*key, item_id) for key, item_id in out.items()]
 
-    def remember(self, key: NodeKey, items: list[Event], persistent: bool) -> None:
-        """Note a node's newest item ("" when it is empty), in the store too for persistent hooks."""
+    def remember(self, key: NodeKey, items: list[Event]) -> Position:
+        """Note a node's newest item ("" when it is empty); returns the position."""
         self._seen[key] = (items[-1].item_id or "") if items else ""
-        if persistent:
-            self._store().set_seen(*key, self._seen[key])
-
-    def flush(self) -> None:
-        """Write the positions of persistently hooked nodes to the store."""
-        self._flush_due = False
-        if self.closed:
-            return
-        persistent = self._persistent_nodes()
-        try:
-            for key, item_id in list(self._seen.items()):
-                if key in persistent:
-                    self._store().set_seen(*key, item_id)
-        except HooknbError as exc:  # a locked store must not stop events; retried next time
-            log.warning("could not remember the last items seen: %s", exc)
+        return (*key, self._seen[key])
 
 
 class Session(ClientHandler):
     """One account's handler of its client's sessions (see the module docstring)."""
 
-    def __init__(self, engine: Engine, positions: Positions) -> None:
+    def __init__(self, engine: Engine, positions: Positions, holder: str) -> None:
         self.engine = engine
         self.positions = positions
+        self.holder = holder
+        self.lease: dict[str, Any] | None = None
+        self.gaps = 0
         self._held: list[Event] | None = None
         self._marks: dict[NodeKey, str | None] = {}
+        self._lease_task: asyncio.Task | None = None
+        self._client: Client | None = None
+
+    @property
+    def account(self) -> str:
+        return self._client.jid if self._client is not None else ""
+
+    @property
+    def active(self) -> bool:
+        """Whether this process runs the account's persistent hooks (it holds the lease)."""
+        return self.account in self.engine.active
+
+    def describe_lease(self) -> str:
+        """Who runs the account's persistent hooks, in words."""
+        if self.active:
+            return "this process"
+        if not self.lease:
+            return "unknown"
+        info = self.lease["info"]
+        return f"{info.get('program')} (pid {info.get('pid')} on {info.get('host')})"
 
     # ---------------------------------------------------------------- ClientHandler
-    def prepare_session(self, client: Client) -> None:
-        """Before presence: restore the persistent hooks and note the last item seen on each
-        hooked node, where the catch-up starts from.  A store that cannot be read (locked,
-        corrupt) costs the catch-up, never the session."""
+    async def prepare_session(self, client: Client) -> None:
+        """Before presence: hold live events, restore the persistent hooks, take the lease, note
+        where each hooked node stands.  A store that cannot be read (locked, corrupt) costs the
+        catch-up, never the session."""
+        self._client = client
         self._held = []
-        marks: dict[NodeKey, str | None] = {}
+        self._marks = {}
         try:
-            self.engine.restore(client.jid)
-            for service, node in self.engine.registry.nodes(client.jid):
-                key = (client.jid, service, node)
-                marks[key] = self.positions.get(key)
+            records = await asyncio.to_thread(self.engine.store.load_hooks, client.jid)
+            self.engine.restore(client.jid, records=records)
+            await self._take_lease(force=False)
+            self._marks = await self._read_marks(client)
         except HooknbError as exc:
             client.last_error = f"persistent hooks not restored: {exc}"
             log.error("%s: %s", client.jid, client.last_error)
-        self._marks = marks
 
     async def session_started(self, client: Client, reconnected: bool) -> None:
-        """Subscribe, catch up, then release the live events held meanwhile."""
+        """Subscribe, run what was pending, catch up, then release the live events held."""
         try:
             await self._subscribe_hooked(client)
-            if reconnected or any(h.persistent for h in self.engine.registry.all(client.jid)):
+            if self.active:
+                await self._run_pending(client)
+            if reconnected or self.active:
                 await self._catch_up(client)
         finally:
-            held, self._held = self._held, None
-            if held:
-                self.accept(client, held)
+            self._release(client)
+        if self._lease_task is None or self._lease_task.done():
+            self._lease_task = asyncio.get_running_loop().create_task(self._keep_lease(client))
 
     def on_events(self, client: Client, events: list[Event]) -> None:
         """Live events: held while the session's catch-up runs, else accepted."""
@@ -133,8 +154,30 @@ class Session(ClientHandler):
     # ---------------------------------------------------------------- the pipeline
     def accept(self, client: Client, events: list[Event]) -> None:
         """Note the last item per node, then hand the events to the engine."""
-        self.positions.note(events)
-        self.engine.accept(client, events)
+        self.engine.accept(client, events, self.positions.note(events))
+
+    def _release(self, client: Client) -> None:
+        held, self._held = self._held, None
+        if held:
+            self.accept(client, held)
+
+    async def _read_marks(self, client: Client) -> dict[NodeKey, str | None]:
+        """Where each hooked node stood: for nodes with persistent hooks, when this process runs
+        them, the store's positions (written with the inbox); else those seen in memory."""
+        registry = self.engine.registry
+        marks = {key: self.positions.get(key) for key in
+                 ((client.jid, s, n) for s, n in registry.nodes(client.jid))}
+        stored = [key for key in marks if self.active and any(h.persistent for h in registry.find(*key))]
+        if stored:
+            get_seen = self.engine.store.get_seen
+            marks.update(await asyncio.to_thread(lambda: {key: get_seen(*key) for key in stored}))
+        return marks
+
+    async def _run_pending(self, client: Client) -> None:
+        rows = await asyncio.to_thread(self.engine.store.pending, client.jid)
+        if rows:
+            log.info("%s: %d pending inbox entries run first", client.jid, len(rows))
+            self.engine.deliver(client, [Entry.from_row(row) for row in rows])
 
     async def _subscribe_hooked(self, client: Client) -> list[tuple[str, str]]:
         """Subscribe to the hooked nodes not subscribed yet; a refusal is shown on the hooks."""
@@ -158,8 +201,8 @@ class Session(ClientHandler):
         return added
 
     async def mark(self, client: Client, service: str, node: str, persistent: bool) -> None:
-        """Note the newest item of a newly hooked node, so that a catch-up after a disconnection
-        runs what was published after it ("" when the node is empty)."""
+        """Note the newest item of a newly hooked node, so that a hook runs on what is published
+        after it and a catch-up after a disconnection starts there ("" when the node is empty)."""
         key = (client.jid, service, node)
         if key in self.positions:
             return
@@ -167,13 +210,17 @@ class Session(ClientHandler):
             items = await client.aget_items(node, service, max_items=1)
         except HooknbError:
             return
-        self.positions.remember(key, items, persistent)
+        self._write_position(self.positions.remember(key, items), persistent)
+
+    def _write_position(self, position: Position, persistent: bool) -> None:
+        """Persist a persistently hooked node's position (through the inbox, off the loop)."""
+        if persistent and self.active:
+            self.engine.inbox.submit([], [position])
 
     async def _catch_up(self, client: Client) -> None:
         """Fetch what was published on hooked nodes while away and accept what was missed."""
         marks, self._marks = self._marks, {}
-        registry = self.engine.registry
-        for service, node in sorted(registry.nodes(client.jid)):
+        for service, node in sorted(self.engine.registry.nodes(client.jid)):
             key = (client.jid, service, node)
             last = marks.get(key)
             try:
@@ -182,14 +229,100 @@ class Session(ClientHandler):
                 continue
             ids = [e.item_id for e in items]
             if last is None:  # first look at this node: remember where it stands
-                self.positions.remember(key, items, any(h.persistent for h in registry.find(*key)))
+                persistent = any(h.persistent for h in self.engine.registry.find(*key))
+                self._write_position(self.positions.remember(key, items), persistent)
                 continue
-            if last == "" or last in ids:  # "" marks a node seen empty
-                missed = items[ids.index(last) + 1:] if last else items
-            else:
+            if last in ids:
+                missed = items[ids.index(last) + 1:]
+            else:  # "" marks a node seen empty
                 missed = items
-                self.engine.store.add_gap(client.jid, service, node, last, len(items))
-                client.last_error = (f"gap on {service} node {node!r}: item {last!r} is no longer held; "
-                                     f"items published while away may be lost")
+                if last or (items and len(items) >= await self._capacity(client, service, node)):
+                    await self._gap(client, service, node, last, len(items))
             if missed:
                 self.accept(client, missed)
+
+    async def _capacity(self, client: Client, service: str, node: str) -> float:
+        """How many items the node keeps (``pubsub#max_items``; infinite when unknown)."""
+        try:
+            return float(await client.amax_items(node, service))
+        except (HooknbError, TypeError, ValueError):
+            return float("inf")
+
+    async def _gap(self, client: Client, service: str, node: str, last: str, held: int) -> None:
+        """Record that items published while away may be lost: in the store, the events journal
+        (kind ``gap``), the log and the client's ``last_error``."""
+        self.gaps += 1
+        seen = f"item {last!r} is no longer held" if last else f"it was empty and now holds {held} items, all it keeps"
+        client.last_error = f"gap on {service} node {node!r}: {seen}; items published while away may be lost"
+        log.warning("%s: %s", client.jid, client.last_error)
+        self.engine.events.append(Event(client.jid, service, node, "gap", last or None, None, None))
+        try:
+            await asyncio.to_thread(self.engine.store.add_gap, client.jid, service, node, last, held)
+        except HooknbError as exc:
+            log.error("%s: the gap could not be recorded in the store: %s", client.jid, exc)
+
+    # ---------------------------------------------------------------- the lease
+    async def _take_lease(self, force: bool) -> bool:
+        """Take or renew the account's lease; True if this process holds it now."""
+        self.lease = await asyncio.to_thread(self.engine.store.acquire_lease, self.account, self.holder,
+                                             LEASE_TTL, force)
+        mine = self.lease["holder"] == self.holder
+        if mine:
+            self.engine.active.add(self.account)
+        else:
+            self.engine.active.discard(self.account)
+        return mine
+
+    async def _keep_lease(self, client: Client) -> None:
+        """Renew the lease while holding it; take it when its holder stops renewing."""
+        while client.state != "disconnected":
+            await asyncio.sleep(LEASE_BEAT)
+            if client.state != "connected" or self._held is not None:
+                continue
+            was_active = self.active
+            try:
+                await self._take_lease(force=False)
+            except HooknbError as exc:  # the store is locked or broken: nobody else can take it
+                log.warning("%s: the lease could not be renewed: %s", client.jid, exc)
+                continue
+            if self.active and not was_active:
+                log.warning("%s: this process now runs the persistent hooks", client.jid)
+                await self._activate(client)
+            elif was_active and not self.active:
+                log.warning("%s: the persistent hooks are now run by %s", client.jid, self.describe_lease())
+                self.engine.stop_lanes(client.jid)
+
+    async def take_over(self, client: Client) -> None:
+        """Run the account's persistent hooks here, whoever holds the lease now (the holder
+        notices within ``LEASE_BEAT`` seconds and stops running them)."""
+        if not self.active:
+            await self._take_lease(force=True)
+            await self._activate(client)
+
+    async def _activate(self, client: Client) -> None:
+        """This process just took the lease: run what is pending, catch up, go on live."""
+        self._held = []
+        try:
+            self._marks = await self._read_marks(client)
+            await self._run_pending(client)
+            await self._catch_up(client)
+        finally:
+            self._release(client)
+
+    async def close(self) -> None:
+        """Stop renewing and give the lease up (the session's account is disconnecting)."""
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+        if self.active:
+            self.engine.active.discard(self.account)
+            try:
+                await asyncio.to_thread(self.engine.store.release_lease, self.account, self.holder)
+            except HooknbError as exc:
+                log.warning("%s: the lease could not be released: %s", self.account, exc)
+
+    def stop_intake(self) -> None:
+        """Take no more items for the persistent hooks (a clean stop): queued ones run on, and
+        what arrives from now on waits in the node (the next holder catches up)."""
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+        self.engine.active.discard(self.account)

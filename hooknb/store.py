@@ -1,16 +1,23 @@
-"""The persistent store: an embedded SQLite database (WAL) of hooks, last-seen items and runs done.
+"""The persistent store: an embedded SQLite database (WAL) of hooks, their inbox, node positions,
+gaps and the account leases.
 
 One file, ``hooknb.sqlite3`` in the data directory (``$HOOKNB_HOME``, else
 ``$XDG_DATA_HOME/hooknb``, else ``~/.local/share/hooknb``), holds the persistent hooks of every
 account.  Several processes (a notebook and a ``hooknb run``) may use it at once: WAL mode,
 a busy timeout, and short transactions.  A corrupt or locked file gives a clear error and is
 never replaced or rewritten.
+
+The ``inbox`` holds one row per (persistent hook, item version): written before the item is
+queued, ``done`` set when its run ended.  An item version is (service, node, item id, kind,
+payload digest): the unique key makes a copy of an item already there a no-op.  Node positions
+are written in the same transaction as the inbox rows they cover (:meth:`Store.write_batch`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -23,7 +30,8 @@ from .errors import StoreError
 
 FILENAME = "hooknb.sqlite3"
 BUSY_TIMEOUT_MS = 5000
-DONE_KEEP = 20_000  # dedup keys kept per hook
+DONE_KEEP = 20_000  # runs done kept per hook (dedup of copies arriving late)
+INBOX_COLUMNS = "hook_id, account, service, node, kind, item_id, digest, publisher, payload, ts"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hooks (
@@ -42,11 +50,18 @@ CREATE TABLE IF NOT EXISTS seen (
     item_id TEXT NOT NULL, ts REAL NOT NULL,
     PRIMARY KEY (account, service, node)
 );
-CREATE TABLE IF NOT EXISTS done (
-    hook_id TEXT NOT NULL, service TEXT NOT NULL, node TEXT NOT NULL,
-    item_id TEXT NOT NULL, kind TEXT NOT NULL, ts REAL NOT NULL,
-    PRIMARY KEY (hook_id, service, node, item_id, kind)
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS inbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    hook_id TEXT NOT NULL, account TEXT NOT NULL, service TEXT NOT NULL, node TEXT NOT NULL,
+    kind TEXT NOT NULL, item_id TEXT NOT NULL, digest TEXT NOT NULL,
+    publisher TEXT, payload TEXT, ts REAL NOT NULL,
+    done REAL,
+    UNIQUE (hook_id, service, node, item_id, kind, digest)
+);
+CREATE INDEX IF NOT EXISTS inbox_pending ON inbox(account, seq) WHERE done IS NULL;
+CREATE TABLE IF NOT EXISTS leases (
+    account TEXT PRIMARY KEY, holder TEXT NOT NULL, info TEXT NOT NULL, beat REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS gaps (
     account TEXT NOT NULL, service TEXT NOT NULL, node TEXT NOT NULL,
     last_seen TEXT, fetched INTEGER NOT NULL, ts REAL NOT NULL
@@ -94,6 +109,10 @@ class Store:
 
     def _error(self, exc: sqlite3.Error) -> StoreError:
         text = str(exc)
+        if "disk is full" in text or "disk I/O" in text:
+            return StoreError(f"the hook store {self.path} cannot be written: {text} (free some space)")
+        if "readonly" in text or "read-only" in text:
+            return StoreError(f"the hook store {self.path} is read-only ({text})")
         if "locked" in text or "busy" in text:
             return StoreError(f"the hook store {self.path} is locked by another process ({text}); "
                                "try again when it is free")
@@ -105,14 +124,20 @@ class Store:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
             except sqlite3.DatabaseError as exc:
                 raise self._error(exc) from None
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:  # a failed COMMIT (disk full) leaves it open
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.DatabaseError:
+                        pass
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise self._error(exc) from None
+                raise
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         with self._lock:
@@ -140,14 +165,14 @@ class Store:
                         record["type"], record["arg"], json.dumps(record["options"]), record["created"]))
 
     def delete_hooks(self, ids: Iterable[str]) -> int:
-        """Delete the hooks with these ids (and their dedup keys); returns how many were deleted."""
+        """Delete the hooks with these ids (and their inbox); returns how many were deleted."""
         ids = list(ids)
         if not ids:
             return 0
         marks = ",".join("?" * len(ids))
         with self._tx() as db:
             count = db.execute(f"DELETE FROM hooks WHERE id IN ({marks})", ids).rowcount
-            db.execute(f"DELETE FROM done WHERE hook_id IN ({marks})", ids)
+            db.execute(f"DELETE FROM inbox WHERE hook_id IN ({marks})", ids)
         return count
 
     def load_hooks(self, account: str | None = None) -> list[dict[str, Any]]:
@@ -158,20 +183,67 @@ class Store:
         return [{"id": r[0], "account": r[1], "service": r[2], "node": r[3], "type": r[4],
                  "arg": r[5], "options": json.loads(r[6]), "created": r[7]} for r in rows]
 
-    # ---------------------------------------------------------------- runs done, items seen
-    def claim(self, hook_id: str, key: tuple[str, str, str, str]) -> bool:
-        """Claim the run of (service, node, item_id, kind) for a hook: True for the first
-        process to ask, False if it was already run or claimed (by this or another process)."""
+    # ---------------------------------------------------------------- the inbox
+    def write_batch(self, entries: list[tuple], positions: Iterable[tuple[str, str, str, str]] = (),
+                    done: Iterable[tuple[int, float]] = ()) -> list[int | None]:
+        """In one transaction: add inbox rows (tuples in :data:`INBOX_COLUMNS` order), note node
+        positions (account, service, node, item id) and mark runs done ((seq, when)).  Returns
+        each entry's ``seq``, None for a version the inbox already had (a copy)."""
+        seqs: list[int | None] = []
         with self._tx() as db:
-            return db.execute("INSERT OR IGNORE INTO done VALUES (?, ?, ?, ?, ?, ?)",
-                              (hook_id, *key, time.time())).rowcount == 1
+            for entry in entries:
+                cur = db.execute(f"INSERT OR IGNORE INTO inbox ({INBOX_COLUMNS}) VALUES "
+                                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", entry)
+                seqs.append(cur.lastrowid if cur.rowcount == 1 else None)
+            now = time.time()
+            db.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)",
+                           [(*key, now) for key in positions])
+            db.executemany("UPDATE inbox SET done = ? WHERE seq = ?", [(when, seq) for seq, when in done])
+        return seqs
 
-    def done_keys(self, hook_id: str) -> set[tuple[str, str, str, str]]:
-        """The (service, node, item_id, kind) keys already run by a hook (newest ``DONE_KEEP``)."""
-        rows = self._query("SELECT service, node, item_id, kind FROM done WHERE hook_id = ?"
-                           " ORDER BY ts DESC LIMIT ?", (hook_id, DONE_KEEP))
-        return set(rows)
+    def mark_done(self, seq: int, when: float) -> None:
+        """Mark one run done (its own transaction)."""
+        with self._tx() as db:
+            db.execute("UPDATE inbox SET done = ? WHERE seq = ?", (when, seq))
 
+    def pending(self, account: str) -> list[tuple]:
+        """The inbox rows of ``account`` whose run has not ended, oldest first: (seq, then the
+        :data:`INBOX_COLUMNS`)."""
+        return self._query(f"SELECT seq, {INBOX_COLUMNS} FROM inbox WHERE account = ? AND done IS NULL"
+                           " ORDER BY seq", (account,))
+
+    def done_items(self, hook_id: str) -> list[tuple[str, str, str]]:
+        """(item id, kind, digest) of a hook's runs done, oldest first."""
+        return self._query("SELECT item_id, kind, digest FROM inbox WHERE hook_id = ? AND done IS NOT NULL"
+                           " ORDER BY seq", (hook_id,))
+
+    def prune(self, keep: int = DONE_KEEP) -> int:
+        """Forget runs done beyond the newest ``keep`` of each hook; returns how many."""
+        with self._tx() as db:
+            return db.execute("DELETE FROM inbox WHERE done IS NOT NULL AND seq IN (SELECT seq FROM ("
+                              " SELECT seq, ROW_NUMBER() OVER (PARTITION BY hook_id ORDER BY seq DESC) AS r"
+                              " FROM inbox WHERE done IS NOT NULL) WHERE r > ?)", (keep,)).rowcount
+
+    # ---------------------------------------------------------------- leases
+    def acquire_lease(self, account: str, holder: str, ttl: float, force: bool = False) -> dict[str, Any]:
+        """Take or renew the lease of ``account`` for ``holder`` unless another holder's lease is
+        younger than ``ttl`` seconds (``force`` takes it anyway).  Returns the lease as it now
+        stands: ``holder``, ``info`` (who: process, host, kind), ``beat``, ``age``."""
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute("SELECT holder, info, beat FROM leases WHERE account = ?", (account,)).fetchone()
+            if row is None or row[0] == holder or force or now - row[2] > ttl:
+                info = row[1] if row is not None and row[0] == holder else json.dumps(_whoami(holder))
+                db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)", (account, holder, info, now))
+                row = (holder, info, now)
+        return {"holder": row[0], "info": json.loads(row[1]), "beat": row[2], "age": now - row[2]}
+
+    def release_lease(self, account: str, holder: str) -> None:
+        """Give the lease of ``account`` up, if ``holder`` has it."""
+        with self._tx() as db:
+            db.execute("DELETE FROM leases WHERE account = ? AND holder = ?", (account, holder))
+
+    # ---------------------------------------------------------------- positions, gaps
     def set_seen(self, account: str, service: str, node: str, item_id: str) -> None:
         """Remember the last item seen on a node."""
         with self._tx() as db:
@@ -196,3 +268,8 @@ class Store:
                            + (" WHERE account = ?" if account else "") + " ORDER BY ts",
                            [account] if account else [])
         return [dict(zip(("account", "service", "node", "last_seen", "fetched", "ts"), r)) for r in rows]
+
+
+def _whoami(holder: str) -> dict[str, Any]:
+    """Who holds a lease, for the user to read: process id, host, program."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "program": holder.split(":", 1)[0]}

@@ -163,7 +163,9 @@ def test_two_processes_write_the_store_at_once(home):
         sys.stdin.readline()
         for i in range(60):
             hook = host.create_hook(f"{tag}-{i}", "pass", type="python_code", persistent=True, account=jid)
-            host.store.claim(hook.id, (jid, f"{tag}-{i}", "item", "publish"))
+            (seq,) = host.store.write_batch([(hook.id, jid, jid, f"{tag}-{i}", "publish", "item", "d", None,
+                                              None, 0.0)], [(jid, jid, f"{tag}-{i}", "item")])
+            host.store.mark_done(seq, 1.0)
             if i % 2:
                 assert host.delete_hooks(f"{tag}-{i}", account=jid) == 1
         print("done", flush=True)
@@ -336,5 +338,6 @@ def test_sigterm_waits_for_running_hooks_and_loses_no_run(runner, account, serve
     assert [(r["item"], r["status"]) for r in proc.records("run")] == [(i, "ok") for i in ids]
     assert lines(out) == ids
     assert proc.records()[-1]["event"] == "stopped"
-    done = Store(home / "hooknb.sqlite3").done_keys(hook_id)
-    assert {key[2] for key in done} == set(ids)
+    store = Store(home / "hooknb.sqlite3")
+    assert [item for item, _kind, _digest in store.done_items(hook_id)] == ids
+    assert store.pending(jid) == [] and stopped["pending"] == 0

@@ -13,12 +13,14 @@ SERVICE = "pubsub.localhost"
 
 
 class FakeClient:
-    """What the session and the engine use of a :class:`hooknb.client.Client`: a JID, the
-    items each node holds, subscriptions, ``last_error``."""
+    """What the session and the engine use of a :class:`hooknb.client.Client`: a JID, a state,
+    the items each node holds and how many it keeps, subscriptions, ``last_error``."""
 
     def __init__(self, jid: str = ACCOUNT) -> None:
         self.jid = jid
+        self.state = "connected"
         self.last_error: str | None = None
+        self.capacity: str | None = None
         self.nodes: dict[tuple[str, str], list[Event]] = {}
         self.subscriptions: set[tuple[str, str]] = set()
         self.refused: dict[tuple[str, str], str] = {}
@@ -32,6 +34,9 @@ class FakeClient:
     async def aget_items(self, node: str, service: str | None = None, max_items: int | None = None) -> list[Event]:
         items = list(self.nodes.get((service or self.jid, node), []))
         return items[-max_items:] if max_items else items
+
+    async def amax_items(self, node: str, service: str | None = None) -> str | None:
+        return self.capacity
 
     async def asubscribe_missing(self, pairs: set[tuple[str, str]]) -> tuple[list, dict]:
         wanted = sorted(pairs - self.subscriptions)

@@ -1,5 +1,5 @@
 """The session stage without a server: live events held during the catch-up, missed items
-first and in order, positions, gaps, subscription refusals shown on the hooks."""
+first and in order, positions, gaps, subscription refusals shown on the hooks, the lease."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ from hooknb.session import Session
 @pytest.fixture
 def host(tmp_path):
     host = make_host(tmp_path)
+    sessions = []
+    host.session = lambda: sessions.append(Session(host.engine, host.positions, host.holder)) or sessions[-1]
     yield host
+    for session in sessions:
+        _loop.call(session.close())
     host.close()
 
 
@@ -25,7 +29,7 @@ def persistent_hook(host, node="n"):
 
 
 def start(session, client, reconnected=False):
-    on_loop(session.prepare_session, client)
+    _loop.call(session.prepare_session(client))
     _loop.call(session.session_started(client, reconnected))
 
 
@@ -38,8 +42,8 @@ def test_missed_items_run_before_live_ones_held_meanwhile(host):
     host.store.set_seen(ACCOUNT, SERVICE, "n", "a")
     client = FakeClient()
     client.hold("n", "a", "b", "c")
-    session = Session(host.engine, host.positions)
-    on_loop(session.prepare_session, client)
+    session = host.session()
+    _loop.call(session.prepare_session(client))
     on_loop(session.on_events, client, [event("n", "live")])  # arrives during the catch-up
     assert len(host.events) == 0
     _loop.call(session.session_started(client, False))
@@ -51,7 +55,8 @@ def test_a_first_look_notes_the_position_without_running_old_items(host):
     persistent_hook(host)
     client = FakeClient()
     client.hold("n", "old1", "old2")
-    start(Session(host.engine, host.positions), client)
+    start(host.session(), client)
+    assert host.inbox.flush()
     assert host.store.get_seen(ACCOUNT, SERVICE, "n") == "old2" and ran(host) == []
 
 
@@ -60,21 +65,21 @@ def test_a_node_that_lost_the_last_item_seen_is_a_recorded_gap(host):
     host.store.set_seen(ACCOUNT, SERVICE, "n", "gone")
     client = FakeClient()
     client.hold("n", "x", "y")
-    start(Session(host.engine, host.positions), client)
+    start(host.session(), client)
     assert host.wait_runs(2, 5) and ran(host) == ["x", "y"]
     (gap,) = host.store.gaps()
     assert (gap["node"], gap["last_seen"], gap["fetched"]) == ("n", "gone", 2)
     assert "gap on" in client.last_error
 
 
-def test_positions_follow_live_items_and_reach_the_store_for_persistent_nodes(host):
+def test_positions_follow_live_items_and_reach_the_store_with_the_inbox(host):
     persistent_hook(host, "kept")
     host.engine.install(HookSpec.make(ACCOUNT, SERVICE, "temp", "python_code", "1"))
     client = FakeClient()
-    session = Session(host.engine, host.positions)
+    session = host.session()
     start(session, client)
     on_loop(session.on_events, client, [event("kept", "k1"), event("temp", "t1")])
-    on_loop(host.positions.flush)
+    assert host.inbox.flush()
     assert host.store.get_seen(ACCOUNT, SERVICE, "kept") == "k1"
     assert host.store.get_seen(ACCOUNT, SERVICE, "temp") is None
     assert host.positions.get((ACCOUNT, SERVICE, "temp")) == "t1"
@@ -84,7 +89,7 @@ def test_a_refused_subscription_shows_on_the_hook_and_clears_when_accepted(host)
     spec = persistent_hook(host)
     client = FakeClient()
     client.refused[(SERVICE, "n")] = "forbidden"
-    session = Session(host.engine, host.positions)
+    session = host.session()
     start(session, client)
     assert host.registry.get(spec.id).last_error == "cannot subscribe: forbidden"
     client.refused.clear()
@@ -95,5 +100,38 @@ def test_a_refused_subscription_shows_on_the_hook_and_clears_when_accepted(host)
 def test_an_unreadable_store_costs_the_catch_up_not_the_session(host, tmp_path):
     (tmp_path / "hooknb.sqlite3").write_bytes(b"this is not a database" * 100)
     client = FakeClient()
-    start(Session(host.engine, host.positions), client)
+    start(host.session(), client)
     assert "persistent hooks not restored" in client.last_error
+
+
+def test_a_node_seen_empty_that_is_now_full_is_a_gap(host):
+    persistent_hook(host)
+    host.store.set_seen(ACCOUNT, SERVICE, "n", "")
+    client = FakeClient()
+    client.capacity = "3"
+    client.hold("n", "x", "y", "z")
+    start(host.session(), client)
+    assert host.wait_runs(3, 5)
+    (gap,) = [e for e in host.events.snapshot() if e.kind == "gap"]
+    assert gap.node == "n" and "it was empty and now holds 3 items" in client.last_error
+    assert host.store.gaps()[0]["fetched"] == 3
+
+
+def test_only_the_lease_holder_runs_persistent_hooks_and_a_take_over_moves_them(host, tmp_path):
+    persistent_hook(host)
+    other = make_host(tmp_path)  # another process on the same store
+    first, second = host.session(), Session(other.engine, other.positions, other.holder)
+    client, other_client = FakeClient(), FakeClient()
+    start(first, client)
+    start(second, other_client)
+    assert first.active and not second.active
+    assert second.describe_lease().startswith(host.holder.partition(":")[0])
+    on_loop(first.on_events, client, [event("n", "a")])
+    on_loop(second.on_events, other_client, [event("n", "a")])
+    assert host.wait_runs(1, 5) and not other.wait_runs(1, 0.2)
+    _loop.call(second.take_over(other_client))
+    assert second.active and ACCOUNT in other.engine.active
+    on_loop(second.on_events, other_client, [event("n", "b")])
+    assert other.wait_runs(1, 5) and [r.item_id for r in other.runs.snapshot()] == ["b"]
+    _loop.call(second.close())
+    other.close()

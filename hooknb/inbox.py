@@ -1,0 +1,210 @@
+"""The durable inbox of persistent hooks: an item is in the store before its run is queued.
+
+For each item bound for a persistent hook the engine makes an :class:`Entry` and hands a batch
+of them to the :class:`Inbox`, whose thread of its own writes the batch in one transaction
+(with the positions of the nodes it covers) and then gives the entries that were new back to
+the loop, to be queued.  When a run ends (ok, error, timeout) its entry is marked done: at once
+on the worker thread that ran it, before that thread takes its next item, so that a run that
+ended is never run again; through the inbox thread for runs that ended on the loop.
+
+SQLite never runs on the event loop.  When the store fails (locked, disk full, read-only), the
+batches and done marks wait in memory (up to ``memory_max`` entries), retried every
+``retry`` seconds; :attr:`Inbox.status` says why, and they are written on recovery.
+
+Delivery, stated exactly: every item bound for a persistent hook runs at least once (pending
+entries run first at the next start); a run whose end was recorded is never repeated; only a
+run in flight when the process died may run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from . import loop as _loop
+from .errors import HooknbError
+from .events import Event
+
+if TYPE_CHECKING:
+    from .store import Store
+
+log = logging.getLogger(__name__)
+RETRY = 0.5  # seconds between attempts while the store fails
+MEMORY_MAX = 100_000  # entries held in memory while the store fails
+Position = tuple[str, str, str, str]  # (account, service, node, item id)
+
+
+def digest(event: Event) -> str:
+    """The version part of an item's identity: the SHA-256 of its payload ("" when it has none);
+    a node-wide event (purge, delete, config) has no identity to share: a fresh token."""
+    if event.item_id is None:
+        return uuid.uuid4().hex
+    payload = event.payload
+    return hashlib.sha256(payload.encode()).hexdigest() if payload is not None else ""
+
+
+class Entry:
+    """One item bound for one persistent hook; ``seq`` once it is in the store."""
+
+    __slots__ = ("seq", "hook_id", "event", "digest")
+
+    def __init__(self, hook_id: str, event: Event, version: str | None = None, seq: int | None = None) -> None:
+        self.hook_id, self.event, self.seq = hook_id, event, seq
+        self.digest = digest(event) if version is None else version
+
+    def row(self) -> tuple:
+        """The inbox row (:data:`hooknb.store.INBOX_COLUMNS`)."""
+        e = self.event
+        return (self.hook_id, e.account, e.service, e.node, e.kind, e.item_id or "", self.digest,
+                e.publisher, e.payload, e.ts)
+
+    @classmethod
+    def from_row(cls, row: tuple) -> Entry:
+        """An entry from a pending inbox row (seq first)."""
+        seq, hook_id, account, service, node, kind, item_id, version, publisher, payload, ts = row
+        return cls(hook_id, Event(account, service, node, kind, item_id or None, publisher, payload, ts),
+                   version, seq)
+
+
+class _Batch:
+    __slots__ = ("entries", "positions", "then")
+
+    def __init__(self, entries: list[Entry], positions: list[Position],
+                 then: Callable[[list[Entry]], None] | None) -> None:
+        self.entries, self.positions, self.then = entries, positions, then
+
+
+class Inbox:
+    """The writer of the inbox (see the module docstring); one per process."""
+
+    def __init__(self, store: Callable[[], Store], retry: float = RETRY, memory_max: int = MEMORY_MAX) -> None:
+        self._store = store
+        self.retry = retry
+        self.memory_max = memory_max
+        self._cv = threading.Condition()
+        self._batches: deque[_Batch] = deque()
+        self._dones: list[tuple[int, float, Future | None]] = []
+        self._held = 0  # entries in waiting batches
+        self._thread: threading.Thread | None = None
+        #: Why the store cannot be written right now (None when it can).
+        self.status: str | None = None
+        self.written = 0  # entries written since start
+
+    # ---------------------------------------------------------------- intake (loop thread)
+    def submit(self, entries: list[Entry], positions: list[Position],
+               then: Callable[[list[Entry]], None] | None = None) -> bool:
+        """Write ``entries`` and ``positions`` in one transaction, then call ``then`` on the loop
+        with the entries that were new (copies of versions already in the inbox are left out).
+        False, and nothing kept, when ``memory_max`` entries already wait for a failing store."""
+        with self._cv:
+            if entries and self._held + len(entries) > self.memory_max:
+                return False
+            self._batches.append(_Batch(entries, positions, then))
+            self._held += len(entries)
+            self._wake()
+        return True
+
+    def waiting(self) -> int:
+        """Entries and done marks not written yet."""
+        with self._cv:
+            return self._held + len(self._dones)
+
+    # ---------------------------------------------------------------- runs that ended
+    def done(self, entry: Entry, when: float) -> None:
+        """Mark ``entry``'s run done, now, on the calling worker thread (never the loop); while
+        the store fails, the mark waits in memory and is written on recovery."""
+        if self.status is None:
+            try:
+                self._store().mark_done(entry.seq, when)
+                return
+            except HooknbError as exc:
+                self._failed(exc)
+        self.done_later(entry, when)
+
+    def done_later(self, entry: Entry, when: float) -> Future:
+        """Mark ``entry``'s run done through the inbox thread; the future is resolved once the
+        mark was written (or, while the store fails, kept in memory)."""
+        future: Future = Future()
+        with self._cv:
+            self._dones.append((entry.seq, when, future))
+            self._wake()
+        return future
+
+    async def adone(self, entry: Entry, when: float) -> None:
+        """:meth:`done_later`, awaited (for runs that ended on the loop)."""
+        await asyncio.wrap_future(self.done_later(entry, when))
+
+    # ---------------------------------------------------------------- the thread
+    def _wake(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="hooknb-inbox", daemon=True)
+            self._thread.start()
+        self._cv.notify()
+
+    def _failed(self, exc: HooknbError) -> None:
+        if self.status != str(exc):
+            log.error("persistent hooks: %s; items wait in memory", exc)
+        self.status = str(exc)
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._batches and not self._dones:
+                    if not self._cv.wait(60.0):
+                        self._thread = None
+                        return
+                batches = list(self._batches)
+                dones = list(self._dones)
+            try:
+                seqs = self._store().write_batch(
+                    [e.row() for b in batches for e in b.entries],
+                    [p for b in batches for p in b.positions], [(s, w) for s, w, _ in dones])
+            except HooknbError as exc:
+                self._failed(exc)
+                for _seq, _when, future in dones:  # kept in memory: the caller need not wait
+                    if future is not None and not future.done():
+                        future.set_result(False)
+                time.sleep(self.retry)
+                continue
+            with self._cv:
+                for _ in batches:
+                    self._batches.popleft()
+                self._held -= sum(len(b.entries) for b in batches)
+                del self._dones[:len(dones)]
+            if self.status is not None:
+                log.warning("persistent hooks: the store can be written again")
+                self.status = None
+            self.written += len(seqs)
+            for _seq, _when, future in dones:
+                if future is not None and not future.done():
+                    future.set_result(True)
+            self._deliver(batches, iter(seqs))
+
+    @staticmethod
+    def _deliver(batches: Iterable[_Batch], seqs: Any) -> None:
+        loop = _loop.get_loop()
+        for batch in batches:
+            accepted = []
+            for entry in batch.entries:
+                entry.seq = next(seqs)
+                if entry.seq is not None:
+                    accepted.append(entry)
+            if batch.then is not None and accepted:
+                loop.call_soon_threadsafe(batch.then, accepted)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything submitted so far was written (False on timeout)."""
+        deadline = time.monotonic() + timeout
+        while self.waiting():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
