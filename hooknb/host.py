@@ -194,6 +194,8 @@ class Host:
                     await client.asubscribe(node, service)
                 except HooknbError as exc:
                     raise HookCreateError(f"cannot hook node {node!r} on {service}: {exc}") from None
+            if spec.persistent:
+                await client.handler.want_lease(client)
             await client.handler.mark(client, service, node, spec.persistent)
         replaced = [h.id for h in self.registry.all(jid) if name and h.name == name
                     and (h.service, h.node) == (service, node) and h.id != spec.id]

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 RETRY = 0.5  # seconds between attempts while the store fails
 MEMORY_MAX = 100_000  # entries held in memory while the store fails
-Position = tuple[str, str, str, str]  # (account, service, node, item id)
+Position = tuple[str, str, str, str, str]  # (account, service, node, item id, payload digest)
 
 
 def digest(event: Event) -> str:

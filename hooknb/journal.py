@@ -11,7 +11,7 @@ import ctypes
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 R = TypeVar("R")
@@ -84,6 +84,8 @@ class Journal(Generic[R]):
             self._rows.append(row)
             self.total += 1
             self._lock.notify_all()
+        for listener in self.listeners:
+            listener([row])
 
     def extend(self, rows: Iterable[R]) -> None:
         """Add several records."""

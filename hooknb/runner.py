@@ -18,9 +18,10 @@ pending).
 
 On the first SIGINT/SIGTERM it stops taking items, goes on running those queued for up to
 ``grace`` seconds, then leaves the rest pending in the store's inbox (the next start runs them
-first), disconnects and says ``stopped`` with ``pending``, the entries left.  It exits 0, or 1
-if a run in progress had to be abandoned (it did not end within the grace, or a second signal
-came): that run may run again at the next start.
+first), gives the run in progress up to ``IN_FLIGHT_WAIT`` seconds to end, disconnects and
+says ``stopped`` with ``pending``, the entries left.  It exits 0, or 1 if a run in progress had
+to be abandoned (it did not end in time, or a second signal came): that run may run again at
+the next start.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ TICK = 0.1  # seconds between looks at the runs journal and the connection state
 EVENTS_KEPT = 1_000  # the runner journals events only to look at; runs are logged as they come
 RUNS_KEPT = 10_000
 LOG_FORMATS = ("text", "json")
+IN_FLIGHT_WAIT = 5.0  # seconds a run in progress at the end of the grace gets to end
 
 
 def _utc(ts: float) -> str:
@@ -200,6 +202,7 @@ class Runner:
             _loop.call(_on_loop(client.handler.stop_intake))
         self._settle(time.monotonic() + self.grace)
         self.host.engine.stop_lanes(self.account)  # what is still queued stays pending
+        self._settle(time.monotonic() + IN_FLIGHT_WAIT)
         unfinished = self._pending()
         self.host.disconnect(self.account)
         self.host.inbox.flush()

@@ -31,31 +31,33 @@ from typing import TYPE_CHECKING, Any
 from .client import Client, ClientHandler, Operation, Send
 from .errors import HooknbError
 from .events import Event
-from .inbox import Entry, Position
+from .inbox import Entry, Position, digest
 
 if TYPE_CHECKING:
     from .engine import Engine
 
 log = logging.getLogger(__name__)
 NodeKey = tuple[str, str, str]  # (account, service, node)
+Mark = tuple[str, str]  # the last item seen on a node: (item id or "" for none, payload digest)
 LEASE_TTL = 6.0
 LEASE_BEAT = 2.0
 
 
 class Positions:
-    """The last item seen on each hooked node of each account, in memory (loop thread only).
-    Only nodes with hooks are kept; those with persistent hooks reach the store through the
-    inbox (:meth:`note` returns them)."""
+    """The last item seen on each hooked node of each account, with its payload digest (so a
+    republished item is told apart), in memory (loop thread only).  Only nodes with hooks are
+    kept; those with persistent hooks reach the store through the inbox (:meth:`note` returns
+    them)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._seen: dict[NodeKey, str] = {}
+        self._seen: dict[NodeKey, Mark] = {}
 
     def __contains__(self, key: NodeKey) -> bool:
         return key in self._seen
 
-    def get(self, key: NodeKey) -> str | None:
-        """The last item id seen on a node ("" for a node seen empty; None if never looked at)."""
+    def get(self, key: NodeKey) -> Mark | None:
+        """The last item seen on a node (("", "") for a node seen empty; None if never looked at)."""
         return self._seen.get(key)
 
     def note(self, events: list[Event]) -> list[Position]:
@@ -67,15 +69,15 @@ class Positions:
                 hooks = lookup(event.account, event.service, event.node)
                 if hooks:
                     key = (event.account, event.service, event.node)
-                    self._seen[key] = event.item_id
+                    self._seen[key] = (event.item_id, digest(event))
                     if any(h.persistent for h in hooks):
-                        out[key] = event.item_id
-        return [(*key, item_id) for key, item_id in out.items()]
+                        out[key] = self._seen[key]
+        return [(*key, *mark) for key, mark in out.items()]
 
     def remember(self, key: NodeKey, items: list[Event]) -> Position:
         """Note a node's newest item ("" when it is empty); returns the position."""
-        self._seen[key] = (items[-1].item_id or "") if items else ""
-        return (*key, self._seen[key])
+        self._seen[key] = (items[-1].item_id or "", digest(items[-1])) if items else ("", "")
+        return (*key, *self._seen[key])
 
 
 class Session(ClientHandler):
@@ -88,7 +90,7 @@ class Session(ClientHandler):
         self.lease: dict[str, Any] | None = None
         self.gaps = 0
         self._held: list[Event] | None = None
-        self._marks: dict[NodeKey, str | None] = {}
+        self._marks: dict[NodeKey, Mark | None] = {}
         self._lease_task: asyncio.Task | None = None
         self._client: Client | None = None
 
@@ -106,7 +108,7 @@ class Session(ClientHandler):
         if self.active:
             return "this process"
         if not self.lease:
-            return "unknown"
+            return "nobody"
         info = self.lease["info"]
         return f"{info.get('program')} (pid {info.get('pid')} on {info.get('host')})"
 
@@ -161,7 +163,7 @@ class Session(ClientHandler):
         if held:
             self.accept(client, held)
 
-    async def _read_marks(self, client: Client) -> dict[NodeKey, str | None]:
+    async def _read_marks(self, client: Client) -> dict[NodeKey, Mark | None]:
         """Where each hooked node stood: for nodes with persistent hooks, when this process runs
         them, the store's positions (written with the inbox); else those seen in memory."""
         registry = self.engine.registry
@@ -169,8 +171,8 @@ class Session(ClientHandler):
                  ((client.jid, s, n) for s, n in registry.nodes(client.jid))}
         stored = [key for key in marks if self.active and any(h.persistent for h in registry.find(*key))]
         if stored:
-            get_seen = self.engine.store.get_seen
-            marks.update(await asyncio.to_thread(lambda: {key: get_seen(*key) for key in stored}))
+            get = self.engine.store.get_position
+            marks.update(await asyncio.to_thread(lambda: {key: get(*key) for key in stored}))
         return marks
 
     async def _run_pending(self, client: Client) -> None:
@@ -195,6 +197,8 @@ class Session(ClientHandler):
         """Subscribe to the nodes of hooks added since the session started (e.g. picked up from
         the store), noting each one's newest item; returns the pairs newly subscribed."""
         added = await self._subscribe_hooked(client)
+        if any(h.persistent for h in self.engine.registry.all(client.jid)):
+            await self.want_lease(client)  # (which notes the new nodes' positions if it takes it)
         for service, node in added:
             persistent = any(h.persistent for h in self.engine.registry.find(client.jid, service, node))
             await self.mark(client, service, node, persistent)
@@ -222,18 +226,20 @@ class Session(ClientHandler):
         marks, self._marks = self._marks, {}
         for service, node in sorted(self.engine.registry.nodes(client.jid)):
             key = (client.jid, service, node)
-            last = marks.get(key)
+            mark = marks.get(key)
             try:
                 items = await client.aget_items(node, service)
             except HooknbError:
                 continue
             ids = [e.item_id for e in items]
-            if last is None:  # first look at this node: remember where it stands
+            if mark is None:  # first look at this node: remember where it stands
                 persistent = any(h.persistent for h in self.engine.registry.find(*key))
                 self._write_position(self.positions.remember(key, items), persistent)
                 continue
-            if last in ids:
-                missed = items[ids.index(last) + 1:]
+            last, version = mark
+            if last in ids:  # the item after it; or it, if it was republished since
+                at = ids.index(last)
+                missed = items[at + (1 if digest(items[at]) == version or not version else 0):]
             else:  # "" marks a node seen empty
                 missed = items
                 if last or (items and len(items) >= await self._capacity(client, service, node)):
@@ -262,11 +268,13 @@ class Session(ClientHandler):
             log.error("%s: the gap could not be recorded in the store: %s", client.jid, exc)
 
     # ---------------------------------------------------------------- the lease
-    async def _take_lease(self, force: bool) -> bool:
-        """Take or renew the account's lease; True if this process holds it now."""
+    async def _take_lease(self, force: bool, want: bool = False) -> bool:
+        """Take or renew the account's lease if this process has persistent hooks of the account
+        to run (or ``want``s to: it is making one; or ``force``); True if it holds it now."""
+        take = force or want or self.active or any(h.persistent for h in self.engine.registry.all(self.account))
         self.lease = await asyncio.to_thread(self.engine.store.acquire_lease, self.account, self.holder,
-                                             LEASE_TTL, force)
-        mine = self.lease["holder"] == self.holder
+                                             LEASE_TTL, force, take)
+        mine = self.lease is not None and self.lease["holder"] == self.holder
         if mine:
             self.engine.active.add(self.account)
         else:
@@ -292,6 +300,12 @@ class Session(ClientHandler):
                 log.warning("%s: the persistent hooks are now run by %s", client.jid, self.describe_lease())
                 self.engine.stop_lanes(client.jid)
 
+    async def want_lease(self, client: Client) -> None:
+        """A persistent hook is being made here: run the account's persistent hooks here unless
+        another live process does already."""
+        if not self.active and await self._take_lease(force=False, want=True):
+            await self._activate(client)
+
     async def take_over(self, client: Client) -> None:
         """Run the account's persistent hooks here, whoever holds the lease now (the holder
         notices within ``LEASE_BEAT`` seconds and stops running them)."""
@@ -313,12 +327,11 @@ class Session(ClientHandler):
         """Stop renewing and give the lease up (the session's account is disconnecting)."""
         if self._lease_task is not None:
             self._lease_task.cancel()
-        if self.active:
-            self.engine.active.discard(self.account)
-            try:
-                await asyncio.to_thread(self.engine.store.release_lease, self.account, self.holder)
-            except HooknbError as exc:
-                log.warning("%s: the lease could not be released: %s", self.account, exc)
+        self.engine.active.discard(self.account)
+        try:  # only if this process holds it (it may have stopped taking items already)
+            await asyncio.to_thread(self.engine.store.release_lease, self.account, self.holder)
+        except HooknbError as exc:
+            log.warning("%s: the lease could not be released: %s", self.account, exc)
 
     def stop_intake(self) -> None:
         """Take no more items for the persistent hooks (a clean stop): queued ones run on, and

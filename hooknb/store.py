@@ -50,6 +50,11 @@ CREATE TABLE IF NOT EXISTS seen (
     item_id TEXT NOT NULL, ts REAL NOT NULL,
     PRIMARY KEY (account, service, node)
 );
+CREATE TABLE IF NOT EXISTS positions (
+    account TEXT NOT NULL, service TEXT NOT NULL, node TEXT NOT NULL,
+    item_id TEXT NOT NULL, digest TEXT NOT NULL, ts REAL NOT NULL,
+    PRIMARY KEY (account, service, node)
+);
 CREATE TABLE IF NOT EXISTS inbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     hook_id TEXT NOT NULL, account TEXT NOT NULL, service TEXT NOT NULL, node TEXT NOT NULL,
@@ -91,6 +96,11 @@ class Store:
             self._wal(busy_timeout_ms / 1000)
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.executescript(SCHEMA)
+            if self._db.execute("SELECT 1 FROM seen LIMIT 1").fetchone():  # a store of 0.1: move
+                with self._tx() as db:                                      # its positions over
+                    db.execute("INSERT OR IGNORE INTO positions SELECT account, service, node, item_id,"
+                               " '', ts FROM seen")
+                    db.execute("DELETE FROM seen")
         except sqlite3.DatabaseError as exc:
             raise self._error(exc) from None
 
@@ -184,10 +194,10 @@ class Store:
                  "arg": r[5], "options": json.loads(r[6]), "created": r[7]} for r in rows]
 
     # ---------------------------------------------------------------- the inbox
-    def write_batch(self, entries: list[tuple], positions: Iterable[tuple[str, str, str, str]] = (),
+    def write_batch(self, entries: list[tuple], positions: Iterable[tuple[str, str, str, str, str]] = (),
                     done: Iterable[tuple[int, float]] = ()) -> list[int | None]:
         """In one transaction: add inbox rows (tuples in :data:`INBOX_COLUMNS` order), note node
-        positions (account, service, node, item id) and mark runs done ((seq, when)).  Returns
+        positions (account, service, node, item id, digest) and mark runs done ((seq, when)).  Returns
         each entry's ``seq``, None for a version the inbox already had (a copy)."""
         seqs: list[int | None] = []
         with self._tx() as db:
@@ -196,7 +206,7 @@ class Store:
                                  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", entry)
                 seqs.append(cur.lastrowid if cur.rowcount == 1 else None)
             now = time.time()
-            db.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)",
+            db.executemany("INSERT OR REPLACE INTO positions VALUES (?, ?, ?, ?, ?, ?)",
                            [(*key, now) for key in positions])
             db.executemany("UPDATE inbox SET done = ? WHERE seq = ?", [(when, seq) for seq, when in done])
         return seqs
@@ -225,17 +235,21 @@ class Store:
                               " FROM inbox WHERE done IS NOT NULL) WHERE r > ?)", (keep,)).rowcount
 
     # ---------------------------------------------------------------- leases
-    def acquire_lease(self, account: str, holder: str, ttl: float, force: bool = False) -> dict[str, Any]:
+    def acquire_lease(self, account: str, holder: str, ttl: float, force: bool = False,
+                      take: bool = True) -> dict[str, Any] | None:
         """Take or renew the lease of ``account`` for ``holder`` unless another holder's lease is
-        younger than ``ttl`` seconds (``force`` takes it anyway).  Returns the lease as it now
-        stands: ``holder``, ``info`` (who: process, host, kind), ``beat``, ``age``."""
+        younger than ``ttl`` seconds (``force`` takes it anyway; ``take=False`` only looks).
+        Returns the lease as it now stands (None if nobody holds it): ``holder``, ``info`` (who:
+        process, host, program), ``beat``, ``age``."""
         now = time.time()
         with self._tx() as db:
             row = db.execute("SELECT holder, info, beat FROM leases WHERE account = ?", (account,)).fetchone()
-            if row is None or row[0] == holder or force or now - row[2] > ttl:
+            if take and (row is None or row[0] == holder or force or now - row[2] > ttl):
                 info = row[1] if row is not None and row[0] == holder else json.dumps(_whoami(holder))
                 db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)", (account, holder, info, now))
                 row = (holder, info, now)
+        if row is None:
+            return None
         return {"holder": row[0], "info": json.loads(row[1]), "beat": row[2], "age": now - row[2]}
 
     def release_lease(self, account: str, holder: str) -> None:
@@ -244,17 +258,15 @@ class Store:
             db.execute("DELETE FROM leases WHERE account = ? AND holder = ?", (account, holder))
 
     # ---------------------------------------------------------------- positions, gaps
-    def set_seen(self, account: str, service: str, node: str, item_id: str) -> None:
-        """Remember the last item seen on a node."""
-        with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)",
-                       (account, service, node, item_id, time.time()))
+    def set_position(self, account: str, service: str, node: str, item_id: str, digest: str = "") -> None:
+        """Note the last item seen on a node ("" for a node seen empty) and its payload digest."""
+        self.write_batch([], [(account, service, node, item_id, digest)])
 
-    def get_seen(self, account: str, service: str, node: str) -> str | None:
-        """The last item id seen on a node, or None."""
-        rows = self._query("SELECT item_id FROM seen WHERE account = ? AND service = ? AND node = ?",
+    def get_position(self, account: str, service: str, node: str) -> tuple[str, str] | None:
+        """(item id, digest) of the last item seen on a node, or None if it was never looked at."""
+        rows = self._query("SELECT item_id, digest FROM positions WHERE account = ? AND service = ? AND node = ?",
                            (account, service, node))
-        return rows[0][0] if rows else None
+        return rows[0] if rows else None
 
     def add_gap(self, account: str, service: str, node: str, last_seen: str | None, fetched: int) -> None:
         """Record that items published while away may be lost (the node no longer holds them)."""

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from processes import RunnerProcess
+
 from hooknb import server as srv
 from hooknb.client import Client
 from hooknb.host import Host
@@ -97,3 +99,32 @@ def connect(server: srv.ServerInfo, account: Callable[[str], tuple[str, str]]) -
 def node() -> str:
     """A node name unique to the test."""
     return f"node-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def runner(home, server, tmp_path) -> Iterator[Callable[..., RunnerProcess]]:
+    """``runner(jid, password, *extra, env=None, info=None)``: start ``hooknb run`` (JSON log unless
+    told) for an account of the session's server (or of ``info``'s)."""
+    started: list[RunnerProcess] = []
+
+    def start(jid: str, password: str, *extra: str, env: dict[str, str] | None = None,
+              info: srv.ServerInfo | None = None) -> RunnerProcess:
+        info = info or server
+        args = ["--jid", jid, "--host", info.host, "--port", str(info.port), "--plaintext",
+                *(extra or ("--log-format", "json"))]
+        proc = RunnerProcess(args, {"HOOKNB_PASSWORD": password, **(env or {})},
+                             tmp_path / f"runner{len(started)}.err")
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()
+
+
+@pytest.fixture
+def pubsub_node(make_host, connect, server, node):
+    """(publisher client, node): a node on the pubsub component, made by a fresh account."""
+    publisher = connect(make_host())
+    publisher.create_node(node, server.pubsub)
+    return publisher, node

@@ -4,64 +4,17 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
 import textwrap
-import threading
-import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
+from processes import JID, appender, hooknb, lines, publish, wait_until
 
 from hooknb.store import Store
-
-SCRIPT = shutil.which("hooknb", path=str(Path(sys.executable).parent))
-HOOKNB = [SCRIPT] if SCRIPT else [sys.executable, "-m", "hooknb.cli"]
-JID = "alice@localhost"
-
-
-def hooknb(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run the console script (with the test's $HOOKNB_HOME) and wait for it."""
-    return subprocess.run([*HOOKNB, *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
-
-
-def hook_file(path: Path, body: str) -> str:
-    path.write_text(textwrap.dedent(body))
-    path.chmod(0o644)
-    return str(path)
-
-
-def appender(path: Path, out: Path, delay: float = 0.0) -> str:
-    """A python_file hook appending each item id to ``out`` (after ``delay`` seconds)."""
-    return hook_file(path, f"""
-        import time
-        def hook(host, client, item):
-            time.sleep({delay})
-            with open({str(out)!r}, "a") as f:
-                f.write(item.id + "\\n")
-            return item.id
-    """)
-
-
-def lines(path: Path) -> list[str]:
-    return path.read_text().split() if path.exists() else []
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-    return result
-
 
 def listed() -> list[dict[str, Any]]:
     result = hooknb("pubsub", "hook", "list", "-O", "json")
@@ -164,7 +117,7 @@ def test_two_processes_write_the_store_at_once(home):
         for i in range(60):
             hook = host.create_hook(f"{tag}-{i}", "pass", type="python_code", persistent=True, account=jid)
             (seq,) = host.store.write_batch([(hook.id, jid, jid, f"{tag}-{i}", "publish", "item", "d", None,
-                                              None, 0.0)], [(jid, jid, f"{tag}-{i}", "item")])
+                                              None, 0.0)], [(jid, jid, f"{tag}-{i}", "item", "d")])
             host.store.mark_done(seq, 1.0)
             if i % 2:
                 assert host.delete_hooks(f"{tag}-{i}", account=jid) == 1
@@ -189,75 +142,6 @@ def test_two_processes_write_the_store_at_once(home):
 
 
 # ------------------------------------------------------------------------------------ hooknb run
-class RunnerProcess:
-    """A ``hooknb run`` subprocess whose stdout is read line by line on a thread."""
-
-    def __init__(self, args: list[str], env: dict[str, str], stderr: Path) -> None:
-        self.err = stderr.open("w")
-        self.proc = subprocess.Popen([*HOOKNB, "run", *args], stdout=subprocess.PIPE, stderr=self.err,
-                                     stdin=subprocess.DEVNULL, text=True, env={**os.environ, **env})
-        self.lines: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def records(self, event: str | None = None, **fields: Any) -> list[dict[str, Any]]:
-        """The JSON records logged so far, of one event and with these field values."""
-        out = [json.loads(line) for line in list(self.lines)]
-        return [r for r in out if (event is None or r["event"] == event)
-                and all(r.get(k) == v for k, v in fields.items())]
-
-    def wait_record(self, event: str, count: int = 1, timeout: float = 15.0, **fields: Any) -> dict[str, Any]:
-        """Wait until ``count`` such records were logged; returns the last."""
-        return wait_until(lambda: len(found := self.records(event, **fields)) >= count and found[-1],
-                          timeout)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        self.proc.send_signal(sig)
-        code = self.proc.wait(timeout)
-        self.reader.join(5)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.err.close()
-
-
-@pytest.fixture
-def runner(home, server, tmp_path) -> Iterator[Callable[..., RunnerProcess]]:
-    """``runner(jid, password, *extra)``: start ``hooknb run`` (JSON log unless told) for an account."""
-    started: list[RunnerProcess] = []
-
-    def start(jid: str, password: str, *extra: str) -> RunnerProcess:
-        args = ["--jid", jid, "--host", server.host, "--port", str(server.port), "--plaintext",
-                *(extra or ("--log-format", "json"))]
-        proc = RunnerProcess(args, {"HOOKNB_PASSWORD": password}, tmp_path / f"runner{len(started)}.err")
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.kill()
-
-
-@pytest.fixture
-def pubsub_node(make_host, connect, server, node):
-    """(publisher client, node): a node on the pubsub component, made by a fresh account."""
-    publisher = connect(make_host())
-    publisher.create_node(node, server.pubsub)
-    return publisher, node
-
-
-def publish(client, node: str, service: str, *ids: str) -> None:
-    for item_id in ids:
-        client.publish(node, f"<n xmlns='urn:test'>{item_id}</n>", item_id=item_id, service=service)
-
-
 def test_runner_runs_a_python_file_hook_on_a_publish(runner, account, server, pubsub_node, tmp_path):
     publisher, node = pubsub_node
     jid, password = account("r")
@@ -295,7 +179,7 @@ def test_runner_picks_up_hooks_added_and_deleted_while_it_runs(runner, account, 
     print(f"runner pickup latency: {latency * 1000:.0f} ms")
     assert 0 < latency < 1.0
     # the runner remembered the node's newest item ("": none yet) for an exact catch-up later
-    assert store.get_seen(jid, server.pubsub, node) == ""
+    assert wait_until(lambda: store.get_position(jid, server.pubsub, node))[0] == ""
 
     notebook = make_host()  # a notebook's host on the same store, not connected
     code_hook = notebook.create_hook(node, f"open({str(out_code)!r}, 'a').write(item.id + '\\n')",

@@ -39,7 +39,7 @@ def ran(host):
 
 def test_missed_items_run_before_live_ones_held_meanwhile(host):
     persistent_hook(host)
-    host.store.set_seen(ACCOUNT, SERVICE, "n", "a")
+    host.store.set_position(ACCOUNT, SERVICE, "n", "a")
     client = FakeClient()
     client.hold("n", "a", "b", "c")
     session = host.session()
@@ -57,12 +57,12 @@ def test_a_first_look_notes_the_position_without_running_old_items(host):
     client.hold("n", "old1", "old2")
     start(host.session(), client)
     assert host.inbox.flush()
-    assert host.store.get_seen(ACCOUNT, SERVICE, "n") == "old2" and ran(host) == []
+    assert host.store.get_position(ACCOUNT, SERVICE, "n")[0] == "old2" and ran(host) == []
 
 
 def test_a_node_that_lost_the_last_item_seen_is_a_recorded_gap(host):
     persistent_hook(host)
-    host.store.set_seen(ACCOUNT, SERVICE, "n", "gone")
+    host.store.set_position(ACCOUNT, SERVICE, "n", "gone")
     client = FakeClient()
     client.hold("n", "x", "y")
     start(host.session(), client)
@@ -80,9 +80,9 @@ def test_positions_follow_live_items_and_reach_the_store_with_the_inbox(host):
     start(session, client)
     on_loop(session.on_events, client, [event("kept", "k1"), event("temp", "t1")])
     assert host.inbox.flush()
-    assert host.store.get_seen(ACCOUNT, SERVICE, "kept") == "k1"
-    assert host.store.get_seen(ACCOUNT, SERVICE, "temp") is None
-    assert host.positions.get((ACCOUNT, SERVICE, "temp")) == "t1"
+    assert host.store.get_position(ACCOUNT, SERVICE, "kept")[0] == "k1"
+    assert host.store.get_position(ACCOUNT, SERVICE, "temp") is None
+    assert host.positions.get((ACCOUNT, SERVICE, "temp"))[0] == "t1"
 
 
 def test_a_refused_subscription_shows_on_the_hook_and_clears_when_accepted(host):
@@ -106,7 +106,7 @@ def test_an_unreadable_store_costs_the_catch_up_not_the_session(host, tmp_path):
 
 def test_a_node_seen_empty_that_is_now_full_is_a_gap(host):
     persistent_hook(host)
-    host.store.set_seen(ACCOUNT, SERVICE, "n", "")
+    host.store.set_position(ACCOUNT, SERVICE, "n", "")
     client = FakeClient()
     client.capacity = "3"
     client.hold("n", "x", "y", "z")
@@ -135,3 +135,17 @@ def test_only_the_lease_holder_runs_persistent_hooks_and_a_take_over_moves_them(
     assert other.wait_runs(1, 5) and [r.item_id for r in other.runs.snapshot()] == ["b"]
     _loop.call(second.close())
     other.close()
+
+
+def test_the_last_item_seen_runs_again_in_a_catch_up_if_it_was_republished(host):
+    from hooknb.inbox import digest
+
+    persistent_hook(host)
+    client = FakeClient()
+    (old,) = client.hold("n", "same")
+    host.store.set_position(ACCOUNT, SERVICE, "n", "same", digest(old))
+    start(host.session(), client)                       # the same version: nothing to run
+    assert not host.wait_runs(1, 0.3)
+    client.nodes[(SERVICE, "n")] = [event("n", "same", payload='<n xmlns="urn:test">v2</n>')]
+    start(host.session(), client, reconnected=True)
+    assert host.wait_runs(1, 5) and ran(host) == ["same"]
