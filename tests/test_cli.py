@@ -22,6 +22,8 @@ import pytest
 
 from hooknb.store import Store
 
+pytestmark = pytest.mark.integration  # every test runs the console script as a process
+
 SCRIPT = shutil.which("hooknb", path=str(Path(sys.executable).parent))
 HOOKNB = [SCRIPT] if SCRIPT else [sys.executable, "-m", "hooknb.cli"]
 JID = "alice@localhost"
