@@ -241,7 +241,7 @@ def trees(text: st.SearchStrategy, attribute_names: st.SearchStrategy) -> st.Sea
     return st.recursive(node(st.just([])), lambda kids: node(st.lists(kids, max_size=3)), max_leaves=12)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(trees(TEXT, ATTRIBUTE_NAMES))
 def test_serialise_matches_slixmpp_tostring(tree):
     assert serialise(tree) == tostring(tree)

@@ -231,8 +231,7 @@ tokens = st.one_of(
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(tokens, max_size=8))
-def test_any_argv_parses_or_raises_one_clear_error(argv):
-    parser = grammar.magic_parser()
+def test_any_argv_parses_or_raises_one_clear_error(parser, argv):
     try:
         args = grammar.parse(parser, argv)
         if args.command in ("create", "delete", "subscribe", "unsubscribe", "publish"):
