@@ -67,7 +67,8 @@ def test_several_items_in_one_message_are_one_event_each_in_order():
     assert events_of(message) == [
         Event(ME, SERVICE, "news", "publish", "1", "bob@example.org/phone",
               f'<entry xmlns="{ATOM}"><title>one</title></entry>', TS),
-        Event(ME, SERVICE, "news", "publish", "2", None, f'<entry xmlns="{ATOM}"><title>two</title></entry>', TS),
+        Event(ME, SERVICE, "news", "publish", "2", None,
+              f'<entry xmlns="{ATOM}"><title>two</title></entry>', TS),
         Event(ME, SERVICE, "news", "retract", "0", None, None, TS),
     ]
 
@@ -119,7 +120,8 @@ def test_configuration_carries_its_form_as_payload():
     [event] = events_of(message)
     assert (event.kind, event.node, event.item_id) == ("config", "news", None)
     assert event.payload == tostring(form.xml)
-    assert event.item.xml.find("{jabber:x:data}field[@var='pubsub#title']").findtext("{jabber:x:data}value") == "News"
+    title = event.item.xml.find("{jabber:x:data}field[@var='pubsub#title']")
+    assert title.findtext("{jabber:x:data}value") == "News"
 
 
 def test_configuration_without_a_form_has_no_payload():

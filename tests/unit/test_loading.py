@@ -136,7 +136,8 @@ def test_a_file_that_becomes_writable_by_others_is_refused_when_it_changes(tmp_p
 def test_a_file_owned_by_another_user_is_refused(tmp_path, monkeypatch):
     path = write(tmp_path / "hook.py", "def hook(host, client, item):\n    pass\n")
     monkeypatch.setattr(os, "geteuid", lambda: path.stat().st_uid + 1)
-    assert refusal(FileLoader, str(path)) == f"hook file {str(path)!r} is owned by another user; refusing to run it"
+    assert refusal(FileLoader, str(path)) == (
+        f"hook file {str(path)!r} is owned by another user; refusing to run it")
 
 
 @pytest.mark.parametrize("source, message", [
@@ -151,7 +152,8 @@ def test_a_file_that_cannot_hook_is_refused(tmp_path, source, message):
 
 
 def test_a_missing_file_or_a_directory_is_refused(tmp_path):
-    assert refusal(FileLoader, str(tmp_path / "nope.py")) == f"hook file {str(tmp_path / 'nope.py')!r} does not exist"
+    missing = str(tmp_path / "nope.py")
+    assert refusal(FileLoader, missing) == f"hook file {missing!r} does not exist"
     assert refusal(FileLoader, str(tmp_path)) == f"hook file {str(tmp_path)!r} is not a regular file"
 
 
@@ -184,7 +186,8 @@ def test_empty_code_is_refused(source):
 
 
 def test_a_syntax_error_names_the_line_counted_from_first_line():
-    assert refusal(CodeLoader, "x = 1\ny = (\n", "<cell>", 10) == "syntax error in hook code, line 11: '(' was never closed"
+    assert refusal(CodeLoader, "x = 1\ny = (\n", "<cell>", 10) == (
+        "syntax error in hook code, line 11: '(' was never closed")
 
 
 @pytest.mark.xfail(strict=True, reason="errors found by compile() after ast.increment_lineno (return "

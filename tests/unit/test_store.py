@@ -143,9 +143,10 @@ def test_gaps_are_kept_newest_last_and_filtered_by_account(store, clock):
     store.add_gap("alice@example.org", "s", "n", "41", 20)
     store.add_gap("bob@example.org", "s", "n", None, 0)
     store.add_gap("alice@example.org", "s", "m", "7", 3)
+    alice = {"account": "alice@example.org", "service": "s"}
     assert store.gaps("alice@example.org") == [
-        {"account": "alice@example.org", "service": "s", "node": "n", "last_seen": "41", "fetched": 20, "ts": 1.0},
-        {"account": "alice@example.org", "service": "s", "node": "m", "last_seen": "7", "fetched": 3, "ts": 3.0}]
+        {**alice, "node": "n", "last_seen": "41", "fetched": 20, "ts": 1.0},
+        {**alice, "node": "m", "last_seen": "7", "fetched": 3, "ts": 3.0}]
     assert [(g["account"], g["last_seen"]) for g in store.gaps()] == [
         ("alice@example.org", "41"), ("bob@example.org", None), ("alice@example.org", "7")]
 
