@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES ?= prosody
 SERVER ?= prosody
 
-.PHONY: setup demo test test-ejabberd bench docs clean
+.PHONY: setup demo test unit test-ejabberd bench docs clean
 
 $(STAMP): pyproject.toml
 	@command -v prosody >/dev/null || { echo "installing Prosody (apt-get)"; \
@@ -30,7 +30,12 @@ $(VENV)/.installed-browser: $(STAMP)
 	@touch $@
 
 test: setup $(VENV)/.installed-browser
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
+
+# The unit layer alone: no server, no network, no kernel (seconds).
+unit: setup
+	$(PY) -m pytest -q -m "not integration"
 
 test-ejabberd: setup
 	@command -v ejabberdctl >/dev/null || test -x /usr/sbin/ejabberdctl || { \
@@ -50,4 +55,4 @@ docs: $(VENV)/.installed-docs
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache docs/_build
+	rm -rf $(VENV) *.egg-info .pytest_cache .import_linter_cache docs/_build

@@ -10,8 +10,6 @@ import sys
 import tempfile
 import time
 
-import pandas as pd
-
 from . import server as srv
 from .host import Host
 
@@ -40,13 +38,12 @@ def main() -> int:
             bob.retract(NODE, "item-1", service=info.pubsub)
             alice_host.wait_runs(len(titles), 10)
             alice_host.wait_events(len(titles) + 1, 10)
-            with pd.option_context("display.width", 160, "display.max_colwidth", 60):
-                print("\nEvents alice received:")
-                print(alice_host.events_frame()[["received", "service", "node", "kind", "item_id",
-                                                  "publisher", "payload"]].to_string(index=False))
-                print("\nRuns of alice's hook:")
-                print(alice_host.runs_frame()[["start", "node", "kind", "item_id", "status", "result"]]
-                      .to_string(index=False))
+            print("\nEvents alice received:")
+            print(alice_host.events_frame()[["received", "service", "node", "kind", "item_id",
+                                              "publisher", "payload"]].to_string(index=False))
+            print("\nRuns of alice's hook:")
+            print(alice_host.runs_frame()[["start", "node", "kind", "item_id", "status", "result"]]
+                  .to_string(index=False))
             alice_host.disconnect()
             bob_host.disconnect()
         finally:

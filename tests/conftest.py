@@ -3,6 +3,11 @@
 The server is Prosody by default; ``--server ejabberd`` (or ``HOOKNB_TEST_SERVER=ejabberd``)
 runs the same suite against ejabberd.  Each test gets its own accounts (so PEP nodes and
 subscriptions never leak between tests) and its own :class:`hooknb.Host` with a private store.
+
+Every test that uses the ``server`` fixture (directly or through ``account``, ``make_host``,
+``connect``...) is marked ``integration`` here; tests that start a server, a kernel or a process
+themselves are marked in their modules.  ``pytest -m "not integration"`` is the fast layer: a
+test that is not marked ``integration`` and still starts a server fails.
 """
 
 from __future__ import annotations
@@ -28,6 +33,29 @@ POOL = 400
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--server", default=os.environ.get("HOOKNB_TEST_SERVER", "prosody"),
                      choices=srv.KINDS, help="which XMPP server the integration tests run against")
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``integration`` every test whose fixtures include the session's server."""
+    for item in items:
+        if "server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """Outside ``integration`` tests (their fixtures of every scope included), starting a server
+    is an error that names the test."""
+    if item.get_closest_marker("integration"):
+        return (yield)
+
+    def refuse(*_args: object, **_kwargs: object) -> srv.ServerInfo:
+        raise AssertionError(f"{item.nodeid} starts an XMPP server but is not marked integration")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(srv, "start", refuse)
+        return (yield)
 
 
 @pytest.fixture(scope="session")

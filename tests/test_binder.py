@@ -12,6 +12,8 @@ import pytest
 
 from hooknb import server as srv
 
+pytestmark = pytest.mark.integration  # binder/start launches a server
+
 BINDER = Path(__file__).resolve().parent.parent / "binder"
 
 #: Run in place of Jupyter: the server named by $HOOKNB_SERVER_DIR is up, and the notebooks'

@@ -34,6 +34,8 @@ import pytest
 from hooknb import server as srv
 from hooknb.host import Host
 
+pytestmark = pytest.mark.integration  # a server, JupyterLab and Chromium of its own
+
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 

@@ -12,9 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+import pytest
 from processes import JID, appender, hooknb, lines, publish, wait_until
 
 from hooknb.store import Store
+
+pytestmark = pytest.mark.integration  # every test runs the console script as a process
+
 
 def listed() -> list[dict[str, Any]]:
     result = hooknb("pubsub", "hook", "list", "-O", "json")

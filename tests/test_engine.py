@@ -219,6 +219,7 @@ def test_blocking_hook_does_not_delay_another_node(make_host, connect, server, n
     assert host.engine.pending(slow.id) == 1
 
 
+@pytest.mark.integration  # a second Python process
 def test_persistent_hook_survives_disconnect_and_a_new_process(make_host, connect, account, server,
                                                                node, tmp_path, home):
     jid, password = account("p")

@@ -39,6 +39,7 @@ def outputs(nb: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.integration  # a kernel per notebook
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_notebook_runs_top_to_bottom(name: str, server: ServerInfo, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,8 @@ import pytest
 from hooknb import server as srv
 from hooknb.host import Host
 
+pytestmark = pytest.mark.integration  # own_server starts a server per test
+
 
 @pytest.fixture
 def own_server(tmp_path_factory, request) -> Iterator[srv.ServerInfo]:

@@ -5,12 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 
 import pytest
 
 from hooknb.errors import HookCreateError, HooknbError
-from hooknb.store import Store
 
 
 def test_default_policy_protects_private_storage(make_host, connect):
@@ -140,35 +138,6 @@ def test_corrupt_store_is_a_clear_error_and_kept(home, make_host):
     with pytest.raises(HooknbError, match="unreadable .* left untouched"):
         make_host().list_hooks()
     assert path.read_bytes() == junk
-
-
-def test_locked_store_is_a_clear_error_and_loses_nothing(home):
-    store = Store(home / "hooknb.sqlite3")
-    store.save_hook({"id": "h1", "account": "a@localhost", "service": "a@localhost", "node": "n",
-                     "type": "python_code", "arg": "pass", "options": {}, "created": 1.0})
-    locker = sqlite3.connect(home / "hooknb.sqlite3", isolation_level=None)
-    locker.execute("BEGIN EXCLUSIVE")
-    impatient = Store(home / "hooknb.sqlite3", busy_timeout_ms=200)
-    with pytest.raises(HooknbError, match="locked by another process"):
-        impatient.save_hook({"id": "h2", "account": "a@localhost", "service": "a@localhost", "node": "n",
-                             "type": "python_code", "arg": "1", "options": {}, "created": 2.0})
-    locker.execute("ROLLBACK")
-    locker.close()
-    assert [h["id"] for h in impatient.load_hooks()] == ["h1"]
-
-
-def test_incoming_payload_too_deep_to_serialise_arrives_without_it():
-    import xml.etree.ElementTree as ET
-
-    from hooknb.events import parse_notification
-
-    deep = "<d xmlns='urn:deep'>" + "<a>" * 3000 + "</a>" * 3000 + "</d>"
-    message = ET.fromstring(
-        "<message xmlns='jabber:client' from='pubsub.localhost'>"
-        "<event xmlns='http://jabber.org/protocol/pubsub#event'><items node='n'>"
-        f"<item id='deep'>{deep}</item><item id='fine'><ok xmlns='urn:t'/></item></items></event></message>")
-    events = parse_notification("me@localhost", "pubsub.localhost", message)
-    assert [(e.item_id, e.payload) for e in events] == [("deep", None), ("fine", '<ok xmlns="urn:t" />')]
 
 
 def test_corrupt_store_does_not_stop_a_connection(home, make_host, connect, server, node):

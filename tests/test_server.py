@@ -20,6 +20,8 @@ from hooknb import server as srv
 from hooknb.errors import HooknbError
 from hooknb.host import Host
 
+pytestmark = pytest.mark.integration  # every test starts a server of its own
+
 BINARIES = {"prosody": "prosody", "ejabberd": "ejabberdctl"}
 
 

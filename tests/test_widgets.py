@@ -141,6 +141,7 @@ def test_manager_table_and_buttons(host, connect, node):
         manager.close()
 
 
+@pytest.mark.integration  # starts a kernel
 def test_feed_updates_reach_a_real_front_end(server, home, monkeypatch):
     """In a real kernel, redraws made on hooknb's loop thread arrive on IOPub as comm messages."""
     monkeypatch.setenv("HOOKNB_SERVER_DIR", server.dir)

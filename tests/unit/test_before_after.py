@@ -4,7 +4,7 @@ the network send: order, payload changes, data handed on, vetoes, failures, outc
 from __future__ import annotations
 
 import pytest
-from fakes import ACCOUNT, FakeClient, make_host
+from unit.fakes import ACCOUNT, FakeClient, make_host
 
 from hooknb import loop as _loop
 from hooknb.client import Operation, parse_payload

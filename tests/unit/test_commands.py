@@ -4,7 +4,7 @@ from parsed arguments, deletion, listing rows, the password order."""
 from __future__ import annotations
 
 import pytest
-from fakes import ACCOUNT, make_host
+from unit.fakes import ACCOUNT, make_host
 
 from hooknb import commands, grammar
 from hooknb.errors import GrammarError, HookCreateError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fakes import ACCOUNT, SERVICE
+from unit.fakes import ACCOUNT, SERVICE
 
 from hooknb.errors import HookCreateError, HooknbError
 from hooknb.hooks import SUMMARY_FIELDS, Hook, HookSpec, Registry, check_action, hook_id, parse_kinds

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
+from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
 
 from hooknb import lanes
 from hooknb import loop as _loop

@@ -4,7 +4,7 @@ first and in order, positions, gaps, subscription refusals shown on the hooks, t
 from __future__ import annotations
 
 import pytest
-from fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
+from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
 
 from hooknb import loop as _loop
 from hooknb.hooks import HookSpec

@@ -1,0 +1,214 @@
+"""The SQLite store on a scratch file: where it lives, hooks saved/loaded/deleted, the inbox (item
+versions once, pending, done, pruned), positions, leases, gaps, and the clear one-line errors for
+a corrupt or locked file (which is left untouched)."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import threading
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+from hooknb import store as store_module
+from hooknb.errors import HooknbError
+from hooknb.store import Store
+
+def record(hook_id: str, account: str = "alice@example.org", created: float = 1.0, **options) -> dict:
+    return {"id": hook_id, "account": account, "service": "pubsub.example.org", "node": "news",
+            "type": "python_code", "arg": "item.id", "options": options, "created": created}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    made = Store(tmp_path / "store.sqlite3")
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's ``time.time()`` counts 1, 2, 3... (rows get distinct, ordered times)."""
+    ticks = itertools.count(1)
+    monkeypatch.setattr(store_module, "time", types.SimpleNamespace(
+        time=lambda: float(next(ticks)), monotonic=time.monotonic, sleep=time.sleep))
+
+
+def test_home_is_HOOKNB_HOME_then_XDG_DATA_HOME_then_the_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOOKNB_HOME", "~/custom")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert store_module.home() == tmp_path / "custom"
+    monkeypatch.delenv("HOOKNB_HOME")
+    assert store_module.home() == tmp_path / "xdg" / "hooknb"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    assert store_module.home() == tmp_path / ".local" / "share" / "hooknb"
+
+
+def test_the_default_store_is_made_in_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOOKNB_HOME", str(tmp_path / "new" / "dir"))
+    made = Store()
+    try:
+        assert made.path == tmp_path / "new" / "dir" / "hooknb.sqlite3" and made.path.is_file()
+    finally:
+        made.close()
+
+
+def test_hooks_are_saved_loaded_in_creation_order_and_replaced_by_id(store):
+    store.save_hook(record("h2", created=2.0, on=["publish", "retract"], publishers=["bob@example.org"]))
+    store.save_hook(record("h1", created=1.0))
+    store.save_hook(record("h3", account="bob@example.org", created=3.0))
+    assert [h["id"] for h in store.load_hooks()] == ["h1", "h2", "h3"]
+    assert store.load_hooks("alice@example.org")[1] == record(
+        "h2", created=2.0, on=["publish", "retract"], publishers=["bob@example.org"])
+    assert [h["id"] for h in store.load_hooks("bob@example.org")] == ["h3"]
+    store.save_hook({**record("h1", created=1.0), "arg": "item.node"})
+    assert [(h["id"], h["arg"]) for h in store.load_hooks("alice@example.org")] == [
+        ("h1", "item.node"), ("h2", "item.id")]
+
+
+def test_delete_hooks_counts_what_it_deleted(store):
+    for hook_id in ("a", "b", "c"):
+        store.save_hook(record(hook_id))
+    assert store.delete_hooks([]) == 0
+    assert store.delete_hooks(["a", "c", "unknown"]) == 2
+    assert [h["id"] for h in store.load_hooks()] == ["b"]
+
+
+def row(hook_id: str = "h1", item_id: str = "item-1", digest: str = "d1", account: str = "alice@example.org",
+        kind: str = "publish") -> tuple:
+    """An inbox row (hooknb.store.INBOX_COLUMNS)."""
+    return (hook_id, account, "pubsub.example.org", "news", kind, item_id, digest, None, "<p/>", 1.0)
+
+
+def test_an_item_version_enters_the_inbox_once_per_hook(store):
+    seqs = store.write_batch([row(), row(), row("h2"), row(digest="d2"), row(kind="retract")])
+    assert seqs[1] is None and None not in (seqs[0], *seqs[2:])
+    assert store.write_batch([row()]) == [None]  # a copy arriving later, in another batch
+    assert [r[0] for r in store.pending("alice@example.org")] == [s for s in seqs if s is not None]
+
+
+def test_runs_done_leave_the_pending_list_and_stay_known(store):
+    first, second = store.write_batch([row(item_id="a"), row(item_id="b")])
+    store.mark_done(first, 5.0)
+    assert [r[0] for r in store.pending("alice@example.org")] == [second]
+    assert store.done_items("h1") == [("a", "publish", "d1")]
+    assert store.write_batch([row(item_id="a")]) == [None]  # it ran: never again
+    store.write_batch([], done=[(second, 6.0)])
+    assert store.pending("alice@example.org") == []
+
+
+def test_deleting_a_hook_forgets_its_inbox(store):
+    store.save_hook(record("h1"))
+    store.write_batch([row()])
+    store.delete_hooks(["h1"])
+    assert store.pending("alice@example.org") == [] and store.write_batch([row()]) != [None]
+
+
+def test_pruning_keeps_the_newest_runs_done_of_each_hook(store):
+    seqs = store.write_batch([row(item_id=str(i)) for i in range(5)] + [row("h2", item_id="x")])
+    store.write_batch([], done=[(s, 1.0) for s in seqs])
+    assert store.prune(keep=2) == 3
+    assert store.done_items("h1") == [("3", "publish", "d1"), ("4", "publish", "d1")]
+    assert store.done_items("h2") == [("x", "publish", "d1")]
+
+
+def test_threads_writing_one_version_get_it_once(store):
+    results: list = []
+    start = threading.Barrier(8)
+
+    def write() -> None:
+        start.wait()
+        results.extend(store.write_batch([row()]))
+
+    threads = [threading.Thread(target=write) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r is not None for r in results) == 1
+
+
+def test_the_last_item_seen_per_account_service_and_node(store):
+    assert store.get_position("alice@example.org", "pubsub.example.org", "news") is None
+    store.set_position("alice@example.org", "pubsub.example.org", "news", "1", "a")
+    store.set_position("alice@example.org", "pubsub.example.org", "news", "2", "b")
+    store.set_position("alice@example.org", "pubsub.example.org", "other", "9")
+    store.set_position("bob@example.org", "pubsub.example.org", "news", "7")
+    assert store.get_position("alice@example.org", "pubsub.example.org", "news") == ("2", "b")
+    assert store.get_position("bob@example.org", "pubsub.example.org", "news") == ("7", "")
+    assert store.get_position("alice@example.org", "elsewhere.example.org", "news") is None
+
+
+def test_a_lease_is_held_renewed_and_taken_only_once_stale(store, clock):
+    held = store.acquire_lease("a@x", "run:1", ttl=10)
+    assert held["holder"] == "run:1" and held["info"]["pid"] > 0
+    assert store.acquire_lease("a@x", "nb:2", ttl=10)["holder"] == "run:1"     # fresh: kept
+    assert store.acquire_lease("a@x", "nb:2", ttl=10, take=False)["holder"] == "run:1"
+    assert store.acquire_lease("a@x", "nb:2", ttl=0.5)["holder"] == "nb:2"     # stale: taken
+    assert store.acquire_lease("a@x", "run:1", ttl=10, force=True)["holder"] == "run:1"
+    store.release_lease("a@x", "nb:2")                                          # not its own
+    assert store.acquire_lease("a@x", "x:3", ttl=10, take=False)["holder"] == "run:1"
+    store.release_lease("a@x", "run:1")
+    assert store.acquire_lease("a@x", "x:3", ttl=10, take=False) is None
+
+
+def test_gaps_are_kept_newest_last_and_filtered_by_account(store, clock):
+    store.add_gap("alice@example.org", "s", "n", "41", 20)
+    store.add_gap("bob@example.org", "s", "n", None, 0)
+    store.add_gap("alice@example.org", "s", "m", "7", 3)
+    alice = {"account": "alice@example.org", "service": "s"}
+    assert store.gaps("alice@example.org") == [
+        {**alice, "node": "n", "last_seen": "41", "fetched": 20, "ts": 1.0},
+        {**alice, "node": "m", "last_seen": "7", "fetched": 3, "ts": 3.0}]
+    assert [(g["account"], g["last_seen"]) for g in store.gaps()] == [
+        ("alice@example.org", "41"), ("bob@example.org", None), ("alice@example.org", "7")]
+
+
+def test_data_version_changes_when_another_connection_commits(store):
+    other = Store(store.path)
+    try:
+        before = store.data_version()
+        store.save_hook(record("mine"))
+        assert store.data_version() == before  # its own commits do not count
+        other.save_hook(record("theirs"))
+        assert store.data_version() != before
+    finally:
+        other.close()
+
+
+def test_a_corrupt_file_is_a_one_line_error_and_left_untouched(tmp_path):
+    path = tmp_path / "hooknb.sqlite3"
+    junk = b"this is not a database" * 100
+    path.write_bytes(junk)
+    with pytest.raises(HooknbError) as info:
+        Store(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    assert "is unreadable (file is not a database); it was left untouched" in message
+    assert path.read_bytes() == junk and sorted(tmp_path.iterdir()) == [path]
+
+
+def test_a_locked_store_is_a_one_line_error_and_loses_nothing(tmp_path):
+    path = tmp_path / "hooknb.sqlite3"
+    first = Store(path)
+    first.save_hook(record("h1"))
+    first.close()
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    impatient = Store(path, busy_timeout_ms=200)  # opening needs no lock
+    try:
+        with pytest.raises(HooknbError) as info:
+            impatient.save_hook(record("h2"))
+        assert "locked by another process" in str(info.value) and "\n" not in str(info.value)
+        with pytest.raises(HooknbError, match="locked by another process"):
+            impatient.write_batch([row()])
+        locker.execute("ROLLBACK")
+        assert [h["id"] for h in impatient.load_hooks()] == ["h1"]
+        assert impatient.write_batch([row()]) != [None]
+    finally:
+        locker.close()
+        impatient.close()
