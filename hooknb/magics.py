@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from getpass import getpass
 from typing import Any
 
@@ -22,7 +23,6 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Float, Int, TraitError, Unicode, observe, validate
 
 from . import grammar
-from .client import check_plaintext, split_jid
 from .errors import HooknbError
 from .hooks import Hook
 from .host import LIST_FIELDS, Host, get_host
@@ -130,11 +130,11 @@ class HookMagics(Magics):
             return None if args is None else getattr(self, f"_{args.command}")(args)
 
     def _connect(self, args: argparse.Namespace) -> None:
-        check_plaintext(args.plaintext, args.host, split_jid(args.jid).domain)  # before any prompt
+        options = grammar.connect_options(args)
+        options.check(args.jid)  # before any prompt
         password = args.password or os.environ.get("HOOKNB_PASSWORD") or getpass(
             f"password for {args.jid}: ")
-        client = self.host.connect(args.jid, password, host=args.host, port=args.port,
-                                   plaintext=args.plaintext)
+        client = self.host.connect(args.jid, password, **asdict(options))
         print(f"connected as {client.jid}")
 
     def _create(self, args: argparse.Namespace) -> None:
