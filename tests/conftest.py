@@ -82,13 +82,14 @@ def make_host(home: Path, server: srv.ServerInfo) -> Iterator[Callable[[], Host]
 
 @pytest.fixture
 def connect(server: srv.ServerInfo, account: Callable[[str], tuple[str, str]]) -> Callable[..., Client]:
-    """``connect(host, jid=None, password=None)``: connect an account (a fresh one by default)."""
+    """``connect(host, jid=None, password=None)``: connect an account (a fresh one by default)
+    over STARTTLS, trusting the server's CA."""
 
     def do(host: Host, jid: str | None = None, password: str | None = None, resource: str = "") -> Client:
         if jid is None:
             jid, password = account("u")
         full = f"{jid}/{resource}" if resource else jid
-        return host.connect(full, password, host=server.host, port=server.port, plaintext=True)
+        return host.connect(full, password, host=server.host, port=server.port, cafile=server.cafile)
 
     return do
 

@@ -146,8 +146,8 @@ def test_exit_codes(home, tmp_path):
 
 def test_run_exits_1_on_wrong_password_with_one_line(home, server, account):
     jid, _password = account("w")
-    result = hooknb("run", "--jid", jid, "--host", server.host, "--port", str(server.port), "--plaintext",
-                    env={"HOOKNB_PASSWORD": "wrong"})
+    result = hooknb("run", "--jid", jid, "--host", server.host, "--port", str(server.port),
+                    "--cafile", server.cafile, env={"HOOKNB_PASSWORD": "wrong"})
     assert result.returncode == 1
     # hooknb's one line only: not slixmpp's "No appropriate login method." before it
     assert result.stderr == f"hooknb: cannot connect {jid}: authentication failed (wrong JID or password)\n"
@@ -233,7 +233,7 @@ def runner(home, server, tmp_path) -> Iterator[Callable[..., RunnerProcess]]:
     started: list[RunnerProcess] = []
 
     def start(jid: str, password: str, *extra: str) -> RunnerProcess:
-        args = ["--jid", jid, "--host", server.host, "--port", str(server.port), "--plaintext",
+        args = ["--jid", jid, "--host", server.host, "--port", str(server.port), "--cafile", server.cafile,
                 *(extra or ("--log-format", "json"))]
         proc = RunnerProcess(args, {"HOOKNB_PASSWORD": password}, tmp_path / f"runner{len(started)}.err")
         started.append(proc)

@@ -122,7 +122,7 @@ def test_restart_in_the_same_directory_keeps_data(kind: str, directory: Path, tm
     info = srv.start(directory, ["alice"], kind=kind)
     password = srv.add_account(info, "carol")
     host = Host(store_path=str(tmp_path / "store.sqlite3"))
-    options = {"host": info.host, "port": info.port, "plaintext": True}
+    options = {"host": info.host, "port": info.port, "cafile": info.cafile}
     try:
         alice = host.connect(info.jid("alice"), info.accounts["alice"], **options)
         alice.create_node("kept", info.pubsub)
