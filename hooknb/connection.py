@@ -146,8 +146,10 @@ def apply(xmpp: slixmpp.ClientXMPP, options: ConnectOptions) -> None:
         xmpp.enable_direct_tls, xmpp.enable_starttls = True, False
         xmpp.default_port = DIRECT_TLS_PORT
     elif options.address("")[0] is not None:
-        # On an explicit host and port slixmpp 1.17 tries direct TLS first, which fails on a
-        # STARTTLS port ([SSL: WRONG_VERSION_NUMBER]) and ends the attempt: STARTTLS only.
+        # On an explicit host and port slixmpp 1.17 tries direct TLS first, then STARTTLS on the
+        # same port.  On a STARTTLS port (the usual case) the direct TLS handshake fails with
+        # [SSL: WRONG_VERSION_NUMBER]: a wasted round trip, and a misleading error when the
+        # STARTTLS attempt fails too.  Direct TLS is asked for explicitly: STARTTLS only.
         xmpp.enable_direct_tls = False
     fallback = "xmpps-client" if options.uses_direct_tls else "xmpp-client"
     xmpp.get_dns_records = partial(_dns_records, xmpp, fallback)

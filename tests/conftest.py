@@ -41,6 +41,17 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     srv.stop(directory)
 
 
+@pytest.fixture(scope="session")
+def plaintext_server(request: pytest.FixtureRequest,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[srv.ServerInfo]:
+    """A second local server, without TLS, for the tests of plaintext itself (started on first use)."""
+    kind = request.config.getoption("--server")
+    directory = tmp_path_factory.mktemp(f"xmpp-{kind}-plaintext")
+    info = srv.start(directory, ["alice", "bob"], kind=kind, tls=False)
+    yield info
+    srv.stop(directory)
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private HOOKNB_HOME for the test."""
