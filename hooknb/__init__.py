@@ -14,7 +14,7 @@ In IPython/Jupyter: ``%load_ext hooknb`` then ``%hook ...`` and ``%%hook``.
 from __future__ import annotations
 
 from .client import Client, PubSubError
-from .errors import HookCreateError, HooknbError, Veto
+from .errors import ConnectError, HookCreateError, HooknbError, Veto
 from .events import Event, Item
 from .host import Host, connect, get_host
 from .hooks import Hook
@@ -22,8 +22,8 @@ from .phases import VetoError
 
 __version__ = "0.1.0"
 
-__all__ = ["Client", "Event", "Hook", "HookCreateError", "HooknbError", "Host", "Item",
-           "PubSubError", "Veto", "VetoError", "connect", "get_host", "load_ipython_extension",
+__all__ = ["Client", "ConnectError", "Event", "Hook", "HookCreateError", "HooknbError", "Host",
+           "Item", "PubSubError", "Veto", "VetoError", "connect", "get_host", "load_ipython_extension",
            "__version__"]
 
 

@@ -23,7 +23,7 @@ def main() -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hooknb-demo-") as directory:
         info = srv.start(directory, ["alice", "bob"])
-        print(f"local Prosody on {info.host}:{info.port}, TLS with its own CA {info.cafile} "
+        print(f"local Prosody on {info.host}:{info.port}, STARTTLS with its own CA {info.cafile} "
               f"(PubSub service {info.pubsub})")
         try:
             alice_host, bob_host = Host(store_path=f"{directory}/alice.sqlite3"), Host(

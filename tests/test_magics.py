@@ -62,7 +62,8 @@ def alice(hook: Callable[[str], object], account: Callable[[str], tuple[str, str
           server: ServerInfo) -> str:
     """A fresh account connected with ``%hook connect``."""
     jid, password = account("alice")
-    hook(f"connect {jid} --password={password} --host {server.host} --port {server.port} --cafile {server.cafile}")
+    hook(f"connect {jid} --password={password} --host {server.host} --port {server.port} "
+         f"--cafile {server.cafile}")
     return jid
 
 
@@ -85,7 +86,8 @@ def hook_file(path: Path, body: str) -> str:
 
 def test_connect_with_password_and_status(hook, host, account, server, capsys):
     jid, password = account("alice")
-    hook(f"connect {jid} --password={password} --host {server.host} --port {server.port} --cafile {server.cafile}")
+    hook(f"connect {jid} --password={password} --host {server.host} --port {server.port} "
+         f"--cafile {server.cafile}")
     assert capsys.readouterr().out == f"connected as {jid}\n"
     status = hook("status")
     assert isinstance(status, pd.DataFrame)
@@ -122,6 +124,21 @@ def test_connect_errors(hook, server, account):
         "%hook connect: the following arguments are required: JID"
     assert usage_error(lambda: hook("connect a@b --port many")) == \
         "%hook connect: argument --port: invalid int value: 'many'"
+    assert usage_error(lambda: hook(f"connect {jid} --password x --port 99999")) == \
+        "port 99999 is out of range: give a port from 1 to 65535"
+    assert usage_error(lambda: hook("connect alice --password x --host 192.0.2.1")) == \
+        "not an account JID: 'alice' (expected name@domain)"
+    assert usage_error(lambda: hook(
+        f"connect {jid} --password nope --host {server.host} --port {server.port}")) == \
+        f"cannot connect {jid}: certificate of localhost not trusted: unknown CA (give --cafile)"
+
+
+def test_connect_over_direct_tls(hook, host, account, server, capsys):
+    jid, password = account("direct")
+    hook(f"connect {jid} --password={password} --host {server.host} --port {server.direct_tls_port} "
+         f"--cafile {server.cafile} --direct-tls")
+    assert capsys.readouterr().out == f"connected as {jid}\n"
+    assert "starttls" not in host.client(jid).xmpp.features
 
 
 # ------------------------------------------------------------------------------ grammar and help
