@@ -293,6 +293,7 @@ class Client:
             self.xmpp.abort()
 
     def _on_stream_error(self, error: Any) -> None:
+        """The server ended the stream before the session started (e.g. host-unknown)."""
         if self.state == "connecting" and error["condition"] != "see-other-host":
             text = f": {error['text']}" if error["text"] else ""
             self._fail(f"the server closed the stream ({error['condition']}{text})")

@@ -82,6 +82,11 @@ class ConnectOptions:
             object.__setattr__(self, "cafile", _check_cafile(self.cafile))
 
     @property
+    def uses_dns(self) -> bool:
+        """Whether the server's address comes from DNS (SRV records): no host, no port, TLS."""
+        return self.host is None and self.port is None and not self.plaintext
+
+    @property
     def uses_direct_tls(self) -> bool:
         """Whether TLS starts with the first byte (XEP-0368) rather than with STARTTLS."""
         return not self.plaintext and (self.direct_tls or self.port in DIRECT_TLS_PORTS)
@@ -101,7 +106,7 @@ class ConnectOptions:
     def address(self, domain: str) -> tuple[str | None, int | None]:
         """Where to connect for an account of ``domain``: (host, port), or (None, None) to look
         the domain up in DNS."""
-        if self.host is None and self.port is None and not self.plaintext:
+        if self.uses_dns:
             return None, None
         default = DIRECT_TLS_PORT if self.direct_tls else STARTTLS_PORT
         return self.host or domain, self.port or default
@@ -145,7 +150,7 @@ def apply(xmpp: slixmpp.ClientXMPP, options: ConnectOptions) -> None:
     if options.uses_direct_tls:
         xmpp.enable_direct_tls, xmpp.enable_starttls = True, False
         xmpp.default_port = DIRECT_TLS_PORT
-    elif options.address("")[0] is not None:
+    elif not options.uses_dns:
         # On an explicit host and port slixmpp 1.17 tries direct TLS first, then STARTTLS on the
         # same port.  On a STARTTLS port (the usual case) the direct TLS handshake fails with
         # [SSL: WRONG_VERSION_NUMBER]: a wasted round trip, and a misleading error when the
@@ -190,8 +195,8 @@ def describe_failure(error: BaseException | str, domain: str, where: str) -> str
         return f"TLS with {where} failed ({reason})"
     if isinstance(error, str) and error.startswith("No DNS record"):  # slixmpp's gaierror
         return f"{where} unreachable (host not found)"
-    if isinstance(error, ConnectionRefusedError):
-        return f"{where} unreachable (connection refused)"
-    if isinstance(error, OSError) and not isinstance(error, ConnectionError) and error.strerror:
-        return f"{where} unreachable ({error.strerror})"
-    return f"{where} unreachable ({error or 'no address'})"
+    if isinstance(error, OSError):
+        # asyncio's strerror is "Connect call failed (address)": name the errno instead
+        detail = os.strerror(error.errno) if error.errno else str(error) or type(error).__name__
+        return f"{where} unreachable ({detail[0].lower()}{detail[1:]})"
+    return f"{where} unreachable ({error})"

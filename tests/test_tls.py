@@ -61,6 +61,14 @@ def test_direct_tls_on_a_starttls_port_says_so(make_host, account, server):
                                "TLS (wrong version number): is it a STARTTLS port?")
 
 
+def test_a_domain_the_server_does_not_serve_is_one_line(make_host, server):
+    with pytest.raises(ConnectError) as info:
+        make_host().connect("alice@other.test", "x", host=server.host, port=server.port,
+                            cafile=server.cafile, timeout=10)
+    assert str(info.value).startswith("cannot connect alice@other.test: the server closed the stream "
+                                      "(host-unknown")
+
+
 @pytest.mark.parametrize("direct", [False, True], ids=["starttls", "direct-tls"])
 def test_an_unknown_ca_is_one_line(make_host, account, server, direct):
     jid, password = account("ca")
