@@ -153,7 +153,7 @@ def add_account_options(p: argparse.ArgumentParser, jid: bool = True) -> None:
     p.add_argument("--host", default=None,
                    help="server host (default: the JID's domain, through its SRV records)")
     p.add_argument("--port", type=int, default=None,
-                   help="server port (default: 5222, or 5223 with --direct-tls)")
+                   help="server port (default: the SRV records', else 5222, or 5223 with --direct-tls)")
     p.add_argument("--cafile", default=None, metavar="PATH",
                    help="CA certificates to trust (PEM), e.g. a self-hosted server's own CA")
     p.add_argument("--direct-tls", action="store_true",
