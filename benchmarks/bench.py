@@ -602,7 +602,7 @@ class Bench:
         self.rows: list[Row] = []
         self._closers: list[Callable[[], None]] = []
         log("starting Prosody (memory storage for pubsub.localhost)")
-        self.info = srv.start(directory / "server", ACCOUNTS, storage="memory")
+        self.info = srv.start(directory / "server", ACCOUNTS, storage="memory", tls=False)
         self._closers.append(lambda: srv.stop(directory / "server"))
 
     def close(self) -> None:

@@ -14,15 +14,15 @@ In IPython/Jupyter: ``%load_ext hooknb`` then ``%hook ...`` and ``%%hook``.
 from __future__ import annotations
 
 from .client import Client
-from .errors import HookCreateError, HooknbError, PubSubError, Veto, VetoError
+from .errors import ConnectError, HookCreateError, HooknbError, PubSubError, Veto, VetoError
 from .events import Event, Item
 from .hooks import Hook
 from .host import Host, connect, get_host
 
 __version__ = "0.1.0"
 
-__all__ = ["Client", "Event", "Hook", "HookCreateError", "HooknbError", "Host", "Item",
-           "PubSubError", "Veto", "VetoError", "connect", "get_host", "load_ipython_extension",
+__all__ = ["Client", "ConnectError", "Event", "Hook", "HookCreateError", "HooknbError", "Host",
+           "Item", "PubSubError", "Veto", "VetoError", "connect", "get_host", "load_ipython_extension",
            "__version__"]
 
 

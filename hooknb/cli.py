@@ -12,7 +12,8 @@ the one a notebook uses.
   (:mod:`hooknb.runner`).
 
 Exit codes: 0 success, 2 usage error (one line on stderr), 4 a hook cannot be created, 1 any
-other failure.
+other failure (one line on stderr for a connection or authentication failure).  slixmpp's own
+log lines are shown only with ``--verbose``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from tabulate import tabulate
 
 from . import commands
-from .errors import GrammarError, HelpRequested, HookCreateError, HooknbError
+from .errors import ConnectError, GrammarError, HelpRequested, HookCreateError, HooknbError
 from .grammar import Parser, add_account_options, add_create, add_delete, add_list
 from .host import Host, get_host
 from .runner import LOG_FORMATS, RunLog, Runner
@@ -49,8 +50,9 @@ def _subparsers(p: argparse.ArgumentParser, dest: str) -> Any:
 def build_parser() -> Parser:
     """The ``hooknb`` parser (leaf parsers carry their handler as ``func``)."""
     parser = Parser(prog="hooknb", description="XMPP PubSub hooks from the command line (hooknb).",
-                    epilog="Exit codes: 0 success, 2 usage error, 4 a hook cannot be created, 1 other "
-                           "failures.  The store is $HOOKNB_HOME/hooknb.sqlite3.")
+                    epilog="Exit codes: 0 success, 2 usage error, 4 a hook cannot be created, 1 "
+                           "connection or authentication failures and other failures.  The store "
+                           "is $HOOKNB_HOME/hooknb.sqlite3.")
     commands = _subparsers(parser, "command")
     pubsub = commands.add_parser("pubsub", help="PubSub commands")
     hook = _subparsers(pubsub, "group").add_parser("hook", help="PubSub hooks management")
@@ -80,6 +82,8 @@ def build_parser() -> Parser:
                      help="one text line (default) or one JSON object per record, on stdout")
     run.add_argument("--grace", type=float, default=30.0, metavar="SECONDS",
                      help="on SIGINT/SIGTERM, how long to wait for runs in progress (default 30)")
+    run.add_argument("-v", "--verbose", action="count", default=0,
+                     help="show the XMPP library's log on stderr (-vv: with every stanza)")
     run.set_defaults(func=_run)
     return parser
 
@@ -120,11 +124,12 @@ def _list(host: Host, args: argparse.Namespace) -> int:
 def _run(host: Host, args: argparse.Namespace) -> int:
     if not args.jid:
         raise GrammarError("hooknb run: the following arguments are required: --jid")
+    options = commands.connect_options(args)  # checked before asking for a password
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runner = Runner(host, args.jid, server=args.host, port=args.port, plaintext=args.plaintext,
-                    log=RunLog(args.log_format), grace=args.grace)
-    commands.check_connect(args)
+    if args.verbose:
+        logging.getLogger("slixmpp").setLevel(logging.INFO if args.verbose == 1 else logging.DEBUG)
+    runner = Runner(host, args.jid, options=options, log=RunLog(args.log_format), grace=args.grace)
     return runner.run(commands.password(args.jid, args.password))
 
 
@@ -145,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     except HookCreateError as exc:
         return _fail(EXIT_CREATE, f"cannot create the hook: {exc}")
+    except ConnectError as exc:
+        return _fail(EXIT_FAILURE, str(exc))
     except HooknbError as exc:
         return _fail(EXIT_USAGE, str(exc))
     except KeyboardInterrupt:

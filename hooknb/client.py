@@ -15,10 +15,8 @@ every publish and retract (so before/after hooks can wrap them).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import secrets
-import socket
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
@@ -31,7 +29,9 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 from slixmpp.xmlstream.matcher.base import MatcherBase
 
+from . import connection
 from . import loop as _loop
+from .connection import ConnectOptions
 from .errors import ConnectError, HooknbError, PubSubError
 from .events import EVENT_TAG, Event, parse_notification, serialise
 
@@ -78,18 +78,6 @@ class ClientHandler:
         return await send(op)
 
 
-def is_loopback(host: str | None) -> bool:
-    """Whether ``host`` names a loopback address (``localhost`` or 127.0.0.0/8, ::1)."""
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 MAX_DEPTH = 200  # deeper payloads cannot be serialised by slixmpp (recursive) and are refused
 
 
@@ -101,12 +89,6 @@ def xml_depth(element: ET.Element) -> int:
         deepest = max(deepest, depth)
         stack.extend((child, depth + 1) for child in node)
     return deepest
-
-
-def check_plaintext(plaintext: bool, host: str | None, domain: str) -> None:
-    """Refuse plaintext (no TLS) to anything but a loopback host."""
-    if plaintext and not is_loopback(host):
-        raise HooknbError(f"--plaintext (no TLS) is only allowed to a loopback host, not {host or domain!r}")
 
 
 def parse_payload(payload: str | ET.Element | None) -> ET.Element | None:
@@ -153,18 +135,21 @@ class Client:
     ``failed``; ``last_error`` says why it last failed.
     """
 
-    def __init__(self, jid: str, password: str, host: str | None = None, port: int | None = None,
-                 plaintext: bool = False, handler: ClientHandler | None = None) -> None:
+    def __init__(self, jid: str, password: str, options: ConnectOptions | None = None,
+                 handler: ClientHandler | None = None) -> None:
+        self.options = options or ConnectOptions()
+        self.options.check(jid)
         parsed = split_jid(jid)
-        check_plaintext(plaintext, host, parsed.domain)
         self.jid = parsed.bare
         # a resource of its own per client: two processes on one account must not kick each other
         self.resource = parsed.resource or f"hooknb-{secrets.token_hex(4)}"
-        self.host, self.port, self.plaintext = host, port, plaintext
+        # (None, None): the domain is looked up in DNS (SRV records)
+        self.host, self.port = self.options.address(parsed.domain)
         self._password = password
         self._state = "disconnected"
         self._state_cv = threading.Condition()
         self.last_error: str | None = None
+        self._address_error = "no address to connect to"  # why the latest address failed
         self.auto_reconnect = True
         self.reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS
         self.handler = handler or ClientHandler()
@@ -206,13 +191,8 @@ class Client:
 
     # ------------------------------------------------------------------ connection
     def _build(self) -> slixmpp.ClientXMPP:
-        config = {"feature_mechanisms": {"unencrypted_scram": True}} if self.plaintext else {}
-        xmpp = slixmpp.ClientXMPP(f"{self.jid}/{self.resource}", self._password,
-                                  plugin_config=config, loop=_loop.get_loop())
-        if self.plaintext:
-            xmpp.enable_direct_tls = False
-            xmpp.enable_starttls = False
-            xmpp.enable_plaintext = True
+        xmpp = slixmpp.ClientXMPP(f"{self.jid}/{self.resource}", self._password, loop=_loop.get_loop())
+        connection.apply(xmpp, self.options)
         for plugin in ("xep_0030", "xep_0060", "xep_0115", "xep_0163", "xep_0199"):
             xmpp.register_plugin(plugin)
         # One handler per notification message (slixmpp's own pubsub_publish fires once per
@@ -228,6 +208,9 @@ class Client:
         xmpp.add_event_handler("disconnected", self._on_disconnected)
         xmpp.add_event_handler("failed_all_auth", self._on_failed_auth)
         xmpp.add_event_handler("connection_failed", self._on_connection_failed)
+        xmpp.add_event_handler("reconnect_delay", self._on_addresses_failed)
+        xmpp.add_event_handler("ssl_invalid_chain", self._on_invalid_certificate)
+        xmpp.add_event_handler("stream_error", self._on_stream_error)
         xmpp.exception = self._on_exception  # slixmpp only logs handler exceptions
         return xmpp
 
@@ -300,15 +283,35 @@ class Client:
         self._fail(reason)
 
     def _on_connection_failed(self, error: Any) -> None:
-        where = f"{self.host or self.jid.split('@')[-1]}:{self.port or 5222}"
-        if isinstance(error, ConnectionRefusedError):
-            error = "connection refused"
-        elif isinstance(error, socket.gaierror):
-            error = "host not found"
+        """One address failed; slixmpp tries the next (SRV records, A and AAAA records), and the
+        attempt fails once all have (:meth:`_on_addresses_failed`)."""
+        domain = self.jid.split("@")[-1]
+        where = f"{self.host}:{self.port}" if self.host else domain
+        self._address_error = connection.describe_failure(error, domain, where)
+        if self.state != "connecting":
+            self.last_error = self._address_error
+
+    def _on_addresses_failed(self, _delay: Any) -> None:
+        """slixmpp starts another round of connection attempts: every address has failed."""
         if self.state == "connecting":
-            self._fail(f"{where} unreachable ({error})")
-        else:
-            self.last_error = f"{where} unreachable ({error})"
+            self._fail(self._address_error)
+
+    def _on_invalid_certificate(self, error: Any) -> None:
+        """The certificate presented after STARTTLS failed verification (handling this event
+        tells slixmpp not to disconnect by itself)."""
+        domain = self.jid.split("@")[-1]
+        reason = connection.describe_failure(error, domain, self.host or domain)
+        if self.state == "connecting":
+            self._fail(reason)  # _aconnect drops the connection
+        else:  # a reconnection: end this attempt, the reconnect loop tries again
+            self.xmpp.disconnect_reason = reason
+            self.xmpp.abort()
+
+    def _on_stream_error(self, error: Any) -> None:
+        """The server ended the stream before the session started (e.g. host-unknown)."""
+        if self.state == "connecting" and error["condition"] != "see-other-host":
+            text = f": {error['text']}" if error["text"] else ""
+            self._fail(f"the server closed the stream ({error['condition']}{text})")
 
     async def _on_session_start(self, _event: Any) -> None:
         reconnected = self._session_ready is not None and self._session_ready.is_set()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import grammar
-from .client import check_plaintext, split_jid
+from .connection import ConnectOptions
 from .errors import GrammarError
 from .hooks import Hook
 from .host import Host
@@ -69,6 +69,9 @@ def password(jid: str, given: str | None, prompt: Callable[[str], str] | None = 
     return prompt(f"password for {jid}: ")
 
 
-def check_connect(args: argparse.Namespace) -> None:
-    """Refuse what cannot connect before asking for a password (plaintext to a remote host)."""
-    check_plaintext(args.plaintext, args.host, split_jid(args.jid).domain)
+def connect_options(args: argparse.Namespace) -> ConnectOptions:
+    """The connection options of parsed arguments, checked with the JID before any password is
+    asked for (a bad port, a JID without a domain, plaintext to a remote host: one line)."""
+    options = grammar.connect_options(args)
+    options.check(args.jid)
+    return options

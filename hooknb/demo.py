@@ -21,11 +21,12 @@ def main() -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hooknb-demo-") as directory:
         info = srv.start(directory, ["alice", "bob"])
-        print(f"local Prosody on {info.host}:{info.port} (PubSub service {info.pubsub})")
+        print(f"local Prosody on {info.host}:{info.port}, STARTTLS with its own CA {info.cafile} "
+              f"(PubSub service {info.pubsub})")
         try:
             alice_host, bob_host = Host(store_path=f"{directory}/alice.sqlite3"), Host(
                 store_path=f"{directory}/bob.sqlite3")
-            options = {"host": info.host, "port": info.port, "plaintext": True}
+            options = {"host": info.host, "port": info.port, "cafile": info.cafile}  # STARTTLS
             alice = alice_host.connect(info.jid("alice"), info.accounts["alice"], **options)
             bob = bob_host.connect(info.jid("bob"), info.accounts["bob"], **options)
             alice.create_node(NODE, info.pubsub)

@@ -28,12 +28,13 @@ class GrammarError(HooknbError):
     """Bad command-line or magic arguments."""
 
 
+class ConnectError(HooknbError):
+    """An account could not connect: the server is unreachable, TLS or its certificate failed,
+    or authentication was refused (exit code 1 on the command line)."""
+
+
 class HookCreateError(HooknbError):
     """A hook could not be created: it failed validation and nothing was stored."""
-
-
-class ConnectError(HooknbError):
-    """An account could not connect (unreachable server, TLS, authentication)."""
 
 
 class StoreError(HooknbError):

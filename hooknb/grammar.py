@@ -12,6 +12,7 @@ import argparse
 import shlex
 from typing import Any, NoReturn
 
+from .connection import ConnectOptions
 from .errors import GrammarError, HelpRequested
 from .events import KINDS
 from .hooks import PHASES
@@ -123,7 +124,8 @@ def add_journal(sub: Any, name: str, what: str) -> argparse.ArgumentParser:
 
 
 def add_connect(sub: Any) -> argparse.ArgumentParser:
-    """``connect JID [--password P] [--host H] [--port N] [--plaintext]``."""
+    """``connect JID [--password P] [--host H] [--port N] [--cafile PATH] [--direct-tls]
+    [--plaintext]``."""
     p = sub.add_parser("connect", help="connect an XMPP account")
     p.add_argument("jid", metavar="JID")
     add_account_options(p, jid=False)
@@ -131,13 +133,27 @@ def add_connect(sub: Any) -> argparse.ArgumentParser:
 
 
 def add_account_options(p: argparse.ArgumentParser, jid: bool = True) -> None:
-    """Account options shared by ``connect`` and the command line."""
+    """Account and connection options shared by ``connect`` and the command line (see
+    :mod:`hooknb.connection`; :func:`connect_options` reads them back)."""
     if jid:
         p.add_argument("--jid", default=None, help="the account's JID")
     p.add_argument("--password", default=None, help="password (else $HOOKNB_PASSWORD, else a prompt)")
-    p.add_argument("--host", default=None, help="server host (default: from the JID's domain)")
-    p.add_argument("--port", type=int, default=None, help="server port")
+    p.add_argument("--host", default=None,
+                   help="server host (default: the JID's domain, through its SRV records)")
+    p.add_argument("--port", type=int, default=None,
+                   help="server port (default: the SRV records', else 5222, or 5223 with --direct-tls)")
+    p.add_argument("--cafile", default=None, metavar="PATH",
+                   help="CA certificates to trust (PEM), e.g. a self-hosted server's own CA")
+    p.add_argument("--direct-tls", action="store_true",
+                   help="TLS from the first byte (XEP-0368), as on ports 5223 and 443 (default: STARTTLS)")
     p.add_argument("--plaintext", action="store_true", help="no TLS (loopback hosts only)")
+
+
+def connect_options(args: argparse.Namespace) -> ConnectOptions:
+    """The connection options given with :func:`add_account_options` (checked: a one-line
+    :class:`~hooknb.errors.HooknbError` if one is wrong)."""
+    return ConnectOptions(host=args.host, port=args.port, cafile=args.cafile,
+                          direct_tls=args.direct_tls, plaintext=args.plaintext)
 
 
 def add_subscribe(sub: Any) -> None:

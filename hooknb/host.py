@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import loop as _loop
 from . import policy
 from .client import Client, split_jid
+from .connection import ConnectOptions
 from .engine import Engine
 from .errors import HookCreateError, HooknbError
 from .events import Event
@@ -90,14 +91,20 @@ class Host:
 
     @_loop.on_loop
     async def aconnect(self, jid: str, password: str, host: str | None = None, port: int | None = None,
-                       plaintext: bool = False, timeout: float = 20.0) -> Client:
-        """Connect ``jid`` (or return its existing connection); restores its persistent hooks."""
+                       plaintext: bool = False, cafile: str | None = None, direct_tls: bool = False,
+                       timeout: float = 20.0) -> Client:
+        """Connect ``jid`` (or return its existing connection); restores its persistent hooks.
+
+        The connection options are those of :class:`~hooknb.connection.ConnectOptions`; a
+        failure to connect or authenticate raises :class:`~hooknb.errors.ConnectError`."""
+        options = ConnectOptions(host=host, port=port, cafile=cafile, direct_tls=direct_tls,
+                                 plaintext=plaintext)
+        options.check(jid)
         bare = split_jid(jid).bare
         client = self.clients.get(bare)
         if client is not None and client.state in ("connected", "reconnecting", "connecting"):
             return client
-        client = Client(jid, password, host=host, port=port, plaintext=plaintext,
-                        handler=Session(self.engine, self.positions, self.holder))
+        client = Client(jid, password, options, handler=Session(self.engine, self.positions, self.holder))
         self.clients[bare] = client
         try:
             await client.aconnect(timeout)
@@ -340,10 +347,15 @@ def get_host() -> Host:
 
 
 def connect(jid: str, password: str, host: str | None = None, port: int | None = None,
-            plaintext: bool = False, timeout: float = 20.0) -> Client:
+            plaintext: bool = False, cafile: str | None = None, direct_tls: bool = False,
+            timeout: float = 20.0) -> Client:
     """Connect an account through the process-wide host; the same account gives the same client.
 
-    Waits until the session has started and initial presence is sent.  ``plaintext=True``
-    (no TLS) is refused unless ``host`` is a loopback address.
+    Waits until the session has started and initial presence is sent.  Without ``host`` the
+    JID's domain is looked up (SRV records).  TLS is STARTTLS, or direct TLS (XEP-0368) with
+    ``direct_tls=True`` or on ports 5223 and 443; ``cafile`` names the CA certificates to trust
+    (PEM).  ``plaintext=True`` (no TLS) is refused unless the host is a loopback address.  A
+    failure to connect or authenticate raises :class:`~hooknb.errors.ConnectError`.
     """
-    return get_host().connect(jid, password, host=host, port=port, plaintext=plaintext, timeout=timeout)
+    return get_host().connect(jid, password, host=host, port=port, plaintext=plaintext,
+                              cafile=cafile, direct_tls=direct_tls, timeout=timeout)

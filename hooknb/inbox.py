@@ -203,7 +203,7 @@ class Inbox:
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything submitted so far was written (False on timeout)."""
         deadline = time.monotonic() + timeout
-        while self.waiting():
+        while self._batches or self._dones:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.005)

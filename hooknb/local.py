@@ -6,7 +6,7 @@ directory, stopped by :meth:`LocalServer.stop` (or at the latest when Python exi
 
     from hooknb.local import local_server
     server = local_server()
-    client = server.connect("alice")     # plaintext on loopback, through hooknb.get_host()
+    client = server.connect("alice")     # STARTTLS with the server's CA, through hooknb.get_host()
     ...
     server.stop()                        # only stops a server this process started
 """
@@ -36,6 +36,7 @@ class LocalServer:
         self.info = info
         self.owned = owned
         self.host, self.port, self.domain, self.pubsub = info.host, info.port, info.domain, info.pubsub
+        self.cafile, self.direct_tls_port = info.cafile, info.direct_tls_port
 
     def __repr__(self) -> str:
         origin = "started by this process" if self.owned else f"from ${ENV}"
@@ -53,10 +54,11 @@ class LocalServer:
 
     def connect(self, name: str, host: Host | None = None, resource: str = "") -> Client:
         """Connect account ``name`` (optionally as ``resource``) through ``host`` (default: the
-        process-wide one)."""
+        process-wide one): STARTTLS trusting the server's CA, or plaintext to a server started
+        without TLS."""
         jid = f"{self.jid(name)}/{resource}" if resource else self.jid(name)
         return (host or get_host()).connect(jid, self.password(name), host=self.host, port=self.port,
-                                            plaintext=True)
+                                            cafile=self.cafile, plaintext=self.cafile is None)
 
     def stop(self) -> None:
         """Stop the server and remove its directory if this process started it; else do nothing."""

@@ -13,6 +13,7 @@ import argparse
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from getpass import getpass
 from typing import Any
 
@@ -120,10 +121,9 @@ class HookMagics(Magics):
             return None if args is None else getattr(self, f"_{args.command}")(args)
 
     def _connect(self, args: argparse.Namespace) -> None:
-        commands.check_connect(args)  # before any prompt
+        options = commands.connect_options(args)  # checked before any prompt
         password = commands.password(args.jid, args.password, getpass, interactive=True)
-        client = self.host.connect(args.jid, password, host=args.host, port=args.port,
-                                   plaintext=args.plaintext)
+        client = self.host.connect(args.jid, password, **asdict(options))
         print(f"connected as {client.jid}")
 
     def _create(self, args: argparse.Namespace) -> None:

@@ -30,12 +30,14 @@ import json
 import signal
 import sys
 import time
+from dataclasses import asdict
 from datetime import datetime, timezone
 from types import FrameType
 from typing import Any, TextIO
 
 from . import loop as _loop
 from .client import split_jid
+from .connection import ConnectOptions
 from .errors import HooknbError
 from .events import Event
 from .hooks import Hook
@@ -90,13 +92,12 @@ class RunLog:
 class Runner:
     """One account's headless runner (see the module docstring)."""
 
-    def __init__(self, host: Host, jid: str, *, server: str | None = None,
-                 port: int | None = None, plaintext: bool = False, log: RunLog | None = None,
-                 grace: float = 30.0) -> None:
+    def __init__(self, host: Host, jid: str, *, options: ConnectOptions | None = None,
+                 log: RunLog | None = None, grace: float = 30.0) -> None:
         self.host = host
         self.jid = jid
         self.account = split_jid(jid).bare
-        self.server, self.port, self.plaintext = server, port, plaintext
+        self.options = options or ConnectOptions()
         self.log = log or RunLog()
         self.grace = grace
         self.signals: list[str] = []
@@ -120,8 +121,7 @@ class Runner:
         self.host.holder = "hooknb run:" + self.host.holder.partition(":")[2]
         self.host.events.listeners.append(self._note_gaps)
         self.logged = self.host.runs.total
-        self.host.connect(self.jid, password, host=self.server, port=self.port,
-                          plaintext=self.plaintext)
+        self.host.connect(self.jid, password, **asdict(self.options))
         self._pick_up(initial=True)
         client = self.host.clients[self.account]
         self.log.write("ready", account=self.account, hooks=len(self.known),

@@ -1,12 +1,19 @@
 """A throwaway local XMPP server (Prosody by default, ejabberd on request) on a loopback port.
 
 The server lives in a directory of its own: its configuration, data, log and a ``server.json``
-describing it (host, port, domain, PubSub component JID, accounts and passwords, pid).  It is
-the embedded default of hooknb: the demo, the notebooks and the test suite all start one.
+describing it (host, port, domain, PubSub component JID, accounts and passwords, pid, CA file).
+It is the embedded default of hooknb: the demo, the notebooks and the test suite all start one.
+
+It speaks TLS: a private CA and a certificate for ``localhost`` (and ``pubsub.localhost``) are
+made on the first start and kept in the directory (``ca.pem``, ``cert.pem``, ``cert.key``; the
+key is readable by its owner only; files already there are used as they are).  The client port
+requires STARTTLS and a second port offers direct TLS (XEP-0368); clients trust ``cafile``.
+``tls=False`` (``--plaintext``) starts a server without TLS, for tests of plaintext itself.
 
 From the shell::
 
     python -m hooknb.server start --dir DIR [--accounts alice,bob] [--kind prosody|ejabberd]
+                                  [--plaintext]
     python -m hooknb.server stop --dir DIR
 
 ``start`` prints one JSON object and leaves the server running in the background.
@@ -29,7 +36,10 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import trustme
 
 from .errors import HooknbError
 
@@ -38,6 +48,10 @@ PUBSUB = f"pubsub.{DOMAIN}"
 LOOPBACK = "127.0.0.1"
 INFO_FILE = "server.json"
 KINDS = ("prosody", "ejabberd")
+#: The certificate files in a server's directory: the CA clients trust, the server's certificate
+#: (with its chain) and its private key.
+CA_FILE, CERT_FILE, KEY_FILE = "ca.pem", "cert.pem", "cert.key"
+CERT_LIFETIME = timedelta(days=3650)
 
 
 @dataclass
@@ -53,6 +67,8 @@ class ServerInfo:
     dir: str = ""
     pid: int = 0
     storage: str = "internal"
+    cafile: str | None = None  # the CA that signed the server's certificate; None: no TLS
+    direct_tls_port: int | None = None  # the direct TLS (XEP-0368) port; None: no TLS
     extra: dict = field(default_factory=dict)  # not printed; ejabberd: its HTTP API port
 
     def jid(self, name: str) -> str:
@@ -92,6 +108,29 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float, log: Path) -> 
         except OSError:
             time.sleep(0.05)
     raise HooknbError(f"the XMPP server did not open port {port} within {timeout:.0f} s (see {log})")
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to a file only its owner can read, from its creation on."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
+def _certificates(d: Path) -> str:
+    """The CA file of the server in ``d``.  On first use a CA is made and signs a certificate for
+    the domain and the PubSub component; later starts keep the files as they are."""
+    ca_file, cert_file, key_file = d / CA_FILE, d / CERT_FILE, d / KEY_FILE
+    if not (ca_file.exists() and cert_file.exists() and key_file.exists()):
+        ca = trustme.CA(organization_name="hooknb local server")
+        # ten years: ejabberd 23.01 crashes on the timer of trustme's default (the year 3000)
+        leaf = ca.issue_cert(DOMAIN, PUBSUB, not_after=datetime.now(timezone.utc) + CERT_LIFETIME)
+        _write_private(key_file, leaf.private_key_pem.bytes())
+        cert_file.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
+        ca_file.write_bytes(ca.cert_pem.bytes())
+    return str(ca_file)
 
 
 def _spawn(cmd: list[str], d: Path) -> subprocess.Popen:
@@ -140,16 +179,14 @@ log = {{ {{ levels = {{ min = "info" }}, to = "file", filename = "{dir}/prosody.
 interfaces = {{ "{loopback}" }}
 local_interfaces = {{ "{loopback}" }}
 c2s_ports = {{ {port} }}
-c2s_direct_tls_ports = {{}}
+{tls}
 s2s_ports = {{}}
 http_ports = {{}}
 https_ports = {{}}
 component_ports = {{}}
 admin_interfaces = {{}}
-modules_enabled = {{ "roster", "saslauth", "disco", "pep", "ping", "posix" }}
+modules_enabled = {{ "roster", "saslauth", "disco", "pep", "ping", "posix"{tls_module} }}
 modules_disabled = {{ "s2s", "admin_shell", "offline" }}
-c2s_require_encryption = false
-allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
 storage = "internal"
 admins = {{ {admins} }}
@@ -164,6 +201,19 @@ Component "{pubsub}" "pubsub"
     expose_publisher = true
     pubsub_max_items = 10000
 """
+
+
+PROSODY_TLS = """\
+c2s_direct_tls_ports = {{ {direct_tls_port} }}
+c2s_require_encryption = true
+allow_unencrypted_plain_auth = false
+ssl = {{ certificate = {cert}, key = {key} }}
+certificates = {dir}"""
+
+PROSODY_PLAINTEXT = """\
+c2s_direct_tls_ports = {}
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true"""
 
 
 def _lua_str(s: str) -> str:
@@ -187,8 +237,12 @@ def _prosody_launch(info: ServerInfo) -> tuple[subprocess.Popen, Path]:
     (d / "data").mkdir(parents=True, exist_ok=True)
     admins = ", ".join(_lua_str(info.jid(n)) for n in info.accounts)
     cfg = d / "prosody.cfg.lua"
+    tls = PROSODY_PLAINTEXT if info.cafile is None else PROSODY_TLS.format(
+        direct_tls_port=info.direct_tls_port, cert=_lua_str(str(d / CERT_FILE)),
+        key=_lua_str(str(d / KEY_FILE)), dir=_lua_str(str(d)))
     cfg.write_text(PROSODY_CONFIG.format(
-        dir=d, loopback=LOOPBACK, port=info.port, domain=info.domain, pubsub=info.pubsub,
+        dir=d, loopback=LOOPBACK, port=info.port, tls=tls,
+        tls_module="" if info.cafile is None else ', "tls"', domain=info.domain, pubsub=info.pubsub,
         admins=admins, storage=info.storage))
     for name, password in info.accounts.items():
         _prosody_write_account(d / "data", info.domain, name, password)
@@ -202,15 +256,7 @@ EJABBERD_CONFIG = """\
 hosts:
   - "{domain}"
 loglevel: info
-certfiles: []
-listen:
-  -
-    port: {port}
-    ip: "{loopback}"
-    module: ejabberd_c2s
-    starttls: false
-    max_stanza_size: 4194304
-    shaper: none
+{tls}
   -
     port: {api_port}
     ip: "{loopback}"
@@ -261,6 +307,28 @@ modules:
       notify_config: true
       max_payload_size: 4194304
 """
+
+EJABBERD_C2S = """\
+  -
+    port: {port}
+    ip: "{loopback}"
+    module: ejabberd_c2s
+    {tls}
+    max_stanza_size: 4194304
+    shaper: none"""
+
+EJABBERD_TLS = """\
+certfiles:
+  - "{cert}"
+  - "{key}"
+listen:
+{c2s}
+{direct_tls}"""
+
+EJABBERD_PLAINTEXT = """\
+certfiles: []
+listen:
+{c2s}"""
 
 # Sourced by ejabberdctl (it replaces Debian's /etc/default/ejabberd, which forces the system
 # config and pid file): the Erlang distribution and epmd listen on loopback only.  EXEC_CMD
@@ -324,8 +392,16 @@ def _ejabberd_launch(info: ServerInfo) -> tuple[subprocess.Popen, Path]:
     (etc / "inetrc").write_text(f'{{lookup, ["file", "native"]}}.\n'
                                 f'{{host, {{{erl_loopback}}}, ["localhost"]}}.\n')
     info.extra.setdefault("api_port", free_port())
+    if info.cafile is None:
+        tls = EJABBERD_PLAINTEXT.format(c2s=EJABBERD_C2S.format(
+            port=info.port, loopback=LOOPBACK, tls="starttls: false"))
+    else:
+        tls = EJABBERD_TLS.format(
+            cert=d / CERT_FILE, key=d / KEY_FILE,
+            c2s=EJABBERD_C2S.format(port=info.port, loopback=LOOPBACK, tls="starttls_required: true"),
+            direct_tls=EJABBERD_C2S.format(port=info.direct_tls_port, loopback=LOOPBACK, tls="tls: true"))
     (etc / "ejabberd.yml").write_text(EJABBERD_CONFIG.format(
-        domain=info.domain, port=info.port, api_port=info.extra["api_port"], loopback=LOOPBACK,
+        domain=info.domain, tls=tls, api_port=info.extra["api_port"], loopback=LOOPBACK,
         pubsub=info.pubsub))
     return _spawn([binary, "--config-dir", str(etc), "--config", str(etc / "ejabberd.yml"),
                    "--spool", str(db), "--logs", str(logs), "--node", _ejabberd_node(d),
@@ -370,13 +446,15 @@ def is_running(info: ServerInfo) -> bool:
 
 def start(directory: str | os.PathLike, accounts: list[str] | tuple[str, ...] = ("alice", "bob"),
           kind: str | None = None, storage: str | None = None, port: int | None = None,
-          timeout: float = 60.0) -> ServerInfo:
+          tls: bool | None = None, timeout: float = 60.0) -> ServerInfo:
     """Start a local server in ``directory`` (created if needed) and return its description.
 
     Restarting in a directory that already holds a stopped server reuses its kind, storage,
-    port, accounts and stored data, so a restart keeps what the server had persisted.  ``kind``
-    is "prosody" (the default) or "ejabberd"; ``storage`` ("internal", the default, or
-    "memory") applies to Prosody's PubSub component.
+    ports, TLS setting, certificates, accounts and stored data, so a restart keeps what the
+    server had persisted.  ``kind`` is "prosody" (the default) or "ejabberd"; ``storage``
+    ("internal", the default, or "memory") applies to Prosody's PubSub component; ``tls``
+    (default True) requires STARTTLS on ``port`` and offers direct TLS on ``direct_tls_port``,
+    ``tls=False`` accepts plaintext clients only.
     """
     d = Path(directory).resolve()
     d.mkdir(parents=True, exist_ok=True)
@@ -390,14 +468,25 @@ def start(directory: str | os.PathLike, accounts: list[str] | tuple[str, ...] = 
     passwords = dict(old.accounts) if old else {}
     for name in (a.strip() for a in accounts if a.strip()):
         passwords.setdefault(_check_name(name), secrets.token_urlsafe(9))
-    info = ServerInfo(host=LOOPBACK, port=port or (old.port if old else free_port()), domain=DOMAIN,
-                      pubsub=PUBSUB, accounts=passwords, kind=kind, dir=str(d), storage=storage,
+    if tls is None:
+        tls = old is None or old.cafile is not None
+    port = port or (old.port if old else free_port())
+    direct_tls_port = None
+    if tls:
+        direct_tls_port = old.direct_tls_port if old and old.direct_tls_port else free_port()
+        while direct_tls_port == port:
+            direct_tls_port = free_port()
+    info = ServerInfo(host=LOOPBACK, port=port, domain=DOMAIN, pubsub=PUBSUB, accounts=passwords,
+                      kind=kind, dir=str(d), storage=storage,
+                      cafile=_certificates(d) if tls else None, direct_tls_port=direct_tls_port,
                       extra=dict(old.extra) if old else {})
     proc, log = (_prosody_launch if kind == "prosody" else _ejabberd_launch)(info)
     info.pid = proc.pid
     _save(info)
     try:
-        _wait_port(info.port, proc, timeout, log)
+        for listening in (info.port, info.direct_tls_port):
+            if listening is not None:
+                _wait_port(listening, proc, timeout, log)
         if kind == "ejabberd":  # its accounts live in its database: create them now
             for name, password in info.accounts.items():
                 _ejabberd_register(info, name, password)
@@ -452,13 +541,15 @@ def main(argv: list[str] | None = None) -> int:
     p_start.add_argument("--storage", choices=("internal", "memory"), default=None,
                          help="storage of the PubSub component (default: internal)")
     p_start.add_argument("--port", type=int, default=None)
+    p_start.add_argument("--plaintext", dest="tls", action="store_false", default=None,
+                         help="no TLS: accept plaintext clients only (for tests of plaintext)")
     p_stop = sub.add_parser("stop", help="stop the server living in --dir")
     p_stop.add_argument("--dir", required=True)
     args = parser.parse_args(argv)
     try:
         if args.command == "start":
             info = start(args.dir, args.accounts.split(","), kind=args.kind, storage=args.storage,
-                         port=args.port)
+                         port=args.port, tls=args.tls)
             print(json.dumps(info.public()))
         else:
             print(json.dumps({"stopped": stop(args.dir)}))

@@ -71,6 +71,17 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     srv.stop(directory)
 
 
+@pytest.fixture(scope="session")
+def plaintext_server(request: pytest.FixtureRequest,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[srv.ServerInfo]:
+    """A second local server, without TLS, for the tests of plaintext itself (started on first use)."""
+    kind = request.config.getoption("--server")
+    directory = tmp_path_factory.mktemp(f"xmpp-{kind}-plaintext")
+    info = srv.start(directory, ["alice", "bob"], kind=kind, tls=False)
+    yield info
+    srv.stop(directory)
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private HOOKNB_HOME for the test."""
@@ -112,13 +123,14 @@ def make_host(home: Path, server: srv.ServerInfo) -> Iterator[Callable[[], Host]
 
 @pytest.fixture
 def connect(server: srv.ServerInfo, account: Callable[[str], tuple[str, str]]) -> Callable[..., Client]:
-    """``connect(host, jid=None, password=None)``: connect an account (a fresh one by default)."""
+    """``connect(host, jid=None, password=None)``: connect an account (a fresh one by default)
+    over STARTTLS, trusting the server's CA."""
 
     def do(host: Host, jid: str | None = None, password: str | None = None, resource: str = "") -> Client:
         if jid is None:
             jid, password = account("u")
         full = f"{jid}/{resource}" if resource else jid
-        return host.connect(full, password, host=server.host, port=server.port, plaintext=True)
+        return host.connect(full, password, host=server.host, port=server.port, cafile=server.cafile)
 
     return do
 
@@ -138,7 +150,7 @@ def runner(home, server, tmp_path) -> Iterator[Callable[..., RunnerProcess]]:
     def start(jid: str, password: str, *extra: str, env: dict[str, str] | None = None,
               info: srv.ServerInfo | None = None) -> RunnerProcess:
         info = info or server
-        args = ["--jid", jid, "--host", info.host, "--port", str(info.port), "--plaintext",
+        args = ["--jid", jid, "--host", info.host, "--port", str(info.port), "--cafile", info.cafile,
                 *(extra or ("--log-format", "json"))]
         proc = RunnerProcess(args, {"HOOKNB_PASSWORD": password, **(env or {})},
                              tmp_path / f"runner{len(started)}.err")

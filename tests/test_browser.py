@@ -228,7 +228,7 @@ def test_dashboard_live_in_chromium(page: Page, xmpp: srv.ServerInfo, tmp_path: 
     writer = Host(store_path=str(tmp_path / "writer.sqlite3"))
     try:
         client = writer.connect(f"{xmpp.jid('alice')}/e2e", xmpp.accounts["alice"], host=xmpp.host,
-                                port=xmpp.port, plaintext=True)
+                                port=xmpp.port, cafile=xmpp.cafile)
         for i in range(5):
             client.publish(MICROBLOG, POST.format(f"from the browser test {i}"), item_id=f"e2e-{i}")
     finally:

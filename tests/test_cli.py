@@ -8,12 +8,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 import pytest
-from processes import JID, appender, hooknb, lines, publish, wait_until
+from processes import JID, RunnerProcess, appender, hooknb, lines, publish, wait_until
 
 from hooknb.store import Store
 
@@ -71,6 +72,8 @@ EXIT_CASES = [  # (arguments, environment, exit code, what stderr says; None: he
     (["pubsub", "hook", "delete", "--jid", "@@", "-n", "x"], {}, 2, "not a valid JID"),
     (["run"], {}, 2, "--jid"),
     (["run", "--jid", JID, "--host", "192.0.2.1", "--plaintext"], {"HOOKNB_PASSWORD": "x"}, 2, "loopback"),
+    (["run", "--jid", "alice@example.org", "--plaintext"], {"HOOKNB_PASSWORD": "x"}, 2, "not 'example.org'"),
+    (["run", "--jid", JID, "--plaintext", "--direct-tls"], {"HOOKNB_PASSWORD": "x"}, 2, "exclude each other"),
     (["run", "--jid", JID], {"HOOKNB_PASSWORD": ""}, 2, "no password"),
     (["pubsub", "hook", "create", "--jid", JID, "-n", "x", "-P", "/nonexistent/hook.py"], {}, 4,
      "does not exist"),
@@ -101,12 +104,46 @@ def test_exit_codes(home, tmp_path):
     assert [h["id"] for h in listed()] == [kept.stdout.split()[1]]  # failures left the store alone
 
 
-def test_run_exits_2_on_wrong_password(home, server, account):
+def test_run_exits_1_on_wrong_password_with_one_line(home, server, account):
     jid, _password = account("w")
-    result = hooknb("run", "--jid", jid, "--host", server.host, "--port", str(server.port), "--plaintext",
-                    env={"HOOKNB_PASSWORD": "wrong"})
-    assert result.returncode == 2 and "authentication failed" in result.stderr
-    assert "Traceback" not in result.stderr
+    result = hooknb("run", "--jid", jid, "--host", server.host, "--port", str(server.port),
+                    "--cafile", server.cafile, env={"HOOKNB_PASSWORD": "wrong"})
+    assert result.returncode == 1
+    # hooknb's one line only: not slixmpp's "No appropriate login method." before it
+    assert result.stderr == f"hooknb: cannot connect {jid}: authentication failed (wrong JID or password)\n"
+
+
+def test_run_verbose_shows_the_xmpp_librarys_log(home, server, account):
+    jid, _password = account("v")
+    result = hooknb("run", "--verbose", "--jid", jid, "--host", server.host, "--port", str(server.port),
+                    "--cafile", server.cafile, env={"HOOKNB_PASSWORD": "wrong"})
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert any("slixmpp" in line and "No appropriate login method." in line for line in lines)
+    assert lines[-1] == f"hooknb: cannot connect {jid}: authentication failed (wrong JID or password)"
+
+
+def test_run_without_the_servers_ca_exits_1_naming_the_certificate(home, server, account):
+    jid, password = account("ca")
+    result = hooknb("run", "--jid", jid, "--host", server.host, "--port", str(server.port),
+                    env={"HOOKNB_PASSWORD": password})
+    assert result.returncode == 1
+    assert result.stderr == (f"hooknb: cannot connect {jid}: "
+                             "certificate of localhost not trusted: unknown CA (give --cafile)\n")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--jid", JID, "--port", "99999"], "port 99999 is out of range: give a port from 1 to 65535"),
+    (["--jid", "alice"], "not an account JID: 'alice' (expected name@domain)"),
+    (["--jid", JID, "--cafile", "/nonexistent/ca.pem"], "CA file /nonexistent/ca.pem not found"),
+])
+def test_bad_connection_options_exit_2_before_connecting_or_asking(home, args, message):
+    """192.0.2.1 (TEST-NET) never answers: a run that tried to connect would wait 20 s, and one
+    that asked for the password first would say there is none."""
+    started = time.monotonic()
+    result = hooknb("run", *args, "--host", "192.0.2.1", env={"HOOKNB_PASSWORD": ""})
+    assert (result.returncode, result.stderr) == (2, f"hooknb: {message}\n")
+    assert time.monotonic() - started < 10
 
 
 def test_two_processes_write_the_store_at_once(home):
@@ -146,6 +183,30 @@ def test_two_processes_write_the_store_at_once(home):
 
 
 # ------------------------------------------------------------------------------------ hooknb run
+def test_run_over_direct_tls(home, server, account, tmp_path):
+    jid, password = account("direct")
+    proc = RunnerProcess(["--jid", jid, "--host", server.host, "--port", str(server.direct_tls_port),
+                          "--cafile", server.cafile, "--direct-tls", "--log-format", "json"],
+                         {"HOOKNB_PASSWORD": password}, tmp_path / "runner.err")
+    try:
+        assert proc.wait_record("ready")["account"] == jid
+        assert proc.stop() == 0
+    finally:
+        proc.kill()
+
+
+def test_run_plaintext_to_the_jids_localhost_domain(home, plaintext_server, tmp_path):
+    jid = plaintext_server.jid("alice")  # no --host: the JID's domain, localhost, is loopback
+    proc = RunnerProcess(["--jid", jid, "--port", str(plaintext_server.port), "--plaintext",
+                          "--log-format", "json"],
+                         {"HOOKNB_PASSWORD": plaintext_server.accounts["alice"]}, tmp_path / "runner.err")
+    try:
+        assert proc.wait_record("ready")["account"] == jid
+        assert proc.stop() == 0
+    finally:
+        proc.kill()
+
+
 def test_runner_runs_a_python_file_hook_on_a_publish(runner, account, server, pubsub_node, tmp_path):
     publisher, node = pubsub_node
     jid, password = account("r")

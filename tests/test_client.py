@@ -21,7 +21,7 @@ def test_connect_returns_one_shared_client_per_account(make_host, connect, accou
     jid, password = account("a")
     client = connect(host, jid, password)
     assert isinstance(client, Client) and client.state == "connected"
-    again = host.connect(jid, password, host=server.host, port=server.port, plaintext=True)
+    again = host.connect(jid, password, host=server.host, port=server.port, cafile=server.cafile)
     assert again is client
     assert host.default_account == jid
 
@@ -94,14 +94,13 @@ def test_awaitable_api_from_another_loop(make_host, connect, server, node):
 def test_wrong_password_is_a_clear_error(make_host, account, server):
     jid, _ = account("pw")
     with pytest.raises(HooknbError, match="authentication failed"):
-        make_host().connect(jid, "wrong", host=server.host, port=server.port, plaintext=True)
+        make_host().connect(jid, "wrong", host=server.host, port=server.port, cafile=server.cafile)
 
 
 def test_unreachable_server_is_a_clear_error(make_host):
     port = srv.free_port()
     with pytest.raises(HooknbError, match="unreachable"):
-        make_host().connect("nobody@localhost", "x", host="127.0.0.1", port=port, plaintext=True,
-                            timeout=10)
+        make_host().connect("nobody@localhost", "x", host="127.0.0.1", port=port, timeout=10)
 
 
 def test_missing_node_is_a_clear_error(make_host, connect, server, node):

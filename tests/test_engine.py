@@ -243,7 +243,7 @@ def test_persistent_hook_survives_disconnect_and_a_new_process(make_host, connec
         from hooknb.host import Host
         host = Host()
         client = host.connect({jid!r}, {password!r}, host={server.host!r}, port={server.port},
-                              plaintext=True)
+                              cafile={server.cafile!r})
         print(json.dumps(host.list_hooks()), flush=True)
         sys.stdin.readline()
         ok = host.wait_runs(1, 10)

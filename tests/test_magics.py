@@ -63,7 +63,8 @@ def alice(hook: Callable[[str], object], account: Callable[[str], tuple[str, str
           server: ServerInfo) -> str:
     """A fresh account connected with ``%hook connect``."""
     jid, password = account("alice")
-    hook(f"connect {jid} --password={password} --host {server.host} --port {server.port} --plaintext")
+    hook(f"connect {jid} --password={password} --host {server.host} --port {server.port} "
+         f"--cafile {server.cafile}")
     return jid
 
 
@@ -86,7 +87,8 @@ def hook_file(path: Path, body: str) -> str:
 
 def test_connect_with_password_and_status(hook, host, account, server, capsys):
     jid, password = account("alice")
-    hook(f"connect {jid} --password={password} --host {server.host} --port {server.port} --plaintext")
+    hook(f"connect {jid} --password={password} --host {server.host} --port {server.port} "
+         f"--cafile {server.cafile}")
     assert capsys.readouterr().out == f"connected as {jid}\n"
     status = hook("status")
     assert isinstance(status, pd.DataFrame)
@@ -98,7 +100,7 @@ def test_connect_prompts_for_the_password(hook, host, account, server, monkeypat
     asked = []
     monkeypatch.delenv("HOOKNB_PASSWORD", raising=False)
     monkeypatch.setattr(magics_module, "getpass", lambda prompt: asked.append(prompt) or password)
-    hook(f"connect {jid} --host {server.host} --port {server.port} --plaintext")
+    hook(f"connect {jid} --host {server.host} --port {server.port} --cafile {server.cafile}")
     assert asked == [f"password for {jid}: "]
     assert host.client(jid).state == "connected"
 
@@ -117,12 +119,27 @@ def test_connect_errors(hook, server, account):
         == "--plaintext (no TLS) is only allowed to a loopback host, not 'example.org'"
     jid, _ = account("wrong")
     message = usage_error(lambda: hook(
-        f"connect {jid} --password nope --host {server.host} --port {server.port} --plaintext"))
+        f"connect {jid} --password nope --host {server.host} --port {server.port} --cafile {server.cafile}"))
     assert message == f"cannot connect {jid}: authentication failed (wrong JID or password)"
     assert usage_error(lambda: hook("connect")) == \
         "%hook connect: the following arguments are required: JID"
     assert usage_error(lambda: hook("connect a@b --port many")) == \
         "%hook connect: argument --port: invalid int value: 'many'"
+    assert usage_error(lambda: hook(f"connect {jid} --password x --port 99999")) == \
+        "port 99999 is out of range: give a port from 1 to 65535"
+    assert usage_error(lambda: hook("connect alice --password x --host 192.0.2.1")) == \
+        "not an account JID: 'alice' (expected name@domain)"
+    assert usage_error(lambda: hook(
+        f"connect {jid} --password nope --host {server.host} --port {server.port}")) == \
+        f"cannot connect {jid}: certificate of localhost not trusted: unknown CA (give --cafile)"
+
+
+def test_connect_over_direct_tls(hook, host, account, server, capsys):
+    jid, password = account("direct")
+    hook(f"connect {jid} --password={password} --host {server.host} --port {server.direct_tls_port} "
+         f"--cafile {server.cafile} --direct-tls")
+    assert capsys.readouterr().out == f"connected as {jid}\n"
+    assert "starttls" not in host.client(jid).xmpp.features
 
 
 # ------------------------------------------------------------------------------ grammar and help
@@ -341,7 +358,7 @@ def test_settings_with_config(shell, magics, host, account, server, capsys):
     second, second_password = account("second")
     for jid, password in ((first, first_password), (second, second_password)):
         shell.run_line_magic("hook", f"connect {jid} --password={password} --host {server.host} "
-                                     f"--port {server.port} --plaintext")
+                                     f"--port {server.port} --cafile {server.cafile}")
     shell.run_line_magic("config", f"HookMagics.default_account = '{first}'")
     shell.run_line_magic("hook", "create -n n1 -t python_code 'item.id'")
     assert [h.account for h in host.hooks()] == [first]

@@ -28,7 +28,7 @@ def own_server(tmp_path_factory, request) -> Iterator[srv.ServerInfo]:
 
 def _connect(host: Host, info: srv.ServerInfo, name: str):
     return host.connect(info.jid(name), info.accounts[name], host=info.host, port=info.port,
-                        plaintext=True)
+                        cafile=info.cafile)
 
 
 def _publish(client, info, node, ids):
@@ -165,7 +165,7 @@ def test_two_processes_on_one_account_run_each_item_once(own_server, make_host, 
     hook = notebook.create_hook(node, "item.id", type="python_code", service=info.pubsub, persistent=True)
     notebook.host_name = "notebook"
     runner_client = runner.connect(f"{info.jid('alice')}/runner", info.accounts["alice"], host=info.host,
-                                   port=info.port, plaintext=True)
+                                   port=info.port, cafile=info.cafile)
     assert hook.id in runner.registry and (info.pubsub, node) in runner_client.subscriptions
     ids = [f"s{i}" for i in range(10)]
     _publish(_connect(make_host(), info, "bob"), info, node, ids)

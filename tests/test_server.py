@@ -10,11 +10,13 @@ import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from hooknb import server as srv
 from hooknb.errors import HooknbError
@@ -77,7 +79,8 @@ def test_cli_start_prints_json_and_stop_stops(kind: str, directory: Path) -> Non
     assert info["host"] == "127.0.0.1" and isinstance(info["port"], int)
     assert (info["domain"], info["pubsub"], info["kind"]) == ("localhost", "pubsub.localhost", kind)
     assert set(info["accounts"]) == {"alice", "bob"} and all(info["accounts"].values())
-    assert accepts(info["port"])
+    assert accepts(info["port"]) and accepts(info["direct_tls_port"])
+    assert info["cafile"] == str(directory.resolve() / srv.CA_FILE)
     again = cli("start", "--dir", str(directory), "--kind", kind)  # already running: same server
     assert json.loads(again.stdout)["port"] == info["port"]
 
@@ -124,22 +127,54 @@ def test_restart_in_the_same_directory_keeps_data(kind: str, directory: Path, tm
     info = srv.start(directory, ["alice"], kind=kind)
     password = srv.add_account(info, "carol")
     host = Host(store_path=str(tmp_path / "store.sqlite3"))
-    options = {"host": info.host, "port": info.port, "plaintext": True}
+    options = {"host": info.host, "port": info.port, "cafile": info.cafile}
     try:
         alice = host.connect(info.jid("alice"), info.accounts["alice"], **options)
         alice.create_node("kept", info.pubsub)
         alice.publish("kept", "<x xmlns='urn:test'>persisted</x>", item_id="k1", service=info.pubsub)
     finally:
         host.disconnect(info.jid("alice"))
+    certificates = {name: (directory / name).read_bytes() for name in (srv.CA_FILE, srv.CERT_FILE, srv.KEY_FILE)}
     assert srv.stop(directory)
     assert live_processes_of(directory.resolve()) == []
 
     again = srv.start(directory, ["alice"], kind=kind)
     assert (again.port, again.accounts) == (info.port, {"alice": info.accounts["alice"], "carol": password})
-    try:
-        carol = host.connect(again.jid("carol"), password, **options)  # an account added later
+    assert (again.kind, again.direct_tls_port, again.cafile) == (kind, info.direct_tls_port, info.cafile)
+    assert {name: (directory / name).read_bytes() for name in certificates} == certificates
+    try:  # an account added later, over the direct TLS port kept by the restart
+        carol = host.connect(again.jid("carol"), password, host=again.host, port=again.direct_tls_port,
+                             cafile=again.cafile, direct_tls=True)
         items = carol.get_items("kept", again.pubsub)
     finally:
         host.disconnect(again.jid("carol"))
         host.store.close()
     assert [(e.item_id, e.payload) for e in items] == [("k1", '<x xmlns="urn:test">persisted</x>')]
+
+
+@KIND
+def test_the_certificate_is_made_for_the_domain_with_a_private_key(kind: str, directory: Path) -> None:
+    info = srv.start(directory, ["alice"], kind=kind)
+    assert stat.S_IMODE((directory / srv.KEY_FILE).stat().st_mode) == 0o600
+    certificate = x509.load_pem_x509_certificate((directory / srv.CERT_FILE).read_bytes())
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == [srv.DOMAIN, srv.PUBSUB]
+    ca = x509.load_pem_x509_certificate(Path(info.cafile).read_bytes())
+    assert certificate.issuer == ca.subject
+
+
+def test_a_plaintext_server_stays_plaintext_across_restarts(directory: Path, tmp_path: Path) -> None:
+    started = cli("start", "--dir", str(directory), "--accounts", "alice", "--plaintext")
+    assert started.returncode == 0, started.stderr
+    info = json.loads(started.stdout)
+    assert (info["cafile"], info["direct_tls_port"]) == (None, None)
+    assert srv.stop(directory)
+    again = srv.start(directory, ["alice"])
+    assert (again.port, again.cafile, again.direct_tls_port) == (info["port"], None, None)
+    host = Host(store_path=str(tmp_path / "store.sqlite3"))
+    try:
+        client = host.connect(again.jid("alice"), again.accounts["alice"], host="localhost",
+                              port=again.port, plaintext=True)
+        assert client.xmpp.transport.get_extra_info("ssl_object") is None
+    finally:
+        host.close()

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hooknb.client import MAX_DEPTH, check_plaintext, is_loopback, parse_payload, split_jid, xml_depth
+from hooknb.client import MAX_DEPTH, parse_payload, split_jid, xml_depth
+from hooknb.connection import ConnectOptions, is_loopback
 from hooknb.errors import HooknbError
 
 
@@ -51,13 +52,14 @@ def test_other_hosts_are_not_loopback(host):
 
 
 def test_plaintext_only_to_a_loopback_host():
-    check_plaintext(True, "127.0.0.1", "example.org")
-    check_plaintext(False, "example.org", "example.org")
+    ConnectOptions(host="127.0.0.1", plaintext=True).check("a@example.org")
+    ConnectOptions(plaintext=True).check("a@localhost")
+    ConnectOptions(host="example.org").check("a@example.org")
     with pytest.raises(HooknbError, match=r"^--plaintext \(no TLS\) is only allowed to a loopback host, "
                                           r"not 'xmpp\.example\.org'$"):
-        check_plaintext(True, "xmpp.example.org", "example.org")
+        ConnectOptions(host="xmpp.example.org", plaintext=True).check("a@example.org")
     with pytest.raises(HooknbError, match="not 'example.org'$"):
-        check_plaintext(True, None, "example.org")
+        ConnectOptions(plaintext=True).check("a@example.org")
 
 
 def test_parse_payload_from_text_an_element_or_none():

@@ -67,4 +67,4 @@ def test_the_password_comes_from_the_argument_then_the_environment_then_a_prompt
 def test_plaintext_to_a_remote_host_is_refused_before_any_prompt():
     parsed = args("connect bob@example.org --host 192.0.2.1 --plaintext")
     with pytest.raises(Exception, match="only allowed to a loopback host"):
-        commands.check_connect(parsed)
+        commands.connect_options(parsed)

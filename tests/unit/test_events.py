@@ -176,7 +176,7 @@ def test_a_payload_too_deep_to_serialise_arrives_without_it():
 @pytest.mark.xfail(strict=True, reason="serialise() writes the payload element's tail, so the whitespace "
                                        "between the payload and </item> becomes part of Event.payload")
 def test_the_payload_is_the_payload_element_alone():
-    [event] = events_of(f"<message xmlns='jabber:client'><event xmlns='http://jabber.org/protocol/pubsub#event'>"
+    [event] = events_of("<message xmlns='jabber:client'><event xmlns='http://jabber.org/protocol/pubsub#event'>"
                         "<items node='n'><item id='1'>\n  <p xmlns='urn:t'/>\n</item></items></event></message>")
     assert event.payload == '<p xmlns="urn:t" />'
 
