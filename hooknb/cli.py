@@ -91,6 +91,8 @@ def _create(host: Host, args: argparse.Namespace) -> int:
                            "add -P/--persistent (`hooknb run` then runs it)")
     hook = commands.create(host, args, args.jid)
     print(f"hook {hook.id} created: {hook.type} on {hook.service} node {hook.node}")
+    for line in commands.notices(hook, "`hooknb run` logs it"):
+        print(line, file=sys.stderr)
     return EXIT_OK
 
 

@@ -552,6 +552,16 @@ class Client:
         return events
 
     @_loop.on_loop
+    async def aget_node_config(self, node: str, service: str | None = None) -> dict[str, Any]:
+        """The configuration of ``node`` (``pubsub#`` fields to values); most services answer
+        only its owner."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        result = await self._iq("get node config", service, node, xmpp.plugin["xep_0060"].get_node_config(
+            service, node, timeout=IQ_TIMEOUT))
+        return dict(result["pubsub_owner"]["configure"]["form"].get_values())
+
+    @_loop.on_loop
     async def acreate_node(self, node: str, service: str | None = None,
                            config: dict[str, Any] | None = None) -> None:
         """Create ``node`` (optionally with ``pubsub#`` config fields, e.g. ``{"max_items": 5}``)."""
@@ -593,6 +603,7 @@ class Client:
     publish = _loop.blocking(apublish)
     retract = _loop.blocking(aretract)
     get_items = _loop.blocking(aget_items)
+    get_node_config = _loop.blocking(aget_node_config)
     create_node = _loop.blocking(acreate_node)
     delete_node = _loop.blocking(adelete_node)
     purge = _loop.blocking(apurge)

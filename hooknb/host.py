@@ -28,6 +28,33 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+async def publishers_named(client: Client, service: str, node: str) -> bool | None:
+    """Whether ``service`` names the publisher of items on ``node``, as far as it shows without
+    publishing (None: not known yet, the first notification will tell).
+
+    Measured (see ``docs/security.rst``): Prosody's component names them in items and
+    notifications alike, or in neither (``expose_publisher``), and has no ``pubsub#itemreply``;
+    ejabberd names them in both exactly when the node's ``pubsub#itemreply`` is ``publisher``
+    (only the owner may read it); Prosody's PEP names them in notifications but never in
+    fetched items, so a fetched item without one proves nothing on a PEP service.
+    """
+    try:
+        items = await client.aget_items(node, service, max_items=1)
+    except HooknbError:
+        items = []
+    if items and items[-1].publisher:
+        return True
+    try:
+        itemreply = (await client.aget_node_config(node, service)).get("pubsub#itemreply")
+    except HooknbError:
+        itemreply = None
+    if itemreply:
+        return itemreply == "publisher"
+    if items and not client.is_pep(service):
+        return False
+    return None
+
+
 class Host:
     """Holds the connected accounts, the hook registry, the store and the journals."""
 
@@ -157,6 +184,11 @@ class Host:
         for ``before``/``after`` phases.  ``name`` identifies a hook to replace (``%%hook``
         cells use it).  Creating the same (service, node, type, arg) twice returns the existing
         hook, with the new options.
+
+        With ``publishers`` (``--from``) the hook runs only for items the service says these
+        JIDs published.  Whether the service names publishers at all is asked now when
+        connected, else seen at the first item: ``hook.warnings`` then says so if it does not,
+        and ``hook.publisher_check`` shows it in listings.
         """
         jid = self.account(account)
         self.last_inferred = None
@@ -182,12 +214,17 @@ class Host:
                 except HooknbError as exc:
                     raise HookCreateError(f"cannot hook node {node!r} on {service}: {exc}") from None
             await client.handler.mark(client, service, node, spec.persistent)
+        named = await publishers_named(client, service, node) if (
+            trusted and phase == "event" and client is not None) else None
         replaced = [h.id for h in self.registry.all(jid) if name and h.name == name
                     and (h.service, h.node) == (service, node) and h.id != spec.id]
         self.engine.remove(replaced)
         if spec.persistent:
             self.store.save_hook(spec.to_record())
-        return self.engine.install(spec, loader)
+        hook = self.engine.install(spec, loader)
+        if named is not None:
+            self.engine.note_publishers(hook, named)
+        return hook
 
     create_hook = _loop.blocking(acreate_hook)
 
@@ -298,11 +335,14 @@ class Host:
         return frames.gaps(self.store.gaps(account))
 
     def status(self) -> pd.DataFrame:
-        """One row per account: state, last error, reconnects, subscriptions."""
+        """One row per account: state, last error, reconnects, subscriptions, and the warnings
+        of its hooks (e.g. "publisher unknown on this service"), one per line."""
         from . import frames
 
         return frames.accounts({"account": c.jid, "state": c.state, "last_error": c.last_error,
-                                "reconnects": c.reconnects, "subscriptions": len(c.subscriptions)}
+                                "reconnects": c.reconnects, "subscriptions": len(c.subscriptions),
+                                "warnings": "\n".join(w for h in self.registry.all(c.jid)
+                                                      for w in h.warnings) or None}
                                for c in self.clients.values())
 
 
