@@ -14,7 +14,14 @@ In IPython/Jupyter: ``%load_ext hooknb`` then ``%hook ...`` and ``%%hook``.
 from __future__ import annotations
 
 from .client import Client
-from .errors import ConnectError, HookCreateError, HooknbError, PubSubError, Veto, VetoError
+from .errors import (
+    ConnectError,
+    HookCreateError,
+    HooknbError,
+    PubSubError,
+    Veto,
+    VetoError,
+)
 from .events import Event, Item
 from .hooks import Hook
 from .host import Host, connect, get_host

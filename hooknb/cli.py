@@ -28,7 +28,13 @@ from typing import Any
 from tabulate import tabulate
 
 from . import commands
-from .errors import ConnectError, GrammarError, HelpRequested, HookCreateError, HooknbError
+from .errors import (
+    ConnectError,
+    GrammarError,
+    HelpRequested,
+    HookCreateError,
+    HooknbError,
+)
 from .grammar import Parser, add_account_options, add_create, add_delete, add_list
 from .host import Host, get_host
 from .runner import LOG_FORMATS, RunLog, Runner
@@ -95,6 +101,8 @@ def _create(host: Host, args: argparse.Namespace) -> int:
                            "add -P/--persistent (`hooknb run` then runs it)")
     hook = commands.create(host, args, args.jid)
     print(f"hook {hook.id} created: {hook.type} on {hook.service} node {hook.node}")
+    for line in commands.notices(hook, "`hooknb run` logs it"):
+        print(line, file=sys.stderr)
     return EXIT_OK
 
 

@@ -555,6 +555,16 @@ class Client:
         return events
 
     @_loop.on_loop
+    async def aget_node_config(self, node: str, service: str | None = None) -> dict[str, Any]:
+        """The configuration of ``node`` (``pubsub#`` fields to values); most services answer
+        only its owner."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        result = await self._iq("get node config", service, node, xmpp.plugin["xep_0060"].get_node_config(
+            service, node, timeout=IQ_TIMEOUT))
+        return dict(result["pubsub_owner"]["configure"]["form"].get_values())
+
+    @_loop.on_loop
     async def acreate_node(self, node: str, service: str | None = None,
                            config: dict[str, Any] | None = None) -> None:
         """Create ``node`` (optionally with ``pubsub#`` config fields, e.g. ``{"max_items": 5}``)."""
@@ -569,18 +579,6 @@ class Client:
                 form.add_field(key if key.startswith("pubsub#") else f"pubsub#{key}", value=str(value))
         await self._iq("create node", service, node,
                        xmpp.plugin["xep_0060"].create_node(service, node, config=form, timeout=IQ_TIMEOUT))
-
-    @_loop.on_loop
-    async def amax_items(self, node: str, service: str | None = None) -> str | None:
-        """How many items ``node`` keeps (its ``pubsub#max_items``, as the server says it:
-        a number, ``max``), or None when the configuration has no such field."""
-        xmpp = self._require_session()
-        service = self._service(service)
-        result = await self._iq("get configuration", service, node,
-                                xmpp.plugin["xep_0060"].get_node_config(service, node, timeout=IQ_TIMEOUT))
-        values = result["pubsub_owner"]["configure"]["form"].get_values()
-        value = values.get("pubsub#max_items")
-        return None if value in (None, "") else str(value)
 
     @_loop.on_loop
     async def adelete_node(self, node: str, service: str | None = None) -> None:
@@ -608,8 +606,8 @@ class Client:
     publish = _loop.blocking(apublish)
     retract = _loop.blocking(aretract)
     get_items = _loop.blocking(aget_items)
+    get_node_config = _loop.blocking(aget_node_config)
     create_node = _loop.blocking(acreate_node)
-    max_items = _loop.blocking(amax_items)
     delete_node = _loop.blocking(adelete_node)
     purge = _loop.blocking(apurge)
     disconnect = _loop.blocking(adisconnect)

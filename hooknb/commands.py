@@ -17,7 +17,7 @@ from typing import Any
 from . import grammar
 from .connection import ConnectOptions
 from .errors import GrammarError
-from .hooks import Hook
+from .hooks import PUBLISHER_PENDING, Hook
 from .host import Host
 
 #: The fields of a hook listing (``list -O json``, the command line's table): the seeds'
@@ -54,6 +54,16 @@ def describe(hook: Hook) -> str:
     """One line naming a hook: id, type, lifetime, where it is attached."""
     lifetime = "persistent" if hook.persistent else "temporary"
     return f"hook {hook.id} ({hook.type}, {lifetime}) on {hook.service} node {hook.node!r}"
+
+
+def notices(hook: Hook, later: str) -> list[str]:
+    """One-line warnings (and notes) on a hook just created, for the front ends to show:
+    ``later`` says where to look when the answer comes only with the first item."""
+    lines = [f"warning: {w}" for w in hook.warnings]
+    if hook.publisher_check == PUBLISHER_PENDING:
+        lines.append(f"note: whether {hook.service} says who published items on node {hook.node!r} "
+                     f"(what --from needs) is seen at the first item; {later}")
+    return lines
 
 
 def password(jid: str, given: str | None, prompt: Callable[[str], str] | None = getpass.getpass,

@@ -15,6 +15,9 @@ process holds, see :mod:`hooknb.session`); elsewhere their events are journaled,
 place that loads hook code (``make_loader``) and the only writer of hook statistics.
 
 * A run longer than the hook's timeout is recorded as ``timeout`` (see :mod:`hooknb.lanes`).
+* An item a ``--from`` hook does not run, because the service did not name its publisher or
+  named one not in the list, is journaled as ``skipped`` with the reason, never dropped
+  silently.  Only the ``publisher`` the service states counts, never the payload's author.
 * Every run lands in the runs journal, with its duration, status, error, traceback, the repr
   of the return value and the SHA-256 of the code that ran.
 """
@@ -169,7 +172,7 @@ class Engine:
             for hook in hooks:
                 if event.kind not in hook.kinds:
                     continue
-                if hook.publishers and (event.publisher or "").split("/")[0] not in hook.publishers:
+                if hook.publishers and not self._published_by_allowed(hook, item):
                     continue
                 if not hook.persistent:
                     self.offer(hook, client, item)
@@ -188,6 +191,34 @@ class Engine:
             hook = self.registry.get(entry.hook_id)
             if hook is not None and entry.event.account in self.active:
                 self.offer(hook, client, Item(entry.event), entry)
+
+    def _published_by_allowed(self, hook: Hook, item: Item) -> bool:
+        """Whether the publisher the service states for ``item`` is in the hook's ``--from``
+        list; if not, the item is journaled as skipped, with the reason.  Notes on the hook
+        whether the service names publishers: a named one settles it, since Prosody's PEP
+        leaves the publisher out of fetched items (catch-up) but not of notifications."""
+        event = item.event
+        if event.publisher is None:
+            if event.kind != "publish":
+                reason = f"--from: {event.kind} notifications do not say who made them"
+            else:
+                if hook.publishers_named is None:
+                    hook.publishers_named = False
+                reason = f"--from: publisher unknown, {event.service} did not say who published the item"
+        else:
+            if not hook.publishers_named:
+                hook.publishers_named = True
+            publisher = event.publisher.split("/")[0]
+            if publisher in hook.publishers:
+                return True
+            reason = f"--from: published by {publisher}, not in the list"
+        self.record(hook, item, time.time(), 0.0, Outcome("skipped", error=reason))
+        return False
+
+    def note_publishers(self, hook: Hook, named: bool) -> None:
+        """Note whether the service names the publisher of items on the hook's node, as it
+        answered when the hook was created (see :meth:`hooknb.session.Session.publishers_named`)."""
+        hook.publishers_named = named
 
     def offer(self, hook: Hook, client: Client, item: Item, entry: Entry | None = None) -> bool:
         """Queue one item for one hook; False if it was already run or had to be dropped.  A

@@ -19,7 +19,7 @@ from .hooks import SUMMARY_FIELDS
 CATEGORICAL = frozenset({"account", "service", "node", "kind", "status", "type", "hook_id"})
 GAP_COLUMNS = ("account", "service", "node", "last_seen", "fetched", "ts")
 STATUS_COLUMNS = ("account", "state", "last_error", "reconnects", "subscriptions",
-                  "persistent_hooks_run_by", "gaps", "store")
+                  "persistent_hooks_run_by", "gaps", "store", "warnings")
 
 
 def _utc(values: Any) -> pd.Series:
@@ -49,7 +49,7 @@ def hooks(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(list(rows), columns=list(SUMMARY_FIELDS))
     df["persistent"] = df["persistent"].astype(bool)
     df["last_run"] = _utc(df["last_run"])
-    for col in ("runs", "failures", "timeouts", "dropped"):
+    for col in ("runs", "failures", "timeouts", "dropped", "skipped"):
         df[col] = df[col].astype("int64")
     return df
 

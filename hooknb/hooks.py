@@ -22,6 +22,10 @@ from .events import DEFAULT_KINDS, KINDS
 from .loading import TYPES, Loader, infer_type, normalize_arg
 
 PHASES = ("event", "before", "after")
+#: What a hook listing says of a ``--from`` hook, after what the service showed of its publishers.
+PUBLISHER_NAMED = "publisher named by the service"
+PUBLISHER_UNKNOWN = "publisher unknown on this service"
+PUBLISHER_PENDING = "checked at the first item"
 OPERATIONS = ("publish", "retract")
 DEFAULT_TIMEOUT = 30.0
 
@@ -123,17 +127,21 @@ class HookStats:
     """A hook's counters; written only where runs are recorded (:meth:`record`), under a lock,
     from whichever thread a run ends on."""
 
-    __slots__ = ("_lock", "runs", "failures", "timeouts", "dropped", "last_run", "last_error")
+    __slots__ = ("_lock", "runs", "failures", "timeouts", "dropped", "skipped", "last_run", "last_error")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.runs = self.failures = self.timeouts = self.dropped = 0
+        self.runs = self.failures = self.timeouts = self.dropped = self.skipped = 0
         self.last_run: float | None = None
         self.last_error: str | None = None
 
     def record(self, status: str, ts: float, error: str | None) -> None:
-        """Count one run that ended with ``status`` (ok, error, timeout, dropped)."""
+        """Count one run that ended with ``status`` (ok, error, timeout), an item dropped (a
+        failure) or an item skipped (neither a run nor a failure)."""
         with self._lock:
+            if status == "skipped":
+                self.skipped += 1
+                return
             if status == "dropped":
                 self.dropped += 1
             else:
@@ -149,7 +157,8 @@ class HookStats:
         """The counters at one instant."""
         with self._lock:
             return {"runs": self.runs, "failures": self.failures, "timeouts": self.timeouts,
-                    "dropped": self.dropped, "last_run": self.last_run, "last_error": self.last_error}
+                    "dropped": self.dropped, "skipped": self.skipped, "last_run": self.last_run,
+                    "last_error": self.last_error}
 
 
 class Hook:
@@ -157,11 +166,12 @@ class Hook:
 
     Each part has one writer: the spec is replaced as a whole, never changed, and the code
     (``loader``, ``load_error``) set, by the engine only (:meth:`hooknb.engine.Engine.install`); the statistics by the
-    engine's run recording only; ``subscribe_error`` by the session only.  The spec's fields
-    and the counters read as attributes (``hook.node``, ``hook.runs``).
+    engine's run recording only; ``subscribe_error`` by the session only; ``publishers_named``
+    by the engine only (:meth:`hooknb.engine.Engine.note_publishers`, and dispatch).  The
+    spec's fields and the counters read as attributes (``hook.node``, ``hook.runs``).
     """
 
-    __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error")
+    __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error", "publishers_named")
 
     def __init__(self, spec: HookSpec, stats: HookStats | None = None) -> None:
         self.spec = spec
@@ -169,9 +179,13 @@ class Hook:
         self.loader: Loader | None = None
         self.load_error: str | None = None
         self.subscribe_error: str | None = None
+        #: Whether the service names the publisher of items on the hook's node (what ``--from``
+        #: needs): None until the service has shown it, at creation or in a notification.
+        self.publishers_named: bool | None = None
 
     def __repr__(self) -> str:
-        return f"<Hook {self.id} {self.type} on {self.service} node {self.node!r}>"
+        note = f" ({PUBLISHER_UNKNOWN})" if self.warnings else ""
+        return f"<Hook {self.id} {self.type} on {self.service} node {self.node!r}{note}>"
 
     @property
     def order(self) -> tuple[int, float, str]:
@@ -183,23 +197,44 @@ class Hook:
         """Why the hook last failed: its last run, else loading it, else subscribing its node."""
         return self.stats.last_error or self.load_error or self.subscribe_error
 
+    @property
+    def publisher_check(self) -> str | None:
+        """For a ``--from`` hook, whether the service names publishers: :data:`PUBLISHER_NAMED`,
+        :data:`PUBLISHER_UNKNOWN` or :data:`PUBLISHER_PENDING`; None for other hooks."""
+        if not self.spec.publishers:
+            return None
+        if self.publishers_named is None:
+            return PUBLISHER_PENDING
+        return PUBLISHER_NAMED if self.publishers_named else PUBLISHER_UNKNOWN
+
+    @property
+    def warnings(self) -> list[str]:
+        """One-line warnings about the hook: a ``--from`` the service cannot satisfy."""
+        if self.spec.publishers and self.publishers_named is False:
+            return [f"hook {self.id}: {PUBLISHER_UNKNOWN}: {self.service} does not say who published "
+                    f"items on node {self.node!r}, so --from lets none through (each is journaled "
+                    "as skipped)"]
+        return []
+
     def summary(self) -> dict[str, Any]:
         """The public listing record: the seeds' fields, then id, counters and state."""
         spec = self.spec
         return {"service": spec.service, "node": spec.node, "type": spec.type, "arg": spec.arg,
                 "persistent": bool(spec.persistent), "id": spec.id, "account": spec.account,
                 "kinds": ",".join(sorted(spec.kinds)), "phase": spec.phase,
-                **self.stats.as_dict(), "last_error": self.last_error}
+                **self.stats.as_dict(), "last_error": self.last_error,
+                "publisher_check": self.publisher_check}
 
 
 for _name in (f.name for f in fields(HookSpec)):  # hook.node is hook.spec.node, read only
     setattr(Hook, _name, property(attrgetter(f"spec.{_name}"), doc=f"the spec's ``{_name}``"))
-for _name in ("runs", "failures", "timeouts", "dropped", "last_run"):
+for _name in ("runs", "failures", "timeouts", "dropped", "skipped", "last_run"):
     setattr(Hook, _name, property(attrgetter(f"stats.{_name}"), doc=f"the statistics' ``{_name}``"))
 
 #: The columns of a hook listing (:meth:`Hook.summary`), in order; the seeds' fields first.
 SUMMARY_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "kinds", "phase",
-                  "runs", "failures", "timeouts", "dropped", "last_run", "last_error")
+                  "runs", "failures", "timeouts", "dropped", "skipped", "last_run", "last_error",
+                  "publisher_check")
 
 
 class Registry:

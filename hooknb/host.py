@@ -177,6 +177,11 @@ class Host:
         for ``before``/``after`` phases.  ``name`` identifies a hook to replace (``%%hook``
         cells use it).  Creating the same (service, node, type, arg) twice returns the existing
         hook, with the new options.
+
+        With ``publishers`` (``--from``) the hook runs only for items the service says these
+        JIDs published.  Whether the service names publishers at all is asked now when
+        connected, else seen at the first item: ``hook.warnings`` then says so if it does not,
+        and ``hook.publisher_check`` shows it in listings.
         """
         jid = self.account(account)
         self.last_inferred = None
@@ -204,13 +209,18 @@ class Host:
             if spec.persistent:
                 await client.handler.want_lease(client)
             await client.handler.mark(client, service, node, spec.persistent)
+        named = await client.handler.publishers_named(client, service, node) if (
+            trusted and phase == "event" and client is not None) else None
         replaced = [h.id for h in self.registry.all(jid) if name and h.name == name
                     and (h.service, h.node) == (service, node) and h.id != spec.id]
         if replaced:
             await asyncio.to_thread(self.engine.remove, replaced)
         if spec.persistent:
             await asyncio.to_thread(self.store.save_hook, spec.to_record())
-        return self.engine.install(spec, loader)
+        hook = self.engine.install(spec, loader)
+        if named is not None:
+            self.engine.note_publishers(hook, named)
+        return hook
 
     create_hook = _loop.blocking(acreate_hook)
 
@@ -322,14 +332,17 @@ class Host:
 
     def status(self) -> pd.DataFrame:
         """One row per account: state, last error, reconnects, subscriptions, who runs its
-        persistent hooks (``persistent_hooks_run_by``), gaps noticed, and ``store``: why the
-        store cannot be written, if it cannot (runs then wait in memory)."""
+        persistent hooks (``persistent_hooks_run_by``), gaps noticed, ``store``: why the store
+        cannot be written, if it cannot (runs then wait in memory), and the warnings of its hooks
+        (e.g. "publisher unknown on this service"), one per line."""
         from . import frames
 
         return frames.accounts({"account": c.jid, "state": c.state, "last_error": c.last_error,
                                 "reconnects": c.reconnects, "subscriptions": len(c.subscriptions),
                                 "persistent_hooks_run_by": c.handler.describe_lease(),
-                                "gaps": c.handler.gaps, "store": self.inbox.status}
+                                "gaps": c.handler.gaps, "store": self.inbox.status,
+                                "warnings": "\n".join(w for h in self.registry.all(c.jid)
+                                                      for w in h.warnings) or None}
                                for c in self.clients.values())
 
 

@@ -45,7 +45,7 @@ class Run:
     item_id: str | None
     ts: float
     duration: float
-    status: str  # ok | error | timeout | skipped
+    status: str  # ok | error | timeout | dropped | skipped
     error: str | None = None
     result: str | None = None
     digest: str | None = None

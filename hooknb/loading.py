@@ -19,7 +19,6 @@ import importlib
 import importlib.util
 import inspect
 import os
-
 import types
 from collections.abc import Callable
 from pathlib import Path

@@ -31,6 +31,8 @@ from .loading import TYPES, CodeLoader
 MAX_REFRESH_RATE = 10.0
 #: Node names offered by tab completion besides the ones already in use.
 WELL_KNOWN_NODES = ("urn:xmpp:microblog:0",)
+#: Where a ``--from`` hook shows, once items come, whether the service names publishers.
+LATER = "%hook list and %hook status will show it"
 
 
 @contextmanager
@@ -131,6 +133,8 @@ class HookMagics(Magics):
         if args.type is None:
             print(f"type inferred from the argument: {hook.type} (give -t to choose another)")
         print(f"{describe(hook)} created")
+        for line in commands.notices(hook, LATER):
+            print(line)
 
     def _delete(self, args: argparse.Namespace) -> None:
         count = commands.delete(self.host, args, self._account())
@@ -193,6 +197,8 @@ class HookMagics(Magics):
                                    name=f"%%hook:{service or account}:{node}")
             kinds = ", ".join(sorted(hook.kinds))
             print(f"{describe(hook)}: runs on each {kinds} event (run this cell again to replace it)")
+            for line in commands.notices(hook, LATER):
+                print(line)
 
     # ------------------------------------------------------------------ completion
     def complete(self, line: str) -> list[str]:

@@ -8,7 +8,9 @@ and every ``SYNC_PERIOD`` seconds picks up hooks that another process (a noteboo
 
 Records (``ts`` in UTC, then ``event`` and its fields): ``hook-loaded`` / ``hook-added`` /
 ``hook-removed`` (hook, service, node, type, arg, error), ``ready`` (account, hooks, nodes),
-``run`` (hook, service, node, kind, item, status, duration in seconds, error), ``state``
+``run`` (hook, service, node, kind, item, status, duration in seconds, error; items a
+``--from`` hook skips too, with status ``skipped`` and the reason), ``warning`` (hook, service,
+node, error) once per hook, e.g. when the service turns out not to name publishers, ``state``
 (account, state, error) when the connection drops or comes back, ``lease`` (account, held, by)
 when this runner starts or stops running the account's persistent hooks (one runner per account:
 see :mod:`hooknb.session`), ``gap`` (service, node, item: the last seen) when items published
@@ -105,6 +107,7 @@ class Runner:
         self.held: bool | None = None
         self.store_error: str | None = None
         self.known: dict[str, Hook] = {}
+        self.warned: set[str] = set()  # hooks whose warnings were logged
         self.logged = 0  # the runs journal's total when last logged
         self.count = 0  # runs logged
         self.state = ""
@@ -130,6 +133,7 @@ class Runner:
         while not self.signals:
             self.host.runs.wait(self.logged + 1, TICK)
             self._log_runs()
+            self._log_warnings()
             self._log_state()
             if time.monotonic() >= next_sync:
                 self._pick_up()
@@ -160,6 +164,14 @@ class Runner:
             self.log.run(run)
         self.logged = total
         self.count += len(runs)
+
+    def _log_warnings(self) -> None:
+        for hook in list(self.known.values()):
+            if hook.id not in self.warned and hook.warnings:
+                self.warned.add(hook.id)
+                for warning in hook.warnings:
+                    self.log.write("warning", hook=hook.id, service=hook.service, node=hook.node,
+                                   error=warning)
 
     def _log_state(self) -> None:
         client = self.host.clients.get(self.account)

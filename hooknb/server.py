@@ -45,6 +45,9 @@ from .errors import HooknbError
 
 DOMAIN = "localhost"
 PUBSUB = f"pubsub.{DOMAIN}"
+#: Prosody only: a second PubSub component left as Prosody ships it (``expose_publisher = false``),
+#: whose notifications and items never name the publisher (tests of ``--from`` use it).
+PUBSUB_HIDDEN = f"pubsub-hidden.{DOMAIN}"
 LOOPBACK = "127.0.0.1"
 INFO_FILE = "server.json"
 KINDS = ("prosody", "ejabberd")
@@ -200,6 +203,9 @@ Component "{pubsub}" "pubsub"
     storage = "{storage}"
     expose_publisher = true
     pubsub_max_items = 10000
+
+Component "{pubsub_hidden}" "pubsub"
+    storage = "{storage}"
 """
 
 
@@ -243,7 +249,7 @@ def _prosody_launch(info: ServerInfo) -> tuple[subprocess.Popen, Path]:
     cfg.write_text(PROSODY_CONFIG.format(
         dir=d, loopback=LOOPBACK, port=info.port, tls=tls,
         tls_module="" if info.cafile is None else ', "tls"', domain=info.domain, pubsub=info.pubsub,
-        admins=admins, storage=info.storage))
+        pubsub_hidden=PUBSUB_HIDDEN, admins=admins, storage=info.storage))
     for name, password in info.accounts.items():
         _prosody_write_account(d / "data", info.domain, name, password)
     return _spawn([binary, "--config", str(cfg)], d), d / "prosody.log"

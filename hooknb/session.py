@@ -250,8 +250,8 @@ class Session(ClientHandler):
     async def _capacity(self, client: Client, service: str, node: str) -> float:
         """How many items the node keeps (``pubsub#max_items``; infinite when unknown)."""
         try:
-            return float(await client.amax_items(node, service))
-        except (HooknbError, TypeError, ValueError):
+            return float((await client.aget_node_config(node, service))["pubsub#max_items"])
+        except (HooknbError, KeyError, TypeError, ValueError):  # not the owner; "max"
             return float("inf")
 
     async def _gap(self, client: Client, service: str, node: str, last: str, held: int) -> None:
@@ -266,6 +266,33 @@ class Session(ClientHandler):
             await asyncio.to_thread(self.engine.store.add_gap, client.jid, service, node, last, held)
         except HooknbError as exc:
             log.error("%s: the gap could not be recorded in the store: %s", client.jid, exc)
+
+    @staticmethod
+    async def publishers_named(client: Client, service: str, node: str) -> bool | None:
+        """Whether ``service`` names the publisher of items on ``node``, as far as it shows without
+        publishing (None: not known yet, the first notification will tell).
+
+        Measured (see ``docs/security.rst``): Prosody's component names them in items and
+        notifications alike, or in neither (``expose_publisher``), and has no ``pubsub#itemreply``;
+        ejabberd names them in both exactly when the node's ``pubsub#itemreply`` is ``publisher``
+        (only the owner may read it); Prosody's PEP names them in notifications but never in
+        fetched items, so a fetched item without one proves nothing on a PEP service.
+        """
+        try:
+            items = await client.aget_items(node, service, max_items=1)
+        except HooknbError:
+            items = []
+        if items and items[-1].publisher:
+            return True
+        try:
+            itemreply = (await client.aget_node_config(node, service)).get("pubsub#itemreply")
+        except HooknbError:
+            itemreply = None
+        if itemreply:
+            return itemreply == "publisher"
+        if items and not client.is_pep(service):
+            return False
+        return None
 
     # ---------------------------------------------------------------- the lease
     async def _take_lease(self, force: bool, want: bool = False) -> bool:

@@ -21,7 +21,9 @@ class PubSubAddress(NamedTuple):
 
 
 def _check_jid(jid: str, uri: str) -> str:
-    from .client import split_jid  # slixmpp's JID rules; imported late to keep this module light
+    from .client import (
+        split_jid,  # slixmpp's JID rules; imported late to keep this module light
+    )
 
     try:
         return str(split_jid(jid))

@@ -255,12 +255,14 @@ class EventFeed(LiveBox):
 
 
 class HookManager(LiveBox):
-    """The hook table (runs, failures, last error), with buttons to run a hook once on the
-    latest item of its node and to delete it."""
+    """The hook table (runs, failures, last error, what the service shows of publishers for a
+    ``--from`` hook), with buttons to run a hook once on the latest item of its node and to
+    delete it."""
 
     css_class = "hooknb-manager"
-    COLUMNS = ("id", "service", "node", "type", "arg", "persistent", "runs", "failures", "last error")
-    WIDTHS = (11, 18, 22, 12, 28, 10, 6, 8, 36)  # in ch
+    COLUMNS = ("id", "service", "node", "type", "arg", "persistent", "runs", "failures", "last error",
+               "--from")
+    WIDTHS = (11, 18, 22, 12, 28, 10, 6, 8, 36, 34)  # in ch
 
     def __init__(self, host: Host, rate: float = MAX_RATE) -> None:
         self._summary = _html("hooknb-manager-summary")
@@ -275,19 +277,21 @@ class HookManager(LiveBox):
         super().__init__(host, rate, [self._summary, self.status, header, self._rows_box])
 
     def version(self) -> Hashable:
-        return tuple((h.id, h.runs, h.failures, h.last_error, h.load_error, h.persistent)
-                     for h in self.host.registry.all())
+        return tuple((h.id, h.runs, h.failures, h.skipped, h.last_error, h.load_error, h.persistent,
+                      h.publisher_check) for h in self.host.registry.all())
 
     def content(self) -> tuple[str, list[tuple[str, tuple[Any, ...]]]]:
         """A summary line and one (hook id, cells) row per hook."""
         rows = []
-        runs = failures = 0
+        runs = failures = skipped = 0
         for s in self.host.list_hooks():
-            runs, failures = runs + s["runs"], failures + s["failures"]
+            runs, failures, skipped = runs + s["runs"], failures + s["failures"], skipped + s["skipped"]
             rows.append((s["id"], (s["id"], s["service"], s["node"], s["type"], s["arg"],
                                    "yes" if s["persistent"] else "no", s["runs"], s["failures"],
-                                   s["last_error"])))
+                                   s["last_error"], s["publisher_check"])))
         summary = f"{len(rows)} hook(s), {runs} run(s), {failures} failure(s)"
+        if skipped:
+            summary += f", {skipped} item(s) skipped (--from)"
         return summary, rows
 
     def _cells(self, values: Sequence[Any], bold: bool = False) -> str:

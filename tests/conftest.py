@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from processes import RunnerProcess
 
 from hooknb import server as srv

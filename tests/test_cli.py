@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 from processes import JID, RunnerProcess, appender, hooknb, lines, publish, wait_until
+from test_publishers import hiding_node
 
+from hooknb.hooks import PUBLISHER_UNKNOWN
 from hooknb.store import Store
 
 pytestmark = pytest.mark.integration  # every test runs the console script as a process
@@ -290,3 +292,27 @@ def test_sigterm_waits_for_running_hooks_and_loses_no_run(runner, account, serve
     store = Store(home / "hooknb.sqlite3")
     assert [item for item, _kind, _digest in store.done_items(hook_id)] == ids
     assert store.pending(jid) == [] and stopped["pending"] == 0
+
+
+def test_runner_skips_and_warns_once_where_the_service_hides_publishers(runner, account, connect,
+                                                                        make_host, server, node):
+    owner = connect(make_host())
+    service = hiding_node(owner, server, node)
+    jid, password = account("r")
+    made = hooknb("pubsub", "hook", "create", "--jid", jid, "-s", service, "-n", node, "-P",
+                  "--from", owner.jid, "-t", "python_code", "item.id")
+    assert made.returncode == 0
+    # create does not connect: the service's answer comes with the first item
+    assert made.stderr.startswith("note: ") and made.stderr.endswith("`hooknb run` logs it\n")
+    hook_id = made.stdout.split()[1]
+    proc = runner(jid, password)
+    proc.wait_record("ready")
+    publish(owner, node, service, "o1", "o2")
+    warning = proc.wait_record("warning", hook=hook_id)
+    assert PUBLISHER_UNKNOWN in warning["error"] and warning["node"] == node
+    proc.wait_record("run", count=2)
+    reason = f"--from: publisher unknown, {service} did not say who published the item"
+    assert [(r["item"], r["status"], r["error"]) for r in proc.records("run")] == [
+        ("o1", "skipped", reason), ("o2", "skipped", reason)]
+    assert proc.stop() == 0
+    assert len(proc.records("warning")) == 1

@@ -17,10 +17,12 @@ import pytest
 from IPython.core.completer import provisionalcompleter
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from test_publishers import hiding_node
 
 from hooknb import magics as magics_module
-from hooknb.host import Host
 from hooknb.commands import LIST_FIELDS as JSON_FIELDS
+from hooknb.hooks import PUBLISHER_UNKNOWN
+from hooknb.host import Host
 from hooknb.magics import HookMagics
 from hooknb.server import ServerInfo
 from hooknb.widgets import EventFeed, HookManager
@@ -276,6 +278,20 @@ def test_list_table_and_json(hook, host, alice, node, capsys):
     assert list(table["persistent"]) == [False, True] and table["persistent"].dtype == bool
     assert usage_error(lambda: hook("list -O xml")).startswith(
         "%hook list: argument -O/--output: invalid choice: 'xml'")
+
+
+def test_create_from_where_the_service_hides_publishers_warns(hook, host, alice, account, connect,
+                                                            make_host, server, node, capsys):
+    service = hiding_node(host.client(), server, node)
+    bob_jid, bob_password = account("bob")
+    bob = connect(make_host(), bob_jid, bob_password)
+    bob.publish(node, "<x xmlns='urn:t'/>", item_id="b0", service=service)
+    capsys.readouterr()
+    hook(f"create -s {service} -n {node} --from {bob_jid} -t python_code item.id")
+    (created,) = host.hooks()
+    assert capsys.readouterr().out.splitlines()[-1] == f"warning: {created.warnings[0]}"
+    assert hook("list").loc[0, "publisher_check"] == PUBLISHER_UNKNOWN
+    assert hook("status").set_index("account").loc[alice, "warnings"] == created.warnings[0]
 
 
 # ------------------------------------------------------------------------------ journals, subscribe, publish

@@ -1,4 +1,5 @@
-"""Restrict policy, trust (publishers, file checks, digests), and bad input from peers and users."""
+"""Restrict policy, trust (file checks, digests; publishers: test_publishers.py), and bad input from
+peers and users."""
 
 from __future__ import annotations
 
@@ -39,24 +40,6 @@ def test_restrict_file_rules_types_phases_and_except(make_host, connect, home, s
     (home / "restrict.json").write_text("{not json")
     with pytest.raises(HooknbError, match="restrict policy .* is invalid"):
         host.create_hook("other", "pass", type="python_code", service=server.pubsub)
-
-
-def test_hook_limited_to_publishers(make_host, connect, account, server, node):
-    host = make_host()
-    watcher = connect(host)
-    watcher.create_node(node, server.pubsub)
-    bob_jid, bob_pw = account("bob")
-    bob, carol = connect(make_host(), bob_jid, bob_pw), connect(make_host())
-    hook = host.create_hook(node, "item.id", type="python_code", service=server.pubsub,
-                            publishers=[bob_jid])
-    carol.publish(node, "<x xmlns='urn:t'/>", item_id="from-carol", service=server.pubsub)
-    bob.publish(node, "<x xmlns='urn:t'/>", item_id="from-bob", service=server.pubsub)
-    assert host.wait_events(2, 10)
-    known = host.events.latest().publisher is not None
-    if known:
-        assert host.wait_runs(1, 10)
-    assert [r.item_id for r in host.runs.snapshot() if r.hook_id == hook.id] == (
-        ["from-bob"] if known else [])  # items with an unknown publisher never run such a hook
 
 
 def test_file_digest_recorded_and_untrusted_files_refused(make_host, connect, server, node, tmp_path):

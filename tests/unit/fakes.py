@@ -35,8 +35,8 @@ class FakeClient:
         items = list(self.nodes.get((service or self.jid, node), []))
         return items[-max_items:] if max_items else items
 
-    async def amax_items(self, node: str, service: str | None = None) -> str | None:
-        return self.capacity
+    async def aget_node_config(self, node: str, service: str | None = None) -> dict[str, Any]:
+        return {} if self.capacity is None else {"pubsub#max_items": self.capacity}
 
     async def asubscribe_missing(self, pairs: set[tuple[str, str]]) -> tuple[list, dict]:
         wanted = sorted(pairs - self.subscriptions)

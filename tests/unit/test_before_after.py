@@ -4,12 +4,12 @@ the network send: order, payload changes, data handed on, vetoes, failures, outc
 from __future__ import annotations
 
 import pytest
-from unit.fakes import ACCOUNT, FakeClient, make_host
 
 from hooknb import loop as _loop
 from hooknb.client import Operation, parse_payload
 from hooknb.errors import HooknbError, PubSubError, VetoError
 from hooknb.hooks import HookSpec
+from unit.fakes import ACCOUNT, FakeClient, make_host
 
 NODE = "n"
 

@@ -4,10 +4,10 @@ from parsed arguments, deletion, listing rows, the password order."""
 from __future__ import annotations
 
 import pytest
-from unit.fakes import ACCOUNT, make_host
 
 from hooknb import commands, grammar
 from hooknb.errors import GrammarError, HookCreateError
+from unit.fakes import ACCOUNT, make_host
 
 
 @pytest.fixture

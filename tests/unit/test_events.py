@@ -15,7 +15,15 @@ from slixmpp import Message
 from slixmpp.plugins.xep_0060.stanza.pubsub_event import EventItem, EventRetract
 from slixmpp.xmlstream import tostring
 
-from hooknb.events import KINDS, XML_NS, Event, Item, as_record, parse_notification, serialise
+from hooknb.events import (
+    KINDS,
+    XML_NS,
+    Event,
+    Item,
+    as_record,
+    parse_notification,
+    serialise,
+)
 
 ME, SERVICE, TS = "alice@example.org", "pubsub.example.org", 1_700_000_000.25
 ATOM = "http://www.w3.org/2005/Atom"

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from unit.fakes import ACCOUNT, SERVICE
 
 from hooknb.errors import HookCreateError, HooknbError
-from hooknb.hooks import SUMMARY_FIELDS, Hook, HookSpec, Registry, check_action, hook_id, parse_kinds
+from hooknb.hooks import (
+    SUMMARY_FIELDS,
+    Hook,
+    HookSpec,
+    Registry,
+    check_action,
+    hook_id,
+    parse_kinds,
+)
+from unit.fakes import ACCOUNT, SERVICE
 
 
 def spec(node="n", arg="1", **options):

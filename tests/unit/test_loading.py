@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from hooknb.errors import HookCreateError
-from hooknb.loading import CodeLoader, FileLoader, ModuleLoader, infer_type, make_loader, normalize_arg, sha256
+from hooknb.loading import (
+    CodeLoader,
+    FileLoader,
+    ModuleLoader,
+    infer_type,
+    make_loader,
+    normalize_arg,
+    sha256,
+)
 
 
 def write(path: Path, source: str, mode: int = 0o644) -> Path:

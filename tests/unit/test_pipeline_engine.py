@@ -6,11 +6,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
 
 from hooknb import lanes
 from hooknb import loop as _loop
 from hooknb.hooks import HookSpec, HookStats
+from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
 
 
 def install(host, node, code, **options):
@@ -42,9 +42,10 @@ def test_kinds_and_publishers_filter_what_runs(host):
     install(host, "m", "item.id", publishers=frozenset({"bob@localhost"}))
     feed(host, FakeClient(), event("n", "p1"), event("n", "r1", kind="retract"),
          event("m", "x", publisher="carol@localhost/res"), event("m", "y", publisher="bob@localhost/res"))
-    assert host.wait_runs(2, 5)
+    assert host.wait_runs(3, 5)
     assert _loop.call(host.engine.idle(5))
-    assert sorted(r.item_id for r in host.runs.snapshot()) == ["r1", "y"]
+    assert sorted((r.item_id, r.status) for r in host.runs.snapshot()) == [
+        ("r1", "ok"), ("x", "skipped"), ("y", "ok")]  # p1 is not a retract: not for that hook
 
 
 def test_the_same_item_twice_runs_once(host):

@@ -4,11 +4,11 @@ first and in order, positions, gaps, subscription refusals shown on the hooks, t
 from __future__ import annotations
 
 import pytest
-from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
 
 from hooknb import loop as _loop
 from hooknb.hooks import HookSpec
 from hooknb.session import Session
+from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from hooknb import store as store_module
 from hooknb.errors import HooknbError
 from hooknb.store import Store
 
+
 def record(hook_id: str, account: str = "alice@example.org", created: float = 1.0, **options) -> dict:
     return {"id": hook_id, "account": account, "service": "pubsub.example.org", "node": "news",
             "type": "python_code", "arg": "item.id", "options": options, "created": created}
