@@ -11,8 +11,13 @@ the one a notebook uses.
 * ``run`` connects one account and runs its persistent hooks until SIGINT/SIGTERM
   (:mod:`hooknb.runner`).
 
+A store that another user owns or that group or others may write is refused as a source of
+code (:mod:`hooknb.trust`): ``run`` and ``create`` exit 1 with one line saying why and how to
+fix it, before anything runs; ``list`` and ``delete``, which read no code, still work (``list``
+says so on stderr), so an injected hook can be seen and removed.
+
 Exit codes: 0 success, 2 usage error (one line on stderr), 4 a hook cannot be created, 1 any
-other failure.
+other failure (an untrusted store among them).
 """
 
 from __future__ import annotations
@@ -27,14 +32,14 @@ from typing import Any
 from tabulate import tabulate
 
 from . import commands
-from .errors import GrammarError, HelpRequested, HookCreateError, HooknbError
+from .errors import GrammarError, HelpRequested, HookCreateError, HooknbError, TrustError
 from .grammar import Parser, add_account_options, add_create, add_delete, add_list
 from .host import Host, get_host
 from .runner import LOG_FORMATS, RunLog, Runner
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CREATE = 0, 1, 2, 4
 #: The columns of ``list`` (simple format): the listing's fields, the argument last (it may be long).
-SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "arg")
+SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "pin", "code_changed", "arg")
 
 
 def _jid_option(p: argparse.ArgumentParser, required: bool) -> None:
@@ -50,7 +55,8 @@ def build_parser() -> Parser:
     """The ``hooknb`` parser (leaf parsers carry their handler as ``func``)."""
     parser = Parser(prog="hooknb", description="XMPP PubSub hooks from the command line (hooknb).",
                     epilog="Exit codes: 0 success, 2 usage error, 4 a hook cannot be created, 1 other "
-                           "failures.  The store is $HOOKNB_HOME/hooknb.sqlite3.")
+                           "failures (a store others could write among them).  The store is "
+                           "$HOOKNB_HOME/hooknb.sqlite3.")
     commands = _subparsers(parser, "command")
     pubsub = commands.add_parser("pubsub", help="PubSub commands")
     hook = _subparsers(pubsub, "group").add_parser("hook", help="PubSub hooks management")
@@ -107,6 +113,10 @@ def _printable(value: Any) -> str:
 
 def _list(host: Host, args: argparse.Namespace) -> int:
     rows = commands.list_rows(host, args.jid)
+    try:
+        host.store.check_trusted()
+    except TrustError as exc:  # listing runs nothing: say so, and list what is there
+        print(f"hooknb: warning: {exc}", file=sys.stderr)
     if args.output == "json":
         print(json.dumps(rows, indent=2))
     elif not rows:
@@ -143,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     except HelpRequested as help_:
         print(help_.text, end="")
         return EXIT_OK
+    except TrustError as exc:
+        return _fail(EXIT_FAILURE, str(exc))
     except HookCreateError as exc:
         return _fail(EXIT_CREATE, f"cannot create the hook: {exc}")
     except HooknbError as exc:

@@ -22,7 +22,7 @@ from .events import Event
 from .hooks import DEFAULT_TIMEOUT, Hook, HookSpec, Registry, check_action, hook_id
 from .journal import Journal, Run
 from .session import Positions, Session
-from .store import Store
+from .store import Store, check_trusted
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,11 +86,14 @@ class Host:
     @_loop.on_loop
     async def aconnect(self, jid: str, password: str, host: str | None = None, port: int | None = None,
                        plaintext: bool = False, timeout: float = 20.0) -> Client:
-        """Connect ``jid`` (or return its existing connection); restores its persistent hooks."""
+        """Connect ``jid`` (or return its existing connection); restores its persistent hooks.
+        :class:`~hooknb.errors.TrustError` if the store could have been written by someone
+        else: nothing is connected, nothing runs."""
         bare = split_jid(jid).bare
         client = self.clients.get(bare)
         if client is not None and client.state in ("connected", "reconnecting", "connecting"):
             return client
+        check_trusted(self._store_path)
         client = Client(jid, password, host=host, port=port, plaintext=plaintext,
                         handler=Session(self.engine, self.positions))
         self.clients[bare] = client
@@ -148,7 +151,8 @@ class Host:
                            service: str | None = None, persistent: bool = False,
                            account: str | None = None, on: str | list[str] | None = None,
                            phase: str = "event", priority: int = 0, timeout: float = DEFAULT_TIMEOUT,
-                           publishers: list[str] | tuple[str, ...] = (), name: str | None = None) -> Hook:
+                           publishers: list[str] | tuple[str, ...] = (), name: str | None = None,
+                           pin: bool = False) -> Hook:
         """Create (validate, store, subscribe) a hook on ``node`` of ``service`` (default own PEP).
 
         ``type`` is one of python, python_file, python_code (inferred from ``arg`` when None:
@@ -156,25 +160,30 @@ class Host:
         ``on`` lists the event kinds that trigger it (default ``publish``), or the operations
         for ``before``/``after`` phases.  ``name`` identifies a hook to replace (``%%hook``
         cells use it).  Creating the same (service, node, type, arg) twice returns the existing
-        hook, with the new options.
+        hook, with the new options (and the code as it is now).  A ``pin``-ned hook refuses to
+        run code that differs from the code it was created with (each refused run journaled,
+        status ``refused``); otherwise a change runs and is journaled (``code_changed``).
         """
         jid = self.account(account)
         self.last_inferred = None
         type_, arg, kinds = check_action(node, arg, type, phase, timeout, on)
         self.last_inferred = None if type else type_
         service = split_jid(service).bare if service else jid
+        if persistent:
+            check_trusted(self._store_path)
         policy.check(service, node, type_, phase)
         trusted = frozenset(split_jid(p).bare for p in publishers)
         client = self._connected(jid)
         if not persistent and client is None:
             raise HooknbError(f"{jid} is not connected: temporary hooks need a connection "
                               "(or create it with persistent=True)")
-        loader = self.engine.prepare(type_, arg)
+        loader = self.engine.prepare(type_, arg, pin)
         old = self.registry.get(hook_id(jid, service, node, type_, arg, phase))
         spec = HookSpec.make(jid, service, node, type_, arg, phase,
                              persistent=persistent or bool(old and old.persistent), kinds=kinds,
                              priority=priority, timeout=timeout, publishers=trusted, name=name,
-                             sha256=loader.digest, **({"created": old.spec.created} if old else {}))
+                             sha256=loader.digest, pin=pin,
+                             **({"created": old.spec.created} if old else {}))
         if phase == "event" and client is not None:
             if (service, node) not in client.subscriptions:
                 try:

@@ -7,8 +7,10 @@ and every ``SYNC_PERIOD`` seconds picks up hooks that another process (a noteboo
 ``hooknb pubsub hook create``) created or deleted in the store, subscribing to their nodes.
 
 Records (``ts`` in UTC, then ``event`` and its fields): ``hook-loaded`` / ``hook-added`` /
-``hook-removed`` (hook, service, node, type, arg, error), ``ready`` (account, hooks, nodes),
-``run`` (hook, service, node, kind, item, status, duration in seconds, error), ``state``
+``hook-removed`` (hook, service, node, type, arg, error, and ``code_changed`` when the hook's
+code is not the code it was created with), ``ready`` (account, hooks, nodes), ``run`` (hook,
+service, node, kind, item, status, duration in seconds, error, and ``code_changed`` when that
+run's code was not the created one; status ``refused`` when it was not run), ``state``
 (account, state, error) when the connection drops or comes back, ``error``, ``stopping``
 (signal, pending) and ``stopped`` (account, runs, unfinished).
 
@@ -71,12 +73,14 @@ class RunLog:
     def run(self, run: Run) -> None:
         """Log one run of a hook."""
         self.write("run", run.ts, hook=run.hook_id, service=run.service, node=run.node, kind=run.kind,
-                   item=run.item_id, status=run.status, duration=round(run.duration, 6), error=run.error)
+                   item=run.item_id, status=run.status, duration=round(run.duration, 6), error=run.error,
+                   **({"code_changed": True} if run.code_changed else {}))
 
     def hook(self, event: str, hook: Hook) -> None:
         """Log a hook loaded at start, added or removed."""
         self.write(event, hook=hook.id, service=hook.service, node=hook.node, type=hook.type,
-                   arg=hook.arg, error=hook.load_error or hook.last_error)
+                   arg=hook.arg, error=hook.load_error or hook.last_error,
+                   **({"code_changed": True} if hook.code_changed else {}))
 
 
 class Runner:

@@ -255,12 +255,14 @@ class EventFeed(LiveBox):
 
 
 class HookManager(LiveBox):
-    """The hook table (runs, failures, last error), with buttons to run a hook once on the
+    """The hook table (runs, failures, last error, ``code``: "changed" when its code is not the
+    code it was created with, "pinned"), with buttons to run a hook once on the
     latest item of its node and to delete it."""
 
     css_class = "hooknb-manager"
-    COLUMNS = ("id", "service", "node", "type", "arg", "persistent", "runs", "failures", "last error")
-    WIDTHS = (11, 18, 22, 12, 28, 10, 6, 8, 36)  # in ch
+    COLUMNS = ("id", "service", "node", "type", "arg", "persistent", "code", "runs", "failures",
+               "last error")
+    WIDTHS = (11, 18, 22, 12, 28, 10, 16, 6, 8, 36)  # in ch
 
     def __init__(self, host: Host, rate: float = MAX_RATE) -> None:
         self._summary = _html("hooknb-manager-summary")
@@ -275,7 +277,7 @@ class HookManager(LiveBox):
         super().__init__(host, rate, [self._summary, self.status, header, self._rows_box])
 
     def version(self) -> Hashable:
-        return tuple((h.id, h.runs, h.failures, h.last_error, h.load_error, h.persistent)
+        return tuple((h.id, h.runs, h.failures, h.last_error, h.load_error, h.persistent, h.code_changed)
                      for h in self.host.registry.all())
 
     def content(self) -> tuple[str, list[tuple[str, tuple[Any, ...]]]]:
@@ -284,8 +286,9 @@ class HookManager(LiveBox):
         runs = failures = 0
         for s in self.host.list_hooks():
             runs, failures = runs + s["runs"], failures + s["failures"]
+            code = ", ".join(w for w, on in (("changed", s["code_changed"]), ("pinned", s["pin"])) if on)
             rows.append((s["id"], (s["id"], s["service"], s["node"], s["type"], s["arg"],
-                                   "yes" if s["persistent"] else "no", s["runs"], s["failures"],
+                                   "yes" if s["persistent"] else "no", code, s["runs"], s["failures"],
                                    s["last_error"])))
         summary = f"{len(rows)} hook(s), {runs} run(s), {failures} failure(s)"
         return summary, rows

@@ -43,9 +43,9 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private HOOKNB_HOME for the test."""
+    """A private HOOKNB_HOME for the test (0700: a looser one is refused as a source of code)."""
     path = tmp_path / "home"
-    path.mkdir()
+    path.mkdir(mode=0o700)
     monkeypatch.setenv("HOOKNB_HOME", str(path))
     return path
 
