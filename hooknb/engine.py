@@ -100,17 +100,23 @@ class Engine:
         With ``load`` (when the account is connected) each new hook's code is loaded; a hook
         that fails to load is kept, with its ``load_error``, never dropped.  Without it (listing
         or deleting offline) the records are only listed.  Hooks deleted from the store by
-        another process leave the registry.  Code is taken from a trusted store only
+        another process leave the registry; hooks re-created there (new options, or code
+        accepted again) are installed anew.  Code is taken from a trusted store only
         (:class:`~hooknb.errors.TrustError` otherwise).
         """
         if load:
             self.store.check_trusted()
         stored = {r["id"]: r for r in self.store.load_hooks(account)}
         for hook_id, record in stored.items():
-            hook = self.registry.get(hook_id)
+            hook, spec = self.registry.get(hook_id), HookSpec.from_record(record)
             if hook is None:
-                hook = Hook(HookSpec.from_record(record))
+                hook = Hook(spec)
                 self.registry.add(hook)
+            elif hook.spec != spec:  # re-created by another process: new options, its code now
+                if load:
+                    self.install(spec)
+                else:
+                    hook.spec = spec
             if load and hook.loader is None and hook.load_error is None:
                 self.install(hook.spec)
         gone = [h.id for h in self.registry.all(account) if h.persistent and h.id not in stored]

@@ -7,10 +7,11 @@ and every ``SYNC_PERIOD`` seconds picks up hooks that another process (a noteboo
 ``hooknb pubsub hook create``) created or deleted in the store, subscribing to their nodes.
 
 Records (``ts`` in UTC, then ``event`` and its fields): ``hook-loaded`` / ``hook-added`` /
-``hook-removed`` (hook, service, node, type, arg, error, and ``code_changed`` when the hook's
-code is not the code it was created with), ``ready`` (account, hooks, nodes), ``run`` (hook,
-service, node, kind, item, status, duration in seconds, error, and ``code_changed`` when that
-run's code was not the created one; status ``refused`` when it was not run), ``state``
+``hook-updated`` (re-created with new options or code) / ``hook-removed`` (hook, service, node,
+type, arg, error, and ``code_changed`` when the hook's code is not the code it was created
+with), ``ready`` (account, hooks, nodes), ``run`` (hook, service, node, kind, item, status,
+duration in seconds, error, and ``code_changed`` when that run's code was not the created one;
+status ``refused`` when it was not run), ``state``
 (account, state, error) when the connection drops or comes back, ``error``, ``stopping``
 (signal, pending) and ``stopped`` (account, runs, unfinished).
 
@@ -33,7 +34,7 @@ from typing import Any, TextIO
 from . import loop as _loop
 from .client import split_jid
 from .errors import HooknbError
-from .hooks import Hook
+from .hooks import Hook, HookSpec
 from .host import Host
 from .journal import Run
 
@@ -97,6 +98,7 @@ class Runner:
         self.grace = grace
         self.signals: list[str] = []
         self.known: dict[str, Hook] = {}
+        self.specs: dict[str, HookSpec] = {}  # the known hooks' specs, to tell re-created ones
         self.logged = 0  # the runs journal's total when last logged
         self.count = 0  # runs logged
         self.state = ""
@@ -143,7 +145,11 @@ class Runner:
             self.log.hook("hook-loaded" if initial else "hook-added", current[hook_id])
         for hook_id in self.known.keys() - current.keys():
             self.log.hook("hook-removed", self.known[hook_id])
+        for hook_id in current.keys() & self.specs.keys():
+            if current[hook_id].spec != self.specs[hook_id]:
+                self.log.hook("hook-updated", current[hook_id])
         self.known = current
+        self.specs = {hook_id: hook.spec for hook_id, hook in current.items()}
 
     def _log_runs(self) -> None:
         runs, total = self.host.runs.since(self.logged)

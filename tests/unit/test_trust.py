@@ -75,8 +75,9 @@ def _chown(index: int) -> Callable[[Path], None]:
 
 
 LOOSE = {  # name: (make it loose, what the one-line error says)
-    "directory group-writable": (_chmod(0, 0o770), "hook store's directory {dir} is group- or world-writable "
-                                                  "(mode 770): refusing it as a source of code; fix: chmod 700 {dir}"),
+    "directory group-writable": (_chmod(0, 0o770),
+                                 "hook store's directory {dir} is group- or world-writable (mode 770): "
+                                 "refusing it as a source of code; fix: chmod 700 {dir}"),
     "directory world-writable": (_chmod(0, 0o703), "fix: chmod 700 {dir}"),
     "store group-writable": (_chmod(1, 0o660), "hook store {db} is group- or world-writable (mode 660)"),
     "WAL world-writable": (_chmod(2, 0o602), "fix: chmod 600 {db}-wal"),
@@ -182,7 +183,7 @@ def test_a_chmod_without_a_change_of_mtime_is_noticed_at_the_next_run(tmp_path):
     mtime = path.stat().st_mtime_ns
     path.chmod(0o666)
     assert path.stat().st_mtime_ns == mtime
-    with pytest.raises(TrustError, match=f"hook file {path} is group- or world-writable .*chmod go-w {path}$"):
+    with pytest.raises(TrustError, match=f"hook file {path} is group- or world-writable .* go-w {path}$"):
         loader.resolve()
     path.chmod(0o644)
     assert loader.resolve()[0](None, None, None) == "v1"
