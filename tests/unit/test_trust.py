@@ -297,3 +297,24 @@ def test_an_unloaded_hook_lists_whether_its_file_changed(tmp_path):
         assert host.registry.get(spec.id).loader is None
     finally:
         host.close()
+
+
+def test_pin_is_given_by_the_magics_and_the_command_line_and_stored(tmp_path):
+    from hooknb import cli, commands, grammar
+
+    host = make_host(tmp_path)
+    try:
+        commands.create(host, grammar.parse(grammar.magic_parser(), "create -P --pin -n a -t python_code 1"),
+                        ACCOUNT)
+        commands.create(host, grammar.parse(grammar.cell_parser(), "-P --pin -n b"), ACCOUNT,
+                        type_="python_code", arg="2")
+        commands.create(host, cli.build_parser().parse_args(
+            ["pubsub", "hook", "create", "--jid", ACCOUNT, "-P", "--pin", "-n", "c", "-t", "python_code", "3"]),
+            ACCOUNT)
+        commands.create(host, grammar.parse(grammar.magic_parser(), "create -P -n d -t python_code 4"), ACCOUNT)
+        assert [(r["node"], r["options"]["pin"]) for r in host.store.load_hooks()] == [
+            ("a", True), ("b", True), ("c", True), ("d", False)]
+        assert [(h["node"], h["pin"]) for h in commands.list_rows(host)] == [
+            ("a", True), ("b", True), ("c", True), ("d", False)]
+    finally:
+        host.close()
