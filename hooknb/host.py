@@ -87,13 +87,14 @@ class Host:
     async def aconnect(self, jid: str, password: str, host: str | None = None, port: int | None = None,
                        plaintext: bool = False, timeout: float = 20.0) -> Client:
         """Connect ``jid`` (or return its existing connection); restores its persistent hooks.
-        :class:`~hooknb.errors.TrustError` if the store could have been written by someone
-        else: nothing is connected, nothing runs."""
+        :class:`~hooknb.errors.TrustError` if the store or the restrict policy could have been
+        written by someone else: nothing is connected, nothing runs."""
         bare = split_jid(jid).bare
         client = self.clients.get(bare)
         if client is not None and client.state in ("connected", "reconnecting", "connecting"):
             return client
         check_trusted(self._store_path)
+        policy.check_trusted()
         client = Client(jid, password, host=host, port=port, plaintext=plaintext,
                         handler=Session(self.engine, self.positions))
         self.clients[bare] = client

@@ -55,11 +55,18 @@ DEFAULT_RULES = (
 )
 
 
-def load_rules(path: Path | None = None) -> tuple[Rule, ...]:
-    """The rules of ``restrict.json`` in the data directory, or the default ones."""
+def check_trusted(path: Path | None = None) -> None:
+    """Raise :class:`~hooknb.errors.TrustError` if ``restrict.json`` (default: in the data
+    directory) or its directory could have been written by someone else."""
     path = path or home() / FILENAME
     trust.check(path.parent, "the data directory", "700")
     trust.check(path, "the restrict policy", "600")
+
+
+def load_rules(path: Path | None = None) -> tuple[Rule, ...]:
+    """The rules of ``restrict.json`` in the data directory, or the default ones."""
+    path = path or home() / FILENAME
+    check_trusted(path)
     if not path.exists():
         return DEFAULT_RULES
     try:

@@ -364,6 +364,7 @@ LOOSE_STORES = {
     "data directory group-writable": lambda home: os.chmod(home, 0o770),
     "store group-writable": lambda home: os.chmod(home / "hooknb.sqlite3", 0o664),
     "store of another user": lambda home: os.chown(home / "hooknb.sqlite3", 65534, -1),
+    "restrict policy group-writable": lambda home: (home / "restrict.json").chmod(0o664),
 }
 
 
@@ -376,6 +377,8 @@ def test_run_refuses_a_loose_store_and_its_injected_hook_never_runs(case, runner
     jid, password = account("inj")
     mark = tmp_path / "injected-ran"
     inject(home, jid, server.pubsub, node, mark)
+    (home / "restrict.json").write_text('{"restrict": []}')  # nothing restricted (0600)
+    (home / "restrict.json").chmod(0o600)
     publish(publisher, node, server.pubsub, "waiting")  # a session would catch it up: runs it
     LOOSE_STORES[case](home)
     refused = hooknb("run", "--jid", jid, "--host", server.host, "--port", str(server.port), "--plaintext",

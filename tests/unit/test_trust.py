@@ -4,6 +4,7 @@ code is journaled, or refused when pinned."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
@@ -121,6 +122,22 @@ def test_restore_takes_no_code_from_a_loose_store(tmp_path):
         assert len(host.registry) == 0
         host.engine.restore(ACCOUNT, load=False)  # listing reads no code: still possible
         assert [h.id for h in host.registry.all()] == ["h1"] and host.registry.get("h1").loader is None
+    finally:
+        host.close()
+
+
+def test_restore_reinstalls_a_hook_re_created_elsewhere_and_only_that_one(tmp_path):
+    host = make_host(tmp_path)
+    try:
+        kept = host.create_hook("n", "item.id", type="python_code", persistent=True, account=ACCOUNT)
+        changed = host.create_hook("m", "item.id", type="python_code", persistent=True, account=ACCOUNT)
+        loaders = {h.id: h.loader for h in (kept, changed)}
+        other = Store(tmp_path / "hooknb.sqlite3")  # another process re-creates one, pinned
+        other.save_hook(dataclasses.replace(changed.spec, pin=True).to_record())
+        other.close()
+        host.engine.restore(ACCOUNT)
+        assert kept.loader is loaders[kept.id]  # unchanged: its code is not loaded again
+        assert changed.pin and changed.loader is not loaders[changed.id] and changed.loader.pin
     finally:
         host.close()
 
