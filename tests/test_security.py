@@ -35,6 +35,7 @@ def test_restrict_file_rules_types_phases_and_except(make_host, connect, home, s
     (home / "restrict.json").write_text(json.dumps({"restrict": [
         {"name": "no-code-on-secrets", "node": f"{node}-secret-*", "types": ["python_code"],
          "phases": ["event"], "except": [allowed]}]}))
+    (home / "restrict.json").chmod(0o600)  # whatever the umask: a looser policy is refused
     host = make_host()
     client = connect(host)
     for n in (secret, allowed):
@@ -180,6 +181,7 @@ def test_incoming_payload_too_deep_to_serialise_arrives_without_it():
 
 def test_corrupt_store_does_not_stop_a_connection(home, make_host, connect, server, node):
     (home / "hooknb.sqlite3").write_bytes(b"junk" * 1000)
+    (home / "hooknb.sqlite3").chmod(0o600)  # whatever the umask: a looser store is refused
     host = make_host()
     client = connect(host)
     assert client.state == "connected"
