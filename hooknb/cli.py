@@ -11,9 +11,14 @@ the one a notebook uses.
 * ``run`` connects one account and runs its persistent hooks until SIGINT/SIGTERM
   (:mod:`hooknb.runner`).
 
+A store that another user owns or that group or others may write is refused as a source of
+code (:mod:`hooknb.trust`): ``run`` and ``create`` exit 1 with one line saying why and how to
+fix it, before anything runs; ``list`` and ``delete``, which read no code, still work (``list``
+says so on stderr), so an injected hook can be seen and removed.
+
 Exit codes: 0 success, 2 usage error (one line on stderr), 4 a hook cannot be created, 1 any
-other failure (one line on stderr for a connection or authentication failure).  slixmpp's own
-log lines are shown only with ``--verbose``.
+other failure (one line on stderr for a connection or authentication failure, or an untrusted
+store).  slixmpp's own log lines are shown only with ``--verbose``.
 """
 
 from __future__ import annotations
@@ -28,20 +33,14 @@ from typing import Any
 from tabulate import tabulate
 
 from . import commands
-from .errors import (
-    ConnectError,
-    GrammarError,
-    HelpRequested,
-    HookCreateError,
-    HooknbError,
-)
+from .errors import ConnectError, GrammarError, HelpRequested, HookCreateError, HooknbError, TrustError
 from .grammar import Parser, add_account_options, add_create, add_delete, add_list
 from .host import Host, get_host
 from .runner import LOG_FORMATS, RunLog, Runner
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CREATE = 0, 1, 2, 4
 #: The columns of ``list`` (simple format): the listing's fields, the argument last (it may be long).
-SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "arg")
+SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "pin", "code_changed", "arg")
 
 
 def _jid_option(p: argparse.ArgumentParser, required: bool) -> None:
@@ -57,8 +56,8 @@ def build_parser() -> Parser:
     """The ``hooknb`` parser (leaf parsers carry their handler as ``func``)."""
     parser = Parser(prog="hooknb", description="XMPP PubSub hooks from the command line (hooknb).",
                     epilog="Exit codes: 0 success, 2 usage error, 4 a hook cannot be created, 1 "
-                           "connection or authentication failures and other failures.  The store "
-                           "is $HOOKNB_HOME/hooknb.sqlite3.")
+                           "connection or authentication failures and other failures (a store "
+                           "others could write among them).  The store is $HOOKNB_HOME/hooknb.sqlite3.")
     commands = _subparsers(parser, "command")
     pubsub = commands.add_parser("pubsub", help="PubSub commands")
     hook = _subparsers(pubsub, "group").add_parser("hook", help="PubSub hooks management")
@@ -119,6 +118,10 @@ def _printable(value: Any) -> str:
 
 def _list(host: Host, args: argparse.Namespace) -> int:
     rows = commands.list_rows(host, args.jid)
+    try:
+        host.store.check_trusted()
+    except TrustError as exc:  # listing runs nothing: say so, and list what is there
+        print(f"hooknb: warning: {exc}", file=sys.stderr)
     if args.output == "json":
         print(json.dumps(rows, indent=2))
     elif not rows:
@@ -156,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     except HelpRequested as help_:
         print(help_.text, end="")
         return EXIT_OK
+    except TrustError as exc:
+        return _fail(EXIT_FAILURE, str(exc))
     except HookCreateError as exc:
         return _fail(EXIT_CREATE, f"cannot create the hook: {exc}")
     except ConnectError as exc:

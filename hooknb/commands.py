@@ -21,8 +21,8 @@ from .hooks import PUBLISHER_PENDING, Hook
 from .host import Host
 
 #: The fields of a hook listing (``list -O json``, the command line's table): the seeds'
-#: fields, then the hook's id and account.
-LIST_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account")
+#: fields, then the hook's id and account, whether it is pinned and whether its code changed.
+LIST_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "pin", "code_changed")
 
 
 def create(host: Host, args: argparse.Namespace, account: str | None, *, persistent: bool | None = None,
@@ -36,7 +36,7 @@ def create(host: Host, args: argparse.Namespace, account: str | None, *, persist
                             persistent=args.persistent if persistent is None else persistent,
                             on=args.on, phase=getattr(args, "phase", "event"),
                             priority=getattr(args, "priority", 0), timeout=args.timeout,
-                            publishers=args.publishers, name=name)
+                            publishers=args.publishers, name=name, pin=getattr(args, "pin", False))
 
 
 def delete(host: Host, args: argparse.Namespace, account: str | None) -> int:

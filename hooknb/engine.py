@@ -19,7 +19,11 @@ place that loads hook code (``make_loader``) and the only writer of hook statist
   named one not in the list, is journaled as ``skipped`` with the reason, never dropped
   silently.  Only the ``publisher`` the service states counts, never the payload's author.
 * Every run lands in the runs journal, with its duration, status, error, traceback, the repr
-  of the return value and the SHA-256 of the code that ran.
+  of the return value and the SHA-256 of the code that ran (``code_changed`` when it is not
+  the code the hook was created with).
+* Loading is where trust is checked: the store before code is taken from it, the restrict
+  policy and the pinned code (see :mod:`hooknb.trust`, :mod:`hooknb.policy`,
+  :mod:`hooknb.loading`); a refused run is journaled with status ``refused``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import loop as _loop
+from . import policy
 from .errors import HooknbError, PubSubError, Veto, VetoError
 from .events import Event, Item
 from .hooks import Hook, HookSpec, Registry
@@ -69,21 +74,24 @@ class Engine:
 
     # ---------------------------------------------------------------- hooks and their code
     @staticmethod
-    def prepare(type_: str, arg: str) -> Loader:
-        """Validate (type, arg) by loading it; :class:`HookCreateError` if it cannot run."""
-        return make_loader(type_, arg)
+    def prepare(type_: str, arg: str, pin: bool = False) -> Loader:
+        """Validate (type, arg) by loading it; :class:`HookCreateError` if it cannot run.
+        A pinned loader refuses any other code than this (``pin``)."""
+        return make_loader(type_, arg, pin=pin)
 
     def install(self, spec: HookSpec, loader: Loader | None = None) -> Hook:
         """Register ``spec`` (the new spec of the hook of the same id, if there is one) with
-        its code: ``loader``, or loaded now; a hook that fails to load is kept, with its
-        ``load_error``."""
+        its code: ``loader``, or loaded now; a hook that fails to load, or that the restrict
+        policy forbids, is kept, with its ``load_error``."""
         hook = self.registry.get(spec.id)
         if hook is None:
             hook = Hook(spec)
         else:  # the same hook with new options: same object, statistics and lane
             hook.spec = spec
         try:
-            hook.loader, hook.load_error = loader or make_loader(spec.type, spec.arg), None
+            policy.check(spec.service, spec.node, spec.type, spec.phase)
+            hook.loader, hook.load_error = loader or make_loader(spec.type, spec.arg, spec.sha256,
+                                                                 spec.pin), None
         except HooknbError as exc:
             hook.loader, hook.load_error = None, str(exc)
         self.registry.add(hook)
@@ -100,17 +108,26 @@ class Engine:
         With ``load`` (when the account is connected) each new hook's code is loaded; a hook
         that fails to load is kept, with its ``load_error``, never dropped.  Without it (listing
         or deleting offline) the records are only listed.  Hooks deleted from the store by
-        another process leave the registry.  ``records`` are the stored hooks when the caller
-        has read them already (off the loop).
+        another process leave the registry; hooks re-created there (new options, or code
+        accepted again) are installed anew.  ``records`` are the stored hooks when the caller
+        has read them already (off the loop).  Code is taken from a trusted store only
+        (:class:`~hooknb.errors.TrustError` otherwise).
         """
+        if load:
+            self.store.check_trusted()
         if records is None:
             records = self.store.load_hooks(account)
         stored = {r["id"]: r for r in records}
         for hook_id, record in stored.items():
-            hook = self.registry.get(hook_id)
+            hook, spec = self.registry.get(hook_id), HookSpec.from_record(record)
             if hook is None:
-                hook = Hook(HookSpec.from_record(record))
+                hook = Hook(spec)
                 self.registry.add(hook)
+            elif hook.spec != spec:  # re-created by another process: new options, its code now
+                if load:
+                    self.install(spec)
+                else:
+                    hook.spec = spec
             if load and hook.loader is None and hook.load_error is None:
                 self.install(hook.spec)
         gone = [h.id for h in self.registry.all(account) if h.persistent and h.id not in stored]
@@ -293,8 +310,9 @@ class Engine:
         """Journal one run and count it in the hook's statistics (any thread)."""
         event = item.event
         result = None if outcome.result is None else _repr.repr(outcome.result)
+        changed = bool(hook.sha256 and outcome.digest and outcome.digest != hook.sha256)
         run = Run(hook.id, event.account, event.service, event.node, event.kind, event.item_id, ts,
-                  duration, outcome.status, outcome.error, result, outcome.digest, outcome.tb)
+                  duration, outcome.status, outcome.error, result, outcome.digest, outcome.tb, changed)
         self.runs.append(run)
         hook.stats.record(outcome.status, ts, outcome.error)
         return run
@@ -368,9 +386,10 @@ class Engine:
         return lane.pending() if lane is not None else 0
 
     async def idle(self, timeout: float = 10.0) -> bool:
-        """Wait until no lane has work left (for tests, demos and clean shutdown)."""
+        """Wait until no lane has work left and the inbox has nothing left to hand to them (for
+        tests, demos and clean shutdown)."""
         deadline = time.monotonic() + timeout
-        while self.pending():
+        while self.pending() or self.inbox.busy:
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.01)

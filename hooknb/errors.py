@@ -8,6 +8,8 @@
      │    ├── HookCreateError   a hook failed validation; nothing was stored (CLI exit 4)
      │    ├── ConnectError      connection or authentication failed         (CLI exit 1)
      │    ├── StoreError        the SQLite store is locked or unreadable
+     │    ├── TrustError        refused as a source of code: others could write it, or pinned
+     │    │                     code changed (CLI exit 1; a refused run has status ``refused``)
      │    └── PubSubError       the server refused a PubSub request (``condition``)
      │         └── VetoError    a before hook stopped a publish or retract
      ├── Veto                   raised *by* a before hook to stop its operation
@@ -39,6 +41,16 @@ class HookCreateError(HooknbError):
 
 class StoreError(HooknbError):
     """The persistent store is locked by another process or cannot be read."""
+
+
+class TrustError(HooknbError):
+    """Refused as a source of code: a store, policy or hook file that another user owns or that
+    group or others may write, or a pinned hook's code that changed since it was created.
+    ``digest`` is the SHA-256 of the refused code, when known."""
+
+    def __init__(self, message: str, digest: str | None = None) -> None:
+        super().__init__(message)
+        self.digest = digest
 
 
 class PubSubError(HooknbError):

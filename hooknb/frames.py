@@ -38,6 +38,8 @@ def records(rows: list, record_type: type, renames: dict[str, str] | None = None
             data[name] = pd.Categorical(column)
         elif name == "duration":
             data[name] = pd.Series(column, dtype="float64")
+        elif name == "code_changed":
+            data[name] = pd.Series(column, dtype="bool")
         else:
             data[name] = pd.Series(column, dtype="object")
     df = pd.DataFrame(data, columns=names)
@@ -47,7 +49,8 @@ def records(rows: list, record_type: type, renames: dict[str, str] | None = None
 def hooks(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Hook listing records (:meth:`hooknb.hooks.Hook.summary`), ``last_run`` in UTC."""
     df = pd.DataFrame(list(rows), columns=list(SUMMARY_FIELDS))
-    df["persistent"] = df["persistent"].astype(bool)
+    for col in ("persistent", "code_changed", "pin"):
+        df[col] = df[col].astype(bool)
     df["last_run"] = _utc(df["last_run"])
     for col in ("runs", "failures", "timeouts", "dropped", "skipped"):
         df[col] = df[col].astype("int64")

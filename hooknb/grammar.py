@@ -72,6 +72,12 @@ def _count(value: str) -> int:
     return number
 
 
+def _pin(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pin", action="store_true",
+                   help="refuse to run the hook's code once it differs from the code it was created "
+                        "with (default: run it and journal the change); re-create it to accept a change")
+
+
 def add_create(sub: Any) -> argparse.ArgumentParser:
     """``create [-s SERVICE] -n NODE [-u XMPP_URI] [-t TYPE] [-P] ARG``."""
     p = sub.add_parser("create", help="create a hook of a given type on a node",
@@ -91,6 +97,7 @@ def add_create(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_positive, default=30.0, help="seconds before a run is a timeout")
     p.add_argument("--from", dest="publishers", nargs="+", default=[], metavar="JID",
                    help="run only for items published by these JIDs")
+    _pin(p)
     p.add_argument("arg", metavar="ARG",
                    help="module name (python), script path (python_file) or code (python_code)")
     return p
@@ -197,6 +204,7 @@ def cell_parser() -> Parser:
     p.add_argument("--timeout", type=_positive, default=30.0, help="seconds before a run is a timeout")
     p.add_argument("--from", dest="publishers", nargs="+", default=[], metavar="JID",
                    help="run only for items published by these JIDs")
+    _pin(p)
     return p
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import HookCreateError, HooknbError
 from .events import DEFAULT_KINDS, KINDS
-from .loading import TYPES, Loader, infer_type, normalize_arg
+from .loading import TYPES, Loader, infer_type, normalize_arg, source_digest
 
 PHASES = ("event", "before", "after")
 #: What a hook listing says of a ``--from`` hook, after what the service showed of its publishers.
@@ -91,6 +91,7 @@ class HookSpec:
     publishers: frozenset[str] = frozenset()
     name: str | None = None
     sha256: str | None = None
+    pin: bool = False
 
     @classmethod
     def make(cls, account: str, service: str, node: str, type_: str, arg: str, phase: str = "event",
@@ -103,7 +104,7 @@ class HookSpec:
         """The stored options besides the identity fields."""
         return {"kinds": sorted(self.kinds), "phase": self.phase, "priority": self.priority,
                 "timeout": self.timeout, "publishers": sorted(self.publishers), "name": self.name,
-                "sha256": self.sha256}
+                "sha256": self.sha256, "pin": self.pin}
 
     def to_record(self) -> dict[str, Any]:
         """The dict the store keeps."""
@@ -120,7 +121,7 @@ class HookSpec:
                    phase=opts.get("phase", "event"), priority=int(opts.get("priority", 0)),
                    timeout=float(opts.get("timeout", DEFAULT_TIMEOUT)),
                    publishers=frozenset(opts.get("publishers") or ()), name=opts.get("name"),
-                   sha256=opts.get("sha256"))
+                   sha256=opts.get("sha256"), pin=bool(opts.get("pin", False)))
 
 
 class HookStats:
@@ -216,6 +217,13 @@ class Hook:
                     "as skipped)"]
         return []
 
+    @property
+    def code_changed(self) -> bool:
+        """Whether the hook's code differs from the code it was created with (SHA-256): the
+        code it last loaded, or, when not loaded, its file or code as it is now."""
+        current = self.loader.digest if self.loader is not None else source_digest(self.type, self.arg)
+        return bool(self.sha256 and current and current != self.sha256)
+
     def summary(self) -> dict[str, Any]:
         """The public listing record: the seeds' fields, then id, counters and state."""
         spec = self.spec
@@ -223,7 +231,8 @@ class Hook:
                 "persistent": bool(spec.persistent), "id": spec.id, "account": spec.account,
                 "kinds": ",".join(sorted(spec.kinds)), "phase": spec.phase,
                 **self.stats.as_dict(), "last_error": self.last_error,
-                "publisher_check": self.publisher_check}
+                "publisher_check": self.publisher_check, "code_changed": self.code_changed,
+                "pin": spec.pin}
 
 
 for _name in (f.name for f in fields(HookSpec)):  # hook.node is hook.spec.node, read only
@@ -234,7 +243,7 @@ for _name in ("runs", "failures", "timeouts", "dropped", "skipped", "last_run"):
 #: The columns of a hook listing (:meth:`Hook.summary`), in order; the seeds' fields first.
 SUMMARY_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "kinds", "phase",
                   "runs", "failures", "timeouts", "dropped", "skipped", "last_run", "last_error",
-                  "publisher_check")
+                  "publisher_check", "code_changed", "pin")
 
 
 class Registry:

@@ -28,7 +28,7 @@ from .hooks import DEFAULT_TIMEOUT, Hook, HookSpec, Registry, check_action, hook
 from .inbox import Inbox
 from .journal import Journal, Run
 from .session import Positions, Session
-from .store import Store
+from .store import Store, check_trusted
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,7 +96,9 @@ class Host:
         """Connect ``jid`` (or return its existing connection); restores its persistent hooks.
 
         The connection options are those of :class:`~hooknb.connection.ConnectOptions`; a
-        failure to connect or authenticate raises :class:`~hooknb.errors.ConnectError`."""
+        failure to connect or authenticate raises :class:`~hooknb.errors.ConnectError`;
+        :class:`~hooknb.errors.TrustError` if the store or the restrict policy could have been
+        written by someone else: nothing is connected, nothing runs."""
         options = ConnectOptions(host=host, port=port, cafile=cafile, direct_tls=direct_tls,
                                  plaintext=plaintext)
         options.check(jid)
@@ -104,6 +106,8 @@ class Host:
         client = self.clients.get(bare)
         if client is not None and client.state in ("connected", "reconnecting", "connecting"):
             return client
+        check_trusted(self._store_path)
+        policy.check_trusted()
         client = Client(jid, password, options, handler=Session(self.engine, self.positions, self.holder))
         self.clients[bare] = client
         try:
@@ -168,7 +172,8 @@ class Host:
                            service: str | None = None, persistent: bool = False,
                            account: str | None = None, on: str | list[str] | None = None,
                            phase: str = "event", priority: int = 0, timeout: float = DEFAULT_TIMEOUT,
-                           publishers: list[str] | tuple[str, ...] = (), name: str | None = None) -> Hook:
+                           publishers: list[str] | tuple[str, ...] = (), name: str | None = None,
+                           pin: bool = False) -> Hook:
         """Create (validate, store, subscribe) a hook on ``node`` of ``service`` (default own PEP).
 
         ``type`` is one of python, python_file, python_code (inferred from ``arg`` when None:
@@ -176,7 +181,9 @@ class Host:
         ``on`` lists the event kinds that trigger it (default ``publish``), or the operations
         for ``before``/``after`` phases.  ``name`` identifies a hook to replace (``%%hook``
         cells use it).  Creating the same (service, node, type, arg) twice returns the existing
-        hook, with the new options.
+        hook, with the new options (and the code as it is now).  A ``pin``-ned hook refuses to
+        run code that differs from the code it was created with (each refused run journaled,
+        status ``refused``); otherwise a change runs and is journaled (``code_changed``).
 
         With ``publishers`` (``--from``) the hook runs only for items the service says these
         JIDs published.  Whether the service names publishers at all is asked now when
@@ -188,18 +195,21 @@ class Host:
         type_, arg, kinds = check_action(node, arg, type, phase, timeout, on)
         self.last_inferred = None if type else type_
         service = split_jid(service).bare if service else jid
+        if persistent:
+            check_trusted(self._store_path)
         policy.check(service, node, type_, phase)
         trusted = frozenset(split_jid(p).bare for p in publishers)
         client = self._connected(jid)
         if not persistent and client is None:
             raise HooknbError(f"{jid} is not connected: temporary hooks need a connection "
                               "(or create it with persistent=True)")
-        loader = self.engine.prepare(type_, arg)
+        loader = self.engine.prepare(type_, arg, pin)
         old = self.registry.get(hook_id(jid, service, node, type_, arg, phase))
         spec = HookSpec.make(jid, service, node, type_, arg, phase,
                              persistent=persistent or bool(old and old.persistent), kinds=kinds,
                              priority=priority, timeout=timeout, publishers=trusted, name=name,
-                             sha256=loader.digest, **({"created": old.spec.created} if old else {}))
+                             sha256=loader.digest, pin=pin,
+                             **({"created": old.spec.created} if old else {}))
         if phase == "event" and client is not None:
             if (service, node) not in client.subscriptions:
                 try:

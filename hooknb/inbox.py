@@ -112,6 +112,12 @@ class Inbox:
             self._wake()
         return True
 
+    @property
+    def busy(self) -> bool:
+        """Whether batches or done marks wait to be written (or the entries of a written batch
+        wait to be handed back to the loop)."""
+        return bool(self._batches or self._dones)
+
     def waiting(self) -> int:
         """Entries and done marks not written yet."""
         with self._cv:
@@ -174,11 +180,6 @@ class Inbox:
                         future.set_result(False)
                 time.sleep(self.retry)
                 continue
-            with self._cv:
-                for _ in batches:
-                    self._batches.popleft()
-                self._held -= sum(len(b.entries) for b in batches)
-                del self._dones[:len(dones)]
             if self.status is not None:
                 log.warning("persistent hooks: the store can be written again")
                 self.status = None
@@ -186,7 +187,12 @@ class Inbox:
             for _seq, _when, future in dones:
                 if future is not None and not future.done():
                     future.set_result(True)
-            self._deliver(batches, iter(seqs))
+            self._deliver(batches, iter(seqs))  # before they leave the queue: never idle between
+            with self._cv:
+                for _ in batches:
+                    self._batches.popleft()
+                self._held -= sum(len(b.entries) for b in batches)
+                del self._dones[:len(dones)]
 
     @staticmethod
     def _deliver(batches: Iterable[_Batch], seqs: Any) -> None:
@@ -203,7 +209,7 @@ class Inbox:
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything submitted so far was written (False on timeout)."""
         deadline = time.monotonic() + timeout
-        while self._batches or self._dones:
+        while self.busy:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.005)

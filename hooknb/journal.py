@@ -45,11 +45,12 @@ class Run:
     item_id: str | None
     ts: float
     duration: float
-    status: str  # ok | error | timeout | dropped | skipped
+    status: str  # ok | error | timeout | dropped | skipped | refused
     error: str | None = None
     result: str | None = None
     digest: str | None = None
     traceback: str | None = None
+    code_changed: bool = False  # the code (digest) is not the code the hook was created with
 
 
 class Journal(Generic[R]):

@@ -25,6 +25,7 @@ import traceback
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from .errors import TrustError
 from .events import Item
 from .hooks import Hook
 from .store import DONE_KEEP
@@ -53,7 +54,10 @@ class Outcome:
 
 
 def failure(exc: BaseException, digest: str | None) -> Outcome:
-    """The outcome of a call that raised ``exc`` (the traceback starts in the hook's code)."""
+    """The outcome of a call that raised ``exc`` (the traceback starts in the hook's code);
+    ``refused`` when the hook's code was not trusted to run (:class:`TrustError`)."""
+    if isinstance(exc, TrustError):
+        return Outcome("refused", error=str(exc), digest=exc.digest or digest, exc=exc)
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next
                                             if exc.__traceback__ else None))
     return Outcome("error", None, f"{type(exc).__name__}: {exc}", tb, digest, exc)

@@ -2,13 +2,17 @@
 
 * ``python``: ``arg`` is an importable module; its ``hook`` function is called.
 * ``python_file``: ``arg`` is the absolute path of a script defining ``hook``.  The file is
-  executed once, and again only when its size or modification time changes.  Files that are
-  group- or world-writable, or owned by someone else, are refused.
+  executed once, and again only when it changes (size, modification or change time, inode).
+  Files that are group- or world-writable, or owned by someone else, are refused: when the
+  hook is created, and at every run (one ``stat``), so a ``chmod`` alone is noticed.
 * ``python_code``: ``arg`` is source compiled once (top-level ``await`` allowed) and executed
   with ``host``, ``client`` and ``item`` bound, in a fresh namespace for every run.
 
 Every loader answers :meth:`Loader.resolve` with the function to call, whether it is a
-coroutine function, and the SHA-256 of the code it runs.
+coroutine function, and the SHA-256 of the code it runs.  A loader knows the SHA-256 the hook
+was created with (``expected``; its own first one when new): a *pinned* loader refuses code
+that differs from it (:class:`~hooknb.errors.TrustError`, before any of it runs), the others
+run it and the engine journals the change.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import HookCreateError
+from . import trust
+from .errors import HookCreateError, TrustError
 
 TYPES = ("python", "python_file", "python_code")
 HookFn = Callable[[Any, Any, Any], Any]
@@ -44,10 +49,21 @@ def sha256(data: bytes | str) -> str:
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
 
+def _changed(what: str, digest: str | None, expected: str) -> TrustError:
+    return TrustError(f"{what} changed since the hook was created (SHA-256 {(digest or '?')[:12]}, "
+                      f"created with {expected[:12]}) and the hook is pinned: refusing to run it; "
+                      "re-create the hook to accept the change", digest)
+
+
 class Loader:
-    """Base of the three loaders: ``resolve()`` -> (function, is_async, digest)."""
+    """Base of the three loaders: ``resolve()`` -> (function, is_async, digest).
+
+    ``digest`` is the SHA-256 of the code last loaded (or refused), ``expected`` the one the
+    hook was created with, ``pin`` whether code that differs from it is refused."""
 
     digest: str | None = None
+    expected: str | None = None
+    pin: bool = False
 
     def resolve(self) -> tuple[HookFn, bool, str | None]:
         raise NotImplementedError
@@ -56,9 +72,15 @@ class Loader:
 class ModuleLoader(Loader):
     """A ``python`` hook: the ``hook`` function of an importable module."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, expected: str | None = None, pin: bool = False) -> None:
         if not name or not all(part.isidentifier() for part in name.split(".")):
             raise HookCreateError(f"{name!r} is not a Python module name")
+        self.name, self.expected, self.pin, self.refused = name, expected, pin, False
+        if pin and expected:  # compare before importing: changed code must not run at all
+            self.digest = _module_digest(name)
+            if self.digest is not None and self.digest != expected:
+                self.refused = True
+                return
         try:
             module = importlib.import_module(name)
         except ImportError as exc:
@@ -70,9 +92,26 @@ class ModuleLoader(Loader):
         self.is_async = inspect.iscoroutinefunction(self.fn)
         source = getattr(module, "__file__", None)
         self.digest = sha256(Path(source).read_bytes()) if source and os.path.exists(source) else None
+        self.expected = self.expected or self.digest
 
     def resolve(self) -> tuple[HookFn, bool, str | None]:
+        if self.refused:
+            raise _changed(f"module {self.name!r}", self.digest, self.expected or "")
         return self.fn, self.is_async, self.digest
+
+
+def _module_digest(name: str) -> str | None:
+    """The SHA-256 of a module's source file, found without running it (only the packages
+    above it are imported); None if it has none."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    origin = spec.origin if spec is not None and spec.has_location else None
+    try:
+        return sha256(Path(origin).read_bytes()) if origin else None
+    except OSError:
+        return None
 
 
 def check_file(path: Path) -> None:
@@ -87,25 +126,33 @@ def check_file(path: Path) -> None:
         raise HookCreateError(f"hook file {str(path)!r} is not a regular file")
     if not os.access(path, os.R_OK):
         raise HookCreateError(f"hook file {str(path)!r} is not readable")
-    if st.st_mode & 0o022:
-        raise HookCreateError(f"hook file {str(path)!r} is group- or world-writable; "
-                              f"refusing to run it (chmod go-w {path})")
-    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
-        raise HookCreateError(f"hook file {str(path)!r} is owned by another user; refusing to run it")
+    if trust.loose(st):
+        raise HookCreateError(trust.reason(path, st, "hook file", "go-w"))
 
 
 class FileLoader(Loader):
-    """A ``python_file`` hook: a script loaded once and again only when it changes."""
+    """A ``python_file`` hook: a script loaded once and again only when it changes (its
+    modification or change time, size or inode: an edit that restores the modification time
+    still changes the change time); its mode and owner checked at every run."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, expected: str | None = None, pin: bool = False) -> None:
         self.path = Path(path)
-        self._stamp: tuple[int, int] | None = None
-        self._load()
+        self._name = str(self.path)  # os.stat of a str is cheaper than of a Path
+        self.expected, self.pin = expected, pin
+        self._stamp: tuple[int, int, int, int] | None = None
+        try:
+            self._load()
+        except TrustError:  # pinned and changed: kept, every run refused until the file is back
+            pass
 
     def _load(self) -> None:
         check_file(self.path)
         st = self.path.stat()
         source = self.path.read_bytes()
+        digest = sha256(source)
+        if self.pin and self.expected and digest != self.expected:
+            self.digest = digest
+            raise _changed(f"hook file {str(self.path)!r}", digest, self.expected)
         try:
             code = compile(source, str(self.path), "exec")
         except SyntaxError as exc:
@@ -119,16 +166,19 @@ class FileLoader(Loader):
                                   f"{type(exc).__name__}: {exc}") from None
         self.fn = _hook_function(vars(module), f"hook file {str(self.path)!r}")
         self.is_async = inspect.iscoroutinefunction(self.fn)
-        self.digest = sha256(source)
-        self._stamp = (st.st_mtime_ns, st.st_size)
+        self.digest = digest
+        self.expected = self.expected or digest
+        self._stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
         self.loads = getattr(self, "loads", 0) + 1
 
     def resolve(self) -> tuple[HookFn, bool, str | None]:
         try:
-            st = os.stat(self.path)
+            st = os.stat(self._name)
         except FileNotFoundError:
-            raise HookCreateError(f"hook file {str(self.path)!r} does not exist any more") from None
-        if (st.st_mtime_ns, st.st_size) != self._stamp:
+            raise HookCreateError(f"hook file {self._name!r} does not exist any more") from None
+        if trust.loose(st):
+            raise TrustError(trust.reason(self.path, st, "hook file", "go-w"))
+        if (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino) != self._stamp:
             self._load()
         return self.fn, self.is_async, self.digest
 
@@ -142,7 +192,8 @@ class CodeLoader(Loader):
     As in a notebook cell, the value of a final expression statement is the run's result.
     """
 
-    def __init__(self, source: str, filename: str = "<hook code>", first_line: int = 1) -> None:
+    def __init__(self, source: str, filename: str = "<hook code>", first_line: int = 1,
+                 expected: str | None = None, pin: bool = False) -> None:
         if not source.strip():
             raise HookCreateError("the hook code is empty")
         try:
@@ -160,6 +211,7 @@ class CodeLoader(Loader):
             raise HookCreateError(f"syntax error in hook code, line {line}: {exc.msg}") from None
         self.is_async = bool(self.code.co_flags & inspect.CO_COROUTINE)
         self.digest = sha256(source)
+        self.expected, self.pin = expected or self.digest, pin
         self.fn = self._run
 
     def _run(self, host: Any, client: Any, item: Any) -> Any:
@@ -171,6 +223,8 @@ class CodeLoader(Loader):
         return namespace.get(RESULT)
 
     def resolve(self) -> tuple[HookFn, bool, str | None]:
+        if self.pin and self.digest != self.expected:
+            raise _changed("the hook code", self.digest, self.expected or "")
         return self.fn, self.is_async, self.digest
 
 
@@ -186,15 +240,29 @@ def normalize_arg(type_: str, arg: str) -> str:
     return arg.strip() if type_ == "python" else arg
 
 
-def make_loader(type_: str, arg: str) -> Loader:
-    """Validate (type, arg) and build its loader; :class:`HookCreateError` if it cannot run."""
+def make_loader(type_: str, arg: str, expected: str | None = None, pin: bool = False) -> Loader:
+    """Validate (type, arg) and build its loader; :class:`HookCreateError` if it cannot run.
+    ``expected`` is the SHA-256 the hook was created with, ``pin`` whether to refuse other code."""
     if type_ == "python":
-        return ModuleLoader(arg)
+        return ModuleLoader(arg, expected, pin)
     if type_ == "python_file":
-        return FileLoader(arg)
+        return FileLoader(arg, expected, pin)
     if type_ == "python_code":
-        return CodeLoader(arg)
+        return CodeLoader(arg, expected=expected, pin=pin)
     raise HookCreateError(f"unknown hook type {type_!r}; choose one of {', '.join(TYPES)}")
+
+
+def source_digest(type_: str, arg: str) -> str | None:
+    """The SHA-256 of a hook's code as it is now, read without running it (for listings of
+    hooks not loaded); None when unknown (a module not imported, a file that cannot be read)."""
+    if type_ == "python_code":
+        return sha256(arg)
+    if type_ == "python_file":
+        try:
+            return sha256(Path(arg).read_bytes())
+        except OSError:
+            return None
+    return None
 
 
 def infer_type(arg: str) -> str:
@@ -211,4 +279,5 @@ def infer_type(arg: str) -> str:
                           "importable module; give -t python|python_file|python_code")
 
 
-__all__ = ["TYPES", "Loader", "make_loader", "normalize_arg", "infer_type", "check_file", "sha256"]
+__all__ = ["TYPES", "Loader", "make_loader", "normalize_arg", "infer_type", "check_file", "sha256",
+           "source_digest"]

@@ -8,7 +8,10 @@ the default policy applies, which protects private storage nodes.  A rule is::
 
 Patterns are shell-style (``fnmatch``); ``types`` and ``phases`` default to every one; a node
 matching an ``except`` pattern is allowed.  Creating a hook that a rule forbids fails with a
-clear error naming the rule.
+clear error naming the rule, and so does loading one (a hook written into the store by other
+means is kept with that error as its ``load_error``, never run).  The policy is refused, as the
+store is, when another user owns it or its directory, or group or others may write them
+(:mod:`hooknb.trust`): deleting or replacing it must not be how a hook gets through.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from . import trust
 from .errors import HookCreateError, HooknbError
 from .store import home
 
@@ -51,9 +55,18 @@ DEFAULT_RULES = (
 )
 
 
+def check_trusted(path: Path | None = None) -> None:
+    """Raise :class:`~hooknb.errors.TrustError` if ``restrict.json`` (default: in the data
+    directory) or its directory could have been written by someone else."""
+    path = path or home() / FILENAME
+    trust.check(path.parent, "the data directory", "700")
+    trust.check(path, "the restrict policy", "600")
+
+
 def load_rules(path: Path | None = None) -> tuple[Rule, ...]:
     """The rules of ``restrict.json`` in the data directory, or the default ones."""
     path = path or home() / FILENAME
+    check_trusted(path)
     if not path.exists():
         return DEFAULT_RULES
     try:

@@ -7,16 +7,18 @@ and every ``SYNC_PERIOD`` seconds picks up hooks that another process (a noteboo
 ``hooknb pubsub hook create``) created or deleted in the store, subscribing to their nodes.
 
 Records (``ts`` in UTC, then ``event`` and its fields): ``hook-loaded`` / ``hook-added`` /
-``hook-removed`` (hook, service, node, type, arg, error), ``ready`` (account, hooks, nodes),
-``run`` (hook, service, node, kind, item, status, duration in seconds, error; items a
-``--from`` hook skips too, with status ``skipped`` and the reason), ``warning`` (hook, service,
-node, error) once per hook, e.g. when the service turns out not to name publishers, ``state``
-(account, state, error) when the connection drops or comes back, ``lease`` (account, held, by)
-when this runner starts or stops running the account's persistent hooks (one runner per account:
-see :mod:`hooknb.session`), ``gap`` (service, node, item: the last seen) when items published
-while away may be lost, ``store`` (error) when the store cannot be written and again when it
-can, ``error``, ``stopping`` (signal, pending) and ``stopped`` (account, runs, unfinished,
-pending).
+``hook-updated`` (re-created with new options or code) / ``hook-removed`` (hook, service, node,
+type, arg, error, and ``code_changed`` when the hook's code is not the code it was created
+with), ``ready`` (account, hooks, nodes), ``run`` (hook, service, node, kind, item, status,
+duration in seconds, error, and ``code_changed`` when that run's code was not the created one;
+status ``refused`` when it was not run; items a ``--from`` hook skips too, with status
+``skipped`` and the reason), ``warning`` (hook, service, node, error) once per hook, e.g. when
+the service turns out not to name publishers, ``state`` (account, state, error) when the
+connection drops or comes back, ``lease`` (account, held, by) when this runner starts or stops
+running the account's persistent hooks (one runner per account: see :mod:`hooknb.session`),
+``gap`` (service, node, item: the last seen) when items published while away may be lost,
+``store`` (error) when the store cannot be written and again when it can, ``error``,
+``stopping`` (signal, pending) and ``stopped`` (account, runs, unfinished, pending).
 
 On the first SIGINT/SIGTERM it stops taking items, goes on running those queued for up to
 ``grace`` seconds, then leaves the rest pending in the store's inbox (the next start runs them
@@ -42,7 +44,7 @@ from .client import split_jid
 from .connection import ConnectOptions
 from .errors import HooknbError
 from .events import Event
-from .hooks import Hook
+from .hooks import Hook, HookSpec
 from .host import Host
 from .journal import Run
 
@@ -83,12 +85,14 @@ class RunLog:
     def run(self, run: Run) -> None:
         """Log one run of a hook."""
         self.write("run", run.ts, hook=run.hook_id, service=run.service, node=run.node, kind=run.kind,
-                   item=run.item_id, status=run.status, duration=round(run.duration, 6), error=run.error)
+                   item=run.item_id, status=run.status, duration=round(run.duration, 6), error=run.error,
+                   **({"code_changed": True} if run.code_changed else {}))
 
     def hook(self, event: str, hook: Hook) -> None:
         """Log a hook loaded at start, added or removed."""
         self.write(event, hook=hook.id, service=hook.service, node=hook.node, type=hook.type,
-                   arg=hook.arg, error=hook.load_error or hook.last_error)
+                   arg=hook.arg, error=hook.load_error or hook.last_error,
+                   **({"code_changed": True} if hook.code_changed else {}))
 
 
 class Runner:
@@ -108,6 +112,7 @@ class Runner:
         self.store_error: str | None = None
         self.known: dict[str, Hook] = {}
         self.warned: set[str] = set()  # hooks whose warnings were logged
+        self.specs: dict[str, HookSpec] = {}  # the known hooks' specs, to tell re-created ones
         self.logged = 0  # the runs journal's total when last logged
         self.count = 0  # runs logged
         self.state = ""
@@ -153,7 +158,11 @@ class Runner:
             self.log.hook("hook-loaded" if initial else "hook-added", current[hook_id])
         for hook_id in self.known.keys() - current.keys():
             self.log.hook("hook-removed", self.known[hook_id])
+        for hook_id in current.keys() & self.specs.keys():
+            if current[hook_id].spec != self.specs[hook_id]:
+                self.log.hook("hook-updated", current[hook_id])
         self.known = current
+        self.specs = {hook_id: hook.spec for hook_id, hook in current.items()}
 
     def _log_runs(self) -> None:
         runs, total = self.host.runs.since(self.logged)

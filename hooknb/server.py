@@ -42,6 +42,7 @@ from pathlib import Path
 import trustme
 
 from .errors import HooknbError
+from .trust import private_dir, write_private
 
 DOMAIN = "localhost"
 PUBSUB = f"pubsub.{DOMAIN}"
@@ -234,7 +235,7 @@ def _encode_host(host: str) -> str:
 def _prosody_write_account(data: Path, domain: str, name: str, password: str) -> None:
     accounts = data / _encode_host(domain) / "accounts"
     accounts.mkdir(parents=True, exist_ok=True)
-    (accounts / f"{name}.dat").write_text(f"return {{\n\t[\"password\"] = {_lua_str(password)};\n}};\n")
+    write_private(accounts / f"{name}.dat", f"return {{\n\t[\"password\"] = {_lua_str(password)};\n}};\n")
 
 
 def _prosody_launch(info: ServerInfo) -> tuple[subprocess.Popen, Path]:
@@ -432,7 +433,8 @@ def read_info(directory: str | os.PathLike) -> ServerInfo | None:
 
 
 def _save(info: ServerInfo) -> None:
-    (Path(info.dir) / INFO_FILE).write_text(json.dumps(asdict(info), indent=1))
+    """Write ``server.json`` (it holds the accounts' passwords: 0600, whatever the umask)."""
+    write_private(Path(info.dir) / INFO_FILE, json.dumps(asdict(info), indent=1))
 
 
 def _check_name(name: str) -> str:
@@ -463,7 +465,7 @@ def start(directory: str | os.PathLike, accounts: list[str] | tuple[str, ...] = 
     ``tls=False`` accepts plaintext clients only.
     """
     d = Path(directory).resolve()
-    d.mkdir(parents=True, exist_ok=True)
+    private_dir(d)
     old = read_info(d)
     if old is not None and is_running(old):
         return old

@@ -11,6 +11,11 @@ The ``inbox`` holds one row per (persistent hook, item version): written before 
 queued, ``done`` set when its run ended.  An item version is (service, node, item id, kind,
 payload digest): the unique key makes a copy of an item already there a no-op.  Node positions
 are written in the same transaction as the inbox rows they cover (:meth:`Store.write_batch`).
+
+The store holds code (the hooks), so it is private by construction: the data directory is made
+0700 and the database 0600 (SQLite gives its ``-wal`` and ``-shm`` files the database's mode),
+whatever the umask.  Before code is taken from it, :func:`check_trusted` refuses a store whose
+directory or files another user owns or group or others may write (see :mod:`hooknb.trust`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from . import trust
 from .errors import StoreError
 
 FILENAME = "hooknb.sqlite3"
@@ -82,12 +88,23 @@ def home() -> Path:
     return Path(base) / "hooknb"
 
 
+def check_trusted(path: str | os.PathLike | None = None) -> None:
+    """Raise :class:`~hooknb.errors.TrustError` if the store at ``path`` (default: in
+    :func:`home`) could have been written by someone else: its directory, its database or the
+    database's ``-wal``/``-shm`` files owned by another user or writable by group or others."""
+    path = Path(path) if path else home() / FILENAME
+    trust.check(path.parent, "the hook store's directory", "700")
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        trust.check(each, "the hook store", "600")
+
+
 class Store:
     """The SQLite database of persistent state (thread-safe; one connection, one lock)."""
 
     def __init__(self, path: str | os.PathLike | None = None, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = Path(path) if path else home() / FILENAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        trust.private_dir(self.path.parent)
+        trust.private_file(self.path)
         self._lock = threading.RLock()
         try:
             self._db = sqlite3.connect(self.path, timeout=busy_timeout_ms / 1000,
@@ -155,6 +172,11 @@ class Store:
                 return self._db.execute(sql, tuple(params)).fetchall()
             except sqlite3.DatabaseError as exc:
                 raise self._error(exc) from None
+
+    def check_trusted(self) -> None:
+        """Refuse this store as a source of code if someone else could have written it
+        (:func:`check_trusted`)."""
+        check_trusted(self.path)
 
     def close(self) -> None:
         """Close the database connection."""

@@ -83,9 +83,9 @@ def plaintext_server(request: pytest.FixtureRequest,
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private HOOKNB_HOME for the test."""
+    """A private HOOKNB_HOME for the test (0700: a looser one is refused as a source of code)."""
     path = tmp_path / "home"
-    path.mkdir()
+    path.mkdir(mode=0o700)
     monkeypatch.setenv("HOOKNB_HOME", str(path))
     return path
 

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,10 +13,11 @@ import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import JID, RunnerProcess, appender, hooknb, lines, publish, wait_until
+from processes import JID, RunnerProcess, appender, hook_file, hooknb, lines, publish, wait_until
 from test_publishers import hiding_node
 
 from hooknb.hooks import PUBLISHER_UNKNOWN
@@ -43,14 +46,17 @@ def test_create_list_delete_round_trip(home, tmp_path):
     ids = [m.stdout.split()[1] for m in made]
 
     hooks = sorted(listed(), key=lambda h: ids.index(h["id"]))
-    assert [set(h) for h in hooks] == [{"service", "node", "type", "arg", "persistent", "id", "account"}] * 4
+    assert [set(h) for h in hooks] == [{"service", "node", "type", "arg", "persistent", "id", "account",
+                                        "pin", "code_changed"}] * 4
+    assert {(h["pin"], h["code_changed"]) for h in hooks} == {(False, False)}
     assert [(h["service"], h["node"], h["type"], h["arg"], h["persistent"], h["id"]) for h in hooks] == [
         (JID, "news", "python_file", path, True, ids[0]),
         (JID, "news", "python_code", "print(item.id)\nitem.id", True, ids[1]),
         (JID, "news", "python_code", "pass", True, ids[2]),
         ("pubsub.localhost", "blog", "python_code", "pass", True, ids[3])]
     simple = hooknb("pubsub", "hook", "list", "--jid", JID).stdout.splitlines()
-    assert simple[0].split() == ["id", "account", "service", "node", "type", "persistent", "arg"]
+    assert simple[0].split() == ["id", "account", "service", "node", "type", "persistent", "pin",
+                                 "code_changed", "arg"]
     assert sorted(row.split()[0] for row in simple[1:]) == sorted(ids)
 
     gone = hooknb("pubsub", "hook", "delete", "--jid", JID, "-n", "news", "-t", "python_file", "-a", path)
@@ -316,3 +322,109 @@ def test_runner_skips_and_warns_once_where_the_service_hides_publishers(runner, 
         ("o1", "skipped", reason), ("o2", "skipped", reason)]
     assert proc.stop() == 0
     assert len(proc.records("warning")) == 1
+
+
+# ------------------------------------------------------------------------------------ trust
+def inject(home: Path, jid: str, service: str, node: str, mark: Path) -> None:
+    """Write a python_code hook (appending each item id to ``mark``) straight into the store, as
+    someone who can write it would, with the node seen empty: a session catches up every item."""
+    store = Store(home / "hooknb.sqlite3")
+    store.save_hook({"id": "injected", "account": jid, "service": service, "node": node,
+                     "type": "python_code", "arg": f"open({str(mark)!r}, 'a').write(item.id + '\\n')",
+                     "options": {}, "created": 1.0})
+    store.set_position(jid, service, node, "")
+    store.close()
+
+
+def _mode(path: Path) -> int:
+    return os.stat(path).st_mode & 0o777
+
+
+LOOSE_STORES = {
+    "data directory group-writable": lambda home: os.chmod(home, 0o770),
+    "store group-writable": lambda home: os.chmod(home / "hooknb.sqlite3", 0o664),
+    "store of another user": lambda home: os.chown(home / "hooknb.sqlite3", 65534, -1),
+    "restrict policy group-writable": lambda home: (home / "restrict.json").chmod(0o664),
+}
+
+
+@pytest.mark.parametrize("case", list(LOOSE_STORES))
+def test_run_refuses_a_loose_store_and_its_injected_hook_never_runs(case, runner, account, server,
+                                                                    pubsub_node, home, tmp_path):
+    if "another user" in case and os.geteuid() != 0:
+        pytest.skip("only root can give a file to another user")
+    publisher, node = pubsub_node
+    jid, password = account("inj")
+    mark = tmp_path / "injected-ran"
+    inject(home, jid, server.pubsub, node, mark)
+    (home / "restrict.json").write_text('{"restrict": []}')  # nothing restricted (0600)
+    (home / "restrict.json").chmod(0o600)
+    publish(publisher, node, server.pubsub, "waiting")  # a session would catch it up: runs it
+    LOOSE_STORES[case](home)
+    refused = hooknb("run", "--jid", jid, "--host", server.host, "--port", str(server.port), "--cafile",
+                     server.cafile, env={"HOOKNB_PASSWORD": password})
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert len(refused.stderr.splitlines()) == 1 and "refusing it as a source of code" in refused.stderr
+    assert not mark.exists()
+
+    fix = re.search(r"(?:fix: |then )(ch(?:mod|own) \S+ \S+)", refused.stderr).group(1)
+    subprocess.run(fix.split(), check=True)  # the command the message gave
+    proc = runner(jid, password)
+    proc.wait_record("ready")
+    publish(publisher, node, server.pubsub, "fixed")
+    proc.wait_record("run", hook="injected", item="fixed")
+    assert lines(mark) == ["waiting", "fixed"]  # the refusal was all that kept it from running
+    assert proc.stop() == 0
+
+
+def test_list_and_delete_work_on_a_loose_store_and_create_is_refused(home, tmp_path):
+    inject(home, JID, "pubsub.localhost", "news", tmp_path / "never")
+    os.chmod(home, 0o770)
+    reason = (f"the hook store's directory {home} is group- or world-writable (mode 770): refusing it as a "
+              f"source of code; fix: chmod 700 {home}")
+    made = hooknb("pubsub", "hook", "create", "--jid", JID, "-n", "news", "-P", "-t", "python_code", "1")
+    assert (made.returncode, made.stdout, made.stderr) == (1, "", f"hooknb: {reason}\n")
+    shown = hooknb("pubsub", "hook", "list", "-O", "json")
+    assert (shown.returncode, shown.stderr) == (0, f"hooknb: warning: {reason}\n")
+    assert [h["id"] for h in json.loads(shown.stdout)] == ["injected"]  # what was injected, to see
+    gone = hooknb("pubsub", "hook", "delete", "--jid", JID, "-s", "pubsub.localhost", "-n", "news")
+    assert (gone.returncode, gone.stdout) == (0, "1 hook(s) deleted\n")
+    assert _mode(home) == 0o770  # left for the user to fix
+
+
+def test_runner_journals_changed_files_and_refuses_pinned_ones_until_re_created(runner, account, server,
+                                                                               pubsub_node, tmp_path):
+    publisher, node = pubsub_node
+    jid, password = account("pin")
+    v1 = "def hook(host, client, item):\n    return 'v1'\n"
+    paths = {name: hook_file(tmp_path / f"{name}.py", v1) for name in ("free", "pinned")}
+    create = ["pubsub", "hook", "create", "--jid", jid, "-s", server.pubsub, "-n", node, "-P"]
+    ids = {"free": hooknb(*create, paths["free"]).stdout.split()[1],
+           "pinned": hooknb(*create, "--pin", paths["pinned"]).stdout.split()[1]}
+    marks = {name: tmp_path / f"{name}-v2-ran" for name in paths}
+    for name, path in paths.items():
+        hook_file(Path(path), f"""\
+            open({str(marks[name])!r}, "w").close()
+            def hook(host, client, item):
+                return "v2"
+        """)
+    assert {h["id"]: (h["pin"], h["code_changed"]) for h in listed()} == {
+        ids["free"]: (False, True), ids["pinned"]: (True, True)}
+    proc = runner(jid, password)
+    proc.wait_record("ready")
+    assert {r["hook"]: (r.get("code_changed"), r["error"]) for r in proc.records("hook-loaded")} == {
+        ids["free"]: (True, None), ids["pinned"]: (True, None)}
+    publish(publisher, node, server.pubsub, "p1")
+    free, pinned = (proc.wait_record("run", hook=ids[name], item="p1") for name in ("free", "pinned"))
+    assert (free["status"], free["code_changed"], free["error"]) == ("ok", True, None)
+    assert (pinned["status"], pinned["code_changed"]) == ("refused", True)
+    assert "changed since the hook was created" in pinned["error"] and "re-create" in pinned["error"]
+    assert marks["free"].exists() and not marks["pinned"].exists()
+
+    assert hooknb(*create, "--pin", paths["pinned"]).returncode == 0  # accepts the change
+    updated = proc.wait_record("hook-updated", hook=ids["pinned"])
+    assert "code_changed" not in updated
+    publish(publisher, node, server.pubsub, "p2")
+    again = proc.wait_record("run", hook=ids["pinned"], item="p2")
+    assert again["status"] == "ok" and "code_changed" not in again
+    assert proc.stop() == 0

@@ -1,8 +1,11 @@
-"""Unit tests open no network connection: a test here that tries fails and names the address."""
+"""Unit tests open no network connection (a test that tries fails and names the address), and
+never read the real data directory: ``$HOOKNB_HOME`` (where the restrict policy is read from)
+is a private directory of the test."""
 
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -16,3 +19,11 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "data"
+    path.mkdir(mode=0o700)
+    monkeypatch.setenv("HOOKNB_HOME", str(path))
+    return path

@@ -38,7 +38,7 @@ def test_create_parses_every_option(parser):
     assert vars(args) == {
         "command": "create", "service": "pubsub.example.org", "node": "news", "uri": None,
         "type": "python_code", "persistent": True, "on": "publish,retract", "phase": "before",
-        "priority": -3, "timeout": 2.5, "publishers": ["a@x", "b@y"], "arg": "item.id"}
+        "priority": -3, "timeout": 2.5, "publishers": ["a@x", "b@y"], "arg": "item.id", "pin": False}
 
 
 def test_create_defaults(parser):
@@ -107,7 +107,7 @@ def test_status_feed_and_manager(parser):
 def test_cell_parser_options():
     args = grammar.parse(grammar.cell_parser(), "-n news -P --on all --timeout 2 --from a@x b@y")
     assert vars(args) == {"service": None, "node": "news", "uri": None, "persistent": True, "on": "all",
-                          "timeout": 2.0, "publishers": ["a@x", "b@y"]}
+                          "timeout": 2.0, "publishers": ["a@x", "b@y"], "pin": False}
     assert "unrecognized arguments: -t" in error_of(grammar.cell_parser(), "-n news -t python")
 
 

@@ -182,6 +182,8 @@ def test_data_version_changes_when_another_connection_commits(store):
 
 
 def test_a_corrupt_file_is_a_one_line_error_and_left_untouched(tmp_path):
+    tmp_path = tmp_path / "store"
+    tmp_path.mkdir(mode=0o700)
     path = tmp_path / "hooknb.sqlite3"
     junk = b"this is not a database" * 100
     path.write_bytes(junk)
