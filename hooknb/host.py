@@ -254,14 +254,21 @@ class Host:
     run_hook = _loop.blocking(arun_hook)
 
     # ---------------------------------------------------------------- journals
-    def events_frame(self, node: str | None = None, last: int | None = None) -> pd.DataFrame:
-        """The events journal as a DataFrame (``received`` in UTC, categoricals for repeats)."""
-        from . import frames
+    def events_frame(self, node: str | None = None, last: int | None = None,
+                     expand: bool = False) -> pd.DataFrame:
+        """The events journal as a DataFrame (``received`` in UTC, categoricals for repeats).
+
+        With ``expand``, known payloads add typed columns (a microblog post's ``title``,
+        ``author``, ``published``...; see :mod:`hooknb.views`, where you can register your own):
+        empty where a payload has none."""
+        from . import frames, views
 
         rows = self.events.snapshot()
         if node:
             rows = [e for e in rows if e.node == node]
-        return frames.records(rows[-last:] if last else rows, Event, {"ts": "received"})
+        rows = rows[-last:] if last else rows
+        df = frames.records(rows, Event, {"ts": "received"})
+        return frames.expand(df, [views.extract(e.payload) for e in rows]) if expand else df
 
     def runs_frame(self, node: str | None = None, last: int | None = None,
                    hook: str | None = None) -> pd.DataFrame:
