@@ -15,6 +15,7 @@ every publish and retract (so before/after hooks can wrap them).
 from __future__ import annotations
 
 import asyncio
+import importlib
 import ipaddress
 import logging
 import secrets
@@ -33,7 +34,7 @@ from slixmpp.xmlstream.matcher.base import MatcherBase
 
 from . import loop as _loop
 from .errors import ConnectError, HooknbError, PubSubError
-from .events import EVENT_TAG, Event, parse_notification, serialise
+from .events import EVENT_TAG, Event, escape, parse_notification, serialise
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,19 @@ RECENT_PEP = 256  # PEP notifications remembered to drop a server's duplicate co
 #: xep_0060's handlers of pubsub#event messages, which hooknb's own handler replaces.
 PUBSUB_EVENT_HANDLERS = ("Pubsub Event: Items", "Pubsub Event: Purge", "Pubsub Event: Delete",
                          "Pubsub Event: Configuration", "Pubsub Event: Subscription")
+
+_tostring = importlib.import_module("slixmpp.xmlstream.tostring")  # the module, not its function
+_slixmpp_escape = _tostring.escape
+
+
+def _fast_escape(text: str, use_cdata: bool = False) -> str:
+    """slixmpp's ``escape``, done in C: slixmpp's own escapes every text one character at a
+    time, a quarter of a second for each 300 kB published."""
+    return _slixmpp_escape(text, use_cdata) if use_cdata else escape(text)
+
+
+_tostring.escape = _fast_escape
+
 
 @dataclass
 class Operation:

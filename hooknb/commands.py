@@ -2,7 +2,8 @@
 
 Both front ends parse with :mod:`hooknb.grammar` (the same argument names), call these
 functions, and only render what they return: a :class:`~hooknb.hooks.Hook`, a count, listing
-rows, a password.  Rendering (print, DataFrame, exit code) stays in the front ends.
+rows, a password, or the line saying what an operation on a node did.  Rendering (print,
+DataFrame, exit code) stays in the front ends.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import getpass
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from . import grammar
-from .client import check_plaintext, split_jid
-from .errors import GrammarError
+from .client import Client, check_plaintext, split_jid
+from .errors import GrammarError, HooknbError
 from .hooks import Hook
 from .host import Host
 
@@ -43,6 +45,24 @@ def delete(host: Host, args: argparse.Namespace, account: str | None) -> int:
     """Delete the hooks matched by parsed ``delete`` arguments; how many were deleted."""
     service, node = grammar.target(args)
     return host.delete_hooks(node, service, type=args.type or None, arg=args.arg or None, account=account)
+
+
+def publish(client: Client, args: argparse.Namespace, payload: str | None = None) -> str:
+    """Publish an item as parsed ``publish`` arguments say: ``payload`` when given (a
+    ``%%hook publish`` cell's body), else the XML argument, else the file of ``-f``."""
+    service, node = grammar.target(args)
+    if payload is None:
+        payload = args.payload if args.payload is not None else _read(args.file)
+    item_id = client.publish(node, payload, item_id=args.item, service=service)
+    return f"published item {item_id!r} to node {node!r} on {service or client.jid}"
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise HooknbError(f"cannot read the payload file {path!r}: {reason}") from None
 
 
 def list_rows(host: Host, account: str | None = None) -> list[dict[str, Any]]:

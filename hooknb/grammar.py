@@ -145,10 +145,19 @@ def add_subscribe(sub: Any) -> None:
     for name, prep in (("subscribe", "to"), ("unsubscribe", "from")):
         p = sub.add_parser(name, help=f"{name} {prep} a node")
         _target(p)
-    p = sub.add_parser("publish", help="publish an item (an XML payload) to a node")
+    p = sub.add_parser("publish", help="publish an item (an XML payload) to a node",
+                       description="Publish an item.  Long payloads: -f FILE, or a %%hook publish cell "
+                                   "whose body is the payload (a magic's line has {expr} expanded).")
+    _publish_options(p)
+    payload = p.add_mutually_exclusive_group(required=True)
+    payload.add_argument("payload", metavar="XML", nargs="?", help="the payload, as an XML string")
+    payload.add_argument("-f", "--file", default=None, help="read the payload from this file")
+
+
+def _publish_options(p: argparse.ArgumentParser) -> None:
     _target(p)
-    p.add_argument("-i", "--item", default=None, help="item id (default: chosen by the server)")
-    p.add_argument("payload", metavar="XML", help="the payload, as an XML string")
+    p.add_argument("-i", "--id", "--item", dest="item", default=None,
+                   help="item id (default: chosen by the server)")
 
 
 def magic_parser() -> Parser:
@@ -181,6 +190,14 @@ def cell_parser() -> Parser:
     p.add_argument("--timeout", type=_positive, default=30.0, help="seconds before a run is a timeout")
     p.add_argument("--from", dest="publishers", nargs="+", default=[], metavar="JID",
                    help="run only for items published by these JIDs")
+    return p
+
+
+def publish_cell_parser() -> Parser:
+    """The ``%%hook publish`` cell magic's parser: the cell body is the payload."""
+    p = Parser(prog="%%hook publish", description="Publish the cell body (an XML payload, taken as "
+                                                  "it is: no {expr} expansion) as an item of a node.")
+    _publish_options(p)
     return p
 
 

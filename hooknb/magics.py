@@ -4,7 +4,8 @@
 the ``hooknb`` command line uses too); every error a user can fix becomes a one-line
 ``UsageError``.  Settings are traitlets of :class:`HookMagics`, e.g.
 ``%config HookMagics.events_max = 10000``.  As in every IPython magic, ``{expr}`` and ``$name``
-in the line are replaced by Python values; write code with braces in a ``%%hook`` cell.
+in the line are replaced by Python values; write code with braces in a ``%%hook`` cell, and
+publish long payloads with ``%%hook publish`` (the cell body, taken as it is) or ``-f FILE``.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class HookMagics(Magics):
         self._host = host  # set first: loading the config may already fire the observers
         self._parser = grammar.magic_parser()
         self._cell_parser = grammar.cell_parser()
+        self._publish_parser = grammar.publish_cell_parser()
         super().__init__(shell, **kwargs)
 
     @property
@@ -157,11 +159,8 @@ class HookMagics(Magics):
 
     _unsubscribe = _subscribe
 
-    def _publish(self, args: argparse.Namespace) -> None:
-        service, node = grammar.target(args)
-        client = self.host.client(self._account())
-        item_id = client.publish(node, args.payload, item_id=args.item, service=service)
-        print(f"published item {item_id!r} to node {node!r} on {service or client.jid}")
+    def _publish(self, args: argparse.Namespace, payload: str | None = None) -> None:
+        print(commands.publish(self.host.client(self._account()), args, payload))
 
     def _status(self, _args: argparse.Namespace) -> Any:
         return self.host.status()
@@ -180,9 +179,16 @@ class HookMagics(Magics):
     @cell_magic("hook")
     def hook_cell(self, line: str, cell: str) -> None:
         """The cell body becomes a python_code hook (``host``, ``client`` and ``item`` bound);
-        running the cell again replaces it (the full help is appended below)."""
+        running the cell again replaces it.  ``%%hook publish -n NODE`` publishes the cell
+        body instead (the full help of both is appended below)."""
         with usage_errors():
-            args = _parse(self._cell_parser, line)
+            words = grammar.split(line)
+            if words[:1] == ["publish"]:
+                args = _parse(self._publish_parser, words[1:])
+                if args is not None:
+                    self._publish(args, cell.strip())
+                return
+            args = _parse(self._cell_parser, words)
             if args is None:
                 return
             service, node = grammar.target(args)
@@ -220,17 +226,34 @@ class HookMagics(Magics):
         return sorted(nodes | set(WELL_KNOWN_NODES))
 
 
-def _with_help(method: Any, parser: argparse.ArgumentParser) -> None:
-    method.__doc__ = f"{method.__doc__}\n\n{parser.format_help()}"
+def _with_help(method: Any, *parsers: argparse.ArgumentParser) -> None:
+    method.__doc__ = "\n\n".join([method.__doc__, *(p.format_help() for p in parsers)])
 
 
 _with_help(HookMagics.hook, grammar.magic_parser())
-_with_help(HookMagics.hook_cell, grammar.cell_parser())
+_with_help(HookMagics.hook_cell, grammar.cell_parser(), grammar.publish_cell_parser())
+
+
+def help_without_body(lines: list[str]) -> list[str]:
+    """An IPython input transformer: a ``%%hook ... --help`` cell with an empty body gets an
+    empty line for body, so that IPython calls the magic, which prints the help (IPython
+    refuses a cell magic whose body is empty)."""
+    if not lines or lines[0].split()[:1] != ["%%hook"] or any(line.strip() for line in lines[1:]):
+        return lines
+    try:
+        words = grammar.split(lines[0].strip()[len("%%hook"):])
+    except HooknbError:
+        return lines
+    if "-h" in words or "--help" in words:
+        return [lines[0].rstrip("\n") + "\n", "\n"]
+    return lines
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext hooknb``: register :class:`HookMagics` and its tab completion."""
     magics = HookMagics(ipython)
     ipython.register_magics(magics)
+    if help_without_body not in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.append(help_without_body)
     ipython.set_hook("complete_command", lambda _shell, event: magics.complete(event.text_until_cursor),
                      str_key="%hook")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -288,13 +289,62 @@ def test_publish_bad_input(hook, alice):
     assert usage_error(lambda: hook("publish -n x '<unclosed>'")).startswith(
         "the payload is not well-formed XML:")
     assert usage_error(lambda: hook("publish -n x")) == \
-        "%hook publish: the following arguments are required: XML"
+        "%hook publish: one of the arguments XML -f/--file is required"
+    assert usage_error(lambda: hook("publish -n x -f p.xml '<a/>'")) == \
+        "%hook publish: argument XML: not allowed with argument -f/--file"
+    assert usage_error(lambda: hook("publish -n x -f /nonexistent/p.xml")) == \
+        "cannot read the payload file '/nonexistent/p.xml': No such file or directory"
     assert usage_error(lambda: hook("publish '<a/>'")) == \
         "a node is required: -n NODE (or -u 'xmpp:SERVICE?;node=NODE')"
 
 
 def test_publish_without_a_connection(hook):
     assert usage_error(lambda: hook("publish -n x '<a/>'")).startswith("no account:")
+
+
+def test_publish_a_payload_from_a_file(hook, host, alice, node, tmp_path, capsys):
+    path = tmp_path / "post.xml"
+    path.write_text(f'<?xml version="1.0" encoding="UTF-8"?>\n{ENTRY}\n', encoding="utf-8")
+    hook(f"publish -n {node} --id from-file -f {path}")
+    assert capsys.readouterr().out == f"published item 'from-file' to node '{node}' on {alice}\n"
+    (item,) = host.client(alice).get_items(node)
+    assert (item.item_id, item.payload) == ("from-file", ENTRY)
+
+
+# ------------------------------------------------------------------------------ %%hook publish
+
+def big_payload(size: int) -> str:
+    """An XML payload of about ``size`` characters, full of braces and dollars that IPython
+    would try to expand in a magic's line."""
+    lines, total, i = [], 0, 0
+    while total < size:
+        lines.append(f"<p n='{i}'>{{not python}} ${{x}} {{i}} &amp; $HOME {i}</p>\n")
+        total, i = total + len(lines[-1]), i + 1
+    return f'<doc xmlns="urn:test:big">\n{"".join(lines)}</doc>'
+
+
+def test_cell_publish_sends_a_300_kb_body_as_it_is_and_fast(shell, host, alice, node, capsys):
+    payload = big_payload(300_000)
+    assert len(payload) >= 300_000 and "{not python}" in payload
+    start = time.perf_counter()
+    result = shell.run_cell(f"%%hook publish -n {node} --id big\n{payload}\n")
+    elapsed = time.perf_counter() - start
+    assert result.success, result.error_in_exec
+    assert capsys.readouterr().out == f"published item 'big' to node '{node}' on {alice}\n"
+    print(f"\n%%hook publish of {len(payload)} characters: {elapsed:.3f} s")
+    assert elapsed < 5  # an upper bound far above the expected (measured: see the report)
+    (item,) = host.client(alice).get_items(node, item_ids=["big"])
+    assert item.payload == payload.replace("'", '"')  # attribute quotes as slixmpp writes them
+
+
+def test_cell_publish_bad_input(shell, alice, node):
+    run = shell.run_cell_magic
+    assert usage_error(lambda: run("hook", f"publish -n {node}", "<unclosed>\n")).startswith(
+        "the payload is not well-formed XML:")
+    assert usage_error(lambda: run("hook", "publish", "<a/>\n")) == \
+        "a node is required: -n NODE (or -u 'xmpp:SERVICE?;node=NODE')"
+    assert usage_error(lambda: run("hook", f"publish -n {node} -t python", "<a/>\n")) == \
+        "%%hook publish: unrecognized arguments: -t python"
 
 
 # ------------------------------------------------------------------------------ %%hook
@@ -315,6 +365,21 @@ def test_cell_hook_options(shell, host, alice, node):
     (hooked,) = host.hooks()
     assert hooked.persistent and hooked.kinds == {"retract", "purge"} and hooked.timeout == 5
     assert [r["id"] for r in host.store.load_hooks(alice)] == [hooked.id]
+
+
+@pytest.mark.parametrize("line, usage", [("--help", "usage: %%hook"), ("-n x -h", "usage: %%hook"),
+                                         ("publish --help", "usage: %%hook publish")])
+def test_cell_help_whatever_the_body(shell, magics, capsys, line, usage):
+    for body in ("", "\n  \n", "item.id\n"):
+        result = shell.run_cell(f"%%hook {line}\n{body}")
+        assert result.success, result.error_in_exec or result.error_before_exec
+        assert capsys.readouterr().out.startswith(usage)
+    assert len([t for t in shell.input_transformers_cleanup if t is magics_module.help_without_body]) == 1
+
+
+def test_a_cell_magic_without_body_and_without_help_is_still_refused(shell, magics):
+    result = shell.run_cell("%%hook -n x")
+    assert "the cell body is empty" in str(result.error_in_exec)
 
 
 def test_cell_hook_bad_input(shell, alice, node):
