@@ -500,15 +500,15 @@ class Client:
         self._subscriptions.add((service, node))
 
     async def asubscribe_missing(self, pairs: set[tuple[str, str]]) -> tuple[list[tuple[str, str]],
-                                                                            dict[tuple[str, str], str]]:
+                                                                            dict[tuple[str, str], HooknbError]]:
         """Subscribe to the (service, node) pairs not subscribed yet: returns those added and,
-        for those refused, the reason (loop thread, with a session)."""
+        for those refused, the error (loop thread, with a session)."""
         added, failed = [], {}
         for service, node in sorted(pairs - self._subscriptions):
             try:
                 await self._subscribe_raw(service, node)
             except HooknbError as exc:
-                failed[(service, node)] = str(exc)
+                failed[(service, node)] = exc
                 continue
             self._subscriptions.add((service, node))
             added.append((service, node))
@@ -571,15 +571,35 @@ class Client:
         """Create ``node`` (optionally with ``pubsub#`` config fields, e.g. ``{"max_items": 5}``)."""
         xmpp = self._require_session()
         service = self._service(service)
-        form = None
-        if config:
-            form = xmpp.plugin["xep_0004"].make_form(ftype="submit")
-            form.add_field("FORM_TYPE", value="http://jabber.org/protocol/pubsub#node_config",
-                           ftype="hidden")
-            for key, value in config.items():
-                form.add_field(key if key.startswith("pubsub#") else f"pubsub#{key}", value=str(value))
+        form = self._config_form(config) if config else None
         await self._iq("create node", service, node,
                        xmpp.plugin["xep_0060"].create_node(service, node, config=form, timeout=IQ_TIMEOUT))
+
+    def _config_form(self, config: dict[str, Any]) -> Any:
+        """A node configuration form submitting ``config`` (``pubsub#`` prefixed when not)."""
+        form = self.xmpp.plugin["xep_0004"].make_form(ftype="submit")
+        form.add_field("FORM_TYPE", value="http://jabber.org/protocol/pubsub#node_config", ftype="hidden")
+        for key, value in config.items():
+            form.add_field(key if key.startswith("pubsub#") else f"pubsub#{key}", value=str(value))
+        return form
+
+    @_loop.on_loop
+    async def anode_config(self, node: str, service: str | None = None) -> dict[str, Any]:
+        """The configuration of ``node``, ``pubsub#`` field by field (its owner may ask)."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        result = await self._iq("get node config", service, node,
+                                xmpp.plugin["xep_0060"].get_node_config(service, node, timeout=IQ_TIMEOUT))
+        fields = result["pubsub_owner"]["configure"]["form"].get_fields()
+        return {name: f["value"] for name, f in fields.items() if name != "FORM_TYPE"}
+
+    @_loop.on_loop
+    async def aconfigure_node(self, node: str, config: dict[str, Any], service: str | None = None) -> None:
+        """Change fields of ``node``'s configuration, e.g. ``{"max_items": 5}`` (its owner may)."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        await self._iq("configure node", service, node, xmpp.plugin["xep_0060"].set_node_config(
+            service, node, self._config_form(config), timeout=IQ_TIMEOUT))
 
     @_loop.on_loop
     async def adelete_node(self, node: str, service: str | None = None) -> None:
@@ -608,6 +628,8 @@ class Client:
     retract = _loop.blocking(aretract)
     get_items = _loop.blocking(aget_items)
     create_node = _loop.blocking(acreate_node)
+    node_config = _loop.blocking(anode_config)
+    configure_node = _loop.blocking(aconfigure_node)
     delete_node = _loop.blocking(adelete_node)
     purge = _loop.blocking(apurge)
     disconnect = _loop.blocking(adisconnect)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import grammar
+from . import loop as _loop
 from .client import Client, check_plaintext, split_jid
 from .errors import GrammarError, HooknbError
 from .hooks import Hook
@@ -38,7 +39,9 @@ def create(host: Host, args: argparse.Namespace, account: str | None, *, persist
                             persistent=args.persistent if persistent is None else persistent,
                             on=args.on, phase=getattr(args, "phase", "event"),
                             priority=getattr(args, "priority", 0), timeout=args.timeout,
-                            publishers=args.publishers, name=name)
+                            publishers=args.publishers, name=name,
+                            create_node=getattr(args, "create_node", False),
+                            node_config=dict(getattr(args, "node_config", None) or []))
 
 
 def delete(host: Host, args: argparse.Namespace, account: str | None) -> int:
@@ -55,6 +58,35 @@ def publish(client: Client, args: argparse.Namespace, payload: str | None = None
         payload = args.payload if args.payload is not None else _read(args.file)
     item_id = client.publish(node, payload, item_id=args.item, service=service)
     return f"published item {item_id!r} to node {node!r} on {service or client.jid}"
+
+
+def node(client: Client, args: argparse.Namespace) -> list[str]:
+    """Run parsed ``node create|delete|purge|config`` arguments; the lines saying what was done
+    (and, for ``config``, one ``field = value`` line per field of the configuration)."""
+    service, name = grammar.target(args)
+    where = f"node {name!r} on {service or client.jid}"
+    config = dict(getattr(args, "node_config", None) or [])
+    if args.action == "create":
+        client.create_node(name, service, config or None)
+        return [f"created {where}"]
+    if args.action == "delete":
+        client.delete_node(name, service)
+        return [f"deleted {where}"]
+    if args.action == "purge":
+        client.purge(name, service)
+        return [f"purged {where}"]
+    if config:
+        client.configure_node(name, config, service)
+    fields = [f"{field} = {value}" for field, value in client.node_config(name, service).items()]
+    return [f"configured {where}:" if config else f"{where}:", *fields]
+
+
+def open_client(args: argparse.Namespace, password: str) -> Client:
+    """A connection of its own for one command (``connect`` arguments): no hook is restored
+    and none runs in it."""
+    client = Client(args.jid, password, host=args.host, port=args.port, plaintext=args.plaintext)
+    _loop.call(client.aconnect())
+    return client
 
 
 def _read(path: str) -> str:

@@ -19,7 +19,7 @@ from .hooks import SUMMARY_FIELDS
 #: Columns turned into categoricals when they appear in a record type.
 CATEGORICAL = frozenset({"account", "service", "node", "kind", "status", "type", "hook_id"})
 GAP_COLUMNS = ("account", "service", "node", "last_seen", "fetched", "ts")
-STATUS_COLUMNS = ("account", "state", "last_error", "reconnects", "subscriptions")
+STATUS_COLUMNS = ("account", "state", "last_error", "reconnects", "subscriptions", "waiting")
 
 
 def _utc(values: Any) -> pd.Series:

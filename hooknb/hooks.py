@@ -22,6 +22,8 @@ from .events import DEFAULT_KINDS, KINDS
 from .loading import TYPES, Loader, infer_type, normalize_arg
 
 PHASES = ("event", "before", "after")
+#: A hook's status while its node does not exist yet (it subscribes as soon as it does).
+WAITING = "waiting for node"
 OPERATIONS = ("publish", "retract")
 DEFAULT_TIMEOUT = 30.0
 
@@ -157,11 +159,12 @@ class Hook:
 
     Each part has one writer: the spec is replaced as a whole, never changed, and the code
     (``loader``, ``load_error``) set, by the engine only (:meth:`hooknb.engine.Engine.install`); the statistics by the
-    engine's run recording only; ``subscribe_error`` by the session only.  The spec's fields
-    and the counters read as attributes (``hook.node``, ``hook.runs``).
+    engine's run recording only; ``subscribe_error`` and ``waiting`` (its node does not exist
+    yet) by the session only.  The spec's fields and the counters read as attributes
+    (``hook.node``, ``hook.runs``).
     """
 
-    __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error")
+    __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error", "waiting")
 
     def __init__(self, spec: HookSpec, stats: HookStats | None = None) -> None:
         self.spec = spec
@@ -169,6 +172,7 @@ class Hook:
         self.loader: Loader | None = None
         self.load_error: str | None = None
         self.subscribe_error: str | None = None
+        self.waiting = False
 
     def __repr__(self) -> str:
         return f"<Hook {self.id} {self.type} on {self.service} node {self.node!r}>"
@@ -177,6 +181,11 @@ class Hook:
     def order(self) -> tuple[int, float, str]:
         """Run order among hooks of one node: priority, then creation time."""
         return (self.priority, self.spec.created, self.id)
+
+    @property
+    def status(self) -> str:
+        """``waiting for node`` while its node does not exist yet, else ``active``."""
+        return WAITING if self.waiting else "active"
 
     @property
     def last_error(self) -> str | None:
@@ -188,7 +197,7 @@ class Hook:
         spec = self.spec
         return {"service": spec.service, "node": spec.node, "type": spec.type, "arg": spec.arg,
                 "persistent": bool(spec.persistent), "id": spec.id, "account": spec.account,
-                "kinds": ",".join(sorted(spec.kinds)), "phase": spec.phase,
+                "kinds": ",".join(sorted(spec.kinds)), "phase": spec.phase, "status": self.status,
                 **self.stats.as_dict(), "last_error": self.last_error}
 
 
@@ -199,7 +208,7 @@ for _name in ("runs", "failures", "timeouts", "dropped", "last_run"):
 
 #: The columns of a hook listing (:meth:`Hook.summary`), in order; the seeds' fields first.
 SUMMARY_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "kinds", "phase",
-                  "runs", "failures", "timeouts", "dropped", "last_run", "last_error")
+                  "status", "runs", "failures", "timeouts", "dropped", "last_run", "last_error")
 
 
 class Registry:

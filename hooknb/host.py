@@ -17,7 +17,7 @@ from . import loop as _loop
 from . import policy
 from .client import Client, split_jid
 from .engine import Engine
-from .errors import HookCreateError, HooknbError
+from .errors import HookCreateError, HooknbError, PubSubError
 from .events import Event
 from .hooks import DEFAULT_TIMEOUT, Hook, HookSpec, Registry, check_action, hook_id
 from .journal import Journal, Run
@@ -148,7 +148,8 @@ class Host:
                            service: str | None = None, persistent: bool = False,
                            account: str | None = None, on: str | list[str] | None = None,
                            phase: str = "event", priority: int = 0, timeout: float = DEFAULT_TIMEOUT,
-                           publishers: list[str] | tuple[str, ...] = (), name: str | None = None) -> Hook:
+                           publishers: list[str] | tuple[str, ...] = (), name: str | None = None,
+                           create_node: bool = False, node_config: dict[str, Any] | None = None) -> Hook:
         """Create (validate, store, subscribe) a hook on ``node`` of ``service`` (default own PEP).
 
         ``type`` is one of python, python_file, python_code (inferred from ``arg`` when None:
@@ -157,6 +158,10 @@ class Host:
         for ``before``/``after`` phases.  ``name`` identifies a hook to replace (``%%hook``
         cells use it).  Creating the same (service, node, type, arg) twice returns the existing
         hook, with the new options.
+
+        A node that does not exist is waited for: the hook's status is ``waiting for node``
+        until it exists, then it runs on every item published from then on.  ``create_node``
+        (implied by ``node_config``, e.g. ``{"max_items": 10}``) creates it first instead.
         """
         jid = self.account(account)
         self.last_inferred = None
@@ -170,24 +175,30 @@ class Host:
             raise HooknbError(f"{jid} is not connected: temporary hooks need a connection "
                               "(or create it with persistent=True)")
         loader = self.engine.prepare(type_, arg)
+        if create_node or node_config:
+            if client is None:
+                raise HooknbError(f"{jid} is not connected: creating node {node!r} needs a connection")
+            await _ensure_node(client, service, node, node_config)
         old = self.registry.get(hook_id(jid, service, node, type_, arg, phase))
         spec = HookSpec.make(jid, service, node, type_, arg, phase,
                              persistent=persistent or bool(old and old.persistent), kinds=kinds,
                              priority=priority, timeout=timeout, publishers=trusted, name=name,
                              sha256=loader.digest, **({"created": old.spec.created} if old else {}))
+        exists = True
         if phase == "event" and client is not None:
-            if (service, node) not in client.subscriptions:
-                try:
-                    await client.asubscribe(node, service)
-                except HooknbError as exc:
-                    raise HookCreateError(f"cannot hook node {node!r} on {service}: {exc}") from None
-            await client.handler.mark(client, service, node, spec.persistent)
+            try:
+                exists = await client.handler.hook_node(client, service, node, spec.persistent)
+            except HooknbError as exc:
+                raise HookCreateError(f"cannot hook node {node!r} on {service}: {exc}") from None
         replaced = [h.id for h in self.registry.all(jid) if name and h.name == name
                     and (h.service, h.node) == (service, node) and h.id != spec.id]
         self.engine.remove(replaced)
         if spec.persistent:
             self.store.save_hook(spec.to_record())
-        return self.engine.install(spec, loader)
+        hook = self.engine.install(spec, loader)
+        if not exists:
+            client.handler.wait_for_node(client, service, node)
+        return hook
 
     create_hook = _loop.blocking(acreate_hook)
 
@@ -305,12 +316,23 @@ class Host:
         return frames.gaps(self.store.gaps(account))
 
     def status(self) -> pd.DataFrame:
-        """One row per account: state, last error, reconnects, subscriptions."""
+        """One row per account: state, last error, reconnects, subscriptions, and how many
+        hooked nodes it waits for (they do not exist yet)."""
         from . import frames
 
         return frames.accounts({"account": c.jid, "state": c.state, "last_error": c.last_error,
-                                "reconnects": c.reconnects, "subscriptions": len(c.subscriptions)}
+                                "reconnects": c.reconnects, "subscriptions": len(c.subscriptions),
+                                "waiting": len(c.handler.waiting)}
                                for c in self.clients.values())
+
+
+async def _ensure_node(client: Client, service: str, node: str, config: dict[str, Any] | None) -> None:
+    """Create ``node`` unless it exists (its configuration is then left as it is)."""
+    try:
+        await client.acreate_node(node, service, config or None)
+    except PubSubError as exc:
+        if exc.condition != "conflict":
+            raise HookCreateError(f"cannot create node {node!r} on {service}: {exc}") from None
 
 
 _host: Host | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from getpass import getpass
@@ -24,6 +25,7 @@ from traitlets import Float, Int, TraitError, Unicode, observe, validate
 from . import commands, grammar
 from .commands import describe
 from .errors import HelpRequested, HooknbError
+from .hooks import WAITING, Hook
 from .host import Host, get_host
 from .loading import TYPES, CodeLoader
 
@@ -40,6 +42,16 @@ def usage_errors() -> Iterator[None]:
         yield
     except HooknbError as exc:
         raise UsageError(" ".join(str(exc).splitlines())) from None
+
+
+def waiting_hint(hook: Hook) -> str | None:
+    """What to do about a hook whose node does not exist yet (None for any other hook)."""
+    if hook.status != WAITING:
+        return None
+    where = f"-n {shlex.quote(hook.node)}" + ("" if hook.service == hook.account else f" -s {hook.service}")
+    return (f"node {hook.node!r} does not exist on {hook.service} yet: the hook waits for it, subscribes "
+            f"as soon as it exists and runs on every item published from then on (to create it now: "
+            f"add --create-node, or run %hook node create {where})")
 
 
 def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -133,6 +145,7 @@ class HookMagics(Magics):
         if args.type is None:
             print(f"type inferred from the argument: {hook.type} (give -t to choose another)")
         print(f"{describe(hook)} created")
+        _print_hint(hook)
 
     def _delete(self, args: argparse.Namespace) -> None:
         count = commands.delete(self.host, args, self._account())
@@ -161,6 +174,9 @@ class HookMagics(Magics):
 
     def _publish(self, args: argparse.Namespace, payload: str | None = None) -> None:
         print(commands.publish(self.host.client(self._account()), args, payload))
+
+    def _node(self, args: argparse.Namespace) -> None:
+        print("\n".join(commands.node(self.host.client(self._account()), args)))
 
     def _status(self, _args: argparse.Namespace) -> Any:
         return self.host.status()
@@ -199,6 +215,7 @@ class HookMagics(Magics):
                                    name=f"%%hook:{service or account}:{node}")
             kinds = ", ".join(sorted(hook.kinds))
             print(f"{describe(hook)}: runs on each {kinds} event (run this cell again to replace it)")
+            _print_hint(hook)
 
     # ------------------------------------------------------------------ completion
     def complete(self, line: str) -> list[str]:
@@ -209,14 +226,19 @@ class HookMagics(Magics):
         if len(words) <= 1:
             return sorted(c for c in commands if c.startswith(current))
         previous = words[-1]
+        sub = commands.get(words[1])
+        actions = subcommands(sub) if sub else {}  # node create|delete|purge|config
+        if actions:
+            sub = actions.get(words[2]) if len(words) > 2 else None
         if previous in ("-n", "--node"):
             choices = self._known_nodes()
         elif previous in ("-t", "--type"):
             choices = list(TYPES)
         elif previous in ("-O", "--output"):
             choices = ["table", "json"]
+        elif actions and len(words) == 2:
+            choices = list(actions)
         else:
-            sub = commands.get(words[1])
             choices = [o for a in sub._actions for o in a.option_strings] if sub else []  # noqa: SLF001
         return sorted(c for c in choices if c.startswith(current))
 
@@ -224,6 +246,12 @@ class HookMagics(Magics):
         host = self.host
         nodes = {h.node for h in host.registry.all()} | {e.node for e in host.events.snapshot(last=1000)}
         return sorted(nodes | set(WELL_KNOWN_NODES))
+
+
+def _print_hint(hook: Hook) -> None:
+    hint = waiting_hint(hook)
+    if hint:
+        print(hint)
 
 
 def _with_help(method: Any, *parsers: argparse.ArgumentParser) -> None:

@@ -7,7 +7,8 @@ and every ``SYNC_PERIOD`` seconds picks up hooks that another process (a noteboo
 ``hooknb pubsub hook create``) created or deleted in the store, subscribing to their nodes.
 
 Records (``ts`` in UTC, then ``event`` and its fields): ``hook-loaded`` / ``hook-added`` /
-``hook-removed`` (hook, service, node, type, arg, error), ``ready`` (account, hooks, nodes),
+``hook-removed`` (hook, service, node, type, arg, status, error; status ``waiting for node``
+while the node does not exist, the runner then subscribing as soon as it does), ``ready`` (account, hooks, nodes),
 ``run`` (hook, service, node, kind, item, status, duration in seconds, error), ``state``
 (account, state, error) when the connection drops or comes back, ``error``, ``stopping``
 (signal, pending) and ``stopped`` (account, runs, unfinished).
@@ -76,7 +77,7 @@ class RunLog:
     def hook(self, event: str, hook: Hook) -> None:
         """Log a hook loaded at start, added or removed."""
         self.write(event, hook=hook.id, service=hook.service, node=hook.node, type=hook.type,
-                   arg=hook.arg, error=hook.load_error or hook.last_error)
+                   arg=hook.arg, status=hook.status, error=hook.load_error or hook.last_error)
 
 
 class Runner:

@@ -13,6 +13,11 @@ start of its client it:
 
 Between session starts it passes each batch of events to the engine, noting the last item
 seen per node.  Publishes and retracts go to the engine's before/after hooks.
+
+A hooked node that does not exist (yet) is *waited for*: its hooks show ``waiting for node``,
+and the session tries to subscribe again every ``NODE_POLL`` seconds and at every session
+start.  A missing node counts as a node seen empty, so once it appears, every item it holds
+(all published since it appeared) is run, in order, before the live ones that arrived meanwhile.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .client import Client, ClientHandler, Operation, Send
-from .errors import HooknbError
+from .errors import HooknbError, PubSubError
 from .events import Event
 
 if TYPE_CHECKING:
@@ -32,7 +37,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SEEN_FLUSH = 1.0  # seconds between writes of the last item seen per node
+NODE_POLL = 2.0  # seconds between looks for the hooked nodes that do not exist yet
 NodeKey = tuple[str, str, str]  # (account, service, node)
+Pair = tuple[str, str]  # (service, node)
+
+
+def node_missing(error: HooknbError) -> bool:
+    """Whether a refusal says that the node does not exist."""
+    return isinstance(error, PubSubError) and error.condition == "item-not-found"
 
 
 class Positions:
@@ -90,6 +102,10 @@ class Session(ClientHandler):
         self.positions = positions
         self._held: list[Event] | None = None
         self._marks: dict[NodeKey, str | None] = {}
+        #: The hooked (service, node) pairs that do not exist yet.
+        self.waiting: set[Pair] = set()
+        self._appearing: dict[Pair, list[Event]] = {}  # live events held while a node is caught up
+        self._poller: asyncio.Task | None = None
 
     # ---------------------------------------------------------------- ClientHandler
     def prepare_session(self, client: Client) -> None:
@@ -97,6 +113,7 @@ class Session(ClientHandler):
         hooked node, where the catch-up starts from.  A store that cannot be read (locked,
         corrupt) costs the catch-up, never the session."""
         self._held = []
+        self.waiting = set()  # every node is looked at again
         marks: dict[NodeKey, str | None] = {}
         try:
             self.engine.restore(client.jid)
@@ -120,10 +137,18 @@ class Session(ClientHandler):
                 self.accept(client, held)
 
     def on_events(self, client: Client, events: list[Event]) -> None:
-        """Live events: held while the session's catch-up runs, else accepted."""
+        """Live events: held while the session's catch-up runs (or that of the node they are
+        on), else accepted."""
         if self._held is not None:
             self._held.extend(events)
-        else:
+            return
+        if self._appearing:
+            live = []
+            for event in events:
+                held = self._appearing.get((event.service, event.node))
+                (live if held is None else held).append(event)
+            events = live
+        if events:
             self.accept(client, events)
 
     async def intercept(self, client: Client, op: Operation, send: Send) -> Any:
@@ -136,26 +161,89 @@ class Session(ClientHandler):
         self.positions.note(events)
         self.engine.accept(client, events)
 
-    async def _subscribe_hooked(self, client: Client) -> list[tuple[str, str]]:
-        """Subscribe to the hooked nodes not subscribed yet; a refusal is shown on the hooks."""
+    async def _subscribe_hooked(self, client: Client, pairs: set[Pair] | None = None) -> list[Pair]:
+        """Subscribe to the hooked nodes (of ``pairs``, else those not waited for) not subscribed
+        yet; a refusal is shown on the hooks, and a missing node is waited for."""
         registry = self.engine.registry
-        added, failed = await client.asubscribe_missing(registry.nodes(client.jid))
-        for (service, node), reason in failed.items():
+        wanted = registry.nodes(client.jid) - self.waiting if pairs is None else pairs
+        added, failed = await client.asubscribe_missing(wanted)
+        for (service, node), error in failed.items():
+            if node_missing(error):
+                self.wait_for_node(client, service, node)
+                continue
+            self.waiting.discard((service, node))
             for hook in registry.find(client.jid, service, node):
-                hook.subscribe_error = f"cannot subscribe: {reason}"
+                hook.subscribe_error, hook.waiting = f"cannot subscribe: {error}", False
         for service, node in added:
+            self.waiting.discard((service, node))
             for hook in registry.find(client.jid, service, node):
-                hook.subscribe_error = None
+                hook.subscribe_error, hook.waiting = None, False
         return added
 
-    async def subscribe_hooks(self, client: Client) -> list[tuple[str, str]]:
+    async def subscribe_hooks(self, client: Client) -> list[Pair]:
         """Subscribe to the nodes of hooks added since the session started (e.g. picked up from
         the store), noting each one's newest item; returns the pairs newly subscribed."""
         added = await self._subscribe_hooked(client)
         for service, node in added:
-            persistent = any(h.persistent for h in self.engine.registry.find(client.jid, service, node))
-            await self.mark(client, service, node, persistent)
+            await self.mark(client, service, node, self._persistent(client, service, node))
         return added
+
+    def _persistent(self, client: Client, service: str, node: str) -> bool:
+        return any(h.persistent for h in self.engine.registry.find(client.jid, service, node))
+
+    async def hook_node(self, client: Client, service: str, node: str, persistent: bool) -> bool:
+        """Subscribe to a newly hooked node and note its newest item (see :meth:`mark`); False
+        if the node does not exist (:meth:`wait_for_node` once its hook is registered)."""
+        if (service, node) not in client.subscriptions:
+            try:
+                await client.asubscribe(node, service)
+            except PubSubError as exc:
+                if node_missing(exc):
+                    return False
+                raise
+        await self.mark(client, service, node, persistent)
+        return True
+
+    def wait_for_node(self, client: Client, service: str, node: str) -> None:
+        """Wait for a hooked node that does not exist: its hooks say so, and it is looked for
+        every ``NODE_POLL`` seconds (and at every session start).  Until it appears it counts as
+        a node seen empty: whatever it holds then was published after it appeared."""
+        key = (client.jid, service, node)
+        if (service, node) not in self.waiting:
+            self.positions.remember(key, [], self._persistent(client, service, node))
+            self.waiting.add((service, node))
+        for hook in self.engine.registry.find(*key):
+            hook.waiting = True
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.get_running_loop().create_task(self._poll_waiting(client))
+
+    async def _poll_waiting(self, client: Client) -> None:
+        """Look for the nodes waited for until none is left or the session ends (a new session
+        looks at every node itself)."""
+        while self.waiting and client.state == "connected":
+            await asyncio.sleep(NODE_POLL)
+            if client.state == "connected" and self._held is None:
+                await self.check_waiting(client)
+
+    async def check_waiting(self, client: Client) -> list[Pair]:
+        """Subscribe to the nodes waited for that exist now, and run what they hold (all
+        published since they appeared) before the live events that arrive meanwhile; returns
+        the pairs that appeared."""
+        self.waiting &= self.engine.registry.nodes(client.jid)  # hooks deleted meanwhile
+        pairs = set(self.waiting)
+        self._appearing.update((pair, []) for pair in pairs)
+        appeared: list[Pair] = []
+        try:
+            appeared = await self._subscribe_hooked(client, pairs)
+            for service, node in appeared:
+                key = (client.jid, service, node)
+                await self._catch_up_node(client, key, self.positions.get(key))
+        finally:
+            for pair in pairs:
+                held = self._appearing.pop(pair)
+                if held:
+                    self.accept(client, held)
+        return appeared
 
     async def mark(self, client: Client, service: str, node: str, persistent: bool) -> None:
         """Note the newest item of a newly hooked node, so that a catch-up after a disconnection
@@ -172,24 +260,28 @@ class Session(ClientHandler):
     async def _catch_up(self, client: Client) -> None:
         """Fetch what was published on hooked nodes while away and accept what was missed."""
         marks, self._marks = self._marks, {}
-        registry = self.engine.registry
-        for service, node in sorted(registry.nodes(client.jid)):
+        for service, node in sorted(self.engine.registry.nodes(client.jid)):
             key = (client.jid, service, node)
-            last = marks.get(key)
-            try:
-                items = await client.aget_items(node, service)
-            except HooknbError:
-                continue
-            ids = [e.item_id for e in items]
-            if last is None:  # first look at this node: remember where it stands
-                self.positions.remember(key, items, any(h.persistent for h in registry.find(*key)))
-                continue
-            if last == "" or last in ids:  # "" marks a node seen empty
-                missed = items[ids.index(last) + 1:] if last else items
-            else:
-                missed = items
-                self.engine.store.add_gap(client.jid, service, node, last, len(items))
-                client.last_error = (f"gap on {service} node {node!r}: item {last!r} is no longer held; "
-                                     f"items published while away may be lost")
-            if missed:
-                self.accept(client, missed)
+            await self._catch_up_node(client, key, marks.get(key))
+
+    async def _catch_up_node(self, client: Client, key: NodeKey, last: str | None) -> None:
+        """Accept what a node holds after item ``last`` ("": all of it; None: nothing, the node
+        is only looked at for the first time and its position noted)."""
+        _account, service, node = key
+        try:
+            items = await client.aget_items(node, service)
+        except HooknbError:
+            return
+        ids = [e.item_id for e in items]
+        if last is None:  # first look at this node: remember where it stands
+            self.positions.remember(key, items, self._persistent(client, service, node))
+            return
+        if last == "" or last in ids:  # "" marks a node seen empty
+            missed = items[ids.index(last) + 1:] if last else items
+        else:
+            missed = items
+            self.engine.store.add_gap(client.jid, service, node, last, len(items))
+            client.last_error = (f"gap on {service} node {node!r}: item {last!r} is no longer held; "
+                                 f"items published while away may be lost")
+        if missed:
+            self.accept(client, missed)

@@ -418,8 +418,12 @@ def test_completion(shell, magics, host, alice, node, hook):
     hook(f"create -n {node} -t python_code 'item.id'")
     assert magics.complete("%hook ") == sorted(
         ["connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
-         "publish", "status", "feed", "manager"])
+         "publish", "node", "status", "feed", "manager"])
     assert magics.complete("%hook cr") == ["create"]
+    assert magics.complete("%hook node ") == ["config", "create", "delete", "purge"]
+    assert magics.complete("%hook node c") == ["config", "create"]
+    assert magics.complete("%hook node create --n") == ["--node", "--node-config"]
+    assert node in magics.complete("%hook node purge -n ")
     assert magics.complete("%hook create -t py") == ["python", "python_code", "python_file"]
     assert node in magics.complete("%hook delete -n ")
     assert "--persistent" in magics.complete("%hook create --p")

@@ -1,5 +1,6 @@
 """The session stage without a server: live events held during the catch-up, missed items
-first and in order, positions, gaps, subscription refusals shown on the hooks."""
+first and in order, positions, gaps, subscription refusals shown on the hooks, nodes waited for
+until they exist."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import pytest
 from fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
 
 from hooknb import loop as _loop
+from hooknb import session as session_module
+from hooknb.errors import HooknbError
 from hooknb.hooks import HookSpec
 from hooknb.session import Session
 
@@ -83,7 +86,7 @@ def test_positions_follow_live_items_and_reach_the_store_for_persistent_nodes(ho
 def test_a_refused_subscription_shows_on_the_hook_and_clears_when_accepted(host):
     spec = persistent_hook(host)
     client = FakeClient()
-    client.refused[(SERVICE, "n")] = "forbidden"
+    client.refused[(SERVICE, "n")] = HooknbError("forbidden")
     session = Session(host.engine, host.positions)
     start(session, client)
     assert host.registry.get(spec.id).last_error == "cannot subscribe: forbidden"
@@ -97,3 +100,53 @@ def test_an_unreadable_store_costs_the_catch_up_not_the_session(host, tmp_path):
     client = FakeClient()
     start(Session(host.engine, host.positions), client)
     assert "persistent hooks not restored" in client.last_error
+
+
+def test_a_missing_node_is_waited_for_and_what_it_holds_once_it_appears_runs_first(host, monkeypatch):
+    monkeypatch.setattr(session_module, "NODE_POLL", 0.05)
+    spec = persistent_hook(host)
+    client = FakeClient()
+    client.missing("n")
+    session = Session(host.engine, host.positions)
+    start(session, client)
+    hook = host.registry.get(spec.id)
+    assert (hook.status, hook.last_error, session.waiting) == ("waiting for node", None, {(SERVICE, "n")})
+    assert host.store.get_seen(ACCOUNT, SERVICE, "n") == ""  # a missing node counts as seen empty
+
+    def live_during_the_fetch(node):  # an item published while the session fetches the node
+        client.on_fetch = None  # (this runs on the loop thread, as the client's events do)
+        session.on_events(client, [event("n", "live"), event("other", "x")])
+
+    client.on_fetch = live_during_the_fetch
+    client.hold("n", "first", "second")  # the node appears, with two items
+    client.refused.clear()
+    assert host.wait_runs(3, 5)  # found by the poll: no call here
+    assert ran(host) == ["first", "second", "live"]
+    assert [e.item_id for e in host.events.snapshot()] == ["x", "first", "second", "live"]  # only n held
+    assert (hook.status, session.waiting, client.subscriptions) == ("active", set(), {(SERVICE, "n")})
+
+
+def test_a_node_still_missing_at_a_new_session_is_waited_for_again(host):
+    spec = persistent_hook(host)
+    client = FakeClient()
+    client.missing("n")
+    session = Session(host.engine, host.positions)
+    start(session, client)
+    client.state = "reconnecting"  # the poll ends with the session
+    start(session, client, reconnected=True)
+    assert host.registry.get(spec.id).status == "waiting for node" and session.waiting == {(SERVICE, "n")}
+    client.refused.clear()
+    client.hold("n", "while-away")
+    start(session, client, reconnected=True)  # the node appeared while the connection was down
+    assert host.wait_runs(1, 5) and ran(host) == ["while-away"]
+    assert host.registry.get(spec.id).status == "active" and session.waiting == set()
+
+
+def test_a_node_refused_for_another_reason_is_not_waited_for(host):
+    spec = persistent_hook(host)
+    client = FakeClient()
+    client.refused[(SERVICE, "n")] = HooknbError("forbidden")
+    session = Session(host.engine, host.positions)
+    start(session, client)
+    hook = host.registry.get(spec.id)
+    assert (hook.status, hook.last_error, session.waiting) == ("active", "cannot subscribe: forbidden", set())
