@@ -330,8 +330,12 @@ class Client:
         self.xmpp.send_presence()
         self.state = "connected"
         try:
-            for service, node in sorted(self._subscriptions):
-                await self._subscribe_raw(service, node)
+            # a subscription refused now (its node was deleted meanwhile, say) is left out: the
+            # handler sees its hooked nodes unsubscribed and deals with them
+            restore, self._subscriptions = self._subscriptions, set()
+            _added, refused = await self.asubscribe_missing(restore)
+            for (service, node), error in refused.items():
+                log.warning("%s: subscription to %s node %r not restored: %s", self.jid, service, node, error)
             await self.handler.session_started(self, reconnected)
         finally:  # connect() and reconnect() return once subscriptions and catch-up are done
             self._session_ready.set()
@@ -513,6 +517,10 @@ class Client:
             self._subscriptions.add((service, node))
             added.append((service, node))
         return added, failed
+
+    def drop_subscription(self, service: str, node: str) -> None:
+        """Forget a subscription the server ended (its node was deleted); loop thread."""
+        self._subscriptions.discard((service, node))
 
     @_loop.on_loop
     async def aunsubscribe(self, node: str, service: str | None = None) -> None:

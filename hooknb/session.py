@@ -14,10 +14,11 @@ start of its client it:
 Between session starts it passes each batch of events to the engine, noting the last item
 seen per node.  Publishes and retracts go to the engine's before/after hooks.
 
-A hooked node that does not exist (yet) is *waited for*: its hooks show ``waiting for node``,
-and the session tries to subscribe again every ``NODE_POLL`` seconds and at every session
-start.  A missing node counts as a node seen empty, so once it appears, every item it holds
-(all published since it appeared) is run, in order, before the live ones that arrived meanwhile.
+A hooked node that does not exist (yet, or any more: deleted) is *waited for*: its hooks show
+``waiting for node``, and the session tries to subscribe again every ``NODE_POLL`` seconds and
+at every session start.  A missing node counts as a node seen empty, so once it appears, every
+item it holds (all published since it appeared) is run, in order, before the live ones that
+arrived meanwhile.
 """
 
 from __future__ import annotations
@@ -157,9 +158,15 @@ class Session(ClientHandler):
 
     # ---------------------------------------------------------------- the pipeline
     def accept(self, client: Client, events: list[Event]) -> None:
-        """Note the last item per node, then hand the events to the engine."""
+        """Note the last item per node, then hand the events to the engine; a hooked node
+        deleted is waited for, as a node that does not exist."""
         self.positions.note(events)
         self.engine.accept(client, events)
+        for event in events:
+            if event.kind == "delete" and (event.service, event.node) in client.subscriptions:
+                client.drop_subscription(event.service, event.node)
+                if (event.service, event.node) in self.engine.registry.nodes(client.jid):
+                    self.wait_for_node(client, event.service, event.node)
 
     async def _subscribe_hooked(self, client: Client, pairs: set[Pair] | None = None) -> list[Pair]:
         """Subscribe to the hooked nodes (of ``pairs``, else those not waited for) not subscribed

@@ -5,7 +5,7 @@ notebook, across a reconnection, and in ``hooknb run``) and miss no item publish
 from __future__ import annotations
 
 import pytest
-from test_cli import hooknb, runner  # noqa: F401 - a fixture
+from test_cli import hooknb, runner, wait_until  # noqa: F401 - runner: a fixture
 from test_magics import alice, hook, host, magics, shell, usage_error  # noqa: F401 - fixtures
 
 from hooknb import loop as _loop
@@ -110,6 +110,30 @@ def test_a_node_that_appears_while_disconnected_is_found_at_the_reconnection(
     client.reconnect()
     assert host.wait_runs(1, 10) and ran(host, node) == ["while-away"]
     assert hooked.status == "active"
+
+
+def test_a_hooked_node_deleted_and_made_again_is_waited_for(host, connect, server, node, make_host):
+    client = connect(host)
+    publisher = connect(make_host())  # the node's owner
+    publisher.create_node(node, server.pubsub)
+    hooked = host.create_hook(node, "item.id", type="python_code", service=server.pubsub, on="all")
+    publisher.delete_node(node, server.pubsub)
+    assert host.wait_runs(1) and host.runs.latest().kind == "delete"
+    wait_until(lambda: hooked.status == "waiting for node", timeout=5)  # the delete event says so
+    publisher.create_node(node, server.pubsub)
+    publisher.publish(node, ENTRY.format(1), item_id="again", service=server.pubsub)
+    assert host.wait_runs(2, 15) and ran(host, node) == [None, "again"]
+    assert hooked.status == "active"
+
+    client.auto_reconnect = False
+    client.xmpp.transport.abort()
+    assert client.wait_for_state("reconnecting", timeout=10)
+    publisher.delete_node(node, server.pubsub)  # ... and makes it again while the hooker is away
+    client.reconnect()  # the subscription is not restored: the node is waited for
+    assert hooked.status == "waiting for node" and client.state == "connected"
+    publisher.create_node(node, server.pubsub)
+    publisher.publish(node, ENTRY.format(2), item_id="third-life", service=server.pubsub)
+    assert host.wait_runs(3, 15) and ran(host, node) == [None, "again", "third-life"]
 
 
 def test_the_runner_waits_for_the_node_of_a_hook_created_by_the_command_line(

@@ -46,6 +46,9 @@ class FakeClient:
         items = list(self.nodes.get((service or self.jid, node), []))
         return items[-max_items:] if max_items else items
 
+    def drop_subscription(self, service: str, node: str) -> None:
+        self.subscriptions.discard((service, node))
+
     async def asubscribe_missing(self, pairs: set[tuple[str, str]]) -> tuple[list, dict]:
         wanted = sorted(pairs - self.subscriptions)
         added = [p for p in wanted if p not in self.refused]
