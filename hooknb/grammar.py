@@ -142,6 +142,10 @@ def add_journal(sub: Any, name: str, what: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=f"the {what} journal as a DataFrame")
     p.add_argument("-n", "--node", default=None, help="only this node")
     p.add_argument("--last", type=_count, default=None, metavar="N", help="only the N newest")
+    if name == "events":
+        p.add_argument("-x", "--expand", action="store_true",
+                       help="typed columns for known payloads (a microblog post's title, author, "
+                            "published...)")
     return p
 
 

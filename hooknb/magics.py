@@ -158,7 +158,7 @@ class HookMagics(Magics):
         return self.host.hooks_frame()
 
     def _events(self, args: argparse.Namespace) -> Any:
-        return self.host.events_frame(node=args.node, last=args.last)
+        return self.host.events_frame(node=args.node, last=args.last, expand=args.expand)
 
     def _runs(self, args: argparse.Namespace) -> Any:
         return self.host.runs_frame(node=args.node, last=args.last)

@@ -230,9 +230,9 @@ class Session(ClientHandler):
         while self.waiting and client.state == "connected":
             await asyncio.sleep(NODE_POLL)
             if client.state == "connected" and self._held is None:
-                await self.check_waiting(client)
+                await self._check_waiting(client)
 
-    async def check_waiting(self, client: Client) -> list[Pair]:
+    async def _check_waiting(self, client: Client) -> list[Pair]:
         """Subscribe to the nodes waited for that exist now, and run what they hold (all
         published since they appeared) before the live events that arrive meanwhile; returns
         the pairs that appeared."""

@@ -285,6 +285,27 @@ def test_events_and_runs_filters(hook, host, alice, node, capsys):
     assert (alice, other) not in host.client(alice).subscriptions
 
 
+def test_expanded_events_of_real_microblog_posts(hook, host, account, server, make_host, connect):
+    blog = "urn:xmpp:microblog:0"
+    alice, password = account("blogger")
+    hook(f"connect {alice} --password={password} --host {server.host} --port {server.port} --plaintext")
+    hook(f"subscribe -n {blog}")
+    phone = connect(make_host(), alice, password, resource="phone")  # alice posts from her phone
+    posts = [("p1", "First", "2024-05-01T12:00:00+02:00"), ("p2", "Second", "2024-05-02T08:30:00Z")]
+    for item_id, title, published in posts:
+        phone.publish(blog, f'<entry xmlns="http://www.w3.org/2005/Atom"><title>{title}</title>'
+                            f'<author><name>Alice</name><uri>xmpp:{alice}</uri></author>'
+                            f'<published>{published}</published><link rel="alternate" '
+                            f'href="https://blog.example/{item_id}"/></entry>', item_id=item_id)
+    assert host.wait_events(2)
+    df = hook(f"events -n {blog} --expand")
+    assert list(df["item_id"]) == ["p1", "p2"] and list(df["title"]) == ["First", "Second"]
+    assert list(df["author"]) == ["Alice", "Alice"] and str(df["published"].dt.tz) == "UTC"
+    assert list(df["published"]) == [pd.Timestamp("2024-05-01T10:00:00Z"), pd.Timestamp("2024-05-02T08:30:00Z")]
+    assert list(df["link"]) == ["https://blog.example/p1", "https://blog.example/p2"]
+    assert "title" not in hook(f"events -n {blog}").columns
+
+
 def test_publish_bad_input(hook, alice):
     assert usage_error(lambda: hook("publish -n x '<unclosed>'")).startswith(
         "the payload is not well-formed XML:")
