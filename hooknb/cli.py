@@ -1,4 +1,5 @@
-"""The ``hooknb`` command line: the seeds' ``pubsub hook create|delete|list``, and ``run``.
+"""The ``hooknb`` command line: the seeds' ``pubsub hook create|delete|list``, ``pubsub node``,
+``pubsub publish`` and ``run``.
 
 A thin front end over :class:`hooknb.host.Host` and the shared grammar (:mod:`hooknb.grammar`):
 parse, call the API, print.  Everything goes through the persistent store in ``$HOOKNB_HOME``,
@@ -6,8 +7,11 @@ the one a notebook uses.
 
 * ``pubsub hook create``, ``delete`` and ``list`` never connect.  ``create`` validates the hook
   (type, argument loads, restrict policy) and stores it; whatever is connected to the account
-  (``hooknb run``, a notebook) picks it up within a second and subscribes to its node.  A
-  temporary hook would end with the command that made it, so ``create`` requires ``-P``.
+  (``hooknb run``, a notebook) picks it up within a second and subscribes to its node, or waits
+  for the node if it does not exist yet.  A temporary hook would end with the command that made
+  it, so ``create`` requires ``-P``.
+* ``pubsub node create|delete|purge|config`` and ``pubsub publish`` connect the account for the
+  one operation, in a connection of their own (no hook runs in it).
 * ``run`` connects one account and runs its persistent hooks until SIGINT/SIGTERM
   (:mod:`hooknb.runner`).
 
@@ -34,7 +38,7 @@ from tabulate import tabulate
 
 from . import commands
 from .errors import ConnectError, GrammarError, HelpRequested, HookCreateError, HooknbError, TrustError
-from .grammar import Parser, add_account_options, add_create, add_delete, add_list
+from .grammar import Parser, add_account_options, add_create, add_delete, add_list, add_node, add_publish
 from .host import Host, get_host
 from .runner import LOG_FORMATS, RunLog, Runner
 
@@ -60,13 +64,16 @@ def build_parser() -> Parser:
                            "others could write among them).  The store is $HOOKNB_HOME/hooknb.sqlite3.")
     commands = _subparsers(parser, "command")
     pubsub = commands.add_parser("pubsub", help="PubSub commands")
-    hook = _subparsers(pubsub, "group").add_parser("hook", help="PubSub hooks management")
+    groups = _subparsers(pubsub, "group")
+    hook = groups.add_parser("hook", help="PubSub hooks management")
     actions = _subparsers(hook, "action")
 
-    create = add_create(actions)
+    create = add_create(actions, connected=False)
     create.epilog = ("The hook is validated and stored without connecting; `hooknb run` (or a "
-                     "notebook connected to the account) picks it up within a second.  A temporary "
-                     "hook would end with this command, so -P/--persistent is required.")
+                     "notebook connected to the account) picks it up within a second, and waits for "
+                     "its node if the node does not exist yet (`hooknb pubsub node create` makes "
+                     "one).  A temporary hook would end with this command, so -P/--persistent is "
+                     "required.")
     _jid_option(create, required=True)
     create.set_defaults(func=_create)
 
@@ -77,6 +84,10 @@ def build_parser() -> Parser:
     listing = add_list(actions, ("simple", "json"))
     _jid_option(listing, required=False)
     listing.set_defaults(func=_list)
+
+    for operation in [*add_node(groups).values(), add_publish(groups)]:
+        add_account_options(operation)
+        operation.set_defaults(func=_operate, prog=operation.prog)
 
     run = commands.add_parser(
         "run", help="run an account's persistent hooks until SIGINT/SIGTERM",
@@ -89,7 +100,7 @@ def build_parser() -> Parser:
                      help="on SIGINT/SIGTERM, how long to wait for runs in progress (default 30)")
     run.add_argument("-v", "--verbose", action="count", default=0,
                      help="show the XMPP library's log on stderr (-vv: with every stanza)")
-    run.set_defaults(func=_run)
+    run.set_defaults(func=_run, prog=run.prog)
     return parser
 
 
@@ -132,9 +143,26 @@ def _list(host: Host, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run(host: Host, args: argparse.Namespace) -> int:
+def _require_jid(args: argparse.Namespace) -> None:
     if not args.jid:
-        raise GrammarError("hooknb run: the following arguments are required: --jid")
+        raise GrammarError(f"{args.prog}: the following arguments are required: --jid")
+
+
+def _operate(_host: Host, args: argparse.Namespace) -> int:
+    """``pubsub node ...`` and ``pubsub publish``: connect for this one operation."""
+    _require_jid(args)
+    commands.connect_options(args)  # checked before asking for a password
+    client = commands.open_client(args, commands.password(args.jid, args.password))
+    try:
+        print(*(commands.node(client, args) if args.group == "node" else [commands.publish(client, args)]),
+              sep="\n")
+    finally:
+        client.disconnect()
+    return EXIT_OK
+
+
+def _run(host: Host, args: argparse.Namespace) -> int:
+    _require_jid(args)
     options = commands.connect_options(args)  # checked before asking for a password
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

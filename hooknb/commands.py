@@ -2,7 +2,8 @@
 
 Both front ends parse with :mod:`hooknb.grammar` (the same argument names), call these
 functions, and only render what they return: a :class:`~hooknb.hooks.Hook`, a count, listing
-rows, a password.  Rendering (print, DataFrame, exit code) stays in the front ends.
+rows, a password, or the line saying what an operation on a node did.  Rendering (print,
+DataFrame, exit code) stays in the front ends.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import getpass
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from . import grammar
+from . import loop as _loop
+from .client import Client
 from .connection import ConnectOptions
-from .errors import GrammarError
+from .errors import GrammarError, HooknbError
 from .hooks import PUBLISHER_PENDING, Hook
 from .host import Host
 
@@ -36,13 +40,62 @@ def create(host: Host, args: argparse.Namespace, account: str | None, *, persist
                             persistent=args.persistent if persistent is None else persistent,
                             on=args.on, phase=getattr(args, "phase", "event"),
                             priority=getattr(args, "priority", 0), timeout=args.timeout,
-                            publishers=args.publishers, name=name, pin=getattr(args, "pin", False))
+                            publishers=args.publishers, name=name, pin=getattr(args, "pin", False),
+                            create_node=getattr(args, "create_node", False),
+                            node_config=dict(getattr(args, "node_config", None) or []))
 
 
 def delete(host: Host, args: argparse.Namespace, account: str | None) -> int:
     """Delete the hooks matched by parsed ``delete`` arguments; how many were deleted."""
     service, node = grammar.target(args)
     return host.delete_hooks(node, service, type=args.type or None, arg=args.arg or None, account=account)
+
+
+def publish(client: Client, args: argparse.Namespace, payload: str | None = None) -> str:
+    """Publish an item as parsed ``publish`` arguments say: ``payload`` when given (a
+    ``%%hook publish`` cell's body), else the XML argument, else the file of ``-f``."""
+    service, node = grammar.target(args)
+    if payload is None:
+        payload = args.payload if args.payload is not None else _read(args.file)
+    item_id = client.publish(node, payload, item_id=args.item, service=service)
+    return f"published item {item_id!r} to node {node!r} on {service or client.jid}"
+
+
+def node(client: Client, args: argparse.Namespace) -> list[str]:
+    """Run parsed ``node create|delete|purge|config`` arguments; the lines saying what was done
+    (and, for ``config``, one ``field = value`` line per field of the configuration)."""
+    service, name = grammar.target(args)
+    where = f"node {name!r} on {service or client.jid}"
+    config = dict(getattr(args, "node_config", None) or [])
+    if args.action == "create":
+        client.create_node(name, service, config or None)
+        return [f"created {where}"]
+    if args.action == "delete":
+        client.delete_node(name, service)
+        return [f"deleted {where}"]
+    if args.action == "purge":
+        client.purge(name, service)
+        return [f"purged {where}"]
+    if config:
+        client.configure_node(name, config, service)
+    fields = [f"{field} = {value}" for field, value in client.node_config(name, service).items()]
+    return [f"configured {where}:" if config else f"{where}:", *fields]
+
+
+def open_client(args: argparse.Namespace, password: str) -> Client:
+    """A connection of its own for one command (``connect`` arguments): no hook is restored
+    and none runs in it."""
+    client = Client(args.jid, password, connect_options(args))
+    _loop.call(client.aconnect())
+    return client
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise HooknbError(f"cannot read the payload file {path!r}: {reason}") from None
 
 
 def list_rows(host: Host, account: str | None = None) -> list[dict[str, Any]]:

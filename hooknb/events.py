@@ -86,7 +86,7 @@ XML_NS = "http://www.w3.org/XML/1998/namespace"
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&apos;", '"': "&quot;"})
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
     """slixmpp's escaping of text and attribute values (& < > ' "), done in C."""
     if "&" in text or "<" in text or ">" in text or "'" in text or '"' in text:
         return text.translate(_ESCAPES)
@@ -106,23 +106,23 @@ def _write(element: ET.Element, parent_ns: str, out: list[str]) -> None:
     out.append(f'<{name} xmlns="{ns}"' if ns != parent_ns else f"<{name}")
     for key, value in element.attrib.items():
         if "}" not in key:
-            out.append(f' {key}="{_escape(value)}"')
+            out.append(f' {key}="{escape(value)}"')
         else:
             key_ns, key_name = key.split("}")[:2]
             if key_ns[1:] == XML_NS:
-                out.append(f' xml:{key_name}="{_escape(value)}"')
+                out.append(f' xml:{key_name}="{escape(value)}"')
     text = element.text
     if text or len(element):
         out.append(">")
         if text:
-            out.append(_escape(text))
+            out.append(escape(text))
         for child in element:
             _write(child, ns, out)
         out.append(f"</{name}>")
     else:
         out.append(" />")
     if element.tail:
-        out.append(_escape(element.tail))
+        out.append(escape(element.tail))
 
 
 def serialise(payload: ET.Element | None) -> str | None:

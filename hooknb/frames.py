@@ -7,8 +7,9 @@ Times are UTC datetimes; repetitive strings are categoricals.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import fields
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -19,7 +20,7 @@ from .hooks import SUMMARY_FIELDS
 CATEGORICAL = frozenset({"account", "service", "node", "kind", "status", "type", "hook_id"})
 GAP_COLUMNS = ("account", "service", "node", "last_seen", "fetched", "ts")
 STATUS_COLUMNS = ("account", "state", "last_error", "reconnects", "subscriptions",
-                  "persistent_hooks_run_by", "gaps", "store", "warnings")
+                  "persistent_hooks_run_by", "gaps", "store", "warnings", "waiting")
 
 
 def _utc(values: Any) -> pd.Series:
@@ -44,6 +45,33 @@ def records(rows: list, record_type: type, renames: dict[str, str] | None = None
             data[name] = pd.Series(column, dtype="object")
     df = pd.DataFrame(data, columns=names)
     return df.rename(columns=renames) if renames else df
+
+
+def expand(df: pd.DataFrame, rows: list[Mapping[str, Any]]) -> pd.DataFrame:
+    """``df`` with a column for each key of ``rows`` (one mapping per row of ``df``), in the order
+    keys first appear, typed after their values: datetimes in UTC, whole numbers as ``Int64``,
+    numbers as ``float64``, booleans as ``boolean``, anything else as objects; empty where a row
+    has no value.  A key naming one of ``df``'s own columns is left out."""
+    names = [n for n in dict.fromkeys(k for row in rows for k in row) if n not in df.columns]
+    if not names:
+        return df
+    extra = pd.DataFrame({n: _typed([row.get(n) for row in rows]) for n in names})
+    return pd.concat([df, extra.set_axis(df.index)], axis=1)
+
+
+def _typed(values: list[Any]) -> pd.Series:
+    present = [v for v in values if v is not None]
+    if not present:
+        return pd.Series(values, dtype="object")
+    if all(isinstance(v, datetime) for v in present):
+        return pd.to_datetime(pd.Series(values, dtype="object"), utc=True)
+    if all(isinstance(v, bool) for v in present):
+        return pd.Series(values, dtype="boolean")
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return pd.Series(values, dtype="Int64")
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        return pd.Series(values, dtype="float64")
+    return pd.Series(values, dtype="object")
 
 
 def hooks(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:

@@ -78,11 +78,34 @@ def _pin(p: argparse.ArgumentParser) -> None:
                         "with (default: run it and journal the change); re-create it to accept a change")
 
 
-def add_create(sub: Any) -> argparse.ArgumentParser:
-    """``create [-s SERVICE] -n NODE [-u XMPP_URI] [-t TYPE] [-P] ARG``."""
+def _key_value(value: str) -> tuple[str, str]:
+    key, sep, text = value.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"not KEY=VALUE: {value!r}")
+    return key.strip(), text
+
+
+def _node_config(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--node-config", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                   help=f"a field of the node's configuration{what}, e.g. max_items=10 (the pubsub# "
+                        "prefix may be left out; repeat for more fields)")
+
+
+def _create_node(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--create-node", action="store_true",
+                   help="create the node first if it does not exist (without it, a hook on a node "
+                        "that does not exist waits for it, and subscribes as soon as it exists)")
+    _node_config(p, " if it is created (implies --create-node)")
+
+
+def add_create(sub: Any, connected: bool = True) -> argparse.ArgumentParser:
+    """``create [-s SERVICE] -n NODE [-u XMPP_URI] [-t TYPE] [-P] ARG``; a front end that is
+    ``connected`` also offers ``--create-node`` and ``--node-config``."""
     p = sub.add_parser("create", help="create a hook of a given type on a node",
                        description="Create a hook: an action run when an event arrives on a node.")
     _target(p)
+    if connected:
+        _create_node(p)
     p.add_argument("-t", "--type", choices=TYPES, default=None,
                    help="hook type (default: inferred: an existing .py file -> python_file, "
                         "an importable module -> python)")
@@ -127,6 +150,10 @@ def add_journal(sub: Any, name: str, what: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=f"the {what} journal as a DataFrame")
     p.add_argument("-n", "--node", default=None, help="only this node")
     p.add_argument("--last", type=_count, default=None, metavar="N", help="only the N newest")
+    if name == "events":
+        p.add_argument("-x", "--expand", action="store_true",
+                       help="typed columns for known payloads (a microblog post's title, author, "
+                            "published...)")
     return p
 
 
@@ -168,10 +195,48 @@ def add_subscribe(sub: Any) -> None:
     for name, prep in (("subscribe", "to"), ("unsubscribe", "from")):
         p = sub.add_parser(name, help=f"{name} {prep} a node")
         _target(p)
-    p = sub.add_parser("publish", help="publish an item (an XML payload) to a node")
+    add_publish(sub)
+
+
+#: ``node`` actions and what each does.
+NODE_ACTIONS = {"create": "create a node",
+                "delete": "delete a node and its items (subscribers get a delete event)",
+                "purge": "remove every item of a node (subscribers get a purge event)",
+                "config": "show a node's configuration, or change it with --node-config"}
+
+
+def add_node(sub: Any) -> dict[str, argparse.ArgumentParser]:
+    """``node create|delete|purge|config [-s SERVICE] -n NODE [-u XMPP_URI]``; returns the
+    parser of each action, by name."""
+    p = sub.add_parser("node", help="create, delete, purge or configure a node",
+                       description="Operations on PubSub nodes (those of a PubSub service need its "
+                                   "permission; those of your own PEP service are yours).")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser, required=True)
+    parsers = {}
+    for name, what in NODE_ACTIONS.items():
+        parsers[name] = action = actions.add_parser(name, help=what, description=f"{what[:1].upper()}{what[1:]}.")
+        _target(action)
+        if name in ("create", "config"):
+            _node_config(action, "" if name == "create" else " to set")
+    return parsers
+
+
+def add_publish(sub: Any) -> argparse.ArgumentParser:
+    """``publish [-s SERVICE] -n NODE [-u XMPP_URI] [-i ID] (XML | -f FILE)``."""
+    p = sub.add_parser("publish", help="publish an item (an XML payload) to a node",
+                       description="Publish an item.  Long payloads: -f FILE, or a %%hook publish cell "
+                                   "whose body is the payload (a magic's line has {expr} expanded).")
+    _publish_options(p)
+    payload = p.add_mutually_exclusive_group(required=True)
+    payload.add_argument("payload", metavar="XML", nargs="?", help="the payload, as an XML string")
+    payload.add_argument("-f", "--file", default=None, help="read the payload from this file")
+    return p
+
+
+def _publish_options(p: argparse.ArgumentParser) -> None:
     _target(p)
-    p.add_argument("-i", "--item", default=None, help="item id (default: chosen by the server)")
-    p.add_argument("payload", metavar="XML", help="the payload, as an XML string")
+    p.add_argument("-i", "--id", "--item", dest="item", default=None,
+                   help="item id (default: chosen by the server)")
 
 
 def magic_parser() -> Parser:
@@ -186,6 +251,7 @@ def magic_parser() -> Parser:
     add_journal(sub, "events", "incoming events")
     add_journal(sub, "runs", "hook runs")
     add_subscribe(sub)
+    add_node(sub)
     sub.add_parser("status", help="connection state of each account")
     p = sub.add_parser("feed", help="a live feed widget of incoming events")
     p.add_argument("--rows", type=_count, default=20, help="how many latest events to show")
@@ -196,8 +262,10 @@ def magic_parser() -> Parser:
 def cell_parser() -> Parser:
     """The ``%%hook`` cell magic's parser."""
     p = Parser(prog="%%hook", description="The cell body becomes a python_code hook "
-                                          "(host, client and item are bound).")
+                                          "(host, client and item are bound).  "
+                                          "%%hook publish publishes the body instead.")
     _target(p)
+    _create_node(p)
     p.add_argument("-P", "--persistent", action="store_true", help="keep across restarts")
     p.add_argument("--on", type=_kinds, default=None, metavar="KINDS",
                    help="event kinds that trigger it (default: publish)")
@@ -205,6 +273,14 @@ def cell_parser() -> Parser:
     p.add_argument("--from", dest="publishers", nargs="+", default=[], metavar="JID",
                    help="run only for items published by these JIDs")
     _pin(p)
+    return p
+
+
+def publish_cell_parser() -> Parser:
+    """The ``%%hook publish`` cell magic's parser: the cell body is the payload."""
+    p = Parser(prog="%%hook publish", description="Publish the cell body (an XML payload, taken as "
+                                                  "it is: no {expr} expansion) as an item of a node.")
+    _publish_options(p)
     return p
 
 

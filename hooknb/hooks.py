@@ -26,6 +26,8 @@ PHASES = ("event", "before", "after")
 PUBLISHER_NAMED = "publisher named by the service"
 PUBLISHER_UNKNOWN = "publisher unknown on this service"
 PUBLISHER_PENDING = "checked at the first item"
+#: A hook's status while its node does not exist yet (it subscribes as soon as it does).
+WAITING = "waiting for node"
 OPERATIONS = ("publish", "retract")
 DEFAULT_TIMEOUT = 30.0
 
@@ -167,12 +169,13 @@ class Hook:
 
     Each part has one writer: the spec is replaced as a whole, never changed, and the code
     (``loader``, ``load_error``) set, by the engine only (:meth:`hooknb.engine.Engine.install`); the statistics by the
-    engine's run recording only; ``subscribe_error`` by the session only; ``publishers_named``
-    by the engine only (:meth:`hooknb.engine.Engine.note_publishers`, and dispatch).  The
-    spec's fields and the counters read as attributes (``hook.node``, ``hook.runs``).
+    engine's run recording only; ``subscribe_error`` and ``waiting`` (its node does not exist
+    yet) by the session only; ``publishers_named`` by the engine only
+    (:meth:`hooknb.engine.Engine.note_publishers`, and dispatch).  The spec's fields and the
+    counters read as attributes (``hook.node``, ``hook.runs``).
     """
 
-    __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error", "publishers_named")
+    __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error", "publishers_named", "waiting")
 
     def __init__(self, spec: HookSpec, stats: HookStats | None = None) -> None:
         self.spec = spec
@@ -183,6 +186,7 @@ class Hook:
         #: Whether the service names the publisher of items on the hook's node (what ``--from``
         #: needs): None until the service has shown it, at creation or in a notification.
         self.publishers_named: bool | None = None
+        self.waiting = False
 
     def __repr__(self) -> str:
         note = f" ({PUBLISHER_UNKNOWN})" if self.warnings else ""
@@ -192,6 +196,11 @@ class Hook:
     def order(self) -> tuple[int, float, str]:
         """Run order among hooks of one node: priority, then creation time."""
         return (self.priority, self.spec.created, self.id)
+
+    @property
+    def status(self) -> str:
+        """``waiting for node`` while its node does not exist yet, else ``active``."""
+        return WAITING if self.waiting else "active"
 
     @property
     def last_error(self) -> str | None:
@@ -229,7 +238,7 @@ class Hook:
         spec = self.spec
         return {"service": spec.service, "node": spec.node, "type": spec.type, "arg": spec.arg,
                 "persistent": bool(spec.persistent), "id": spec.id, "account": spec.account,
-                "kinds": ",".join(sorted(spec.kinds)), "phase": spec.phase,
+                "kinds": ",".join(sorted(spec.kinds)), "phase": spec.phase, "status": self.status,
                 **self.stats.as_dict(), "last_error": self.last_error,
                 "publisher_check": self.publisher_check, "code_changed": self.code_changed,
                 "pin": spec.pin}
@@ -242,7 +251,7 @@ for _name in ("runs", "failures", "timeouts", "dropped", "skipped", "last_run"):
 
 #: The columns of a hook listing (:meth:`Hook.summary`), in order; the seeds' fields first.
 SUMMARY_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "kinds", "phase",
-                  "runs", "failures", "timeouts", "dropped", "skipped", "last_run", "last_error",
+                  "status", "runs", "failures", "timeouts", "dropped", "skipped", "last_run", "last_error",
                   "publisher_check", "code_changed", "pin")
 
 

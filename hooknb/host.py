@@ -22,7 +22,7 @@ from . import policy
 from .client import Client, split_jid
 from .connection import ConnectOptions
 from .engine import Engine
-from .errors import HookCreateError, HooknbError
+from .errors import HookCreateError, HooknbError, PubSubError
 from .events import Event
 from .hooks import DEFAULT_TIMEOUT, Hook, HookSpec, Registry, check_action, hook_id
 from .inbox import Inbox
@@ -173,7 +173,8 @@ class Host:
                            account: str | None = None, on: str | list[str] | None = None,
                            phase: str = "event", priority: int = 0, timeout: float = DEFAULT_TIMEOUT,
                            publishers: list[str] | tuple[str, ...] = (), name: str | None = None,
-                           pin: bool = False) -> Hook:
+                           pin: bool = False, create_node: bool = False,
+                           node_config: dict[str, Any] | None = None) -> Hook:
         """Create (validate, store, subscribe) a hook on ``node`` of ``service`` (default own PEP).
 
         ``type`` is one of python, python_file, python_code (inferred from ``arg`` when None:
@@ -189,6 +190,10 @@ class Host:
         JIDs published.  Whether the service names publishers at all is asked now when
         connected, else seen at the first item: ``hook.warnings`` then says so if it does not,
         and ``hook.publisher_check`` shows it in listings.
+
+        A node that does not exist is waited for: the hook's status is ``waiting for node``
+        until it exists, then it runs on every item published from then on.  ``create_node``
+        (implied by ``node_config``, e.g. ``{"max_items": 10}``) creates it first instead.
         """
         jid = self.account(account)
         self.last_inferred = None
@@ -204,23 +209,24 @@ class Host:
             raise HooknbError(f"{jid} is not connected: temporary hooks need a connection "
                               "(or create it with persistent=True)")
         loader = self.engine.prepare(type_, arg, pin)
+        if create_node or node_config:
+            if client is None:
+                raise HooknbError(f"{jid} is not connected: creating node {node!r} needs a connection")
+            await _ensure_node(client, service, node, node_config)
         old = self.registry.get(hook_id(jid, service, node, type_, arg, phase))
         spec = HookSpec.make(jid, service, node, type_, arg, phase,
                              persistent=persistent or bool(old and old.persistent), kinds=kinds,
                              priority=priority, timeout=timeout, publishers=trusted, name=name,
                              sha256=loader.digest, pin=pin,
                              **({"created": old.spec.created} if old else {}))
+        exists = True
         if phase == "event" and client is not None:
-            if (service, node) not in client.subscriptions:
-                try:
-                    await client.asubscribe(node, service)
-                except HooknbError as exc:
-                    raise HookCreateError(f"cannot hook node {node!r} on {service}: {exc}") from None
-            if spec.persistent:
-                await client.handler.want_lease(client)
-            await client.handler.mark(client, service, node, spec.persistent)
+            try:
+                exists = await client.handler.hook_node(client, service, node, spec.persistent)
+            except HooknbError as exc:
+                raise HookCreateError(f"cannot hook node {node!r} on {service}: {exc}") from None
         named = await client.handler.publishers_named(client, service, node) if (
-            trusted and phase == "event" and client is not None) else None
+            trusted and phase == "event" and client is not None and exists) else None
         replaced = [h.id for h in self.registry.all(jid) if name and h.name == name
                     and (h.service, h.node) == (service, node) and h.id != spec.id]
         if replaced:
@@ -230,6 +236,8 @@ class Host:
         hook = self.engine.install(spec, loader)
         if named is not None:
             self.engine.note_publishers(hook, named)
+        if not exists:
+            client.handler.wait_for_node(client, service, node)
         return hook
 
     create_hook = _loop.blocking(acreate_hook)
@@ -297,14 +305,21 @@ class Host:
     run_hook = _loop.blocking(arun_hook)
 
     # ---------------------------------------------------------------- journals
-    def events_frame(self, node: str | None = None, last: int | None = None) -> pd.DataFrame:
-        """The events journal as a DataFrame (``received`` in UTC, categoricals for repeats)."""
-        from . import frames
+    def events_frame(self, node: str | None = None, last: int | None = None,
+                     expand: bool = False) -> pd.DataFrame:
+        """The events journal as a DataFrame (``received`` in UTC, categoricals for repeats).
+
+        With ``expand``, known payloads add typed columns (a microblog post's ``title``,
+        ``author``, ``published``...; see :mod:`hooknb.views`, where you can register your own):
+        empty where a payload has none."""
+        from . import frames, views
 
         rows = self.events.snapshot()
         if node:
             rows = [e for e in rows if e.node == node]
-        return frames.records(rows[-last:] if last else rows, Event, {"ts": "received"})
+        rows = rows[-last:] if last else rows
+        df = frames.records(rows, Event, {"ts": "received"})
+        return frames.expand(df, [views.extract(e.payload) for e in rows]) if expand else df
 
     def runs_frame(self, node: str | None = None, last: int | None = None,
                    hook: str | None = None) -> pd.DataFrame:
@@ -343,8 +358,9 @@ class Host:
     def status(self) -> pd.DataFrame:
         """One row per account: state, last error, reconnects, subscriptions, who runs its
         persistent hooks (``persistent_hooks_run_by``), gaps noticed, ``store``: why the store
-        cannot be written, if it cannot (runs then wait in memory), and the warnings of its hooks
-        (e.g. "publisher unknown on this service"), one per line."""
+        cannot be written, if it cannot (runs then wait in memory), the warnings of its hooks
+        (e.g. "publisher unknown on this service"), one per line, and how many hooked nodes it
+        waits for (they do not exist yet)."""
         from . import frames
 
         return frames.accounts({"account": c.jid, "state": c.state, "last_error": c.last_error,
@@ -352,8 +368,18 @@ class Host:
                                 "persistent_hooks_run_by": c.handler.describe_lease(),
                                 "gaps": c.handler.gaps, "store": self.inbox.status,
                                 "warnings": "\n".join(w for h in self.registry.all(c.jid)
-                                                      for w in h.warnings) or None}
+                                                      for w in h.warnings) or None,
+                                "waiting": len(c.handler.waiting)}
                                for c in self.clients.values())
+
+
+async def _ensure_node(client: Client, service: str, node: str, config: dict[str, Any] | None) -> None:
+    """Create ``node`` unless it exists (its configuration is then left as it is)."""
+    try:
+        await client.acreate_node(node, service, config or None)
+    except PubSubError as exc:
+        if exc.condition != "conflict":
+            raise HookCreateError(f"cannot create node {node!r} on {service}: {exc}") from None
 
 
 _host: Host | None = None

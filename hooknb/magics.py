@@ -4,13 +4,15 @@
 the ``hooknb`` command line uses too); every error a user can fix becomes a one-line
 ``UsageError``.  Settings are traitlets of :class:`HookMagics`, e.g.
 ``%config HookMagics.events_max = 10000``.  As in every IPython magic, ``{expr}`` and ``$name``
-in the line are replaced by Python values; write code with braces in a ``%%hook`` cell.
+in the line are replaced by Python values; write code with braces in a ``%%hook`` cell, and
+publish long payloads with ``%%hook publish`` (the cell body, taken as it is) or ``-f FILE``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -24,6 +26,7 @@ from traitlets import Float, Int, TraitError, Unicode, observe, validate
 from . import commands, grammar
 from .commands import describe
 from .errors import HelpRequested, HooknbError
+from .hooks import WAITING, Hook
 from .host import Host, get_host
 from .loading import TYPES, CodeLoader
 
@@ -42,6 +45,16 @@ def usage_errors() -> Iterator[None]:
         yield
     except HooknbError as exc:
         raise UsageError(" ".join(str(exc).splitlines())) from None
+
+
+def waiting_hint(hook: Hook) -> str | None:
+    """What to do about a hook whose node does not exist yet (None for any other hook)."""
+    if hook.status != WAITING:
+        return None
+    where = f"-n {shlex.quote(hook.node)}" + ("" if hook.service == hook.account else f" -s {hook.service}")
+    return (f"node {hook.node!r} does not exist on {hook.service} yet: the hook waits for it, subscribes "
+            f"as soon as it exists and runs on every item published from then on (to create it now: "
+            f"add --create-node, or run %hook node create {where})")
 
 
 def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -77,6 +90,7 @@ class HookMagics(Magics):
         self._host = host  # set first: loading the config may already fire the observers
         self._parser = grammar.magic_parser()
         self._cell_parser = grammar.cell_parser()
+        self._publish_parser = grammar.publish_cell_parser()
         super().__init__(shell, **kwargs)
 
     @property
@@ -135,6 +149,7 @@ class HookMagics(Magics):
         print(f"{describe(hook)} created")
         for line in commands.notices(hook, LATER):
             print(line)
+        _print_hint(hook)
 
     def _delete(self, args: argparse.Namespace) -> None:
         count = commands.delete(self.host, args, self._account())
@@ -147,7 +162,7 @@ class HookMagics(Magics):
         return self.host.hooks_frame()
 
     def _events(self, args: argparse.Namespace) -> Any:
-        return self.host.events_frame(node=args.node, last=args.last)
+        return self.host.events_frame(node=args.node, last=args.last, expand=args.expand)
 
     def _runs(self, args: argparse.Namespace) -> Any:
         return self.host.runs_frame(node=args.node, last=args.last)
@@ -161,11 +176,11 @@ class HookMagics(Magics):
 
     _unsubscribe = _subscribe
 
-    def _publish(self, args: argparse.Namespace) -> None:
-        service, node = grammar.target(args)
-        client = self.host.client(self._account())
-        item_id = client.publish(node, args.payload, item_id=args.item, service=service)
-        print(f"published item {item_id!r} to node {node!r} on {service or client.jid}")
+    def _publish(self, args: argparse.Namespace, payload: str | None = None) -> None:
+        print(commands.publish(self.host.client(self._account()), args, payload))
+
+    def _node(self, args: argparse.Namespace) -> None:
+        print("\n".join(commands.node(self.host.client(self._account()), args)))
 
     def _status(self, _args: argparse.Namespace) -> Any:
         return self.host.status()
@@ -184,9 +199,16 @@ class HookMagics(Magics):
     @cell_magic("hook")
     def hook_cell(self, line: str, cell: str) -> None:
         """The cell body becomes a python_code hook (``host``, ``client`` and ``item`` bound);
-        running the cell again replaces it (the full help is appended below)."""
+        running the cell again replaces it.  ``%%hook publish -n NODE`` publishes the cell
+        body instead (the full help of both is appended below)."""
         with usage_errors():
-            args = _parse(self._cell_parser, line)
+            words = grammar.split(line)
+            if words[:1] == ["publish"]:
+                args = _parse(self._publish_parser, words[1:])
+                if args is not None:
+                    self._publish(args, cell.strip())
+                return
+            args = _parse(self._cell_parser, words)
             if args is None:
                 return
             service, node = grammar.target(args)
@@ -199,6 +221,7 @@ class HookMagics(Magics):
             print(f"{describe(hook)}: runs on each {kinds} event (run this cell again to replace it)")
             for line in commands.notices(hook, LATER):
                 print(line)
+            _print_hint(hook)
 
     # ------------------------------------------------------------------ completion
     def complete(self, line: str) -> list[str]:
@@ -209,14 +232,19 @@ class HookMagics(Magics):
         if len(words) <= 1:
             return sorted(c for c in commands if c.startswith(current))
         previous = words[-1]
+        sub = commands.get(words[1])
+        actions = subcommands(sub) if sub else {}  # node create|delete|purge|config
+        if actions:
+            sub = actions.get(words[2]) if len(words) > 2 else None
         if previous in ("-n", "--node"):
             choices = self._known_nodes()
         elif previous in ("-t", "--type"):
             choices = list(TYPES)
         elif previous in ("-O", "--output"):
             choices = ["table", "json"]
+        elif actions and len(words) == 2:
+            choices = list(actions)
         else:
-            sub = commands.get(words[1])
             choices = [o for a in sub._actions for o in a.option_strings] if sub else []  # noqa: SLF001
         return sorted(c for c in choices if c.startswith(current))
 
@@ -226,17 +254,40 @@ class HookMagics(Magics):
         return sorted(nodes | set(WELL_KNOWN_NODES))
 
 
-def _with_help(method: Any, parser: argparse.ArgumentParser) -> None:
-    method.__doc__ = f"{method.__doc__}\n\n{parser.format_help()}"
+def _print_hint(hook: Hook) -> None:
+    hint = waiting_hint(hook)
+    if hint:
+        print(hint)
+
+
+def _with_help(method: Any, *parsers: argparse.ArgumentParser) -> None:
+    method.__doc__ = "\n\n".join([method.__doc__, *(p.format_help() for p in parsers)])
 
 
 _with_help(HookMagics.hook, grammar.magic_parser())
-_with_help(HookMagics.hook_cell, grammar.cell_parser())
+_with_help(HookMagics.hook_cell, grammar.cell_parser(), grammar.publish_cell_parser())
+
+
+def help_without_body(lines: list[str]) -> list[str]:
+    """An IPython input transformer: a ``%%hook ... --help`` cell with an empty body gets an
+    empty line for body, so that IPython calls the magic, which prints the help (IPython
+    refuses a cell magic whose body is empty)."""
+    if not lines or lines[0].split()[:1] != ["%%hook"] or any(line.strip() for line in lines[1:]):
+        return lines
+    try:
+        words = grammar.split(lines[0].strip()[len("%%hook"):])
+    except HooknbError:
+        return lines
+    if "-h" in words or "--help" in words:
+        return [lines[0].rstrip("\n") + "\n", "\n"]
+    return lines
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext hooknb``: register :class:`HookMagics` and its tab completion."""
     magics = HookMagics(ipython)
     ipython.register_magics(magics)
+    if help_without_body not in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.append(help_without_body)
     ipython.set_hook("complete_command", lambda _shell, event: magics.complete(event.text_until_cursor),
                      str_key="%hook")

@@ -8,17 +8,18 @@ and every ``SYNC_PERIOD`` seconds picks up hooks that another process (a noteboo
 
 Records (``ts`` in UTC, then ``event`` and its fields): ``hook-loaded`` / ``hook-added`` /
 ``hook-updated`` (re-created with new options or code) / ``hook-removed`` (hook, service, node,
-type, arg, error, and ``code_changed`` when the hook's code is not the code it was created
-with), ``ready`` (account, hooks, nodes), ``run`` (hook, service, node, kind, item, status,
-duration in seconds, error, and ``code_changed`` when that run's code was not the created one;
-status ``refused`` when it was not run; items a ``--from`` hook skips too, with status
-``skipped`` and the reason), ``warning`` (hook, service, node, error) once per hook, e.g. when
-the service turns out not to name publishers, ``state`` (account, state, error) when the
-connection drops or comes back, ``lease`` (account, held, by) when this runner starts or stops
-running the account's persistent hooks (one runner per account: see :mod:`hooknb.session`),
-``gap`` (service, node, item: the last seen) when items published while away may be lost,
-``store`` (error) when the store cannot be written and again when it can, ``error``,
-``stopping`` (signal, pending) and ``stopped`` (account, runs, unfinished, pending).
+type, arg, status, error, and ``code_changed`` when the hook's code is not the code it was
+created with; status ``waiting for node`` while the node does not exist, the runner then
+subscribing as soon as it does), ``ready`` (account, hooks, nodes), ``run`` (hook, service,
+node, kind, item, status, duration in seconds, error, and ``code_changed`` when that run's code
+was not the created one; status ``refused`` when it was not run; items a ``--from`` hook skips
+too, with status ``skipped`` and the reason), ``warning`` (hook, service, node, error) once per
+hook, e.g. when the service turns out not to name publishers, ``state`` (account, state, error)
+when the connection drops or comes back, ``lease`` (account, held, by) when this runner starts
+or stops running the account's persistent hooks (one runner per account: see
+:mod:`hooknb.session`), ``gap`` (service, node, item: the last seen) when items published while
+away may be lost, ``store`` (error) when the store cannot be written and again when it can,
+``error``, ``stopping`` (signal, pending) and ``stopped`` (account, runs, unfinished, pending).
 
 On the first SIGINT/SIGTERM it stops taking items, goes on running those queued for up to
 ``grace`` seconds, then leaves the rest pending in the store's inbox (the next start runs them
@@ -91,7 +92,7 @@ class RunLog:
     def hook(self, event: str, hook: Hook) -> None:
         """Log a hook loaded at start, added or removed."""
         self.write(event, hook=hook.id, service=hook.service, node=hook.node, type=hook.type,
-                   arg=hook.arg, error=hook.load_error or hook.last_error,
+                   arg=hook.arg, status=hook.status, error=hook.load_error or hook.last_error,
                    **({"code_changed": True} if hook.code_changed else {}))
 
 

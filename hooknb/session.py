@@ -15,6 +15,12 @@ start of its client it:
 Between session starts it passes each batch of events to the engine, with the new positions
 of the persistently hooked nodes (written in the same transaction as the inbox entries).
 
+A hooked node that does not exist (yet, or any more: deleted) is *waited for*: its hooks show
+``waiting for node``, and the session tries to subscribe again every ``NODE_POLL`` seconds and
+at every session start.  A missing node counts as a node seen empty, so once it appears, every
+item it holds (all published since it appeared) is run, in order, before the live ones that
+arrived meanwhile.
+
 **One runner per account**: a lease in the store decides which process runs an account's
 persistent hooks.  The holder renews it every ``LEASE_BEAT`` seconds; a lease older than
 ``LEASE_TTL`` is free, so when the holder dies another process takes it within
@@ -29,7 +35,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .client import Client, ClientHandler, Operation, Send
-from .errors import HooknbError
+from .errors import HooknbError, PubSubError
 from .events import Event
 from .inbox import Entry, Position, digest
 
@@ -39,8 +45,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 NodeKey = tuple[str, str, str]  # (account, service, node)
 Mark = tuple[str, str]  # the last item seen on a node: (item id or "" for none, payload digest)
+Pair = tuple[str, str]  # (service, node)
 LEASE_TTL = 6.0
 LEASE_BEAT = 2.0
+NODE_POLL = 2.0  # seconds between looks for the hooked nodes that do not exist yet
+
+
+def node_missing(error: HooknbError) -> bool:
+    """Whether a refusal says that the node does not exist."""
+    return isinstance(error, PubSubError) and error.condition == "item-not-found"
 
 
 class Positions:
@@ -93,6 +106,10 @@ class Session(ClientHandler):
         self._marks: dict[NodeKey, Mark | None] = {}
         self._lease_task: asyncio.Task | None = None
         self._client: Client | None = None
+        #: The hooked (service, node) pairs that do not exist yet.
+        self.waiting: set[Pair] = set()
+        self._appearing: dict[Pair, list[Event]] = {}  # live events held while a node is caught up
+        self._poller: asyncio.Task | None = None
 
     @property
     def account(self) -> str:
@@ -120,6 +137,7 @@ class Session(ClientHandler):
         self._client = client
         self._held = []
         self._marks = {}
+        self.waiting = set()  # every node is looked at again
         try:
             records = await asyncio.to_thread(self.engine.store.load_hooks, client.jid)
             self.engine.restore(client.jid, records=records)
@@ -143,10 +161,18 @@ class Session(ClientHandler):
             self._lease_task = asyncio.get_running_loop().create_task(self._keep_lease(client))
 
     def on_events(self, client: Client, events: list[Event]) -> None:
-        """Live events: held while the session's catch-up runs, else accepted."""
+        """Live events: held while the session's catch-up runs (or that of the node they are
+        on), else accepted."""
         if self._held is not None:
             self._held.extend(events)
-        else:
+            return
+        if self._appearing:
+            live = []
+            for event in events:
+                held = self._appearing.get((event.service, event.node))
+                (live if held is None else held).append(event)
+            events = live
+        if events:
             self.accept(client, events)
 
     async def intercept(self, client: Client, op: Operation, send: Send) -> Any:
@@ -155,8 +181,14 @@ class Session(ClientHandler):
 
     # ---------------------------------------------------------------- the pipeline
     def accept(self, client: Client, events: list[Event]) -> None:
-        """Note the last item per node, then hand the events to the engine."""
+        """Note the last item per node, then hand the events to the engine; a hooked node
+        deleted is waited for, as a node that does not exist."""
         self.engine.accept(client, events, self.positions.note(events))
+        for event in events:
+            if event.kind == "delete" and (event.service, event.node) in client.subscriptions:
+                client.drop_subscription(event.service, event.node)
+                if (event.service, event.node) in self.engine.registry.nodes(client.jid):
+                    self.wait_for_node(client, event.service, event.node)
 
     def _release(self, client: Client) -> None:
         held, self._held = self._held, None
@@ -181,28 +213,93 @@ class Session(ClientHandler):
             log.info("%s: %d pending inbox entries run first", client.jid, len(rows))
             self.engine.deliver(client, [Entry.from_row(row) for row in rows])
 
-    async def _subscribe_hooked(self, client: Client) -> list[tuple[str, str]]:
-        """Subscribe to the hooked nodes not subscribed yet; a refusal is shown on the hooks."""
+    async def _subscribe_hooked(self, client: Client, pairs: set[Pair] | None = None) -> list[Pair]:
+        """Subscribe to the hooked nodes (of ``pairs``, else those not waited for) not subscribed
+        yet; a refusal is shown on the hooks, and a missing node is waited for."""
         registry = self.engine.registry
-        added, failed = await client.asubscribe_missing(registry.nodes(client.jid))
-        for (service, node), reason in failed.items():
+        wanted = registry.nodes(client.jid) - self.waiting if pairs is None else pairs
+        added, failed = await client.asubscribe_missing(wanted)
+        for (service, node), error in failed.items():
+            if node_missing(error):
+                self.wait_for_node(client, service, node)
+                continue
+            self.waiting.discard((service, node))
             for hook in registry.find(client.jid, service, node):
-                hook.subscribe_error = f"cannot subscribe: {reason}"
+                hook.subscribe_error, hook.waiting = f"cannot subscribe: {error}", False
         for service, node in added:
+            self.waiting.discard((service, node))
             for hook in registry.find(client.jid, service, node):
-                hook.subscribe_error = None
+                hook.subscribe_error, hook.waiting = None, False
         return added
 
-    async def subscribe_hooks(self, client: Client) -> list[tuple[str, str]]:
+    async def subscribe_hooks(self, client: Client) -> list[Pair]:
         """Subscribe to the nodes of hooks added since the session started (e.g. picked up from
         the store), noting each one's newest item; returns the pairs newly subscribed."""
         added = await self._subscribe_hooked(client)
         if any(h.persistent for h in self.engine.registry.all(client.jid)):
             await self.want_lease(client)  # (which notes the new nodes' positions if it takes it)
         for service, node in added:
-            persistent = any(h.persistent for h in self.engine.registry.find(client.jid, service, node))
-            await self.mark(client, service, node, persistent)
+            await self.mark(client, service, node, self._persistent(client, service, node))
         return added
+
+    def _persistent(self, client: Client, service: str, node: str) -> bool:
+        return any(h.persistent for h in self.engine.registry.find(client.jid, service, node))
+
+    async def hook_node(self, client: Client, service: str, node: str, persistent: bool) -> bool:
+        """Subscribe to a newly hooked node and note its newest item (see :meth:`mark`); False
+        if the node does not exist (:meth:`wait_for_node` once its hook is registered)."""
+        if (service, node) not in client.subscriptions:
+            try:
+                await client.asubscribe(node, service)
+            except PubSubError as exc:
+                if node_missing(exc):
+                    return False
+                raise
+        if persistent:
+            await self.want_lease(client)
+        await self.mark(client, service, node, persistent)
+        return True
+
+    def wait_for_node(self, client: Client, service: str, node: str) -> None:
+        """Wait for a hooked node that does not exist: its hooks say so, and it is looked for
+        every ``NODE_POLL`` seconds (and at every session start).  Until it appears it counts as
+        a node seen empty: whatever it holds then was published after it appeared."""
+        key = (client.jid, service, node)
+        if (service, node) not in self.waiting:
+            self._write_position(self.positions.remember(key, []), self._persistent(client, service, node))
+            self.waiting.add((service, node))
+        for hook in self.engine.registry.find(*key):
+            hook.waiting = True
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.get_running_loop().create_task(self._poll_waiting(client))
+
+    async def _poll_waiting(self, client: Client) -> None:
+        """Look for the nodes waited for until none is left or the session ends (a new session
+        looks at every node itself)."""
+        while self.waiting and client.state == "connected":
+            await asyncio.sleep(NODE_POLL)
+            if client.state == "connected" and self._held is None:
+                await self._check_waiting(client)
+
+    async def _check_waiting(self, client: Client) -> list[Pair]:
+        """Subscribe to the nodes waited for that exist now, and run what they hold (all
+        published since they appeared) before the live events that arrive meanwhile; returns
+        the pairs that appeared."""
+        self.waiting &= self.engine.registry.nodes(client.jid)  # hooks deleted meanwhile
+        pairs = set(self.waiting)
+        self._appearing.update((pair, []) for pair in pairs)
+        appeared: list[Pair] = []
+        try:
+            appeared = await self._subscribe_hooked(client, pairs)
+            for service, node in appeared:
+                key = (client.jid, service, node)
+                await self._catch_up_node(client, key, self.positions.get(key))
+        finally:
+            for pair in pairs:
+                held = self._appearing.pop(pair)
+                if held:
+                    self.accept(client, held)
+        return appeared
 
     async def mark(self, client: Client, service: str, node: str, persistent: bool) -> None:
         """Note the newest item of a newly hooked node, so that a hook runs on what is published
@@ -224,28 +321,32 @@ class Session(ClientHandler):
     async def _catch_up(self, client: Client) -> None:
         """Fetch what was published on hooked nodes while away and accept what was missed."""
         marks, self._marks = self._marks, {}
-        for service, node in sorted(self.engine.registry.nodes(client.jid)):
+        for service, node in sorted(self.engine.registry.nodes(client.jid) - self.waiting):
             key = (client.jid, service, node)
-            mark = marks.get(key)
-            try:
-                items = await client.aget_items(node, service)
-            except HooknbError:
-                continue
-            ids = [e.item_id for e in items]
-            if mark is None:  # first look at this node: remember where it stands
-                persistent = any(h.persistent for h in self.engine.registry.find(*key))
-                self._write_position(self.positions.remember(key, items), persistent)
-                continue
-            last, version = mark
-            if last in ids:  # the item after it; or it, if it was republished since
-                at = ids.index(last)
-                missed = items[at + (1 if digest(items[at]) == version or not version else 0):]
-            else:  # "" marks a node seen empty
-                missed = items
-                if last or (items and len(items) >= await self._capacity(client, service, node)):
-                    await self._gap(client, service, node, last, len(items))
-            if missed:
-                self.accept(client, missed)
+            await self._catch_up_node(client, key, marks.get(key))
+
+    async def _catch_up_node(self, client: Client, key: NodeKey, mark: Mark | None) -> None:
+        """Accept what a node holds after the item ``mark`` names (("", ""): all of it; None:
+        nothing, the node is only looked at for the first time and its position noted)."""
+        _account, service, node = key
+        try:
+            items = await client.aget_items(node, service)
+        except HooknbError:
+            return
+        ids = [e.item_id for e in items]
+        if mark is None:  # first look at this node: remember where it stands
+            self._write_position(self.positions.remember(key, items), self._persistent(client, service, node))
+            return
+        last, version = mark
+        if last in ids:  # the item after it; or it, if it was republished since
+            at = ids.index(last)
+            missed = items[at + (1 if digest(items[at]) == version or not version else 0):]
+        else:  # "" marks a node seen empty
+            missed = items
+            if last or (items and len(items) >= await self._capacity(client, service, node)):
+                await self._gap(client, service, node, last, len(items))
+        if missed:
+            self.accept(client, missed)
 
     async def _capacity(self, client: Client, service: str, node: str) -> float:
         """How many items the node keeps (``pubsub#max_items``; infinite when unknown)."""

@@ -79,7 +79,7 @@ def test_the_command_replaces_the_script(server_dir, tmp_path):
 def test_binder_files():
     assert "prosody" in (BINDER / "apt.txt").read_text().split()
     assert (BINDER / "runtime.txt").read_text().strip() == "python-3.11"
-    assert "pip install --no-cache-dir -e ." in (BINDER / "postBuild").read_text()
+    assert "pip install --no-cache-dir -e '.[notebooks]'" in (BINDER / "postBuild").read_text()
     for script in ("start", "postBuild"):
         assert os.access(BINDER / script, os.X_OK)
         assert subprocess.run(["bash", "-n", str(BINDER / script)]).returncode == 0

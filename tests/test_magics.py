@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -317,17 +318,90 @@ def test_events_and_runs_filters(hook, host, alice, node, capsys):
     assert (alice, other) not in host.client(alice).subscriptions
 
 
+def test_expanded_events_of_real_microblog_posts(hook, host, account, server, make_host, connect):
+    blog = "urn:xmpp:microblog:0"
+    alice, password = account("blogger")
+    hook(f"connect {alice} --password={password} --host {server.host} --port {server.port} "
+         f"--cafile {server.cafile}")
+    hook(f"subscribe -n {blog}")
+    phone = connect(make_host(), alice, password, resource="phone")  # alice posts from her phone
+    posts = [("p1", "First", "2024-05-01T12:00:00+02:00"), ("p2", "Second", "2024-05-02T08:30:00Z")]
+    for item_id, title, published in posts:
+        phone.publish(blog, f'<entry xmlns="http://www.w3.org/2005/Atom"><title>{title}</title>'
+                            f'<author><name>Alice</name><uri>xmpp:{alice}</uri></author>'
+                            f'<published>{published}</published><link rel="alternate" '
+                            f'href="https://blog.example/{item_id}"/></entry>', item_id=item_id)
+    assert host.wait_events(2)
+    df = hook(f"events -n {blog} --expand")
+    assert list(df["item_id"]) == ["p1", "p2"] and list(df["title"]) == ["First", "Second"]
+    assert list(df["author"]) == ["Alice", "Alice"] and str(df["published"].dt.tz) == "UTC"
+    assert list(df["published"]) == [pd.Timestamp("2024-05-01T10:00:00Z"), pd.Timestamp("2024-05-02T08:30:00Z")]
+    assert list(df["link"]) == ["https://blog.example/p1", "https://blog.example/p2"]
+    assert "title" not in hook(f"events -n {blog}").columns
+
+
 def test_publish_bad_input(hook, alice):
     assert usage_error(lambda: hook("publish -n x '<unclosed>'")).startswith(
         "the payload is not well-formed XML:")
     assert usage_error(lambda: hook("publish -n x")) == \
-        "%hook publish: the following arguments are required: XML"
+        "%hook publish: one of the arguments XML -f/--file is required"
+    assert usage_error(lambda: hook("publish -n x -f p.xml '<a/>'")) == \
+        "%hook publish: argument XML: not allowed with argument -f/--file"
+    assert usage_error(lambda: hook("publish -n x -f /nonexistent/p.xml")) == \
+        "cannot read the payload file '/nonexistent/p.xml': No such file or directory"
     assert usage_error(lambda: hook("publish '<a/>'")) == \
         "a node is required: -n NODE (or -u 'xmpp:SERVICE?;node=NODE')"
 
 
 def test_publish_without_a_connection(hook):
     assert usage_error(lambda: hook("publish -n x '<a/>'")).startswith("no account:")
+
+
+def test_publish_a_payload_from_a_file(hook, host, alice, node, tmp_path, capsys):
+    path = tmp_path / "post.xml"
+    path.write_text(f'<?xml version="1.0" encoding="UTF-8"?>\n{ENTRY}\n', encoding="utf-8")
+    hook(f"publish -n {node} --id from-file -f {path}")
+    assert capsys.readouterr().out == f"published item 'from-file' to node '{node}' on {alice}\n"
+    (item,) = host.client(alice).get_items(node)
+    assert (item.item_id, item.payload) == ("from-file", ENTRY)
+
+
+# ------------------------------------------------------------------------------ %%hook publish
+
+def big_payload(size: int) -> str:
+    """An XML payload of about ``size`` characters, full of braces and dollars that IPython
+    would try to expand in a magic's line."""
+    lines, total, i = [], 0, 0
+    while total < size:
+        lines.append(f"<p n='{i}'>{{not python}} ${{x}} {{i}} &amp; $HOME {i}</p>\n")
+        total, i = total + len(lines[-1]), i + 1
+    return f'<doc xmlns="urn:test:big">\n{"".join(lines)}</doc>'
+
+
+def test_cell_publish_sends_a_300_kb_body_as_it_is_and_fast(shell, hook, host, alice, server, node, capsys):
+    hook(f"node create -s {server.pubsub} -n {node}")  # (ejabberd's PEP nodes take 250 kB at most)
+    capsys.readouterr()
+    payload = big_payload(300_000)
+    assert len(payload) >= 300_000 and "{not python}" in payload
+    start = time.perf_counter()
+    result = shell.run_cell(f"%%hook publish -s {server.pubsub} -n {node} --id big\n{payload}\n")
+    elapsed = time.perf_counter() - start
+    assert result.success, result.error_in_exec
+    assert capsys.readouterr().out == f"published item 'big' to node '{node}' on {server.pubsub}\n"
+    print(f"\n%%hook publish of {len(payload)} characters: {elapsed:.3f} s")
+    assert elapsed < 5  # an upper bound far above the expected (measured: see the report)
+    (item,) = host.client(alice).get_items(node, server.pubsub, item_ids=["big"])
+    assert item.payload == payload.replace("'", '"')  # attribute quotes as slixmpp writes them
+
+
+def test_cell_publish_bad_input(shell, alice, node):
+    run = shell.run_cell_magic
+    assert usage_error(lambda: run("hook", f"publish -n {node}", "<unclosed>\n")).startswith(
+        "the payload is not well-formed XML:")
+    assert usage_error(lambda: run("hook", "publish", "<a/>\n")) == \
+        "a node is required: -n NODE (or -u 'xmpp:SERVICE?;node=NODE')"
+    assert usage_error(lambda: run("hook", f"publish -n {node} -t python", "<a/>\n")) == \
+        "%%hook publish: unrecognized arguments: -t python"
 
 
 # ------------------------------------------------------------------------------ %%hook
@@ -348,6 +422,21 @@ def test_cell_hook_options(shell, host, alice, node):
     (hooked,) = host.hooks()
     assert hooked.persistent and hooked.kinds == {"retract", "purge"} and hooked.timeout == 5
     assert [r["id"] for r in host.store.load_hooks(alice)] == [hooked.id]
+
+
+@pytest.mark.parametrize("line, usage", [("--help", "usage: %%hook"), ("-n x -h", "usage: %%hook"),
+                                         ("publish --help", "usage: %%hook publish")])
+def test_cell_help_whatever_the_body(shell, magics, capsys, line, usage):
+    for body in ("", "\n  \n", "item.id\n"):
+        result = shell.run_cell(f"%%hook {line}\n{body}")
+        assert result.success, result.error_in_exec or result.error_before_exec
+        assert capsys.readouterr().out.startswith(usage)
+    assert len([t for t in shell.input_transformers_cleanup if t is magics_module.help_without_body]) == 1
+
+
+def test_a_cell_magic_without_body_and_without_help_is_still_refused(shell, magics):
+    result = shell.run_cell("%%hook -n x")
+    assert "the cell body is empty" in str(result.error_in_exec)
 
 
 def test_cell_hook_bad_input(shell, alice, node):
@@ -386,8 +475,12 @@ def test_completion(shell, magics, host, alice, node, hook):
     hook(f"create -n {node} -t python_code 'item.id'")
     assert magics.complete("%hook ") == sorted(
         ["connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
-         "publish", "status", "feed", "manager"])
+         "publish", "node", "status", "feed", "manager"])
     assert magics.complete("%hook cr") == ["create"]
+    assert magics.complete("%hook node ") == ["config", "create", "delete", "purge"]
+    assert magics.complete("%hook node c") == ["config", "create"]
+    assert magics.complete("%hook node create --n") == ["--node", "--node-config"]
+    assert node in magics.complete("%hook node purge -n ")
     assert magics.complete("%hook create -t py") == ["python", "python_code", "python_file"]
     assert node in magics.complete("%hook delete -n ")
     assert "--persistent" in magics.complete("%hook create --p")

@@ -25,8 +25,10 @@ EXPECTED = {
                    "4 hook(s) deleted"],
     "persistent_hooks": ["hooks after the restart: [('python_file', True)]", "while-away",
                          "after-restart", "[]"],
-    "dashboard": ["hooknb-feed", "connected"],
+    "dashboard": ["hooknb-feed", "connected", "rich post 2", "Alice", "https://blog.example/2"],
 }
+#: Notebooks that draw a plot.
+PLOTS = {"dashboard"}
 
 
 def outputs(nb: nbformat.NotebookNode) -> str:
@@ -55,6 +57,8 @@ def test_notebook_runs_top_to_bottom(name: str, server: ServerInfo, tmp_path: Pa
     text = outputs(nb)
     for expected in EXPECTED[name]:
         assert expected in text, f"{name}: {expected!r} not in the outputs"
+    images = [out for cell in nb.cells for out in cell.get("outputs", []) if "image/png" in out.get("data", {})]
+    assert bool(images) == (name in PLOTS), f"{name}: {len(images)} plot(s)"
 
 
 def test_every_notebook_is_tested() -> None:

@@ -60,11 +60,19 @@ class MagicsDirective(_Generated):
         top = _fixed_width(grammar.magic_parser())
         out = _section("%hook", "The line magic; ``%hook COMMAND --help`` prints a command's help.", top)
         for name, parser in subcommands(top).items():
-            summary = _summary(top, name)
-            out += _section(f"%hook {name}", f"{summary[:1].upper()}{summary[1:]}.", parser)
+            out += _section(f"%hook {name}", _sentence(_summary(top, name)), parser)
+            for action, sub in subcommands(parser).items():  # node create|delete|purge|config
+                out += _section(f"%hook {name} {action}", _sentence(_summary(parser, action)),
+                                _fixed_width(sub))
         out += _section("%%hook", "The cell body becomes a ``python_code`` hook (see :doc:`hooks`); "
                                   "running the cell again replaces it.", grammar.cell_parser())
+        out += _section("%%hook publish", "The cell body, taken as it is, is published as an item.",
+                        _fixed_width(grammar.publish_cell_parser()))
         return out
+
+
+def _sentence(summary: str) -> str:
+    return f"{summary[:1].upper()}{summary[1:]}."
 
 
 class SettingsDirective(_Generated):

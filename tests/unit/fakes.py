@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from hooknb import loop as _loop
+from hooknb.errors import HooknbError, PubSubError
 from hooknb.events import Event
 from hooknb.host import Host
 
@@ -14,7 +16,9 @@ SERVICE = "pubsub.localhost"
 
 class FakeClient:
     """What the session and the engine use of a :class:`hooknb.client.Client`: a JID, a state,
-    the items each node holds and how many it keeps, subscriptions, ``last_error``."""
+    the items each node holds (a node absent from ``nodes`` does not exist) and how many it
+    keeps, subscriptions, ``last_error``; ``refused`` subscriptions fail with their error, and
+    ``on_fetch`` is called as each fetch of items starts."""
 
     def __init__(self, jid: str = ACCOUNT) -> None:
         self.jid = jid
@@ -23,7 +27,8 @@ class FakeClient:
         self.capacity: str | None = None
         self.nodes: dict[tuple[str, str], list[Event]] = {}
         self.subscriptions: set[tuple[str, str]] = set()
-        self.refused: dict[tuple[str, str], str] = {}
+        self.refused: dict[tuple[str, str], HooknbError] = {}
+        self.on_fetch: Callable[[str], None] | None = None
 
     def hold(self, node: str, *item_ids: str, service: str = SERVICE) -> list[Event]:
         """Make ``node`` hold these items (oldest first); returns their events."""
@@ -31,12 +36,22 @@ class FakeClient:
         self.nodes.setdefault((service, node), []).extend(events)
         return events
 
+    def missing(self, node: str, service: str = SERVICE) -> None:
+        """Make subscriptions to ``node`` fail as the server does for a node that does not exist."""
+        self.refused[(service, node)] = PubSubError(f"subscribe: node {node!r} not found on {service} "
+                                                    "(item-not-found)", "item-not-found")
+
     async def aget_items(self, node: str, service: str | None = None, max_items: int | None = None) -> list[Event]:
+        if self.on_fetch is not None:
+            self.on_fetch(node)
         items = list(self.nodes.get((service or self.jid, node), []))
         return items[-max_items:] if max_items else items
 
     async def aget_node_config(self, node: str, service: str | None = None) -> dict[str, Any]:
         return {} if self.capacity is None else {"pubsub#max_items": self.capacity}
+
+    def drop_subscription(self, service: str, node: str) -> None:
+        self.subscriptions.discard((service, node))
 
     async def asubscribe_missing(self, pairs: set[tuple[str, str]]) -> tuple[list, dict]:
         wanted = sorted(pairs - self.subscriptions)

@@ -276,3 +276,11 @@ def test_serialise_a_parsed_payload_and_none():
                            '<title>a &amp; b</title><x xmlns="urn:x" k="&quot;"/></entry></message>')[0]
     assert serialise(parsed) == tostring(parsed)
     assert serialise(None) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.booleans())
+def test_the_escape_slixmpp_uses_matches_its_own(text, use_cdata):
+    from hooknb import client
+
+    assert client._fast_escape(text, use_cdata) == client._slixmpp_escape(text, use_cdata)

@@ -15,7 +15,7 @@ from hooknb.errors import HooknbError
 from hooknb.events import KINDS
 
 SUBCOMMANDS = ("connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
-               "publish", "status", "feed", "manager")
+               "publish", "status", "feed", "manager", "node")
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,8 @@ def test_create_parses_every_option(parser):
     assert vars(args) == {
         "command": "create", "service": "pubsub.example.org", "node": "news", "uri": None,
         "type": "python_code", "persistent": True, "on": "publish,retract", "phase": "before",
-        "priority": -3, "timeout": 2.5, "publishers": ["a@x", "b@y"], "arg": "item.id", "pin": False}
+        "priority": -3, "timeout": 2.5, "publishers": ["a@x", "b@y"], "arg": "item.id", "pin": False,
+        "create_node": False, "node_config": []}
 
 
 def test_create_defaults(parser):
@@ -62,7 +63,8 @@ def test_list_formats(parser):
 
 @pytest.mark.parametrize("command", ["events", "runs"])
 def test_journal_commands_filter_by_node_and_count(parser, command):
-    assert vars(grammar.parse(parser, command)) == {"command": command, "node": None, "last": None}
+    assert vars(grammar.parse(parser, command)) == {"command": command, "node": None, "last": None,
+                                                    **({"expand": False} if command == "events" else {})}
     args = grammar.parse(parser, f"{command} -n news --last 5")
     assert (args.node, args.last) == ("news", 5)
 
@@ -107,7 +109,8 @@ def test_status_feed_and_manager(parser):
 def test_cell_parser_options():
     args = grammar.parse(grammar.cell_parser(), "-n news -P --on all --timeout 2 --from a@x b@y")
     assert vars(args) == {"service": None, "node": "news", "uri": None, "persistent": True, "on": "all",
-                          "timeout": 2.0, "publishers": ["a@x", "b@y"], "pin": False}
+                          "timeout": 2.0, "publishers": ["a@x", "b@y"], "pin": False,
+                          "create_node": False, "node_config": []}
     assert "unrecognized arguments: -t" in error_of(grammar.cell_parser(), "-n news -t python")
 
 

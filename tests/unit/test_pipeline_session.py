@@ -1,11 +1,14 @@
 """The session stage without a server: live events held during the catch-up, missed items
-first and in order, positions, gaps, subscription refusals shown on the hooks, the lease."""
+first and in order, positions, gaps, subscription refusals shown on the hooks, the lease, nodes
+waited for until they exist."""
 
 from __future__ import annotations
 
 import pytest
 
 from hooknb import loop as _loop
+from hooknb import session as session_module
+from hooknb.errors import HooknbError
 from hooknb.hooks import HookSpec
 from hooknb.session import Session
 from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
@@ -88,7 +91,7 @@ def test_positions_follow_live_items_and_reach_the_store_with_the_inbox(host):
 def test_a_refused_subscription_shows_on_the_hook_and_clears_when_accepted(host):
     spec = persistent_hook(host)
     client = FakeClient()
-    client.refused[(SERVICE, "n")] = "forbidden"
+    client.refused[(SERVICE, "n")] = HooknbError("forbidden")
     session = host.session()
     start(session, client)
     assert host.registry.get(spec.id).last_error == "cannot subscribe: forbidden"
@@ -149,3 +152,54 @@ def test_the_last_item_seen_runs_again_in_a_catch_up_if_it_was_republished(host)
     client.nodes[(SERVICE, "n")] = [event("n", "same", payload='<n xmlns="urn:test">v2</n>')]
     start(host.session(), client, reconnected=True)
     assert host.wait_runs(1, 5) and ran(host) == ["same"]
+
+
+def test_a_missing_node_is_waited_for_and_what_it_holds_once_it_appears_runs_first(host, monkeypatch):
+    monkeypatch.setattr(session_module, "NODE_POLL", 0.05)
+    spec = persistent_hook(host)
+    client = FakeClient()
+    client.missing("n")
+    session = host.session()
+    start(session, client)
+    hook = host.registry.get(spec.id)
+    assert (hook.status, hook.last_error, session.waiting) == ("waiting for node", None, {(SERVICE, "n")})
+    assert host.inbox.flush()
+    assert host.store.get_position(ACCOUNT, SERVICE, "n")[0] == ""  # a missing node counts as seen empty
+
+    def live_during_the_fetch(node):  # an item published while the session fetches the node
+        client.on_fetch = None  # (this runs on the loop thread, as the client's events do)
+        session.on_events(client, [event("n", "live"), event("other", "x")])
+
+    client.on_fetch = live_during_the_fetch
+    client.hold("n", "first", "second")  # the node appears, with two items
+    client.refused.clear()
+    assert host.wait_runs(3, 5)  # found by the poll: no call here
+    assert ran(host) == ["first", "second", "live"]
+    assert [e.item_id for e in host.events.snapshot()] == ["x", "first", "second", "live"]  # only n held
+    assert (hook.status, session.waiting, client.subscriptions) == ("active", set(), {(SERVICE, "n")})
+
+
+def test_a_node_still_missing_at_a_new_session_is_waited_for_again(host):
+    spec = persistent_hook(host)
+    client = FakeClient()
+    client.missing("n")
+    session = host.session()
+    start(session, client)
+    client.state = "reconnecting"  # the poll ends with the session
+    start(session, client, reconnected=True)
+    assert host.registry.get(spec.id).status == "waiting for node" and session.waiting == {(SERVICE, "n")}
+    client.refused.clear()
+    client.hold("n", "while-away")
+    start(session, client, reconnected=True)  # the node appeared while the connection was down
+    assert host.wait_runs(1, 5) and ran(host) == ["while-away"]
+    assert host.registry.get(spec.id).status == "active" and session.waiting == set()
+
+
+def test_a_node_refused_for_another_reason_is_not_waited_for(host):
+    spec = persistent_hook(host)
+    client = FakeClient()
+    client.refused[(SERVICE, "n")] = HooknbError("forbidden")
+    session = host.session()
+    start(session, client)
+    hook = host.registry.get(spec.id)
+    assert (hook.status, hook.last_error, session.waiting) == ("active", "cannot subscribe: forbidden", set())
