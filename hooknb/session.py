@@ -73,19 +73,25 @@ class Positions:
         """The last item seen on a node (("", "") for a node seen empty; None if never looked at)."""
         return self._seen.get(key)
 
-    def note(self, events: list[Event]) -> list[Position]:
-        """Remember the newest published item of each hooked node in ``events``; returns the
-        positions of the persistently hooked ones, to be written."""
-        lookup, out = self._engine.registry.lookup, {}
+    def note(self, events: list[Event]) -> tuple[list[Event], list[Position]]:
+        """Remember the newest published item of each hooked node in ``events``.  Returns the
+        events that are not a copy of the item last seen on their node (a server sends the last
+        item again on subscription, ejabberd sends the owner two copies of a PEP item: such a
+        copy is the same version, already seen), and the new positions of the persistently
+        hooked nodes, to be written."""
+        lookup, out, fresh = self._engine.registry.lookup, {}, []
         for event in events:
             if event.kind == "publish" and event.item_id:
                 hooks = lookup(event.account, event.service, event.node)
                 if hooks:
-                    key = (event.account, event.service, event.node)
-                    self._seen[key] = (event.item_id, digest(event))
+                    key, mark = (event.account, event.service, event.node), (event.item_id, digest(event))
+                    if self._seen.get(key) == mark:
+                        continue
+                    self._seen[key] = mark
                     if any(h.persistent for h in hooks):
-                        out[key] = self._seen[key]
-        return [(*key, *mark) for key, mark in out.items()]
+                        out[key] = mark
+            fresh.append(event)
+        return fresh, [(*key, *mark) for key, mark in out.items()]
 
     def remember(self, key: NodeKey, items: list[Event]) -> Position:
         """Note a node's newest item ("" when it is empty); returns the position."""
@@ -183,7 +189,8 @@ class Session(ClientHandler):
     def accept(self, client: Client, events: list[Event]) -> None:
         """Note the last item per node, then hand the events to the engine; a hooked node
         deleted is waited for, as a node that does not exist."""
-        self.engine.accept(client, events, self.positions.note(events))
+        fresh, positions = self.positions.note(events)
+        self.engine.accept(client, fresh, positions)
         for event in events:
             if event.kind == "delete" and (event.service, event.node) in client.subscriptions:
                 client.drop_subscription(event.service, event.node)

@@ -203,3 +203,16 @@ def test_a_node_refused_for_another_reason_is_not_waited_for(host):
     start(session, client)
     hook = host.registry.get(spec.id)
     assert (hook.status, hook.last_error, session.waiting) == ("active", "cannot subscribe: forbidden", set())
+
+
+def test_a_copy_of_the_last_item_seen_is_not_run_again(host):
+    """A server may send the last item again on subscription (ejabberd does): the same version
+    as the position noted when the node was hooked, so not a new item."""
+    persistent_hook(host)
+    client = FakeClient()
+    (old,) = client.hold("n", "old")
+    session = host.session()
+    start(session, client)                               # first look: position "old"
+    on_loop(session.on_events, client, [old, event("n", "new")])
+    assert host.wait_runs(1, 5) and not host.wait_runs(2, 0.3)
+    assert ran(host) == ["new"] and [e.item_id for e in host.events.snapshot()] == ["new"]
