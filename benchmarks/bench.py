@@ -85,7 +85,7 @@ ENTRY = (f'<entry xmlns="{ATOM}"><id>urn:hooknb:bench:{{n}}</id><title>Reading {
          '</title><updated>2026-01-01T12:00:00Z</updated><summary>temperature 21.5 C, humidity '
          '40 %, battery 87 %</summary><content type="text">{t:.6f}</content></entry>')
 SENT_AT = f"{{{ATOM}}}content"
-GROUPS = ("throughput", "python_file", "latency", "journal", "kernel", "widget")
+GROUPS = ("throughput", "persistent", "python_file", "latency", "journal", "kernel", "widget")
 
 NOOP_HOOK = '''\
 """A hook that does nothing."""
@@ -179,14 +179,15 @@ class Sizes:
     kernel_rounds: int  # per side (idle, loaded)
     kernel_seconds: float  # per round and side
     widget_seconds: float
+    catch_up_items: int  # published while away, over 20 nodes
 
 
 FULL = Sizes(burst=5000, rounds=8, other_nodes=100, latency_rounds=10, latency_seconds=2.0,
              file_events=1000, journal_events=100_000, kernel_rounds=4, kernel_seconds=5.0,
-             widget_seconds=8.0)
+             widget_seconds=8.0, catch_up_items=5000)
 QUICK = Sizes(burst=300, rounds=1, other_nodes=100, latency_rounds=1, latency_seconds=1.0,
               file_events=100, journal_events=10_000, kernel_rounds=1, kernel_seconds=1.5,
-              widget_seconds=2.0)
+              widget_seconds=2.0, catch_up_items=400)
 
 
 @dataclass
@@ -266,7 +267,7 @@ class RawPeer:
     whose ``pubsub_publish`` handler only counts (or, for latency, notes the time)."""
 
     COMMANDS = frozenset({"create", "publish", "subscribe", "arm", "pause", "drain", "record",
-                          "recorded", "latencies"})
+                          "recorded", "latencies", "fetch"})
 
     def __init__(self, xmpp: slixmpp.ClientXMPP, service: str) -> None:
         self.xmpp, self.service = xmpp, service
@@ -326,6 +327,14 @@ class RawPeer:
         if failures:
             raise HooknbError(f"{len(failures)} publish requests failed, first: {failures[0]}")
         return {"seconds": loop.time() - start}
+
+    async def fetch(self, nodes: list[str]) -> dict[str, Any]:
+        """Fetch every item of the nodes, one node after the other (what a catch-up must do)."""
+        start, items = time.perf_counter(), 0
+        for node in nodes:
+            result = await self.pubsub.get_items(self.service, node, timeout=60)
+            items += len(result["pubsub"]["items"]["substanzas"])
+        return {"seconds": time.perf_counter() - start, "items": items}
 
     async def subscribe(self, nodes: list[str]) -> dict[str, Any]:
         """Subscribe (bare JID) to the nodes."""
@@ -502,19 +511,20 @@ async def _reading(xmpp: slixmpp.ClientXMPP, on: bool) -> float:
 
 
 class HooknbSide:
-    """hooknb, in this process: a Host with a no-op python_file hook, and a recording hook for
-    latency."""
+    """hooknb, in this process: a Host with a no-op python_file hook (``persistent``: through the
+    inbox, as ``hooknb run`` runs it), and a recording hook for latency."""
 
     name = "hooknb"
 
-    def __init__(self, info: srv.ServerInfo, directory: Path, node: str, latency_node: str) -> None:
+    def __init__(self, info: srv.ServerInfo, directory: Path, node: str, latency_node: str,
+                 persistent: bool = False) -> None:
         self.info = info
         self.node, self.latency_node = node, latency_node
-        self.host = Host(store_path=str(directory / "hooknb.sqlite3"))
+        self.host = Host(store_path=str(directory / f"hooknb{'-persistent' if persistent else ''}.sqlite3"))
         self.client = self.host.connect(info.jid("hook"), info.accounts["hook"], host=info.host,
                                         port=info.port, plaintext=True)
         self.noop = write_hook(directory / "noop_hook.py", NOOP_HOOK)
-        self.host.create_hook(node, str(self.noop), "python_file", service=info.pubsub)
+        self.host.create_hook(node, str(self.noop), "python_file", service=info.pubsub, persistent=persistent)
         recording = write_hook(directory / "recording_hook.py", RECORDING_HOOK)
         self.recorder = self.host.create_hook(latency_node, str(recording), "python_file",
                                               service=info.pubsub)
@@ -646,19 +656,22 @@ class Bench:
         self._throughput("throughput_100_nodes", f"throughput, {len(others)} other nodes hooked", 0.85)
 
     def _throughput(self, row_id: str, scenario: str, minimum: float) -> None:
+        self.rows.append(self._rates(row_id, scenario, self.sides, minimum))
+
+    def _rates(self, row_id: str, scenario: str, sides: tuple[RawSide, HooknbSide], minimum: float) -> Row:
+        """The row of a throughput scenario: medians of ABBA rounds of each side draining a burst."""
         log(f"{scenario}: {self.sizes.rounds} rounds of {self.sizes.burst} items per side")
-        for side in self.sides:  # warm up
+        for side in sides:  # warm up
             drain_round(self.publisher, side, min(200, self.sizes.burst), f"{row_id}-warm-{side.name}")
         rates: dict[str, list[float]] = {"slixmpp": [], "hooknb": []}
-        for r, side in alternate(self.sizes.rounds, self.sides):
+        for r, side in alternate(self.sizes.rounds, sides):
             rate = drain_round(self.publisher, side, self.sizes.burst, f"{row_id}-{r}-{side.name}")
             rates[side.name].append(rate)
             log(f"  round {r} {side.name}: {rate:,.0f} items/s")
         spread = ", ".join(f"{name} {min(v):,.0f}-{max(v):,.0f}" for name, v in rates.items())
-        self.rows.append(at_least(row_id, scenario, "items/s", statistics.median(rates["slixmpp"]),
-                                  statistics.median(rates["hooknb"]), minimum,
-                                  f"medians of {self.sizes.rounds} rounds of {self.sizes.burst} "
-                                  f"items; ranges {spread}"))
+        return at_least(row_id, scenario, "items/s", statistics.median(rates["slixmpp"]),
+                        statistics.median(rates["hooknb"]), minimum,
+                        f"medians of {self.sizes.rounds} rounds of {self.sizes.burst} items; ranges {spread}")
 
     # ---------------------------------------------------------------- latency
     def latency(self) -> None:
@@ -816,10 +829,54 @@ class Bench:
                                  f"baseline: one redraw per arriving item ({arrived:,.0f} items/s "
                                  f"arrived); {redraws1 - redraws0} redraws in {t1 - t0:.1f} s"))
 
+    # ---------------------------------------------------------------- persistent hooks
+    def persistent(self) -> None:
+        """A persistent hook through the inbox against raw slixmpp; then a catch-up after an
+        outage of ``catch_up_items`` items over 20 nodes."""
+        raw, _hooked = self.sides
+        self.publisher.run("create", nodes=["hooknb-persist"])
+        durable = HooknbSide(self.info, self.directory, "hooknb-persist", "hooknb-lat", persistent=True)
+        self._closers.append(durable.close)
+        self.rows.append(self._rates("throughput_persistent", "throughput, 1 persistent no-op hook (inbox)",
+                                     (raw, durable), 0.90))
+        durable.close()
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        total, nodes = self.sizes.catch_up_items, [f"catch-{i}" for i in range(20)]
+        log(f"catch_up: {total} items over {len(nodes)} nodes published while the hooks' process is away")
+        setup = self.sides[1].client
+        for node in nodes:  # the component's nodes keep 20 items unless told (room for all: no gap)
+            setup.create_node(node, self.info.pubsub, config={"max_items": 2 * total // len(nodes)})
+        store = str(self.directory / "catch-up.sqlite3")
+        account = (self.info.jid("hook"), self.info.accounts["hook"])
+        connect = dict(host=self.info.host, port=self.info.port, plaintext=True)
+        before = Host(store_path=store)
+        before.connect(*account, **connect)
+        for node in nodes:
+            before.create_hook(node, str(self.sides[1].noop), "python_file", service=self.info.pubsub,
+                               persistent=True)
+        before.close()                                          # the outage
+        self.publisher.run("publish", nodes=nodes, count=total, tag="catch-up")
+        fetched = self.publisher.run("fetch", nodes=nodes)      # the baseline: fetching them all
+        after = Host(store_path=store)
+        start = time.time()
+        after.connect(*account, **connect)
+        if not after.wait_runs(total, 120):
+            raise HooknbError(f"catch_up: {after.runs.total} of {total} runs")
+        last = after.runs.latest()
+        after.close()
+        rate, baseline = total / (last.ts + last.duration - start), fetched["items"] / fetched["seconds"]
+        self.rows.append(Row("catch_up", f"catch-up after an outage of {total} items on 20 nodes", "items/s",
+                             baseline, rate, rate / baseline, ">= 2000 items/s", rate >= 2000,
+                             "baseline: raw slixmpp fetching the same items; hooknb: connect, fetch, "
+                             "write to the inbox and run them all (a no-op python_file hook)"))
+
     def run(self, groups: Iterable[str]) -> list[Row]:
         """Run the scenario groups, in a fixed order, each after a full garbage collection (so
         that none pays for the garbage the one before left)."""
-        actions = {"throughput": self.throughput, "python_file": self.python_file,
+        actions = {"throughput": self.throughput, "persistent": self.persistent,
+                   "python_file": self.python_file,
                    "latency": self.latency, "journal": self.journal, "kernel": self.kernel_rows,
                    "widget": self.widget}
         for group in GROUPS:

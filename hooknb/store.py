@@ -234,9 +234,12 @@ class Store:
         return seqs
 
     def mark_done(self, seq: int, when: float) -> None:
-        """Mark one run done (its own transaction)."""
-        with self._tx() as db:
-            db.execute("UPDATE inbox SET done = ? WHERE seq = ?", (when, seq))
+        """Mark one run done: one statement, so one transaction of its own (autocommit)."""
+        with self._lock:
+            try:
+                self._db.execute("UPDATE inbox SET done = ? WHERE seq = ?", (when, seq))
+            except sqlite3.DatabaseError as exc:
+                raise self._error(exc) from None
 
     def pending(self, account: str) -> list[tuple]:
         """The inbox rows of ``account`` whose run has not ended, oldest first: (seq, then the
