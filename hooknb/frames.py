@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from .events import Event
 from .hooks import SUMMARY_FIELDS
 
 #: Columns turned into categoricals when they appear in a record type.
@@ -95,3 +96,12 @@ def gaps(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
 def accounts(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """One row per connected account."""
     return pd.DataFrame(list(rows), columns=list(STATUS_COLUMNS))
+
+
+def events(rows: list[Event], typed: bool = False) -> pd.DataFrame:
+    """Events (``received`` in UTC); ``typed``: known payloads add typed columns (see
+    :mod:`hooknb.views`)."""
+    from . import views
+
+    df = records(rows, Event, {"ts": "received"})
+    return expand(df, [views.extract(e.payload) for e in rows]) if typed else df

@@ -312,6 +312,17 @@ class Registry:
                 and (not type_ or h.type == type_) and (not arg or h.arg == arg)
                 and (phase is None or h.phase == phase)]
 
+    def matching(self, account: str, service: str, node: str, type_: str | None,
+                 arg: str | None) -> list[Hook]:
+        """The hooks ``delete`` means: on (service, node), of ``type_`` and ``arg`` when given
+        (a file given without its type is also looked for by its absolute path)."""
+        if type_ and type_ not in TYPES:
+            raise HooknbError(f"unknown hook type {type_!r}; choose one of {', '.join(TYPES)}")
+        found = self.find(account, service, node, type_, normalize_arg(type_, arg) if arg and type_ else arg)
+        if arg and not type_ and not found:
+            found = self.find(account, service, node, None, normalize_arg("python_file", arg))
+        return found
+
     def nodes(self, account: str) -> set[tuple[str, str]]:
         """The (service, node) pairs an account has event hooks on."""
         return {(h.service, h.node) for h in self._hooks.values()

@@ -22,7 +22,7 @@ from . import policy
 from .client import Client, split_jid
 from .connection import ConnectOptions
 from .engine import Engine
-from .errors import HookCreateError, HooknbError, PubSubError
+from .errors import HooknbError
 from .events import Event
 from .hooks import DEFAULT_TIMEOUT, Hook, HookSpec, Registry, check_action, hook_id
 from .inbox import Inbox
@@ -93,15 +93,10 @@ class Host:
     async def aconnect(self, jid: str, password: str, host: str | None = None, port: int | None = None,
                        plaintext: bool = False, cafile: str | None = None, direct_tls: bool = False,
                        timeout: float = 20.0) -> Client:
-        """Connect ``jid`` (or return its existing connection); restores its persistent hooks.
-
-        The connection options are those of :class:`~hooknb.connection.ConnectOptions`; a
-        failure to connect or authenticate raises :class:`~hooknb.errors.ConnectError`;
-        :class:`~hooknb.errors.TrustError` if the store or the restrict policy could have been
-        written by someone else: nothing is connected, nothing runs."""
-        options = ConnectOptions(host=host, port=port, cafile=cafile, direct_tls=direct_tls,
-                                 plaintext=plaintext)
-        options.check(jid)
+        """Connect ``jid`` (or return its existing connection), restoring its persistent hooks
+        (options: :class:`~hooknb.connection.ConnectOptions`).  :class:`ConnectError` if it cannot;
+        :class:`TrustError` if others could write the store or the policy: nothing runs then."""
+        options = ConnectOptions(host=host, port=port, cafile=cafile, direct_tls=direct_tls, plaintext=plaintext)
         bare = split_jid(jid).bare
         client = self.clients.get(bare)
         if client is not None and client.state in ("connected", "reconnecting", "connecting"):
@@ -120,10 +115,8 @@ class Host:
 
     @_loop.on_loop
     async def asubscribe_hooks(self, account: str | None = None) -> list[tuple[str, str]]:
-        """Subscribe a connected account to the nodes of hooks it is not subscribed to yet (e.g.
-        hooks picked up by :meth:`sync_store`), noting each one's newest item; returns the
-        (service, node) pairs newly subscribed.  Does nothing while the account is not
-        connected: the next session start subscribes them."""
+        """Subscribe a connected account to the nodes of hooks added since (e.g. by :meth:`sync_store`);
+        returns the (service, node) pairs newly subscribed (none while not connected)."""
         client = self._connected(self.account(account))
         if client is None:
             return []
@@ -177,24 +170,13 @@ class Host:
                            node_config: dict[str, Any] | None = None) -> Hook:
         """Create (validate, store, subscribe) a hook on ``node`` of ``service`` (default own PEP).
 
-        ``type`` is one of python, python_file, python_code (inferred from ``arg`` when None:
-        an existing .py file or an importable module; :attr:`last_inferred` then says which).
-        ``on`` lists the event kinds that trigger it (default ``publish``), or the operations
-        for ``before``/``after`` phases.  ``name`` identifies a hook to replace (``%%hook``
-        cells use it).  Creating the same (service, node, type, arg) twice returns the existing
-        hook, with the new options (and the code as it is now).  A ``pin``-ned hook refuses to
-        run code that differs from the code it was created with (each refused run journaled,
-        status ``refused``); otherwise a change runs and is journaled (``code_changed``).
-
-        With ``publishers`` (``--from``) the hook runs only for items the service says these
-        JIDs published.  Whether the service names publishers at all is asked now when
-        connected, else seen at the first item: ``hook.warnings`` then says so if it does not,
-        and ``hook.publisher_check`` shows it in listings.
-
-        A node that does not exist is waited for: the hook's status is ``waiting for node``
-        until it exists, then it runs on every item published from then on.  ``create_node``
-        (implied by ``node_config``, e.g. ``{"max_items": 10}``) creates it first instead.
-        """
+        ``type`` is python, python_file or python_code (inferred from ``arg`` when None;
+        :attr:`last_inferred` then says which); ``on``: the event kinds that trigger it (default
+        ``publish``), or the operations of ``before``/``after`` hooks; ``name``: a hook to
+        replace (``%%hook`` cells); ``publishers``: ``--from`` (``hook.warnings`` says if the
+        service does not name publishers); ``pin``: refuse changed code; ``create_node`` (implied
+        by ``node_config``) makes a missing node, which is otherwise waited for.  Creating the
+        same (service, node, type, arg) again updates that hook (see ``docs/hooks.rst``)."""
         jid = self.account(account)
         self.last_inferred = None
         type_, arg, kinds = check_action(node, arg, type, phase, timeout, on)
@@ -209,24 +191,18 @@ class Host:
             raise HooknbError(f"{jid} is not connected: temporary hooks need a connection "
                               "(or create it with persistent=True)")
         loader = self.engine.prepare(type_, arg, pin)
-        if create_node or node_config:
-            if client is None:
-                raise HooknbError(f"{jid} is not connected: creating node {node!r} needs a connection")
-            await _ensure_node(client, service, node, node_config)
+        if (create_node or node_config) and client is None:
+            raise HooknbError(f"{jid} is not connected: creating node {node!r} needs a connection")
         old = self.registry.get(hook_id(jid, service, node, type_, arg, phase))
         spec = HookSpec.make(jid, service, node, type_, arg, phase,
                              persistent=persistent or bool(old and old.persistent), kinds=kinds,
                              priority=priority, timeout=timeout, publishers=trusted, name=name,
                              sha256=loader.digest, pin=pin,
                              **({"created": old.spec.created} if old else {}))
-        exists = True
-        if phase == "event" and client is not None:
-            try:
-                exists = await client.handler.hook_node(client, service, node, spec.persistent)
-            except HooknbError as exc:
-                raise HookCreateError(f"cannot hook node {node!r} on {service}: {exc}") from None
-        named = await client.handler.publishers_named(client, service, node) if (
-            trusted and phase == "event" and client is not None and exists) else None
+        exists, named = True, None
+        if client is not None:
+            exists, named = await client.handler.attach(client, spec, create_node or bool(node_config),
+                                                        node_config)
         replaced = [h.id for h in self.registry.all(jid) if name and h.name == name
                     and (h.service, h.node) == (service, node) and h.id != spec.id]
         if replaced:
@@ -247,19 +223,10 @@ class Host:
         """Delete the hooks on (service, node) matching ``type`` and ``arg``; empty type and arg
         delete every hook there.  Returns how many were deleted.  Works on stored hooks without a
         connection; a hook whose file has disappeared can still be deleted."""
-        from .loading import TYPES, normalize_arg
-
         jid = self.account(account)
-        service = split_jid(service).bare if service else jid
-        if type and type not in TYPES:
-            raise HooknbError(f"unknown hook type {type!r}; choose one of {', '.join(TYPES)}")
-        if arg and type:
-            arg = normalize_arg(type, arg)
         self._restore_if_offline(jid)
-        candidates = self.registry.find(jid, service, node, type, arg)
-        if arg and not type and not candidates:  # a file given without -t: try its absolute path
-            candidates = self.registry.find(jid, service, node, None, normalize_arg("python_file", arg))
-        return len(self.engine.remove([h.id for h in candidates]))
+        found = self.registry.matching(jid, split_jid(service).bare if service else jid, node, type, arg)
+        return len(self.engine.remove([h.id for h in found]))
 
     def delete_hook(self, hook_id: str) -> bool:
         """Delete one hook by its id (stored ones included); False if there is none."""
@@ -312,14 +279,10 @@ class Host:
         With ``expand``, known payloads add typed columns (a microblog post's ``title``,
         ``author``, ``published``...; see :mod:`hooknb.views`, where you can register your own):
         empty where a payload has none."""
-        from . import frames, views
+        from . import frames
 
-        rows = self.events.snapshot()
-        if node:
-            rows = [e for e in rows if e.node == node]
-        rows = rows[-last:] if last else rows
-        df = frames.records(rows, Event, {"ts": "received"})
-        return frames.expand(df, [views.extract(e.payload) for e in rows]) if expand else df
+        rows = [e for e in self.events.snapshot() if not node or e.node == node]
+        return frames.events(rows[-last:] if last else rows, typed=expand)
 
     def runs_frame(self, node: str | None = None, last: int | None = None,
                    hook: str | None = None) -> pd.DataFrame:
@@ -356,30 +319,11 @@ class Host:
         return frames.gaps(self.store.gaps(account))
 
     def status(self) -> pd.DataFrame:
-        """One row per account: state, last error, reconnects, subscriptions, who runs its
-        persistent hooks (``persistent_hooks_run_by``), gaps noticed, ``store``: why the store
-        cannot be written, if it cannot (runs then wait in memory), the warnings of its hooks
-        (e.g. "publisher unknown on this service"), one per line, and how many hooked nodes it
-        waits for (they do not exist yet)."""
+        """One row per account: state, last error, reconnects, subscriptions, who runs its persistent
+        hooks, gaps, why the ``store`` cannot be written (if so), hook warnings, nodes waited for."""
         from . import frames
 
-        return frames.accounts({"account": c.jid, "state": c.state, "last_error": c.last_error,
-                                "reconnects": c.reconnects, "subscriptions": len(c.subscriptions),
-                                "persistent_hooks_run_by": c.handler.describe_lease(),
-                                "gaps": c.handler.gaps, "store": self.inbox.status,
-                                "warnings": "\n".join(w for h in self.registry.all(c.jid)
-                                                      for w in h.warnings) or None,
-                                "waiting": len(c.handler.waiting)}
-                               for c in self.clients.values())
-
-
-async def _ensure_node(client: Client, service: str, node: str, config: dict[str, Any] | None) -> None:
-    """Create ``node`` unless it exists (its configuration is then left as it is)."""
-    try:
-        await client.acreate_node(node, service, config or None)
-    except PubSubError as exc:
-        if exc.condition != "conflict":
-            raise HookCreateError(f"cannot create node {node!r} on {service}: {exc}") from None
+        return frames.accounts({**c.handler.status(c), "store": self.inbox.status} for c in self.clients.values())
 
 
 _host: Host | None = None
@@ -398,13 +342,9 @@ def get_host() -> Host:
 def connect(jid: str, password: str, host: str | None = None, port: int | None = None,
             plaintext: bool = False, cafile: str | None = None, direct_tls: bool = False,
             timeout: float = 20.0) -> Client:
-    """Connect an account through the process-wide host; the same account gives the same client.
-
-    Waits until the session has started and initial presence is sent.  Without ``host`` the
-    JID's domain is looked up (SRV records).  TLS is STARTTLS, or direct TLS (XEP-0368) with
-    ``direct_tls=True`` or on ports 5223 and 443; ``cafile`` names the CA certificates to trust
-    (PEM).  ``plaintext=True`` (no TLS) is refused unless the host is a loopback address.  A
-    failure to connect or authenticate raises :class:`~hooknb.errors.ConnectError`.
-    """
+    """Connect an account through the process-wide host (the same account, the same client), once
+    its session has started.  Without ``host``, SRV records; STARTTLS, or direct TLS with
+    ``direct_tls`` or on ports 5223 and 443; ``cafile``: CAs to trust; ``plaintext`` only to
+    loopback.  :class:`~hooknb.errors.ConnectError` if it cannot."""
     return get_host().connect(jid, password, host=host, port=port, plaintext=plaintext,
                               cafile=cafile, direct_tls=direct_tls, timeout=timeout)

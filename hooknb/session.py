@@ -35,12 +35,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .client import Client, ClientHandler, Operation, Send
-from .errors import HooknbError, PubSubError
+from .errors import HookCreateError, HooknbError, PubSubError
 from .events import Event
 from .inbox import Entry, Position, digest
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .hooks import HookSpec
 
 log = logging.getLogger(__name__)
 NodeKey = tuple[str, str, str]  # (account, service, node)
@@ -134,6 +135,14 @@ class Session(ClientHandler):
             return "nobody"
         info = self.lease["info"]
         return f"{info.get('program')} (pid {info.get('pid')} on {info.get('host')})"
+
+    def status(self, client: Client) -> dict[str, Any]:
+        """The account's row of :meth:`hooknb.host.Host.status` (but the store's)."""
+        warnings = [w for h in self.engine.registry.all(client.jid) for w in h.warnings]
+        return {"account": client.jid, "state": client.state, "last_error": client.last_error,
+                "reconnects": client.reconnects, "subscriptions": len(client.subscriptions),
+                "persistent_hooks_run_by": self.describe_lease(), "gaps": self.gaps,
+                "warnings": "\n".join(warnings) or None, "waiting": len(self.waiting)}
 
     # ---------------------------------------------------------------- ClientHandler
     async def prepare_session(self, client: Client) -> None:
@@ -266,6 +275,29 @@ class Session(ClientHandler):
             await self.want_lease(client)
         await self.mark(client, service, node, persistent)
         return True
+
+    async def attach(self, client: Client, spec: HookSpec, create_node: bool,
+                     node_config: dict[str, Any] | None) -> tuple[bool, bool | None]:
+        """The connected part of making a hook: create its node if asked (one that exists is
+        left as it is), subscribe and note the node's position (event hooks), and for a
+        ``--from`` hook ask whether the service names publishers.  Returns (whether the node
+        exists, whether publishers are named: None when not known yet);
+        :class:`HookCreateError` if the node cannot be made or hooked."""
+        service, node = spec.service, spec.node
+        if create_node:
+            try:
+                await client.acreate_node(node, service, node_config or None)
+            except PubSubError as exc:
+                if exc.condition != "conflict":
+                    raise HookCreateError(f"cannot create node {node!r} on {service}: {exc}") from None
+        if spec.phase != "event":
+            return True, None
+        try:
+            exists = await self.hook_node(client, service, node, spec.persistent)
+        except HooknbError as exc:
+            raise HookCreateError(f"cannot hook node {node!r} on {service}: {exc}") from None
+        named = await self.publishers_named(client, service, node) if spec.publishers and exists else None
+        return exists, named
 
     def wait_for_node(self, client: Client, service: str, node: str) -> None:
         """Wait for a hooked node that does not exist: its hooks say so, and it is looked for
