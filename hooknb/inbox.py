@@ -19,6 +19,7 @@ run in flight when the process died may run again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import threading
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 RETRY = 0.5  # seconds between attempts while the store fails
 MEMORY_MAX = 100_000  # entries held in memory while the store fails
+PRUNE_EVERY = 10_000  # entries written between two prunings of runs done (DONE_KEEP per hook)
 Position = tuple[str, str, str, str, str]  # (account, service, node, item id, payload digest)
 
 
@@ -47,8 +49,14 @@ def digest(event: Event) -> str:
     a node-wide event (purge, delete, config) has no identity to share: a fresh token."""
     if event.item_id is None:
         return uuid.uuid4().hex
-    payload = event.payload
-    return hashlib.sha256(payload.encode()).hexdigest() if payload is not None else ""
+    return _payload_digest(event.payload) if event.payload is not None else ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _payload_digest(payload: str) -> str:
+    """SHA-256 of a payload, remembered for the latest ones: an event's digest is asked for its
+    node's position and again for its inbox entry."""
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 class Entry:
@@ -96,7 +104,7 @@ class Inbox:
         self._thread: threading.Thread | None = None
         #: Why the store cannot be written right now (None when it can).
         self.status: str | None = None
-        self.written = 0  # entries written since start
+        self._unpruned = 0  # entries written since the runs done were last pruned
 
     # ---------------------------------------------------------------- intake (loop thread)
     def submit(self, entries: list[Entry], positions: list[Position],
@@ -117,11 +125,6 @@ class Inbox:
         """Whether batches or done marks wait to be written (or the entries of a written batch
         wait to be handed back to the loop)."""
         return bool(self._batches or self._dones)
-
-    def waiting(self) -> int:
-        """Entries and done marks not written yet."""
-        with self._cv:
-            return self._held + len(self._dones)
 
     # ---------------------------------------------------------------- runs that ended
     def done(self, entry: Entry, when: float) -> None:
@@ -183,7 +186,7 @@ class Inbox:
             if self.status is not None:
                 log.warning("persistent hooks: the store can be written again")
                 self.status = None
-            self.written += len(seqs)
+            self._prune(len(seqs))
             for _seq, _when, future in dones:
                 if future is not None and not future.done():
                     future.set_result(True)
@@ -193,6 +196,18 @@ class Inbox:
                     self._batches.popleft()
                 self._held -= sum(len(b.entries) for b in batches)
                 del self._dones[:len(dones)]
+
+    def _prune(self, written: int) -> None:
+        """Every ``PRUNE_EVERY`` entries, forget runs done beyond the newest ``DONE_KEEP`` of each
+        hook, so that the inbox stays bounded (a failure is retried at the next round)."""
+        self._unpruned += written
+        if self._unpruned < PRUNE_EVERY:
+            return
+        try:
+            self._store().prune()
+            self._unpruned = 0
+        except HooknbError as exc:
+            log.warning("persistent hooks: runs done could not be pruned: %s", exc)
 
     @staticmethod
     def _deliver(batches: Iterable[_Batch], seqs: Any) -> None:

@@ -215,3 +215,22 @@ def test_a_locked_store_is_a_one_line_error_and_loses_nothing(tmp_path):
     finally:
         locker.close()
         impatient.close()
+
+
+def test_the_inbox_thread_prunes_runs_done_as_it_writes(tmp_path, monkeypatch):
+    from hooknb import inbox as inbox_module
+    from hooknb.events import Event
+    from hooknb.inbox import Entry, Inbox
+
+    made = Store(tmp_path / "store.sqlite3")
+    pruned = []
+    monkeypatch.setattr(made, "prune", lambda: pruned.append(True) or 0)
+    monkeypatch.setattr(inbox_module, "PRUNE_EVERY", 3)
+    inbox = Inbox(lambda: made)
+    try:
+        for i in range(7):  # one entry a batch: 7 written, pruned after the 3rd and the 6th
+            inbox.submit([Entry("h", Event("a@x", "s", "n", "publish", str(i), None, f"<p>{i}</p>"))], [])
+            assert inbox.flush()
+        assert len(pruned) == 2
+    finally:
+        made.close()
