@@ -39,6 +39,7 @@ from .errors import StoreError
 log = logging.getLogger(__name__)
 FILENAME = "hooknb.sqlite3"
 BUSY_TIMEOUT_MS = 5000
+FILE_CHECK = 0.2  # seconds between two looks at whether the store's file is still the one open
 DONE_KEEP = 20_000  # runs done kept per hook (dedup of copies arriving late)
 INBOX_COLUMNS = "hook_id, account, service, node, kind, item_id, digest, publisher, payload, ts"
 
@@ -133,14 +134,19 @@ class Store:
             self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise self._error(exc) from None
-        self._file = _identity(self.path)
+        self._file_name = os.fspath(self.path)
+        self._file = _identity(self._file_name)
+        self._next_check = 0.0
 
     def _check_file(self) -> None:
         """Before each write: is :attr:`path` still the file this connection writes?  SQLite
         would go on writing a deleted store's inode, lost at exit: a store deleted under the
         process is restored at once from the open connection; one replaced by another file is
         an error until restart (this process's row numbers mean nothing in the other file)."""
-        now = _identity(self.path)
+        if time.monotonic() < self._next_check:  # writes meanwhile go to the open copy: not lost
+            return
+        self._next_check = time.monotonic() + FILE_CHECK
+        now = _identity(self._file_name)
         if now == self._file:
             return
         if now is not None:
@@ -355,7 +361,7 @@ class Store:
         return [dict(zip(("account", "service", "node", "last_seen", "fetched", "ts"), r)) for r in rows]
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
+def _identity(path: str) -> tuple[int, int] | None:
     """(device, inode) of the file at ``path``, None if there is none."""
     try:
         st = os.stat(path)

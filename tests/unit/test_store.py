@@ -237,8 +237,9 @@ def test_the_inbox_thread_prunes_runs_done_as_it_writes(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("deleted", [("",), ("", "-wal", "-shm"), ("dir",)], ids=["file", "with-wal", "directory"])
-def test_a_store_deleted_under_the_process_is_restored_from_the_open_copy(tmp_path, deleted):
+def test_a_store_deleted_under_the_process_is_restored_from_the_open_copy(tmp_path, deleted, monkeypatch):
     import shutil
+    monkeypatch.setattr(store_module, "FILE_CHECK", 0.0)  # look at every write
     path = tmp_path / "home" / "hooknb.sqlite3"
     store = Store(path)
     try:
@@ -264,7 +265,8 @@ def test_a_store_deleted_under_the_process_is_restored_from_the_open_copy(tmp_pa
         again.close()
 
 
-def test_a_store_replaced_under_the_process_is_a_one_line_error_and_not_written(tmp_path):
+def test_a_store_replaced_under_the_process_is_a_one_line_error_and_not_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "FILE_CHECK", 0.0)
     path = tmp_path / "hooknb.sqlite3"
     store = Store(path)
     try:
