@@ -24,10 +24,10 @@ from .connection import ConnectOptions
 from .engine import Engine
 from .errors import HooknbError
 from .events import Event
-from .hooks import DEFAULT_TIMEOUT, Hook, HookSpec, Registry, check_action, hook_id
+from .hooks import DEFAULT_TIMEOUT, MAX_DEPTH, Hook, HookSpec, Registry, check_action, hook_id
 from .inbox import Inbox
 from .journal import Journal, Run
-from .session import Positions, Session
+from .session import LEASE_TTL, Positions, Session
 from .store import Store, check_trusted
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ class Host:
                            phase: str = "event", priority: int = 0, timeout: float = DEFAULT_TIMEOUT,
                            publishers: list[str] | tuple[str, ...] = (), name: str | None = None,
                            pin: bool = False, create_node: bool = False,
-                           node_config: dict[str, Any] | None = None) -> Hook:
+                           node_config: dict[str, Any] | None = None, max_depth: int = MAX_DEPTH) -> Hook:
         """Create (validate, store, subscribe) a hook on ``node`` of ``service`` (default own PEP).
 
         ``type`` is python, python_file or python_code (inferred from ``arg`` when None;
@@ -175,11 +175,11 @@ class Host:
         ``publish``), or the operations of ``before``/``after`` hooks; ``name``: a hook to
         replace (``%%hook`` cells); ``publishers``: ``--from`` (``hook.warnings`` says if the
         service does not name publishers); ``pin``: refuse changed code; ``create_node`` (implied
-        by ``node_config``) makes a missing node, which is otherwise waited for.  Creating the
-        same (service, node, type, arg) again updates that hook (see ``docs/hooks.rst``)."""
+        by ``node_config``) makes a missing node, else waited for; ``max_depth``: the loop guard
+        (:mod:`hooknb.depth`).  Creating the same (service, node, type, arg) again updates it."""
         jid = self.account(account)
         self.last_inferred = None
-        type_, arg, kinds = check_action(node, arg, type, phase, timeout, on)
+        type_, arg, kinds = check_action(node, arg, type, phase, timeout, on, max_depth)
         self.last_inferred = None if type else type_
         service = split_jid(service).bare if service else jid
         if persistent:
@@ -197,7 +197,7 @@ class Host:
         spec = HookSpec.make(jid, service, node, type_, arg, phase,
                              persistent=persistent or bool(old and old.persistent), kinds=kinds,
                              priority=priority, timeout=timeout, publishers=trusted, name=name,
-                             sha256=loader.digest, pin=pin,
+                             sha256=loader.digest, pin=pin, max_depth=max_depth,
                              **({"created": old.spec.created} if old else {}))
         exists, named = True, None
         if client is not None:
@@ -245,9 +245,9 @@ class Host:
 
     def list_hooks(self, account: str | None = None) -> list[dict[str, Any]]:
         """Listing records (:data:`hooknb.hooks.SUMMARY_FIELDS`): ``service``, ``node``,
-        ``type``, ``arg``, ``persistent`` first, then ``id``, ``account``, counters (runs,
-        failures, timeouts, dropped), last run and error."""
-        return [h.summary() for h in self.hooks(account)]
+        ``type``, ``arg``, ``persistent`` first, then ``id``, ``account``, status and items
+        waiting (those of hooks run by another process: as the store says), counters, errors."""
+        return self.engine.listing(self.hooks(account), LEASE_TTL)
 
     def hooks_frame(self, account: str | None = None) -> pd.DataFrame:
         """:meth:`list_hooks` as a DataFrame (``last_run`` as UTC datetimes)."""

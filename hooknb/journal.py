@@ -48,7 +48,7 @@ class Run:
     item_id: str | None
     ts: float
     duration: float
-    status: str  # ok | error | timeout | dropped | skipped | refused
+    status: str  # ok | error | timeout | dropped | skipped | refused | loop | blocked_loop
     error: str | None = None
     result: str | None = None
     digest: str | None = None

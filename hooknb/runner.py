@@ -13,8 +13,13 @@ created with; status ``waiting for node`` while the node does not exist, the run
 subscribing as soon as it does), ``ready`` (account, hooks, nodes), ``run`` (hook, service,
 node, kind, item, status, duration in seconds, error, and ``code_changed`` when that run's code
 was not the created one; status ``refused`` when it was not run; items a ``--from`` hook skips
-too, with status ``skipped`` and the reason), ``warning`` (hook, service, node, error) once per
-hook, e.g. when the service turns out not to name publishers, ``state`` (account, state, error)
+too, with status ``skipped`` and the reason; status ``loop`` for an item the loop guard did not
+run, ``blocked_loop`` for a run of an async hook that held the event loop, with that time as its
+duration), ``warning`` (hook, service, node, error) once per hook, e.g. when the service turns
+out not to name publishers, ``stalled`` (hook, service, node, waiting, error) when a hook's runs
+past their timeout have taken every thread it may have, so that its items wait, and
+``recovered`` (hook, service, node, waiting, stalled_for) when one returns and it goes on,
+``state`` (account, state, error)
 when the connection drops or comes back, ``lease`` (account, held, by) when this runner starts
 or stops running the account's persistent hooks (one runner per account: see
 :mod:`hooknb.session`), ``gap`` (service, node, item: the last seen) when items published while
@@ -114,6 +119,7 @@ class Runner:
         self.store_notice: str | None = None
         self.known: dict[str, Hook] = {}
         self.warned: set[str] = set()  # hooks whose warnings were logged
+        self.stalled: dict[str, float] = {}  # hooks logged as stalled, and since when
         self.specs: dict[str, HookSpec] = {}  # the known hooks' specs, to tell re-created ones
         self.logged = 0  # the runs journal's total when last logged
         self.count = 0  # runs logged
@@ -141,6 +147,7 @@ class Runner:
             self.host.runs.wait(self.logged + 1, TICK)
             self._log_runs()
             self._log_warnings()
+            self._log_stalls()
             self._log_state()
             if time.monotonic() >= next_sync:
                 self._pick_up()
@@ -183,6 +190,21 @@ class Runner:
                 for warning in hook.warnings:
                     self.log.write("warning", hook=hook.id, service=hook.service, node=hook.node,
                                    error=warning)
+
+    def _log_stalls(self) -> None:
+        for hook in list(self.known.values()):
+            since, logged = hook.stalled_since, self.stalled.get(hook.id)
+            if since is not None and logged is None:
+                self.stalled[hook.id] = since
+                self.log.write("stalled", ts=since, hook=hook.id, service=hook.service, node=hook.node,
+                               waiting=self.host.engine.waiting(hook.id),
+                               error=f"its runs past the {hook.timeout:g} s timeout have not returned and "
+                                     "hold every thread it may have: its items wait until one returns")
+            elif since is None and logged is not None:
+                del self.stalled[hook.id]
+                self.log.write("recovered", hook=hook.id, service=hook.service, node=hook.node,
+                               waiting=self.host.engine.waiting(hook.id),
+                               stalled_for=round(time.time() - logged, 3))
 
     def _log_state(self) -> None:
         client = self.host.clients.get(self.account)

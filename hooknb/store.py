@@ -1,5 +1,6 @@
 """The persistent store: an embedded SQLite database (WAL) of hooks, their inbox, node positions,
-gaps and the account leases.
+gaps, the account leases and the hooks stalled in the process holding a lease (see
+:mod:`hooknb.stalls`).
 
 One file, ``hooknb.sqlite3`` in the data directory (``$HOOKNB_HOME``, else
 ``$XDG_DATA_HOME/hooknb``, else ``~/.local/share/hooknb``), holds the persistent hooks of every
@@ -80,6 +81,10 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE TABLE IF NOT EXISTS gaps (
     account TEXT NOT NULL, service TEXT NOT NULL, node TEXT NOT NULL,
     last_seen TEXT, fetched INTEGER NOT NULL, ts REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stalls (
+    hook_id TEXT PRIMARY KEY, account TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
+    since REAL NOT NULL
 );
 """
 
@@ -258,6 +263,7 @@ class Store:
         with self._tx() as db:
             count = db.execute(f"DELETE FROM hooks WHERE id IN ({marks})", ids).rowcount
             db.execute(f"DELETE FROM inbox WHERE hook_id IN ({marks})", ids)
+            db.execute(f"DELETE FROM stalls WHERE hook_id IN ({marks})", ids)
         return count
 
     def load_hooks(self, account: str | None = None) -> list[dict[str, Any]]:
@@ -301,6 +307,12 @@ class Store:
         return self._query(f"SELECT seq, {INBOX_COLUMNS} FROM inbox WHERE account = ? AND done IS NULL"
                            " ORDER BY seq", (account,))
 
+    def waiting(self, accounts: Iterable[str]) -> dict[str, int]:
+        """How many inbox entries of each hook (of ``accounts``) wait for their run to end."""
+        accounts = list(accounts)
+        return dict(self._query(f"SELECT hook_id, COUNT(*) FROM inbox WHERE done IS NULL AND account IN "
+                                f"({','.join('?' * len(accounts))}) GROUP BY hook_id", accounts))
+
     def done_items(self, hook_id: str) -> list[tuple[str, str, str]]:
         """(item id, kind, digest) of a hook's runs done, oldest first."""
         return self._query("SELECT item_id, kind, digest FROM inbox WHERE hook_id = ? AND done IS NOT NULL"
@@ -335,6 +347,31 @@ class Store:
         """Give the lease of ``account`` up, if ``holder`` has it."""
         with self._tx() as db:
             db.execute("DELETE FROM leases WHERE account = ? AND holder = ?", (account, holder))
+
+    # ---------------------------------------------------------------- stalled hooks
+    def set_stall(self, hook_id: str, account: str, since: float | None) -> None:
+        """Note that a hook stalled at ``since`` in this process (None: it is not stalled)."""
+        with self._tx() as db:
+            if since is None:
+                db.execute("DELETE FROM stalls WHERE hook_id = ?", (hook_id,))
+            else:
+                who = _whoami("")
+                db.execute("INSERT OR REPLACE INTO stalls VALUES (?, ?, ?, ?, ?)",
+                           (hook_id, account, who["pid"], who["host"], since))
+
+    def stalls(self, accounts: Iterable[str], ttl: float) -> set[str]:
+        """The hooks (of ``accounts``) stalled in the process that holds their account's lease,
+        renewed less than ``ttl`` seconds ago (a stall noted by a process gone says nothing)."""
+        accounts = list(accounts)
+        rows = self._query("SELECT s.hook_id, s.pid, s.host, l.info FROM stalls s JOIN leases l "
+                           f"ON l.account = s.account WHERE s.account IN ({','.join('?' * len(accounts))}) "
+                           "AND l.beat > ?", [*accounts, time.time() - ttl])
+        held = set()
+        for hook_id, pid, host, info in rows:
+            who = json.loads(info)
+            if (who.get("pid"), who.get("host")) == (pid, host):
+                held.add(hook_id)
+        return held
 
     # ---------------------------------------------------------------- positions, gaps
     def set_position(self, account: str, service: str, node: str, item_id: str, digest: str = "") -> None:
