@@ -47,7 +47,8 @@ from .loading import Loader, make_loader
 from .phases import operation_item
 
 if TYPE_CHECKING:
-    from .client import Client, Operation, Send
+    from .client import Client
+    from .operations import Operation, Send
     from .store import Store
 
 WATCH_PERIOD = 0.05
