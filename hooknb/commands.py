@@ -14,15 +14,17 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import grammar
 from . import loop as _loop
-from .client import Client
 from .connection import ConnectOptions
 from .errors import GrammarError, HooknbError
 from .hooks import PUBLISHER_PENDING, Hook
 from .host import Host
+
+if TYPE_CHECKING:
+    from .client import Client
 
 #: The fields of a hook listing (``list -O json``, the command line's table): the seeds'
 #: fields, then the hook's id and account, whether it is pinned and whether its code changed,
@@ -88,6 +90,8 @@ def node(client: Client, args: argparse.Namespace) -> list[str]:
 def open_client(args: argparse.Namespace, password: str) -> Client:
     """A connection of its own for one command (``connect`` arguments): no hook is restored
     and none runs in it."""
+    from .client import Client  # slixmpp: imported by the commands that connect only
+
     client = Client(args.jid, password, connect_options(args))
     _loop.call(client.aconnect())
     return client

@@ -55,7 +55,8 @@ from .stalls import Stalls
 from .watchdog import Stepped
 
 if TYPE_CHECKING:
-    from .client import Client, Operation, Send
+    from .client import Client
+    from .operations import Operation, Send
     from .store import Store
 
 WATCH_PERIOD = 0.05

@@ -12,7 +12,7 @@ import argparse
 import shlex
 from typing import Any, NoReturn
 
-from .connection import ConnectOptions
+from .connection import DEFAULT_MAX_BYTES, ConnectOptions
 from .depth import MAX_DEPTH
 from .errors import GrammarError, HelpRequested
 from .events import KINDS
@@ -167,7 +167,7 @@ def add_journal(sub: Any, name: str, what: str) -> argparse.ArgumentParser:
 
 def add_connect(sub: Any) -> argparse.ArgumentParser:
     """``connect JID [--password P] [--host H] [--port N] [--cafile PATH] [--direct-tls]
-    [--plaintext]``."""
+    [--plaintext] [--max-bytes N]``."""
     p = sub.add_parser("connect", help="connect an XMPP account")
     p.add_argument("jid", metavar="JID")
     add_account_options(p, jid=False)
@@ -189,13 +189,17 @@ def add_account_options(p: argparse.ArgumentParser, jid: bool = True) -> None:
     p.add_argument("--direct-tls", action="store_true",
                    help="TLS from the first byte (XEP-0368), as on ports 5223 and 443 (default: STARTTLS)")
     p.add_argument("--plaintext", action="store_true", help="no TLS (loopback hosts only)")
+    p.add_argument("--max-bytes", type=int, default=None, metavar="N",
+                   help="the largest stanza to send to a server that does not advertise its limit "
+                        "(XEP-0478): a larger publish is refused before it is sent (default "
+                        f"{DEFAULT_MAX_BYTES}; in a notebook: %%config HookMagics.max_bytes)")
 
 
 def connect_options(args: argparse.Namespace) -> ConnectOptions:
     """The connection options given with :func:`add_account_options` (checked: a one-line
     :class:`~hooknb.errors.HooknbError` if one is wrong)."""
-    return ConnectOptions(host=args.host, port=args.port, cafile=args.cafile,
-                          direct_tls=args.direct_tls, plaintext=args.plaintext)
+    return ConnectOptions(host=args.host, port=args.port, cafile=args.cafile, direct_tls=args.direct_tls,
+                          plaintext=args.plaintext, max_bytes=DEFAULT_MAX_BYTES if args.max_bytes is None else args.max_bytes)
 
 
 def add_subscribe(sub: Any) -> None:

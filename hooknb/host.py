@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import loop as _loop
 from . import policy
-from .client import Client, split_jid
-from .connection import ConnectOptions
+from .connection import DEFAULT_MAX_BYTES, ConnectOptions, split_jid
 from .engine import Engine
 from .errors import HooknbError
 from .events import Event
@@ -32,6 +31,7 @@ from .store import Store, check_trusted
 
 if TYPE_CHECKING:
     import pandas as pd
+    from .client import Client
 
 
 class Host:
@@ -90,20 +90,20 @@ class Host:
         return client if client is not None and client.state == "connected" else None
 
     @_loop.on_loop
-    async def aconnect(self, jid: str, password: str, host: str | None = None, port: int | None = None,
-                       plaintext: bool = False, cafile: str | None = None, direct_tls: bool = False,
-                       timeout: float = 20.0) -> Client:
-        """Connect ``jid`` (or return its existing connection), restoring its persistent hooks
-        (options: :class:`~hooknb.connection.ConnectOptions`).  :class:`ConnectError` if it cannot;
+    async def aconnect(self, jid: str, password: str, timeout: float = 20.0, **options: Any) -> Client:
+        """Connect ``jid`` (or return its existing connection), restoring its persistent hooks;
+        ``options`` are those of :class:`~hooknb.connection.ConnectOptions` (``host``, ``port``,
+        ``cafile``, ``direct_tls``, ``plaintext``, ``max_bytes``).  :class:`ConnectError` if it cannot;
         :class:`TrustError` if others could write the store or the policy: nothing runs then."""
-        options = ConnectOptions(host=host, port=port, cafile=cafile, direct_tls=direct_tls, plaintext=plaintext)
+        from .client import Client  # slixmpp: imported once an account connects, not before
+        settings = ConnectOptions(**options)
         bare = split_jid(jid).bare
         client = self.clients.get(bare)
         if client is not None and client.state in ("connected", "reconnecting", "connecting"):
             return client
         check_trusted(self._store_path)
         policy.check_trusted()
-        client = Client(jid, password, options, handler=Session(self.engine, self.positions, self.holder))
+        client = Client(jid, password, settings, handler=Session(self.engine, self.positions, self.holder))
         self.clients[bare] = client
         try:
             await client.aconnect(timeout)
@@ -341,10 +341,10 @@ def get_host() -> Host:
 
 def connect(jid: str, password: str, host: str | None = None, port: int | None = None,
             plaintext: bool = False, cafile: str | None = None, direct_tls: bool = False,
-            timeout: float = 20.0) -> Client:
+            timeout: float = 20.0, max_bytes: int = DEFAULT_MAX_BYTES) -> Client:
     """Connect an account through the process-wide host (the same account, the same client), once
-    its session has started.  Without ``host``, SRV records; STARTTLS, or direct TLS with
-    ``direct_tls`` or on ports 5223 and 443; ``cafile``: CAs to trust; ``plaintext`` only to
-    loopback.  :class:`~hooknb.errors.ConnectError` if it cannot."""
-    return get_host().connect(jid, password, host=host, port=port, plaintext=plaintext,
-                              cafile=cafile, direct_tls=direct_tls, timeout=timeout)
+    its session has started.  Without ``host``, SRV records; STARTTLS, or direct TLS (``direct_tls``,
+    ports 5223 and 443); ``cafile``: CAs to trust; ``plaintext``: loopback only; ``max_bytes``: the
+    largest stanza to a server that advertises no limit.  :class:`~hooknb.errors.ConnectError` if not."""
+    return get_host().connect(jid, password, host=host, port=port, plaintext=plaintext, cafile=cafile,
+                              direct_tls=direct_tls, timeout=timeout, max_bytes=max_bytes)

@@ -25,6 +25,7 @@ from traitlets import Float, Int, TraitError, Unicode, observe, validate
 
 from . import commands, grammar
 from .commands import describe
+from .connection import DEFAULT_MAX_BYTES
 from .errors import HelpRequested, HooknbError
 from .hooks import WAITING, Hook
 from .host import Host, get_host
@@ -85,6 +86,9 @@ class HookMagics(Magics):
                                        "(empty: the last connected one).").tag(config=True)
     refresh_rate = Float(MAX_REFRESH_RATE, help="Widget redraws per second, at most "
                                                 f"{MAX_REFRESH_RATE:g}.").tag(config=True)
+    max_bytes = Int(DEFAULT_MAX_BYTES, help="The largest stanza %hook connect lets an account send to a "
+                                            "server that does not advertise its limit (XEP-0478); "
+                                            "--max-bytes overrides it.").tag(config=True)
 
     def __init__(self, shell: Any = None, host: Host | None = None, **kwargs: Any) -> None:
         self._host = host  # set first: loading the config may already fire the observers
@@ -103,7 +107,7 @@ class HookMagics(Magics):
         self._host = host
         self._resize_journals()
 
-    @validate("events_max", "runs_max")
+    @validate("events_max", "runs_max", "max_bytes")
     def _check_size(self, proposal: Any) -> int:
         if proposal.value < 1:
             raise TraitError(f"{proposal.trait.name} must be at least 1, not {proposal.value}")
@@ -137,6 +141,8 @@ class HookMagics(Magics):
             return None if args is None else getattr(self, f"_{args.command}")(args)
 
     def _connect(self, args: argparse.Namespace) -> None:
+        if args.max_bytes is None:
+            args.max_bytes = self.max_bytes
         options = commands.connect_options(args)  # checked before any prompt
         password = commands.password(args.jid, args.password, getpass, interactive=True)
         client = self.host.connect(args.jid, password, **asdict(options))

@@ -19,10 +19,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from slixmpp.xmlstream import tostring
-
-from .client import Operation, parse_payload
-from .events import Event, Item
+from .events import Event, Item, serialise
+from .operations import Operation, parse_payload
 
 
 class OperationItem(Item):
@@ -40,8 +38,7 @@ class OperationItem(Item):
     @property
     def payload(self) -> str | None:  # type: ignore[override]
         """The payload about to be sent (settable in before hooks: XML string or Element)."""
-        op = self.operation.payload
-        return None if op is None else tostring(op)
+        return serialise(self.operation.payload)
 
     @payload.setter
     def payload(self, value: str | ET.Element | None) -> None:

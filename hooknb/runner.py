@@ -46,8 +46,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from . import loop as _loop
-from .client import split_jid
-from .connection import ConnectOptions
+from .connection import ConnectOptions, split_jid
 from .errors import HooknbError
 from .events import Event
 from .hooks import Hook, HookSpec

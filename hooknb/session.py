@@ -1,6 +1,6 @@
 """Between the client and the engine: what a connection's sessions need to miss nothing.
 
-A :class:`Session` is an account's :class:`~hooknb.client.ClientHandler`.  On every session
+A :class:`Session` is an account's :class:`~hooknb.operations.ClientHandler`.  On every session
 start of its client it:
 
 1. before presence (so before any live item can arrive): starts holding live events, restores
@@ -34,12 +34,13 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .client import Client, ClientHandler, Operation, Send
 from .errors import HookCreateError, HooknbError, PubSubError
 from .events import Event
 from .inbox import Entry, Position, digest
+from .operations import ClientHandler, Operation, Send
 
 if TYPE_CHECKING:
+    from .client import Client
     from .engine import Engine
     from .hooks import HookSpec
 

@@ -81,7 +81,7 @@ def test_connect_account_options(parser):
                                  "--plaintext")
     assert vars(args) == {"command": "connect", "jid": "alice@example.org", "password": "p w",
                           "host": "127.0.0.1", "port": 5223, "plaintext": True, "cafile": None,
-                          "direct_tls": False}
+                          "direct_tls": False, "max_bytes": None}
     args = grammar.parse(parser, "connect alice@example.org")
     assert (args.password, args.host, args.port, args.plaintext) == (None, None, None, False)
     assert "--port" in error_of(parser, "connect a@b --port five")
