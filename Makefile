@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES ?= prosody
 SERVER ?= prosody
 
-.PHONY: setup demo test unit test-ejabberd bench docs clean
+.PHONY: setup demo test unit test-ejabberd bench docs notebooks clean
 
 $(STAMP): pyproject.toml
 	@command -v prosody >/dev/null || { echo "installing Prosody (apt-get)"; \
@@ -54,6 +54,11 @@ $(VENV)/.installed-docs: $(STAMP)
 
 docs: $(VENV)/.installed-docs
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+# Run every notebook top to bottom and commit it with its outputs (tests/test_notebooks.py checks
+# that the committed outputs are those of such a run).
+notebooks: setup
+	$(PY) tests/test_notebooks.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .import_linter_cache docs/_build
