@@ -229,6 +229,7 @@ class Session(ClientHandler):
         an item published before it was created."""
         registry = self.engine.registry
         self.positions.prune()
+        self._late = {}
         marks = {key: self.positions.get(key) for key in
                  ((client.jid, s, n) for s, n in registry.nodes(client.jid))}
         stored = {key: [h for h in registry.find(*key) if h.persistent] for key in marks} if self.active else {}
