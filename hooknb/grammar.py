@@ -57,8 +57,8 @@ def _positive(value: str) -> float:
         number = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {value!r}")
+    if not number > 0 or number == float("inf"):  # also nan, which compares false to anything
+        raise argparse.ArgumentTypeError(f"must be a positive number: {value!r}")
     return number
 
 

@@ -111,6 +111,7 @@ class Runner:
         self.gaps: list[Event] = []
         self.held: bool | None = None
         self.store_error: str | None = None
+        self.store_notice: str | None = None
         self.known: dict[str, Hook] = {}
         self.warned: set[str] = set()  # hooks whose warnings were logged
         self.specs: dict[str, HookSpec] = {}  # the known hooks' specs, to tell re-created ones
@@ -197,6 +198,9 @@ class Runner:
         if self.host.inbox.status != self.store_error:
             self.store_error = self.host.inbox.status
             self.log.write("store", error=self.store_error or "the store can be written again")
+        if self.host.store.notice != self.store_notice:
+            self.store_notice = self.host.store.notice
+            self.log.write("store", error=self.store_notice)
         for gap in self.gaps[:]:
             self.gaps.remove(gap)
             self.log.write("gap", ts=gap.ts, service=gap.service, node=gap.node, item=gap.item_id,
