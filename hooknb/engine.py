@@ -157,11 +157,13 @@ class Engine:
         return removed
 
     # ---------------------------------------------------------------- dispatch (loop thread)
-    def accept(self, client: Client, events: list[Event], positions: list[Position] = ()) -> None:
-        """Journal incoming events and hand each to the hooks of its node; ``positions`` (of
-        persistently hooked nodes) are written with the inbox entries of these events."""
+    def accept(self, client: Client, events: list[Event], positions: list[Position] = (),
+               skip: frozenset[str] = frozenset()) -> None:
+        """Journal incoming events and hand each to the hooks of its node but those in ``skip``
+        (hooks younger than these events); ``positions`` (of persistently hooked nodes) are
+        written with the inbox entries of these events."""
         self.events.extend(events)
-        self.dispatch(client, events, positions)
+        self.dispatch(client, events, positions, skip)
 
     def lane(self, hook: Hook) -> Lane:
         """The hook's lane, made on first use (sync or async after the hook's function)."""
@@ -188,9 +190,11 @@ class Engine:
         if lane is not None:
             _loop.get_loop().call_soon_threadsafe(lane.close)
 
-    def dispatch(self, client: Client, events: list[Event], positions: list[Position] = ()) -> None:
-        """Hand each event to the lanes of the hooks attached to its node (loop thread); items
-        for persistent hooks go through the inbox first, if this process runs them."""
+    def dispatch(self, client: Client, events: list[Event], positions: list[Position] = (),
+                 skip: frozenset[str] = frozenset()) -> None:
+        """Hand each event to the lanes of the hooks attached to its node but those in ``skip``
+        (loop thread); items for persistent hooks go through the inbox first, if this process
+        runs them."""
         lookup = self.registry.lookup
         entries: list[Entry] = []
         for event in events:
@@ -199,7 +203,7 @@ class Engine:
                 continue
             item = Item(event, depth=self.depths.of(event))
             for hook in hooks:
-                if event.kind not in hook.kinds:
+                if event.kind not in hook.kinds or hook.id in skip:
                     continue
                 if hook.publishers and not self._published_by_allowed(hook, item):
                     continue

@@ -62,6 +62,8 @@ class Journal(Generic[R]):
     def __init__(self, maxlen: int = 100_000) -> None:
         self._rows: deque[R] = deque(maxlen=maxlen)
         self._lock = threading.Condition()
+        #: How many records were appended since the journal was made, kept or not: wait for
+        #: ``n`` more with ``journal.wait(journal.total + n)`` (or ``host.wait_runs``).
         self.total = 0
         #: Called with each batch of new records, on the appending thread (e.g. a live counter).
         self.listeners: list[Callable[[list[R]], None]] = []

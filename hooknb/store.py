@@ -255,15 +255,22 @@ class Store:
                         record["type"], record["arg"], json.dumps(record["options"]), record["created"]))
 
     def delete_hooks(self, ids: Iterable[str]) -> int:
-        """Delete the hooks with these ids (and their inbox); returns how many were deleted."""
+        """Delete the hooks with these ids (and their inbox); returns how many were deleted.  The
+        position of a node left without a hook of its account goes too: nobody followed the node
+        from then on, so a hook made there later starts where the node stands then, never here."""
         ids = list(ids)
         if not ids:
             return 0
         marks = ",".join("?" * len(ids))
         with self._tx() as db:
+            nodes = db.execute(f"SELECT DISTINCT account, service, node FROM hooks WHERE id IN ({marks})",
+                               ids).fetchall()
             count = db.execute(f"DELETE FROM hooks WHERE id IN ({marks})", ids).rowcount
             db.execute(f"DELETE FROM inbox WHERE hook_id IN ({marks})", ids)
             db.execute(f"DELETE FROM stalls WHERE hook_id IN ({marks})", ids)
+            db.executemany("DELETE FROM positions WHERE account = ?1 AND service = ?2 AND node = ?3 AND NOT "
+                           "EXISTS (SELECT 1 FROM hooks WHERE account = ?1 AND service = ?2 AND node = ?3)",
+                           nodes)
         return count
 
     def load_hooks(self, account: str | None = None) -> list[dict[str, Any]]:
@@ -380,8 +387,14 @@ class Store:
 
     def get_position(self, account: str, service: str, node: str) -> tuple[str, str] | None:
         """(item id, digest) of the last item seen on a node, or None if it was never looked at."""
-        rows = self._query("SELECT item_id, digest FROM positions WHERE account = ? AND service = ? AND node = ?",
-                           (account, service, node))
+        noted = self.noted_position(account, service, node)
+        return noted[:2] if noted else None
+
+    def noted_position(self, account: str, service: str, node: str) -> tuple[str, str, float] | None:
+        """:meth:`get_position` and when it was noted (hooks created later than that may be
+        younger than items after it: see :meth:`hooknb.session.Session._read_marks`)."""
+        rows = self._query("SELECT item_id, digest, ts FROM positions WHERE account = ? AND service = ?"
+                           " AND node = ?", (account, service, node))
         return rows[0] if rows else None
 
     def add_gap(self, account: str, service: str, node: str, last_seen: str | None, fetched: int) -> None:

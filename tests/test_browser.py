@@ -1,10 +1,10 @@
 """The live dashboard where users see it: JupyterLab driven in Debian's headless Chromium.
 
 JupyterLab runs on a loopback port with a token, its kernel is this interpreter (the virtual
-environment, hooknb installed), and the notebook talks to a real local XMPP server started
-here (``$HOOKNB_SERVER_DIR``).  Playwright drives ``/usr/bin/chromium`` (no browser download):
-it runs every cell of ``notebooks/dashboard.ipynb``, then this process publishes from a
-connection of its own and the test reads the rendered widgets: the feed shows the items, its
+environment, hooknb installed), and the notebook talks to the real local XMPP server it starts
+(``scratch_server()``, whose directory its last cell prints).  Playwright drives
+``/usr/bin/chromium`` (no browser download): it runs every cell of ``notebooks/dashboard.ipynb``,
+then this process publishes to that server from a connection of its own and the test reads the rendered widgets: the feed shows the items, its
 counters grow, the hook manager's delete button removes a hook.  Screenshots go to
 ``test-artifacts/browser/``.
 
@@ -69,14 +69,6 @@ def require(ok: bool, what: str) -> None:
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
 
 
-@pytest.fixture(scope="module")
-def xmpp(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[srv.ServerInfo]:
-    """A local XMPP server for the notebook alone (of the kind the suite runs against)."""
-    directory = tmp_path_factory.mktemp("browser-xmpp")
-    yield srv.start(directory, ["alice", "bob"], kind=request.config.getoption("--server"))
-    srv.stop(directory)
-
-
 def write_jupyter_dirs(base: Path) -> dict[str, str]:
     """Private Jupyter directories under ``base``; returns the environment naming them.
 
@@ -98,10 +90,11 @@ def write_jupyter_dirs(base: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def lab(xmpp: srv.ServerInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """JupyterLab on a loopback port serving a copy of the dashboard; yields its URL with token.
 
-    The notebook gets one more cell at the end, telling which Python and hooknb the kernel runs.
+    The notebook gets one more cell at the end, telling which Python and hooknb the kernel runs
+    and where its server lives.
     """
     require(importlib.util.find_spec("jupyterlab") is not None, "JupyterLab (the browser extra)")
     base = tmp_path_factory.mktemp("lab")
@@ -109,11 +102,10 @@ def lab(xmpp: srv.ServerInfo, tmp_path_factory: pytest.TempPathFactory) -> Itera
     root.mkdir()
     notebook = json.loads((ROOT / "notebooks" / "dashboard.ipynb").read_text())
     notebook["cells"].append({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-                              "source": "import sys\nprint(sys.executable, hooknb.__file__)"})
+                              "source": "import sys\nprint(sys.executable, hooknb.__file__, server.info.dir)"})
     (root / "dashboard.ipynb").write_text(json.dumps(notebook))
     token, port = secrets.token_hex(16), srv.free_port()
-    env = {**os.environ, **write_jupyter_dirs(base), "HOOKNB_SERVER_DIR": xmpp.dir,
-           "HOOKNB_HOME": str(base / "hooknb-home")}
+    env = {**os.environ, **write_jupyter_dirs(base), "HOOKNB_HOME": str(base / "hooknb-home")}
     log = base / "jupyterlab.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -207,13 +199,14 @@ def code_cell(page: Page, source: str) -> Locator:
         has=page.locator(".jp-InputArea-editor", has_text=source)).last
 
 
-def test_dashboard_live_in_chromium(page: Page, xmpp: srv.ServerInfo, tmp_path: Path) -> None:
+def test_dashboard_live_in_chromium(page: Page, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     menu(page, "Run", "Run All Cells")
     kernel_check = code_cell(page, "print(sys.executable").locator(".jp-OutputArea")
     expect(kernel_check).to_contain_text(sys.executable, timeout=120_000)  # the last cell has run
     expect(kernel_check).to_contain_text(str(ROOT / "hooknb" / "__init__.py"))
+    xmpp = srv.read_info(kernel_check.inner_text().split()[-1])  # the notebook's own server
     expect(page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
            ).to_have_count(0)
 
