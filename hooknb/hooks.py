@@ -28,6 +28,8 @@ PUBLISHER_UNKNOWN = "publisher unknown on this service"
 PUBLISHER_PENDING = "checked at the first item"
 #: A hook's status while its node does not exist yet (it subscribes as soon as it does).
 WAITING = "waiting for node"
+#: A hook's status while it is disabled (it journals what it would run, runs nothing).
+DISABLED = "disabled"
 OPERATIONS = ("publish", "retract")
 DEFAULT_TIMEOUT = 30.0
 
@@ -94,6 +96,7 @@ class HookSpec:
     name: str | None = None
     sha256: str | None = None
     pin: bool = False
+    disabled: bool = False  # journal what it would run (status would_run), run nothing
 
     @classmethod
     def make(cls, account: str, service: str, node: str, type_: str, arg: str, phase: str = "event",
@@ -106,7 +109,7 @@ class HookSpec:
         """The stored options besides the identity fields."""
         return {"kinds": sorted(self.kinds), "phase": self.phase, "priority": self.priority,
                 "timeout": self.timeout, "publishers": sorted(self.publishers), "name": self.name,
-                "sha256": self.sha256, "pin": self.pin}
+                "sha256": self.sha256, "pin": self.pin, "disabled": self.disabled}
 
     def to_record(self) -> dict[str, Any]:
         """The dict the store keeps."""
@@ -123,25 +126,33 @@ class HookSpec:
                    phase=opts.get("phase", "event"), priority=int(opts.get("priority", 0)),
                    timeout=float(opts.get("timeout", DEFAULT_TIMEOUT)),
                    publishers=frozenset(opts.get("publishers") or ()), name=opts.get("name"),
-                   sha256=opts.get("sha256"), pin=bool(opts.get("pin", False)))
+                   sha256=opts.get("sha256"), pin=bool(opts.get("pin", False)),
+                   disabled=bool(opts.get("disabled", False)))
 
 
 class HookStats:
     """A hook's counters; written only where runs are recorded (:meth:`record`), under a lock,
     from whichever thread a run ends on."""
 
-    __slots__ = ("_lock", "runs", "failures", "timeouts", "dropped", "skipped", "last_run", "last_error")
+    __slots__ = ("_lock", "runs", "failures", "timeouts", "dropped", "skipped", "last_run", "last_error",
+                 "last_output")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.runs = self.failures = self.timeouts = self.dropped = self.skipped = 0
         self.last_run: float | None = None
         self.last_error: str | None = None
+        self.last_output: str | None = None
 
-    def record(self, status: str, ts: float, error: str | None) -> None:
+    def record(self, status: str, ts: float, error: str | None, output: str | None = None) -> None:
         """Count one run that ended with ``status`` (ok, error, timeout), an item dropped (a
-        failure) or an item skipped (neither a run nor a failure)."""
+        failure) or an item skipped (neither a run nor a failure); an item a disabled hook
+        would have run (``would_run``) is not counted.  ``output``: what the run printed."""
         with self._lock:
+            if output is not None:
+                self.last_output = output
+            if status == "would_run":
+                return
             if status == "skipped":
                 self.skipped += 1
                 return
@@ -175,7 +186,8 @@ class Hook:
     counters read as attributes (``hook.node``, ``hook.runs``).
     """
 
-    __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error", "publishers_named", "waiting")
+    __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error", "publishers_named", "waiting",
+                 "cell")
 
     def __init__(self, spec: HookSpec, stats: HookStats | None = None) -> None:
         self.spec = spec
@@ -187,6 +199,10 @@ class Hook:
         #: needs): None until the service has shown it, at creation or in a notification.
         self.publishers_named: bool | None = None
         self.waiting = False
+        #: The kernel's parent message of the cell that created the hook in this process (where
+        #: its output goes, see :mod:`hooknb.capture`); None when restored or made outside a
+        #: kernel.  Written by the host when the hook is created.
+        self.cell: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         note = f" ({PUBLISHER_UNKNOWN})" if self.warnings else ""
@@ -199,8 +215,8 @@ class Hook:
 
     @property
     def status(self) -> str:
-        """``waiting for node`` while its node does not exist yet, else ``active``."""
-        return WAITING if self.waiting else "active"
+        """``disabled``, else ``waiting for node`` while its node does not exist yet, else ``active``."""
+        return DISABLED if self.disabled else WAITING if self.waiting else "active"
 
     @property
     def last_error(self) -> str | None:
@@ -241,7 +257,7 @@ class Hook:
                 "kinds": ",".join(sorted(spec.kinds)), "phase": spec.phase, "status": self.status,
                 **self.stats.as_dict(), "last_error": self.last_error,
                 "publisher_check": self.publisher_check, "code_changed": self.code_changed,
-                "pin": spec.pin}
+                "pin": spec.pin, "last_output": self.stats.last_output}
 
 
 for _name in (f.name for f in fields(HookSpec)):  # hook.node is hook.spec.node, read only
@@ -252,7 +268,7 @@ for _name in ("runs", "failures", "timeouts", "dropped", "skipped", "last_run"):
 #: The columns of a hook listing (:meth:`Hook.summary`), in order; the seeds' fields first.
 SUMMARY_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "kinds", "phase",
                   "status", "runs", "failures", "timeouts", "dropped", "skipped", "last_run", "last_error",
-                  "publisher_check", "code_changed", "pin")
+                  "publisher_check", "code_changed", "pin", "last_output")
 
 
 class Registry:
@@ -272,6 +288,13 @@ class Registry:
     def get(self, hook_id: str) -> Hook | None:
         """The hook with this id, or None."""
         return self._hooks.get(hook_id)
+
+    def require(self, hook_id: str) -> Hook:
+        """The hook with this id; a one-line :class:`HooknbError` if there is none."""
+        hook = self._hooks.get(hook_id)
+        if hook is None:
+            raise HooknbError(f"no hook with id {hook_id!r}")
+        return hook
 
     def all(self, account: str | None = None) -> list[Hook]:
         """Every hook (of one account), in creation order."""
