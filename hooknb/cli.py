@@ -170,10 +170,11 @@ def _replay(host: Host, args: argparse.Namespace) -> int:
     host.sync_store(split_jid(args.jid).bare)  # the stored hooks, their code loaded (a trusted store only)
     host.registry.require(args.hook)  # before asking for a password
     client = commands.open_client(args, commands.password(args.jid, args.password))
-    capture.echo = False  # each run's output is printed with it, below
+    echo, capture.echo = capture.echo, False  # each run's output is printed with it, below
     try:
         runs = commands.replay(host, args, args.jid, client=client)
     finally:
+        capture.echo = echo
         client.disconnect()
     for run in runs:
         print(f"{run.item_id}\t{run.status}\t{run.error or run.result or ''}")
