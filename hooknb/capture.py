@@ -124,18 +124,37 @@ class Capture:
 class Proxy:
     """Stands in for ``sys.stdout`` or ``sys.stderr``: a write made during a run goes to that
     run's capture (and on, if it forwards); any other write, and every other attribute, is the
-    wrapped stream's."""
+    wrapped stream's.
+
+    IPython tees each cell's own output into its history by replacing the stream's ``write``
+    while the cell runs: here that replacement only ever sees writes made outside runs, so
+    what a hook prints is never recorded as the output of the cell running at that moment.
+    """
 
     def __init__(self, stream: TextIO) -> None:
         object.__setattr__(self, "_stream", stream)
+        object.__setattr__(self, "_patched", None)
 
-    def write(self, text: str) -> int:
+    @property
+    def write(self) -> Callable[[str], Any]:
+        """The write of whoever writes: a run's goes to its capture, anyone else's to the stream
+        (through what replaced its ``write``, if anything did)."""
+        if _current.get() is not None:
+            return self._write_run
+        return self._patched or self._stream.write
+
+    @write.setter
+    def write(self, value: Callable[[str], Any]) -> None:
+        object.__setattr__(self, "_patched", None if value == self._stream.write else value)
+
+    def _write_run(self, text: str) -> int:
         capture = _current.get()
-        if capture is None:
+        if capture is None:  # the run ended between the lookup and the call
             return self._stream.write(text)
         capture.add(text)
         if capture.forward:
-            self._stream.write(text)
+            stream = self._stream
+            type(stream).write(stream, text)  # the stream's own write, not a cell's replacement
         return len(text)
 
     def writelines(self, lines: Any) -> None:
@@ -146,7 +165,10 @@ class Proxy:
         return getattr(self._stream, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._stream, name, value)
+        if name == "write":
+            object.__setattr__(self, name, value)  # the property's setter
+        else:
+            setattr(self._stream, name, value)
 
 
 def install() -> None:

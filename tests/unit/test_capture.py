@@ -111,3 +111,29 @@ def test_the_proxy_is_the_stream_for_everything_else(monkeypatch):
 
 def test_outside_a_kernel_there_is_no_cell():
     assert capture.cell() is None
+
+
+def test_a_cell_s_patched_write_never_sees_a_run_s_output(monkeypatch):
+    """IPython replaces ``sys.stdout.write`` while a cell runs, to keep the cell's own output in
+    its history: what a run prints meanwhile must not be taken for the cell's."""
+    console = use_console(monkeypatch)
+    capture.install()
+    teed: list[str] = []
+    original = sys.stdout.write
+
+    def tee(text: str) -> int:
+        teed.append(text)
+        return original(text)
+
+    sys.stdout.write = tee
+    cap = Capture()
+    worker = threading.Thread(target=cap.call, args=(print, "from the hook"))
+    worker.start()
+    worker.join()
+    print("from the cell")
+    sys.stdout.write = original
+    print("after the cell")
+    assert teed == ["from the cell", "\n"]
+    assert cap.text() == "from the hook\n"
+    assert console.getvalue() == "from the hook\nfrom the cell\nafter the cell\n"
+    assert object.__getattribute__(sys.stdout, "_patched") is None
