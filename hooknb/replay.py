@@ -100,7 +100,7 @@ async def areplay(engine: Engine, client: Client, hook: Hook, last: int | None =
     shown under ``cell`` (default: the hook's own); the journaled runs."""
     check(hook, last, since)
     events = await client.astored_items(hook.node, hook.service, last=last)
-    undated = 0
+    fetched, undated = len(events), 0
     if since is not None:
         since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
         dates = [dated(e) for e in events]
@@ -114,7 +114,7 @@ async def areplay(engine: Engine, client: Client, hook: Hook, last: int | None =
             continue
         _outcome, run = await engine.call_inline(hook, client, item, replay=True, cell=cell)
         runs.append(run)
-    return Replay(runs, hook.id, len(events) + undated if since is not None else len(events), undated)
+    return Replay(runs, hook.id, fetched, undated)
 
 
 async def arun_latest(engine: Engine, client: Client, hook: Hook) -> Run:
