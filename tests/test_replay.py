@@ -9,12 +9,11 @@ import asyncio
 import json
 import sqlite3
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from processes import appender, hooknb, lines, wait_until
-from test_magics import alice, hook, host, magics, shell, usage_error  # noqa: F401 - fixtures
+from test_magics import alice, hook, magics, shell, usage_error  # noqa: F401 - fixtures
 
 from hooknb import client as client_module
 from hooknb import loop as _loop
@@ -24,6 +23,11 @@ from hooknb.host import Host
 from hooknb.server import ServerInfo
 
 PRINTER = "print('replaying', item.id)\nitem.id"
+
+
+@pytest.fixture
+def host(make_host) -> Host:
+    return make_host()
 
 
 def entry(title: str, published: datetime | None = None) -> str:
@@ -38,10 +42,10 @@ def holding(client: Client, node: str) -> Client:
     return client
 
 
-def tables(host: Host) -> dict[str, list[tuple]]:
+def tables(of: Host) -> dict[str, list[tuple]]:
     """Every row of the store's inbox and positions, once what is queued is written."""
-    assert _loop.call(host.engine.idle()) and host.inbox.flush()
-    with sqlite3.connect(f"file:{host.store.path}?mode=ro", uri=True) as db:
+    assert _loop.call(of.engine.idle()) and of.inbox.flush()
+    with sqlite3.connect(f"file:{of.store.path}?mode=ro", uri=True) as db:
         return {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall()) for t in ("inbox", "positions")}
 
 
@@ -93,13 +97,13 @@ def test_replay_since_a_date_keeps_the_items_dated_since(host, connect, node):
     client.publish(node, entry("undated"), item_id="undated")
     client.publish(node, entry("new", now - timedelta(hours=1)), item_id="new")
     client.publish(node, entry("newer", now), item_id="newer")
-    hook = host.create_hook(node, "item.id", type="python_code")
+    made = host.create_hook(node, "item.id", type="python_code")
 
-    replay = host.replay(hook.id, since=now - timedelta(days=1))
+    replay = host.replay(made.id, since=now - timedelta(days=1))
     assert [r.item_id for r in replay] == ["new", "newer"]
     assert (replay.fetched, replay.undated) == (4, 1)
     assert replay.summary().endswith("; 1 item(s) left out: their payload gives no date to compare with --since")
-    naive = host.replay(hook.id, since=(now - timedelta(hours=2)).replace(tzinfo=None))  # taken as UTC
+    naive = host.replay(made.id, since=(now - timedelta(hours=2)).replace(tzinfo=None))  # taken as UTC
     assert [r.item_id for r in naive] == ["new", "newer"]
 
 
@@ -124,26 +128,26 @@ def test_a_disabled_hook_journals_what_it_would_run_and_runs_after_a_replay_when
         host, connect, node, tmp_path):
     client = holding(connect(host), node)
     out = tmp_path / "ran.txt"
-    hook = host.create_hook(node, appender(tmp_path / "h.py", out), persistent=True, disabled=True)
-    assert (hook.status, hook.disabled) == ("disabled", True)
+    made = host.create_hook(node, appender(tmp_path / "h.py", out), persistent=True, disabled=True)
+    assert (made.status, made.disabled) == ("disabled", True)
     assert host.store.load_hooks()[0]["options"]["disabled"] is True
     total = host.runs.total
     client.publish(node, entry("a"), item_id="a")
     client.publish(node, entry("b"), item_id="b")
     assert host.wait_runs(total + 2)
     assert [(r.item_id, r.status) for r in host.runs.snapshot()[-2:]] == [("a", "would_run"), ("b", "would_run")]
-    assert lines(out) == [] and (hook.runs, hook.failures) == (0, 0)
-    assert not any(row[1] == hook.id for row in tables(host)["inbox"]), "nothing waits to run"
+    assert lines(out) == [] and (made.runs, made.failures) == (0, 0)
+    assert not any(row[1] == made.id for row in tables(host)["inbox"]), "nothing waits to run"
 
-    tried = host.replay(hook.id, last=2)
+    tried = host.replay(made.id, last=2)
     assert [(r.item_id, r.status, r.replay) for r in tried] == [("a", "ok", True), ("b", "ok", True)]
     assert lines(out) == ["a", "b"]
 
-    host.enable(hook.id)
-    assert hook.status == "active" and host.store.load_hooks()[0]["options"]["disabled"] is False
+    host.enable(made.id)
+    assert made.status == "active" and host.store.load_hooks()[0]["options"]["disabled"] is False
     client.publish(node, entry("c"), item_id="c")
     wait_until(lambda: lines(out) == ["a", "b", "c"])
-    assert host.enable(hook.id, False).disabled and host.store.load_hooks()[0]["options"]["disabled"] is True
+    assert host.enable(made.id, False).disabled and host.store.load_hooks()[0]["options"]["disabled"] is True
 
 
 def test_a_disabled_before_hook_neither_runs_nor_vetoes(host, connect, node):
@@ -174,12 +178,12 @@ def test_replay_follows_pages_where_the_server_pages(host, connect, server, node
             await client.apublish(node, entry(i), item_id=i)
 
     _loop.call(publish_all())
-    hook = host.create_hook(node, "item.id", type="python_code")
+    made = host.create_hook(node, "item.id", type="python_code")
     asked.clear()
-    assert [r.item_id for r in host.replay(hook.id)] == ids
+    assert [r.item_id for r in host.replay(made.id)] == ids
     assert asked.count("get items") == (3 if server.kind == "ejabberd" else 1)
     asked.clear()
-    assert [r.item_id for r in host.replay(hook.id, last=6)] == ids[-6:]
+    assert [r.item_id for r in host.replay(made.id, last=6)] == ids[-6:]
     assert asked.count("get items") == (2 if server.kind == "ejabberd" else 1)
 
 
