@@ -182,7 +182,8 @@ class Hook:
     (``loader``, ``load_error``) set, by the engine only (:meth:`hooknb.engine.Engine.install`); the statistics by the
     engine's run recording only; ``subscribe_error`` and ``waiting`` (its node does not exist
     yet) by the session only; ``publishers_named`` by the engine only
-    (:meth:`hooknb.engine.Engine.note_publishers`, and dispatch).  The spec's fields and the
+    (:meth:`hooknb.engine.Engine.note_publishers`, and dispatch), and ``cell`` too
+    (:meth:`hooknb.engine.Engine.show_output`).  The spec's fields and the
     counters read as attributes (``hook.node``, ``hook.runs``).
     """
 
@@ -201,7 +202,7 @@ class Hook:
         self.waiting = False
         #: The kernel's parent message of the cell that created the hook in this process (where
         #: its output goes, see :mod:`hooknb.capture`); None when restored or made outside a
-        #: kernel.  Written by the host when the hook is created.
+        #: kernel.  Written by :meth:`~hooknb.engine.Engine.show_output` when it is created.
         self.cell: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
