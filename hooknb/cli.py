@@ -126,7 +126,9 @@ def _create(host: Host, args: argparse.Namespace) -> int:
         raise GrammarError("hooknb pubsub hook create: a temporary hook would end with this command; "
                            "add -P/--persistent (`hooknb run` then runs it)")
     hook = commands.create(host, args, args.jid)
-    print(f"hook {hook.id} created: {hook.type} on {hook.service} node {hook.node}")
+    disabled = " (disabled: it journals what it would run; `hooknb pubsub hook enable` runs it)"
+    print(f"hook {hook.id} created: {hook.type} on {hook.service} node {hook.node}"
+          + (disabled if hook.disabled else ""))
     for line in commands.notices(hook, "`hooknb run` logs it"):
         print(line, file=sys.stderr)
     return EXIT_OK

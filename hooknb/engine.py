@@ -216,12 +216,13 @@ class Engine:
                     continue
                 if hook.publishers and not self._published_by_allowed(hook, item):
                     continue
+                if hook.persistent and event.account not in self.active:
+                    continue  # another process runs it
                 if hook.disabled:
                     self.would_run(hook, item)
-                    continue
-                if not hook.persistent:
+                elif not hook.persistent:
                     self.offer(hook, client, item)
-                elif event.account in self.active:
+                else:
                     entries.append(Entry(hook.id, event))
         if (entries or positions) and client.jid in self.active:
             if not self.inbox.submit(entries, list(positions), lambda new: self.deliver(client, new)):

@@ -214,6 +214,9 @@ def test_replay_enable_disable_magics(hook, host, alice, shell, node, capsys):  
     cell = shell.run_cell_magic("hook", f"replay -n {node} --last 1", "print('cell', item.id)\nitem.id\n")
     assert list(cell["result"]) == ["'m2'"] and list(cell["output"]) == ["cell m2\n"]
     assert [h.id for h in host.registry.all()] == [made.id], "a %%hook replay cell creates no hook"
+    shell.run_cell_magic("hook", f"-n {node} --disabled", "item.id\n")
+    assert "journals each item it would run on (disabled: %hook enable to run it)" in capsys.readouterr().out
+    assert [h.status for h in host.registry.all()] == ["disabled", "disabled"]
 
     assert usage_error(lambda: hook(f"replay {made.id} --last 1 --since 2024-01-01")) == \
         "%hook replay: argument --since: not allowed with argument --last"
