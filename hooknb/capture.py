@@ -25,8 +25,7 @@ from __future__ import annotations
 import contextvars
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TextIO, TypeVar
 
 T = TypeVar("T")
@@ -101,24 +100,37 @@ class Capture:
                 kept += f"\n[… {self._left_out} more bytes of output not kept]\n"
             return kept
 
-    @contextmanager
-    def active(self) -> Iterator[Capture]:
-        """Within: writes of this thread or task go to this capture, and, in a kernel, what is
-        printed or displayed goes under the hook's cell."""
-        install()
-        token = _current.set(self)
-        tokens = self._shell.set_thread_parent(self.cell) if self._shell and self.cell else None
-        try:
-            yield self
-        finally:
-            if tokens is not None:
-                self._shell.reset_thread_parent(tokens)
-            _current.reset(token)
+    def active(self) -> _Active:
+        """A context within which writes of this thread or task go to this capture, and, in a
+        kernel, what is printed or displayed goes under the hook's cell."""
+        return _Active(self)
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` with this capture active (for a function run on an executor thread)."""
         with self.active():
             return fn(*args)
+
+
+class _Active:
+    """One activation of a capture (a class, not a generator: it is entered at every run)."""
+
+    __slots__ = ("capture", "token", "tokens")
+
+    def __init__(self, capture: Capture) -> None:
+        self.capture = capture
+
+    def __enter__(self) -> Capture:
+        capture = self.capture
+        install()
+        self.token = _current.set(capture)
+        shell = capture._shell  # noqa: SLF001
+        self.tokens = shell.set_thread_parent(capture.cell) if shell is not None and capture.cell else None
+        return capture
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.tokens is not None:
+            self.capture._shell.reset_thread_parent(self.tokens)  # noqa: SLF001
+        _current.reset(self.token)
 
 
 class Proxy:
