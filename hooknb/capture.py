@@ -26,9 +26,7 @@ import contextvars
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, TextIO, TypeVar
-
-T = TypeVar("T")
+from typing import Any, TextIO
 
 #: Bytes (UTF-8) of a run's output kept in the journal; the rest is counted, not kept.
 OUTPUT_MAX = 8 * 1024
@@ -104,11 +102,6 @@ class Capture:
         """A context within which writes of this thread or task go to this capture, and, in a
         kernel, what is printed or displayed goes under the hook's cell."""
         return _Active(self)
-
-    def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` with this capture active (for a function run on an executor thread)."""
-        with self.active():
-            return fn(*args)
 
 
 class _Active:

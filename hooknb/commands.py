@@ -28,8 +28,10 @@ from .host import Host
 from .replay import Replay
 
 #: The fields of a hook listing (``list -O json``, the command line's table): the seeds'
-#: fields, then the hook's id and account, whether it is pinned and whether its code changed.
-LIST_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "pin", "code_changed")
+#: fields, then the hook's id and account, whether it is pinned and whether its code changed,
+#: its status (``stalled`` among them) and how many items wait for it.
+LIST_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "pin", "code_changed",
+               "status", "items_waiting")
 
 
 def create(host: Host, args: argparse.Namespace, account: str | None, *, persistent: bool | None = None,
@@ -44,6 +46,7 @@ def create(host: Host, args: argparse.Namespace, account: str | None, *, persist
                             on=args.on, phase=getattr(args, "phase", "event"),
                             priority=getattr(args, "priority", 0), timeout=args.timeout,
                             publishers=args.publishers, name=name, pin=getattr(args, "pin", False),
+                            max_depth=args.max_depth,
                             create_node=getattr(args, "create_node", False),
                             node_config=dict(getattr(args, "node_config", None) or []),
                             disabled=getattr(args, "disabled", False))

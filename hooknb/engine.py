@@ -28,11 +28,16 @@ place that loads hook code (``make_loader``) and the only writer of hook statist
   hook (:mod:`hooknb.capture`).  A disabled hook runs nothing: each item it would have run is
   journaled with status ``would_run``.  Replays (:mod:`hooknb.replay`) are journaled as runs
   with ``replay`` set.
+* Three guards, each in a module of its own: a sync hook whose stuck runs reached the cap is
+  ``stalled`` (:mod:`hooknb.stalls`); an async hook that holds the event loop more than 100 ms
+  is journaled ``blocked_loop`` (:mod:`hooknb.watchdog`); a chain of hooks publishing items
+  that trigger hooks stops at the hook's ``max_depth``, journaled ``loop`` (:mod:`hooknb.depth`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import reprlib
 import time
@@ -40,6 +45,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from . import depth
 from . import loop as _loop
 from . import policy
 from .capture import Capture
@@ -51,6 +57,8 @@ from .journal import Journal, Run
 from .lanes import Lane, Outcome, TaskLane, ThreadLane, failure
 from .loading import Loader, make_loader
 from .phases import operation_item
+from .stalls import Stalls
+from .watchdog import Stepped
 
 if TYPE_CHECKING:
     from .client import Client, Operation, Send
@@ -77,6 +85,9 @@ class Engine:
         #: The accounts whose persistent hooks run in this process (written by their sessions).
         self.active: set[str] = set()
         self._watchdog: asyncio.Task | None = None
+        self.stalls = Stalls(store)
+        #: The items published from hooks' runs, with their depth (the loop guard).
+        self.depths = depth.Depths()
 
     # ---------------------------------------------------------------- hooks and their code
     @staticmethod
@@ -210,7 +221,7 @@ class Engine:
             hooks = lookup(event.account, event.service, event.node)
             if not hooks:
                 continue
-            item = Item(event)
+            item = Item(event, depth=self.depths.of(event))
             for hook in hooks:
                 if event.kind not in hook.kinds:
                     continue
@@ -236,7 +247,7 @@ class Engine:
         for entry in entries:
             hook = self.registry.get(entry.hook_id)
             if hook is not None and entry.event.account in self.active:
-                self.offer(hook, client, Item(entry.event), entry)
+                self.offer(hook, client, Item(entry.event, depth=self.depths.of(entry.event)), entry)
 
     def _published_by_allowed(self, hook: Hook, item: Item) -> bool:
         """Whether the publisher the service states for ``item`` is in the hook's ``--from``
@@ -285,6 +296,11 @@ class Engine:
         if entry is None and event.item_id is not None and \
                 not lane.claim((event.service, event.node, event.item_id, event.kind, event.payload)):
             return False
+        if item.depth >= hook.max_depth:
+            self.record(hook, item, time.time(), 0.0, self._too_deep(hook, item))
+            if entry is not None:  # not to be run, at the next start either
+                self.inbox.done_later(entry, time.time())
+            return False
         if lane.offer(client, item, entry):
             return True
         self.record(hook, item, time.time(), 0.0,
@@ -321,9 +337,11 @@ class Engine:
         try:
             with capture.active():
                 fn, _is_async, digest = self._resolve(hook)
-                result = fn(self.context, client, item)
-            if inspect.isawaitable(result):
-                result = asyncio.run_coroutine_threadsafe(_awaited(result, capture), _loop.get_loop()).result()
+                with depth.running(item.depth):
+                    result = fn(self.context, client, item)
+                    if inspect.isawaitable(result):
+                        result = asyncio.run_coroutine_threadsafe(
+                            self._stepped(hook, item, _awaited(result, capture)), _loop.get_loop()).result()
             outcome = Outcome("ok", result, digest=digest)
         except BaseException as exc:  # noqa: BLE001 - a hook's failure is recorded, never raised
             outcome = failure(exc, digest)
@@ -338,13 +356,15 @@ class Engine:
         try:
             with capture.active():
                 fn, is_async, digest = self._resolve(hook)
-                if is_async:
-                    result = await asyncio.wait_for(fn(self.context, client, item), hook.timeout)
-                else:
-                    result = await asyncio.wait_for(asyncio.shield(asyncio.get_running_loop().run_in_executor(
-                        None, capture.call, fn, self.context, client, item)), hook.timeout)
-                if inspect.isawaitable(result):
-                    result = await asyncio.wait_for(result, hook.timeout)
+                with depth.running(item.depth):
+                    if is_async:
+                        result = await self._stepped(hook, item, fn(self.context, client, item), hook.timeout)
+                    else:
+                        call = contextvars.copy_context().run  # the thread runs it at this depth, captured
+                        result = await asyncio.wait_for(asyncio.shield(asyncio.get_running_loop().run_in_executor(
+                            None, call, fn, self.context, client, item)), hook.timeout)
+                    if inspect.isawaitable(result):
+                        result = await self._stepped(hook, item, result, hook.timeout)
             outcome = Outcome("ok", result, digest=digest)
         except asyncio.TimeoutError as exc:
             outcome = Outcome("timeout", error=f"timed out after {hook.timeout:g} s", digest=digest, exc=exc)
@@ -354,6 +374,28 @@ class Engine:
             outcome = failure(exc, digest)
         outcome.output = capture.text()
         return outcome
+
+    async def _stepped(self, hook: Hook, item: Item, awaitable: Any, timeout: float | None = None) -> Any:
+        """Await a hook's coroutine (on the loop, within ``timeout``), journaling it as
+        ``blocked_loop`` if one of its steps held the loop too long (see :mod:`hooknb.watchdog`)."""
+        stepped = Stepped(awaitable)
+        ts = time.time()
+        try:
+            return await asyncio.wait_for(stepped.run(), timeout)
+        finally:
+            if stepped.blocked:
+                self.record(hook, item, ts, stepped.longest, Outcome(
+                    "blocked_loop", error=f"held the event loop for {stepped.longest:.3f} s without awaiting: "
+                                          "every hook and publish of the process waited (await instead of "
+                                          "blocking, or make the hook a plain function)", digest=hook.sha256))
+
+    @staticmethod
+    def _too_deep(hook: Hook, item: Item) -> Outcome:
+        """The outcome of an item a hook does not run: the chain of hooks that led to it is as
+        deep as the hook's ``max_depth`` (see :mod:`hooknb.depth`)."""
+        return Outcome("loop", error=f"not run: {item.depth} hooks' runs published the items that led to "
+                                     f"this one (a loop?); the hook stops chains at --max-depth {hook.max_depth}",
+                       digest=hook.sha256)
 
     def record(self, hook: Hook, item: Item, ts: float, duration: float, outcome: Outcome,
                replay: bool = False) -> Run:
@@ -374,13 +416,17 @@ class Engine:
         """Run a hook now (before/after hooks, "run once", replays: ``replay``, output shown
         under ``cell``) and journal it; errors, including Veto, are in the outcome."""
         ts, start = time.time(), time.perf_counter()
-        outcome = await self.call_async(hook, client, item, cell)
+        if item.depth >= hook.max_depth:
+            outcome = self._too_deep(hook, item)
+        else:
+            outcome = await self.call_async(hook, client, item, cell)
         return outcome, self.record(hook, item, ts, time.perf_counter() - start, outcome, replay)
 
     # ---------------------------------------------------------------- before / after phases
     async def intercept(self, client: Client, op: Operation, send: Send) -> Any:
         """Run before hooks, send (unless vetoed), then run after hooks (see :mod:`hooknb.phases`)."""
         lookup = self.registry.lookup
+        level = self.depths.note(op)  # made from a hook's run: its notification will say how deep
         befores, afters = ([h for h in lookup(client.jid, op.service, op.node, phase) if op.op in h.kinds]
                            for phase in ("before", "after"))
         for hook in [h for h in befores + afters if h.disabled]:
@@ -389,7 +435,7 @@ class Engine:
         if not befores and not afters:
             return await send(op)
         for hook in befores:
-            outcome, _run = await self.call_inline(hook, client, operation_item(client.jid, op))
+            outcome, _run = await self.call_inline(hook, client, operation_item(client.jid, op, level))
             if isinstance(outcome.exc, Veto):
                 raise VetoError(f"{op.op} to node {op.node!r} vetoed by before hook {hook.id}: "
                                 f"{outcome.exc.reason}")
@@ -405,7 +451,7 @@ class Engine:
         except PubSubError as exc:
             failed = exc
         for hook in afters:
-            item = operation_item(client.jid, op)
+            item = operation_item(client.jid, op, level)
             item.outcome = failed.condition if failed else "ok"
             item.error = str(failed) if failed else None
             item.result = result
@@ -433,6 +479,7 @@ class Engine:
                                     Outcome("timeout", error=error, digest=lane.hook.sha256))
                         if entry is not None:
                             self.inbox.done_later(entry, time.time())
+                    self.stalls.check(lane)
 
     def pending(self, hook_id: str | None = None) -> int:
         """Items waiting or running for a hook (every hook when None)."""
@@ -440,6 +487,17 @@ class Engine:
             return sum(lane.pending() for lane in list(self.lanes.values()))
         lane = self.lanes.get(hook_id)
         return lane.pending() if lane is not None else 0
+
+    def waiting(self, hook_id: str) -> int:
+        """Items queued for a hook and not started, in this process."""
+        lane = self.lanes.get(hook_id)
+        return lane.waiting() if lane is not None else 0
+
+    def listing(self, hooks: list[Hook], lease_ttl: float) -> list[dict[str, Any]]:
+        """The listing records of ``hooks``, with their ``items_waiting``: the store says those of
+        the persistent hooks another process runs (:meth:`hooknb.stalls.Stalls.listing`)."""
+        return self.stalls.listing(hooks, lambda h: not h.persistent or h.account in self.active,
+                                   self.waiting, lease_ttl)
 
     async def idle(self, timeout: float = 10.0) -> bool:
         """Wait until no lane has work left and the inbox has nothing left to hand to them (for

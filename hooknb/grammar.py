@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, NoReturn
 
 from .connection import ConnectOptions
+from .depth import MAX_DEPTH
 from .errors import GrammarError, HelpRequested
 from .events import KINDS
 from .hooks import PHASES
@@ -58,8 +59,8 @@ def _positive(value: str) -> float:
         number = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {value!r}")
+    if not number > 0 or number == float("inf"):  # also nan, which compares false to anything
+        raise argparse.ArgumentTypeError(f"must be a positive number: {value!r}")
     return number
 
 
@@ -132,6 +133,12 @@ def _pin(p: argparse.ArgumentParser) -> None:
                         "with (default: run it and journal the change); re-create it to accept a change")
 
 
+def _max_depth(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-depth", type=_count, default=MAX_DEPTH, metavar="N",
+                   help="the loop guard: do not run on an item that N hooks' runs led to, each publishing "
+                        f"the next (journaled as loop; default {MAX_DEPTH})")
+
+
 def _key_value(value: str) -> tuple[str, str]:
     key, sep, text = value.partition("=")
     if not sep or not key.strip():
@@ -175,6 +182,7 @@ def add_create(sub: Any, connected: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--from", dest="publishers", nargs="+", default=[], metavar="JID",
                    help="run only for items published by these JIDs")
     _pin(p)
+    _max_depth(p)
     _disabled(p)
     p.add_argument("arg", metavar="ARG",
                    help="module name (python), script path (python_file) or code (python_code)")
@@ -337,6 +345,7 @@ def cell_parser() -> Parser:
     p.add_argument("--from", dest="publishers", nargs="+", default=[], metavar="JID",
                    help="run only for items published by these JIDs")
     _pin(p)
+    _max_depth(p)
     _disabled(p)
     return p
 

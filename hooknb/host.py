@@ -25,10 +25,10 @@ from .connection import ConnectOptions
 from .engine import Engine
 from .errors import HooknbError
 from .events import Event
-from .hooks import DEFAULT_TIMEOUT, Hook, HookSpec, Registry, check_action, hook_id
+from .hooks import DEFAULT_TIMEOUT, MAX_DEPTH, Hook, HookSpec, Registry, check_action, hook_id
 from .inbox import Inbox
 from .journal import Journal, Run
-from .session import Positions, Session
+from .session import LEASE_TTL, Positions, Session
 from .store import Store, check_trusted
 
 if TYPE_CHECKING:
@@ -166,19 +166,20 @@ class Host:
                            phase: str = "event", priority: int = 0, timeout: float = DEFAULT_TIMEOUT,
                            publishers: list[str] | tuple[str, ...] = (), name: str | None = None,
                            pin: bool = False, create_node: bool = False,
-                           node_config: dict[str, Any] | None = None, disabled: bool = False) -> Hook:
+                           node_config: dict[str, Any] | None = None, max_depth: int = MAX_DEPTH,
+                           disabled: bool = False) -> Hook:
         """Create (validate, store, subscribe) a hook on ``node`` of ``service`` (default own PEP).
         ``type`` is python, python_file or python_code (inferred from ``arg`` when None:
         :attr:`last_inferred` says which); ``on``: the event kinds that trigger it (default
         ``publish``), or the operations of ``before``/``after`` hooks; ``name``: a hook to
         replace (``%%hook`` cells); ``publishers``: ``--from`` (``hook.warnings`` says if the
         service does not name publishers); ``pin``: refuse changed code; ``create_node`` (implied
-        by ``node_config``) makes a missing node, else waited for; ``disabled``: journal what it
-        would run, run nothing (:meth:`replay` tries it).  Creating the same (service, node,
-        type, arg) again updates that hook (see ``docs/hooks.rst``)."""
+        by ``node_config``) makes a missing node, else waited for; ``max_depth``: the loop guard
+        (:mod:`hooknb.depth`); ``disabled``: journal what it would run, run nothing (:meth:`replay`
+        tries it).  Creating the same (service, node, type, arg) again updates it."""
         jid = self.account(account)
         self.last_inferred = None
-        type_, arg, kinds = check_action(node, arg, type, phase, timeout, on)
+        type_, arg, kinds = check_action(node, arg, type, phase, timeout, on, max_depth)
         self.last_inferred = None if type else type_
         service = split_jid(service).bare if service else jid
         if persistent:
@@ -196,7 +197,7 @@ class Host:
         spec = HookSpec.make(jid, service, node, type_, arg, phase,
                              persistent=persistent or bool(old and old.persistent), kinds=kinds,
                              priority=priority, timeout=timeout, publishers=trusted, name=name,
-                             sha256=loader.digest, pin=pin, disabled=disabled,
+                             sha256=loader.digest, pin=pin, max_depth=max_depth, disabled=disabled,
                              **({"created": old.spec.created} if old else {}))
         exists, named = True, None
         if client is not None:
@@ -217,8 +218,7 @@ class Host:
 
     def create_hook(self, node: str, arg: str, type: str | None = None, **options: Any) -> Hook:
         """Blocking form of :meth:`acreate_hook`; what the hook prints shows under the calling cell."""
-        cell = capture.cell()  # taken here, on the caller's thread: the loop has no cell
-        return self.engine.show_output(_loop.call(self.acreate_hook(node, arg, type, **options)), cell)
+        return self.engine.show_output(_loop.call(self.acreate_hook(node, arg, type, **options)), capture.cell())
 
     def delete_hooks(self, node: str, service: str | None = None, type: str | None = None,
                      arg: str | None = None, account: str | None = None) -> int:
@@ -245,8 +245,9 @@ class Host:
         return self.registry.all(jid)
 
     def list_hooks(self, account: str | None = None) -> list[dict[str, Any]]:
-        """One listing record per hook (:data:`hooknb.hooks.SUMMARY_FIELDS`, the seeds' first)."""
-        return [h.summary() for h in self.hooks(account)]
+        """One listing record per hook (:data:`hooknb.hooks.SUMMARY_FIELDS`, the seeds' first): status
+        and items waiting (those of hooks run by another process: as the store says), counters, errors."""
+        return self.engine.listing(self.hooks(account), LEASE_TTL)
 
     def hooks_frame(self, account: str | None = None) -> pd.DataFrame:
         """:meth:`list_hooks` as a DataFrame (``last_run`` as UTC datetimes)."""
@@ -263,9 +264,8 @@ class Host:
     @_loop.on_loop
     async def areplay(self, hook: str | Hook, last: int | None = None, since: datetime | None = None,
                       client: Client | None = None, cell: dict[str, Any] | None = None) -> replay.Replay:
-        """Run a hook, even disabled, on its node's stored items (all, the ``last`` newest or those
-        dated ``since``) oldest first, as replays: inbox, positions untouched (:mod:`hooknb.replay`);
-        ``client``: a connection of its own; ``cell``: where output goes (default: the hook's)."""
+        """Run a hook, even disabled, on its node's stored items oldest first (all, the ``last`` newest
+        or those dated ``since``) as replays, inbox and positions untouched (:mod:`hooknb.replay`)."""
         hook = hook if isinstance(hook, Hook) else self.registry.require(hook)
         return await replay.areplay(self.engine, client or self.client(hook.account), hook, last, since, cell)
 

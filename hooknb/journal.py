@@ -8,6 +8,7 @@ both take a lock.  Their DataFrames are built by :mod:`hooknb.frames`.
 from __future__ import annotations
 
 import ctypes
+import gc
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -24,7 +25,9 @@ def _untracker() -> Callable[[object], None]:
     except AttributeError:
         return lambda _obj: None
     untrack.argtypes, untrack.restype = [ctypes.py_object], None
-    return untrack
+    # An object the collector does not track (a str, a float) has no GC header to unlink:
+    # untracking it would write outside it.
+    return lambda obj: untrack(obj) if gc.is_tracked(obj) else None
 
 
 #: Journal records hold only strings, numbers and None, so they cannot be part of a reference
@@ -45,7 +48,7 @@ class Run:
     item_id: str | None
     ts: float
     duration: float
-    status: str  # ok | error | timeout | dropped | skipped | refused | would_run (a disabled hook)
+    status: str  # ok | error | timeout | dropped | skipped | refused | loop | blocked_loop | would_run
     error: str | None = None
     result: str | None = None
     digest: str | None = None

@@ -30,8 +30,8 @@ class OperationItem(Item):
 
     __slots__ = ("operation", "outcome", "error", "result")
 
-    def __init__(self, event: Event, operation: Operation) -> None:
-        super().__init__(event)
+    def __init__(self, event: Event, operation: Operation, depth: int = 0) -> None:
+        super().__init__(event, depth=depth)
         self.operation = operation
         self.outcome: str | None = None
         self.error: str | None = None
@@ -63,6 +63,7 @@ class OperationItem(Item):
                 f"outcome={self.outcome!r})")
 
 
-def operation_item(account: str, op: Operation) -> OperationItem:
-    """The item a before/after hook receives for ``op``, performed by ``account``."""
-    return OperationItem(Event(account, op.service, op.node, op.op, op.item_id, account, None), op)
+def operation_item(account: str, op: Operation, depth: int = 0) -> OperationItem:
+    """The item a before/after hook receives for ``op``, performed by ``account`` at ``depth``
+    (see :mod:`hooknb.depth`)."""
+    return OperationItem(Event(account, op.service, op.node, op.op, op.item_id, account, None), op, depth)

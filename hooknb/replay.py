@@ -96,8 +96,9 @@ def _refusal(hook: Hook, event: Event) -> str | None:
 
 async def areplay(engine: Engine, client: Client, hook: Hook, last: int | None = None,
                   since: datetime | None = None, cell: dict[str, Any] | None = None) -> Replay:
-    """Run ``hook`` on its node's stored items (see the module docstring), what they print
-    shown under ``cell`` (default: the hook's own); the journaled runs."""
+    """Run ``hook`` on its node's stored items (see the module docstring) through ``client`` (the
+    account's connection, or one of its own), what they print shown under ``cell`` (default: the
+    cell that created the hook); the journaled runs."""
     check(hook, last, since)
     events = await client.astored_items(hook.node, hook.service, last=last)
     fetched, undated = len(events), 0

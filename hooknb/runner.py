@@ -14,8 +14,13 @@ subscribing as soon as it does), ``ready`` (account, hooks, nodes), ``run`` (hoo
 node, kind, item, status, duration in seconds, error, ``code_changed`` when that run's code
 was not the created one, and ``output``, what the run printed, bounded (:mod:`hooknb.capture`);
 status ``refused`` when it was not run; items a ``--from`` hook skips too, with status
-``skipped`` and the reason, and items a disabled hook would have run, status ``would_run``), ``warning`` (hook, service, node, error) once per
-hook, e.g. when the service turns out not to name publishers, ``state`` (account, state, error)
+``skipped`` and the reason; status ``loop`` for an item the loop guard did not run,
+``blocked_loop`` for a run of an async hook that held the event loop, with that time as its
+duration; ``would_run`` for an item a disabled hook did not run), ``warning`` (hook, service,
+node, error) once per hook, e.g. when the service turns out not to name publishers, ``stalled``
+(hook, service, node, waiting, error) when a hook's runs past their timeout have taken every
+thread it may have, so that its items wait, and ``recovered`` (hook, service, node, waiting,
+stalled_for) when one returns and it goes on, ``state`` (account, state, error)
 when the connection drops or comes back, ``lease`` (account, held, by) when this runner starts
 or stops running the account's persistent hooks (one runner per account: see
 :mod:`hooknb.session`), ``gap`` (service, node, item: the last seen) when items published while
@@ -113,8 +118,10 @@ class Runner:
         self.gaps: list[Event] = []
         self.held: bool | None = None
         self.store_error: str | None = None
+        self.store_notice: str | None = None
         self.known: dict[str, Hook] = {}
         self.warned: set[str] = set()  # hooks whose warnings were logged
+        self.stalled: dict[str, float] = {}  # hooks logged as stalled, and since when
         self.specs: dict[str, HookSpec] = {}  # the known hooks' specs, to tell re-created ones
         self.logged = 0  # the runs journal's total when last logged
         self.count = 0  # runs logged
@@ -143,6 +150,7 @@ class Runner:
             self.host.runs.wait(self.logged + 1, TICK)
             self._log_runs()
             self._log_warnings()
+            self._log_stalls()
             self._log_state()
             if time.monotonic() >= next_sync:
                 self._pick_up()
@@ -186,6 +194,21 @@ class Runner:
                     self.log.write("warning", hook=hook.id, service=hook.service, node=hook.node,
                                    error=warning)
 
+    def _log_stalls(self) -> None:
+        for hook in list(self.known.values()):
+            since, logged = hook.stalled_since, self.stalled.get(hook.id)
+            if since is not None and logged is None:
+                self.stalled[hook.id] = since
+                self.log.write("stalled", ts=since, hook=hook.id, service=hook.service, node=hook.node,
+                               waiting=self.host.engine.waiting(hook.id),
+                               error=f"its runs past the {hook.timeout:g} s timeout have not returned and "
+                                     "hold every thread it may have: its items wait until one returns")
+            elif since is None and logged is not None:
+                del self.stalled[hook.id]
+                self.log.write("recovered", hook=hook.id, service=hook.service, node=hook.node,
+                               waiting=self.host.engine.waiting(hook.id),
+                               stalled_for=round(time.time() - logged, 3))
+
     def _log_state(self) -> None:
         client = self.host.clients.get(self.account)
         state = client.state if client is not None else "disconnected"
@@ -200,6 +223,9 @@ class Runner:
         if self.host.inbox.status != self.store_error:
             self.store_error = self.host.inbox.status
             self.log.write("store", error=self.store_error or "the store can be written again")
+        if self.host.store.notice != self.store_notice:
+            self.store_notice = self.host.store.notice
+            self.log.write("store", error=self.store_notice)
         for gap in self.gaps[:]:
             self.gaps.remove(gap)
             self.log.write("gap", ts=gap.ts, service=gap.service, node=gap.node, item=gap.item_id,

@@ -127,7 +127,12 @@ def test_a_cell_s_patched_write_never_sees_a_run_s_output(monkeypatch):
 
     sys.stdout.write = tee
     cap = Capture()
-    worker = threading.Thread(target=cap.call, args=(print, "from the hook"))
+
+    def run() -> None:
+        with cap.active():
+            print("from the hook")
+
+    worker = threading.Thread(target=run)
     worker.start()
     worker.join()
     print("from the cell")
