@@ -10,8 +10,11 @@ the one a notebook uses.
   (``hooknb run``, a notebook) picks it up within a second and subscribes to its node, or waits
   for the node if it does not exist yet.  A temporary hook would end with the command that made
   it, so ``create`` requires ``-P``.
-* ``pubsub node create|delete|purge|config`` and ``pubsub publish`` connect the account for the
-  one operation, in a connection of their own (no hook runs in it).
+* ``pubsub hook enable`` and ``disable`` never connect either: a disabled hook journals (and
+  ``hooknb run`` logs) each item it would have run, with status ``would_run``.
+* ``pubsub node create|delete|purge|config``, ``pubsub publish`` and ``pubsub hook replay``
+  connect the account for the one operation, in a connection of their own (no other hook runs in
+  it); ``replay`` prints each run with what it printed.
 * ``run`` connects one account and runs its persistent hooks until SIGINT/SIGTERM
   (:mod:`hooknb.runner`).
 
@@ -36,7 +39,10 @@ from typing import Any
 
 from . import commands
 from .errors import ConnectError, GrammarError, HelpRequested, HookCreateError, HooknbError, TrustError
-from .grammar import Parser, add_account_options, add_create, add_delete, add_list, add_node, add_publish
+from . import capture
+from .grammar import (Parser, add_account_options, add_create, add_delete, add_list, add_node, add_publish,
+                      add_replay, add_switches)
+from .client import split_jid
 from .host import Host, get_host
 from .runner import LOG_FORMATS, RunLog, Runner
 
@@ -84,6 +90,16 @@ def build_parser() -> Parser:
     _jid_option(listing, required=False)
     listing.set_defaults(func=_list)
 
+    replay = add_replay(actions)
+    replay.epilog = ("Connects the account for the replay, in a connection of its own (no other hook "
+                     "runs in it); each run is printed with what it printed.")
+    add_account_options(replay)
+    replay.set_defaults(func=_replay, prog=replay.prog)
+
+    for switch in add_switches(actions):
+        _jid_option(switch, required=True)
+        switch.set_defaults(func=_enable)
+
     for operation in [*add_node(groups).values(), add_publish(groups)]:
         add_account_options(operation)
         operation.set_defaults(func=_operate, prog=operation.prog)
@@ -109,7 +125,9 @@ def _create(host: Host, args: argparse.Namespace) -> int:
         raise GrammarError("hooknb pubsub hook create: a temporary hook would end with this command; "
                            "add -P/--persistent (`hooknb run` then runs it)")
     hook = commands.create(host, args, args.jid)
-    print(f"hook {hook.id} created: {hook.type} on {hook.service} node {hook.node}")
+    disabled = " (disabled: it journals what it would run; `hooknb pubsub hook enable` runs it)"
+    print(f"hook {hook.id} created: {hook.type} on {hook.service} node {hook.node}"
+          + (disabled if hook.disabled else ""))
     for line in commands.notices(hook, "`hooknb run` logs it"):
         print(line, file=sys.stderr)
     return EXIT_OK
@@ -141,6 +159,31 @@ def _list(host: Host, args: argparse.Namespace) -> int:
 
         print(tabulate([[_printable(r[c]) for c in SIMPLE_COLUMNS] for r in rows], SIMPLE_COLUMNS,
                        tablefmt="plain", disable_numparse=True))
+    return EXIT_OK
+
+
+def _enable(host: Host, args: argparse.Namespace) -> int:
+    print(commands.enable(host, args.hook, args.jid, args.action == "enable"))
+    return EXIT_OK
+
+
+def _replay(host: Host, args: argparse.Namespace) -> int:
+    _require_jid(args)
+    commands.connect_options(args)  # checked before asking for a password
+    host.sync_store(split_jid(args.jid).bare)  # the stored hooks, their code loaded (a trusted store only)
+    host.registry.require(args.hook)  # before asking for a password
+    client = commands.open_client(args, commands.password(args.jid, args.password))
+    echo, capture.echo = capture.echo, False  # each run's output is printed with it, below
+    try:
+        runs = commands.replay(host, args, args.jid, client=client)
+    finally:
+        capture.echo = echo
+        client.disconnect()
+    for run in runs:
+        print(f"{run.item_id}\t{run.status}\t{run.error or run.result or ''}")
+        for line in (run.output or "").splitlines():
+            print(f"  | {line}")
+    print(runs.summary(), file=sys.stderr)
     return EXIT_OK
 
 

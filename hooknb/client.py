@@ -43,6 +43,8 @@ IQ_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 20.0
 RECONNECT_DELAYS = (0.2, 0.5, 1, 2, 5, 10, 30)
 RECENT_PEP = 256  # PEP notifications remembered to drop a server's duplicate copies
+RSM = "http://jabber.org/protocol/rsm"
+RSM_PAGE = 100  # items asked for at a time where a service pages them (XEP-0059)
 #: xep_0060's handlers of pubsub#event messages, which hooknb's own handler replaces.
 PUBSUB_EVENT_HANDLERS = ("Pubsub Event: Items", "Pubsub Event: Purge", "Pubsub Event: Delete",
                          "Pubsub Event: Configuration", "Pubsub Event: Subscription")
@@ -58,6 +60,18 @@ def _fast_escape(text: str, use_cdata: bool = False) -> str:
 
 
 _tostring.escape = _fast_escape
+
+
+def _rsm_query(size: int, cursor: str | None, forward: bool) -> ET.Element:
+    """An RSM ``<set/>`` asking for ``size`` items after ``cursor`` (``forward``) or before it
+    (an empty ``before``: the newest)."""
+    query = ET.Element(f"{{{RSM}}}set")
+    ET.SubElement(query, f"{{{RSM}}}max").text = str(size)
+    if forward and cursor is not None:
+        ET.SubElement(query, f"{{{RSM}}}after").text = cursor
+    elif not forward:
+        ET.SubElement(query, f"{{{RSM}}}before").text = cursor or ""
+    return query
 
 
 class NotificationMatcher(MatcherBase):
@@ -517,11 +531,52 @@ class Client:
         service = self._service(service)
         result = await self._iq("get items", service, node, xmpp.plugin["xep_0060"].get_items(
             service, node, item_ids=item_ids, max_items=max_items, timeout=IQ_TIMEOUT))
-        events = []
-        for item in result["pubsub"]["items"]["substanzas"]:
-            events.append(Event(self.jid, service, node, "publish", item["id"] or None,
-                                item.xml.get("publisher") or None, serialise(next(iter(item.xml), None))))
-        return events
+        return self._item_events(service, node, result)
+
+    def _item_events(self, service: str, node: str, result: Any) -> list[Event]:
+        return [Event(self.jid, service, node, "publish", item["id"] or None, item.xml.get("publisher") or None,
+                      serialise(next(iter(item.xml), None))) for item in result["pubsub"]["items"]["substanzas"]]
+
+    @_loop.on_loop
+    async def astored_items(self, node: str, service: str | None = None, last: int | None = None) -> list[Event]:
+        """Every item ``node`` holds, or its ``last`` newest, oldest first, as ``publish`` events.
+
+        Asks for pages of :data:`RSM_PAGE` items (XEP-0059): a service that pages (ejabberd) is
+        followed page by page, forwards (``last`` backwards from the newest); one that does not
+        (Prosody 0.12) answers with every item it holds in one reply, or the ``last`` newest
+        (``max_items``, which ejabberd ignores when it pages).  The order is the service's:
+        Prosody moves an item published again to the end, ejabberd keeps it where it was first
+        published."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        pages: list[list[Event]] = []
+        held, cursor, seen = 0, None, set()
+        while True:
+            iq = xmpp.Iq(sto=service, stype="get")
+            iq["pubsub"]["items"]["node"] = node
+            if last is not None:
+                iq["pubsub"]["items"]["max_items"] = last
+            iq["pubsub"].xml.append(_rsm_query(RSM_PAGE if last is None else min(RSM_PAGE, last - held),
+                                               cursor, forward=last is None))
+            result = await self._iq("get items", service, node, iq.send(timeout=IQ_TIMEOUT))
+            events = self._item_events(service, node, result)
+            answer = result["pubsub"].xml.find(f"{{{RSM}}}set")
+            if answer is None:  # the service does not page: this is all it gives
+                return events[-last:] if last is not None else events
+            if last is None:
+                pages.append(events)
+            else:
+                pages.insert(0, events)
+            held += len(events)
+            first, count = answer.find(f"{{{RSM}}}first"), answer.findtext(f"{{{RSM}}}count")
+            cursor = answer.findtext(f"{{{RSM}}}last" if last is None else f"{{{RSM}}}first")
+            done = (not events or cursor is None or cursor in seen
+                    or (count is not None and count.isdigit() and held >= int(count))
+                    or (last is not None and (held >= last or (first is not None and first.get("index") == "0"))))
+            if done:
+                flat = [event for page in pages for event in page]
+                return flat[-last:] if last is not None else flat
+            seen.add(cursor)
 
     @_loop.on_loop
     async def aget_node_config(self, node: str, service: str | None = None) -> dict[str, Any]:
@@ -595,6 +650,7 @@ class Client:
     publish = _loop.blocking(apublish)
     retract = _loop.blocking(aretract)
     get_items = _loop.blocking(aget_items)
+    stored_items = _loop.blocking(astored_items)
     get_node_config = _loop.blocking(aget_node_config)
     create_node = _loop.blocking(acreate_node)
     node_config = _loop.blocking(anode_config)

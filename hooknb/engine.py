@@ -24,6 +24,10 @@ place that loads hook code (``make_loader``) and the only writer of hook statist
 * Loading is where trust is checked: the store before code is taken from it, the restrict
   policy and the pinned code (see :mod:`hooknb.trust`, :mod:`hooknb.policy`,
   :mod:`hooknb.loading`); a refused run is journaled with status ``refused``.
+* What a run prints is captured with it (``output``) and shown under the cell that created the
+  hook (:mod:`hooknb.capture`).  A disabled hook runs nothing: each item it would have run is
+  journaled with status ``would_run``.  Replays (:mod:`hooknb.replay`) are journaled as runs
+  with ``replay`` set.
 * Three guards, each in a module of its own: a sync hook whose stuck runs reached the cap is
   ``stalled`` (:mod:`hooknb.stalls`); an async hook that holds the event loop more than 100 ms
   is journaled ``blocked_loop`` (:mod:`hooknb.watchdog`); a chain of hooks publishing items
@@ -38,11 +42,13 @@ import inspect
 import reprlib
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from . import depth
 from . import loop as _loop
 from . import policy
+from .capture import Capture
 from .errors import HooknbError, PubSubError, Veto, VetoError
 from .events import Event, Item
 from .hooks import Hook, HookSpec, Registry
@@ -90,6 +96,25 @@ class Engine:
         """Validate (type, arg) by loading it; :class:`HookCreateError` if it cannot run.
         A pinned loader refuses any other code than this (``pin``)."""
         return make_loader(type_, arg, pin=pin)
+
+    def trial(self, spec: HookSpec) -> Hook:
+        """A hook that is not registered, its code loaded (a ``%%hook replay`` cell's code):
+        it runs only when replayed; :class:`HookCreateError` if it cannot load."""
+        policy.check(spec.service, spec.node, spec.type, spec.phase)
+        hook = Hook(spec)
+        hook.loader = self.prepare(spec.type, spec.arg, spec.pin)
+        return hook
+
+    def set_enabled(self, hook_id: str, enabled: bool) -> Hook:
+        """Enable or disable a hook (a new spec, stored if the hook is persistent); a disabled
+        hook journals what it would have run instead of running it."""
+        hook = self.registry.require(hook_id)
+        if hook.disabled != (not enabled):
+            spec = replace(hook.spec, disabled=not enabled)
+            if spec.persistent:
+                self.store.save_hook(spec.to_record())
+            hook.spec = spec
+        return hook
 
     def install(self, spec: HookSpec, loader: Loader | None = None) -> Hook:
         """Register ``spec`` (the new spec of the hook of the same id, if there is one) with
@@ -207,9 +232,13 @@ class Engine:
                     continue
                 if hook.publishers and not self._published_by_allowed(hook, item):
                     continue
-                if not hook.persistent:
+                if hook.persistent and event.account not in self.active:
+                    continue  # another process runs it
+                if hook.disabled:
+                    self.would_run(hook, item)
+                elif not hook.persistent:
                     self.offer(hook, client, item)
-                elif event.account in self.active:
+                else:
                     entries.append(Entry(hook.id, event))
         if (entries or positions) and client.jid in self.active:
             if not self.inbox.submit(entries, list(positions), lambda new: self.deliver(client, new)):
@@ -247,6 +276,17 @@ class Engine:
             reason = f"--from: published by {publisher}, not in the list"
         self.record(hook, item, time.time(), 0.0, Outcome("skipped", error=reason))
         return False
+
+    @staticmethod
+    def show_output(hook: Hook, cell: dict[str, Any] | None) -> Hook:
+        """Show what ``hook`` prints under ``cell``: the kernel's parent message of the cell that
+        created it (:func:`hooknb.capture.cell`)."""
+        hook.cell = cell
+        return hook
+
+    def would_run(self, hook: Hook, item: Item) -> None:
+        """Journal that a disabled hook would have run on ``item`` (it does not run)."""
+        self.record(hook, item, time.time(), 0.0, Outcome("would_run", error="the hook is disabled"))
 
     def note_publishers(self, hook: Hook, named: bool) -> None:
         """Note whether the service names the publisher of items on the hook's node, as it
@@ -296,40 +336,49 @@ class Engine:
         return hook.loader.resolve()
 
     def call_sync(self, hook: Hook, client: Client, item: Item) -> Outcome:
-        """Run a hook on a worker thread (an async function is run on the loop and waited)."""
-        digest = hook.sha256
+        """Run a hook on a worker thread (an async function is run on the loop and waited),
+        capturing what it prints (:mod:`hooknb.capture`)."""
+        digest, capture = hook.sha256, Capture(hook.cell)
         try:
-            fn, _is_async, digest = self._resolve(hook)
-            with depth.running(item.depth):
-                result = fn(self.context, client, item)
-                if inspect.isawaitable(result):
-                    result = asyncio.run_coroutine_threadsafe(self._stepped(hook, item, result),
-                                                              _loop.get_loop()).result()
-            return Outcome("ok", result, digest=digest)
+            with capture.active():
+                fn, _is_async, digest = self._resolve(hook)
+                with depth.running(item.depth):
+                    result = fn(self.context, client, item)
+                    if inspect.isawaitable(result):
+                        result = asyncio.run_coroutine_threadsafe(
+                            self._stepped(hook, item, _awaited(result, capture)), _loop.get_loop()).result()
+            outcome = Outcome("ok", result, digest=digest)
         except BaseException as exc:  # noqa: BLE001 - a hook's failure is recorded, never raised
-            return failure(exc, digest)
+            outcome = failure(exc, digest)
+        outcome.output = capture.text()
+        return outcome
 
-    async def call_async(self, hook: Hook, client: Client, item: Item) -> Outcome:
-        """Run a hook on the loop with its timeout (a sync function goes to a thread)."""
-        digest = hook.sha256
+    async def call_async(self, hook: Hook, client: Client, item: Item,
+                         cell: dict[str, Any] | None = None) -> Outcome:
+        """Run a hook on the loop with its timeout (a sync function goes to a thread), capturing
+        what it prints (:mod:`hooknb.capture`): shown under ``cell``, else the hook's own."""
+        digest, capture = hook.sha256, Capture(cell or hook.cell)
         try:
-            fn, is_async, digest = self._resolve(hook)
-            with depth.running(item.depth):
-                if is_async:
-                    result = await self._stepped(hook, item, fn(self.context, client, item), hook.timeout)
-                else:
-                    call = contextvars.copy_context().run  # the thread runs it at this depth
-                    result = await asyncio.wait_for(asyncio.shield(asyncio.get_running_loop().run_in_executor(
-                        None, call, fn, self.context, client, item)), hook.timeout)
-                if inspect.isawaitable(result):
-                    result = await self._stepped(hook, item, result, hook.timeout)
-            return Outcome("ok", result, digest=digest)
+            with capture.active():
+                fn, is_async, digest = self._resolve(hook)
+                with depth.running(item.depth):
+                    if is_async:
+                        result = await self._stepped(hook, item, fn(self.context, client, item), hook.timeout)
+                    else:
+                        call = contextvars.copy_context().run  # the thread runs it at this depth, captured
+                        result = await asyncio.wait_for(asyncio.shield(asyncio.get_running_loop().run_in_executor(
+                            None, call, fn, self.context, client, item)), hook.timeout)
+                    if inspect.isawaitable(result):
+                        result = await self._stepped(hook, item, result, hook.timeout)
+            outcome = Outcome("ok", result, digest=digest)
         except asyncio.TimeoutError as exc:
-            return Outcome("timeout", error=f"timed out after {hook.timeout:g} s", digest=digest, exc=exc)
+            outcome = Outcome("timeout", error=f"timed out after {hook.timeout:g} s", digest=digest, exc=exc)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001
-            return failure(exc, digest)
+            outcome = failure(exc, digest)
+        outcome.output = capture.text()
+        return outcome
 
     async def _stepped(self, hook: Hook, item: Item, awaitable: Any, timeout: float | None = None) -> Any:
         """Await a hook's coroutine (on the loop, within ``timeout``), journaling it as
@@ -353,34 +402,41 @@ class Engine:
                                      f"this one (a loop?); the hook stops chains at --max-depth {hook.max_depth}",
                        digest=hook.sha256)
 
-    def record(self, hook: Hook, item: Item, ts: float, duration: float, outcome: Outcome) -> Run:
-        """Journal one run and count it in the hook's statistics (any thread)."""
+    def record(self, hook: Hook, item: Item, ts: float, duration: float, outcome: Outcome,
+               replay: bool = False) -> Run:
+        """Journal one run (a replay's when ``replay``) and count it in the hook's statistics
+        (any thread)."""
         event = item.event
         result = None if outcome.result is None else _repr.repr(outcome.result)
         changed = bool(hook.sha256 and outcome.digest and outcome.digest != hook.sha256)
         run = Run(hook.id, event.account, event.service, event.node, event.kind, event.item_id, ts,
-                  duration, outcome.status, outcome.error, result, outcome.digest, outcome.tb, changed)
+                  duration, outcome.status, outcome.error, result, outcome.digest, outcome.tb, changed,
+                  outcome.output, replay)
         self.runs.append(run)
-        hook.stats.record(outcome.status, ts, outcome.error)
+        hook.stats.record(outcome.status, ts, outcome.error, outcome.output)
         return run
 
-    async def call_inline(self, hook: Hook, client: Client, item: Item) -> tuple[Outcome, Run]:
-        """Run a hook now (before/after hooks, "run once") and journal it; errors, including
-        Veto, are in the outcome."""
+    async def call_inline(self, hook: Hook, client: Client, item: Item, replay: bool = False,
+                          cell: dict[str, Any] | None = None) -> tuple[Outcome, Run]:
+        """Run a hook now (before/after hooks, "run once", replays: ``replay``, output shown
+        under ``cell``) and journal it; errors, including Veto, are in the outcome."""
         ts, start = time.time(), time.perf_counter()
         if item.depth >= hook.max_depth:
             outcome = self._too_deep(hook, item)
         else:
-            outcome = await self.call_async(hook, client, item)
-        return outcome, self.record(hook, item, ts, time.perf_counter() - start, outcome)
+            outcome = await self.call_async(hook, client, item, cell)
+        return outcome, self.record(hook, item, ts, time.perf_counter() - start, outcome, replay)
 
     # ---------------------------------------------------------------- before / after phases
     async def intercept(self, client: Client, op: Operation, send: Send) -> Any:
         """Run before hooks, send (unless vetoed), then run after hooks (see :mod:`hooknb.phases`)."""
         lookup = self.registry.lookup
         level = self.depths.note(op)  # made from a hook's run: its notification will say how deep
-        befores = [h for h in lookup(client.jid, op.service, op.node, "before") if op.op in h.kinds]
-        afters = [h for h in lookup(client.jid, op.service, op.node, "after") if op.op in h.kinds]
+        befores, afters = ([h for h in lookup(client.jid, op.service, op.node, phase) if op.op in h.kinds]
+                           for phase in ("before", "after"))
+        for hook in [h for h in befores + afters if h.disabled]:
+            self.would_run(hook, operation_item(client.jid, op))
+        befores, afters = ([h for h in hooks if not h.disabled] for hooks in (befores, afters))
         if not befores and not afters:
             return await send(op)
         for hook in befores:
@@ -457,3 +513,8 @@ class Engine:
                 return False
             await asyncio.sleep(0.01)
         return True
+
+
+async def _awaited(awaitable: Any, capture: Capture) -> Any:
+    with capture.active():
+        return await awaitable

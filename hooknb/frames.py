@@ -40,7 +40,7 @@ def records(rows: list, record_type: type, renames: dict[str, str] | None = None
             data[name] = pd.Categorical(column)
         elif name == "duration":
             data[name] = pd.Series(column, dtype="float64")
-        elif name == "code_changed":
+        elif name in ("code_changed", "replay"):
             data[name] = pd.Series(column, dtype="bool")
         else:
             data[name] = pd.Series(column, dtype="object")

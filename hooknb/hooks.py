@@ -29,6 +29,8 @@ PUBLISHER_UNKNOWN = "publisher unknown on this service"
 PUBLISHER_PENDING = "checked at the first item"
 #: A hook's status while its node does not exist yet (it subscribes as soon as it does).
 WAITING = "waiting for node"
+#: A hook's status while it is disabled (it journals what it would run, runs nothing).
+DISABLED = "disabled"
 #: A sync hook's status while every thread it may have is stuck in a run past its timeout (see
 #: :mod:`hooknb.stalls`): its items wait until one of those runs returns.
 STALLED = "stalled"
@@ -101,6 +103,7 @@ class HookSpec:
     sha256: str | None = None
     pin: bool = False
     max_depth: int = MAX_DEPTH
+    disabled: bool = False  # journal what it would run (status would_run), run nothing
 
     @classmethod
     def make(cls, account: str, service: str, node: str, type_: str, arg: str, phase: str = "event",
@@ -113,7 +116,8 @@ class HookSpec:
         """The stored options besides the identity fields."""
         return {"kinds": sorted(self.kinds), "phase": self.phase, "priority": self.priority,
                 "timeout": self.timeout, "publishers": sorted(self.publishers), "name": self.name,
-                "sha256": self.sha256, "pin": self.pin, "max_depth": self.max_depth}
+                "sha256": self.sha256, "pin": self.pin, "max_depth": self.max_depth,
+                "disabled": self.disabled}
 
     def to_record(self) -> dict[str, Any]:
         """The dict the store keeps."""
@@ -131,7 +135,8 @@ class HookSpec:
                    timeout=float(opts.get("timeout", DEFAULT_TIMEOUT)),
                    publishers=frozenset(opts.get("publishers") or ()), name=opts.get("name"),
                    sha256=opts.get("sha256"), pin=bool(opts.get("pin", False)),
-                   max_depth=int(opts.get("max_depth", MAX_DEPTH)))
+                   max_depth=int(opts.get("max_depth", MAX_DEPTH)),
+                   disabled=bool(opts.get("disabled", False)))
 
 
 class HookStats:
@@ -139,7 +144,7 @@ class HookStats:
     from whichever thread a run ends on."""
 
     __slots__ = ("_lock", "runs", "failures", "timeouts", "dropped", "skipped", "loops",
-                 "blocked_loop", "last_run", "last_error")
+                 "blocked_loop", "last_run", "last_error", "last_output")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -147,12 +152,19 @@ class HookStats:
         self.blocked_loop = 0
         self.last_run: float | None = None
         self.last_error: str | None = None
+        self.last_output: str | None = None
 
-    def record(self, status: str, ts: float, error: str | None) -> None:
+    def record(self, status: str, ts: float, error: str | None, output: str | None = None) -> None:
         """Count one run that ended with ``status`` (ok, error, timeout), an item dropped or
         stopped as a ``loop`` (failures, not runs), an item skipped (neither a run nor a
-        failure) or a run that held the event loop (``blocked_loop``: its run counts apart)."""
+        failure) or a run that held the event loop (``blocked_loop``: its run counts apart); an
+        item a disabled hook would have run (``would_run``) is not counted.  ``output``: what
+        the run printed."""
         with self._lock:
+            if output is not None:
+                self.last_output = output
+            if status == "would_run":
+                return
             if status == "skipped":
                 self.skipped += 1
                 return
@@ -188,13 +200,14 @@ class Hook:
     (``loader``, ``load_error``) set, by the engine only (:meth:`hooknb.engine.Engine.install`); the statistics by the
     engine's run recording only; ``subscribe_error`` and ``waiting`` (its node does not exist
     yet) by the session only; ``publishers_named`` by the engine only
-    (:meth:`hooknb.engine.Engine.note_publishers`, and dispatch); ``stalled_since`` by the
-    engine's watchdog only (:mod:`hooknb.stalls`).  The spec's fields and the counters read as
-    attributes (``hook.node``, ``hook.runs``).
+    (:meth:`hooknb.engine.Engine.note_publishers`, and dispatch), and ``cell`` too
+    (:meth:`hooknb.engine.Engine.show_output`); ``stalled_since`` by the engine's watchdog
+    only (:mod:`hooknb.stalls`).  The spec's fields and the counters read as attributes
+    (``hook.node``, ``hook.runs``).
     """
 
     __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error", "publishers_named", "waiting",
-                 "stalled_since")
+                 "stalled_since", "cell")
 
     def __init__(self, spec: HookSpec, stats: HookStats | None = None) -> None:
         self.spec = spec
@@ -208,6 +221,10 @@ class Hook:
         self.waiting = False
         #: When the hook stalled (every thread it may have stuck past its timeout), or None.
         self.stalled_since: float | None = None
+        #: The kernel's parent message of the cell that created the hook in this process (where
+        #: its output goes, see :mod:`hooknb.capture`); None when restored or made outside a
+        #: kernel.  Written by :meth:`~hooknb.engine.Engine.show_output` when it is created.
+        self.cell: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         note = f" ({PUBLISHER_UNKNOWN})" if self.warnings else ""
@@ -220,8 +237,10 @@ class Hook:
 
     @property
     def status(self) -> str:
-        """``stalled`` while its items wait for one of its stuck runs to return, ``waiting for
-        node`` while its node does not exist yet, else ``active``."""
+        """``disabled``, else ``stalled`` while its items wait for one of its stuck runs to
+        return, ``waiting for node`` while its node does not exist yet, else ``active``."""
+        if self.disabled:
+            return DISABLED
         if self.stalled_since is not None:
             return STALLED
         return WAITING if self.waiting else "active"
@@ -267,7 +286,7 @@ class Hook:
                 "kinds": ",".join(sorted(spec.kinds)), "phase": spec.phase, "status": self.status,
                 "items_waiting": items_waiting, **self.stats.as_dict(), "last_error": self.last_error,
                 "publisher_check": self.publisher_check, "code_changed": self.code_changed,
-                "pin": spec.pin, "max_depth": spec.max_depth}
+                "pin": spec.pin, "max_depth": spec.max_depth, "last_output": self.stats.last_output}
 
 
 for _name in (f.name for f in fields(HookSpec)):  # hook.node is hook.spec.node, read only
@@ -278,7 +297,8 @@ for _name in ("runs", "failures", "timeouts", "dropped", "skipped", "loops", "bl
 #: The columns of a hook listing (:meth:`Hook.summary`), in order; the seeds' fields first.
 SUMMARY_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "kinds", "phase",
                   "status", "items_waiting", "runs", "failures", "timeouts", "dropped", "skipped", "loops",
-                  "blocked_loop", "last_run", "last_error", "publisher_check", "code_changed", "pin", "max_depth")
+                  "blocked_loop", "last_run", "last_error", "publisher_check", "code_changed", "pin", "max_depth",
+                  "last_output")
 
 
 class Registry:
@@ -298,6 +318,13 @@ class Registry:
     def get(self, hook_id: str) -> Hook | None:
         """The hook with this id, or None."""
         return self._hooks.get(hook_id)
+
+    def require(self, hook_id: str) -> Hook:
+        """The hook with this id; a one-line :class:`HooknbError` if there is none."""
+        hook = self._hooks.get(hook_id)
+        if hook is None:
+            raise HooknbError(f"no hook with id {hook_id!r}")
+        return hook
 
     def all(self, account: str | None = None) -> list[Hook]:
         """Every hook (of one account), in creation order."""

@@ -48,12 +48,14 @@ class Run:
     item_id: str | None
     ts: float
     duration: float
-    status: str  # ok | error | timeout | dropped | skipped | refused | loop | blocked_loop
+    status: str  # ok | error | timeout | dropped | skipped | refused | loop | blocked_loop | would_run
     error: str | None = None
     result: str | None = None
     digest: str | None = None
     traceback: str | None = None
     code_changed: bool = False  # the code (digest) is not the code the hook was created with
+    output: str | None = None  # what the run printed, bounded (see hooknb.capture)
+    replay: bool = False  # a run over a node's stored items (hooknb.replay), not a live one
 
 
 class Journal(Generic[R]):

@@ -47,12 +47,15 @@ IDLE_EXIT = 60.0
 class Outcome:
     """How one call of a hook ended."""
 
-    __slots__ = ("status", "result", "error", "tb", "digest", "exc")
+    __slots__ = ("status", "result", "error", "tb", "digest", "exc", "output")
 
     def __init__(self, status: str = "ok", result: Any = None, error: str | None = None,
-                 tb: str | None = None, digest: str | None = None, exc: BaseException | None = None):
+                 tb: str | None = None, digest: str | None = None, exc: BaseException | None = None,
+                 output: str | None = None):
         self.status, self.result, self.error, self.tb, self.digest, self.exc = (
             status, result, error, tb, digest, exc)
+        #: What the run printed (see :mod:`hooknb.capture`).
+        self.output = output
 
 
 def failure(exc: BaseException, digest: str | None) -> Outcome:

@@ -11,15 +11,16 @@ Records (``ts`` in UTC, then ``event`` and its fields): ``hook-loaded`` / ``hook
 type, arg, status, error, and ``code_changed`` when the hook's code is not the code it was
 created with; status ``waiting for node`` while the node does not exist, the runner then
 subscribing as soon as it does), ``ready`` (account, hooks, nodes), ``run`` (hook, service,
-node, kind, item, status, duration in seconds, error, and ``code_changed`` when that run's code
-was not the created one; status ``refused`` when it was not run; items a ``--from`` hook skips
-too, with status ``skipped`` and the reason; status ``loop`` for an item the loop guard did not
-run, ``blocked_loop`` for a run of an async hook that held the event loop, with that time as its
-duration), ``warning`` (hook, service, node, error) once per hook, e.g. when the service turns
-out not to name publishers, ``stalled`` (hook, service, node, waiting, error) when a hook's runs
-past their timeout have taken every thread it may have, so that its items wait, and
-``recovered`` (hook, service, node, waiting, stalled_for) when one returns and it goes on,
-``state`` (account, state, error)
+node, kind, item, status, duration in seconds, error, ``code_changed`` when that run's code
+was not the created one, and ``output``, what the run printed, bounded (:mod:`hooknb.capture`);
+status ``refused`` when it was not run; items a ``--from`` hook skips too, with status
+``skipped`` and the reason; status ``loop`` for an item the loop guard did not run,
+``blocked_loop`` for a run of an async hook that held the event loop, with that time as its
+duration; ``would_run`` for an item a disabled hook did not run), ``warning`` (hook, service,
+node, error) once per hook, e.g. when the service turns out not to name publishers, ``stalled``
+(hook, service, node, waiting, error) when a hook's runs past their timeout have taken every
+thread it may have, so that its items wait, and ``recovered`` (hook, service, node, waiting,
+stalled_for) when one returns and it goes on, ``state`` (account, state, error)
 when the connection drops or comes back, ``lease`` (account, held, by) when this runner starts
 or stops running the account's persistent hooks (one runner per account: see
 :mod:`hooknb.session`), ``gap`` (service, node, item: the last seen) when items published while
@@ -45,6 +46,7 @@ from datetime import datetime, timezone
 from types import FrameType
 from typing import Any, TextIO
 
+from . import capture
 from . import loop as _loop
 from .connection import ConnectOptions, split_jid
 from .errors import HooknbError
@@ -91,7 +93,7 @@ class RunLog:
         """Log one run of a hook."""
         self.write("run", run.ts, hook=run.hook_id, service=run.service, node=run.node, kind=run.kind,
                    item=run.item_id, status=run.status, duration=round(run.duration, 6), error=run.error,
-                   **({"code_changed": True} if run.code_changed else {}))
+                   **({"code_changed": True} if run.code_changed else {}), output=run.output)
 
     def hook(self, event: str, hook: Hook) -> None:
         """Log a hook loaded at start, added or removed."""
@@ -133,6 +135,7 @@ class Runner:
             signal.signal(sig, self._on_signal)
         self.host.events.resize(EVENTS_KEPT)
         self.host.runs.resize(RUNS_KEPT)
+        capture.echo = False  # what a run prints is in its log record, never loose on stdout
         self.host.holder = "hooknb run:" + self.host.holder.partition(":")[2]
         self.host.events.listeners.append(self._note_gaps)
         self.logged = self.host.runs.total

@@ -477,7 +477,7 @@ def test_completion(shell, magics, host, alice, node, hook):
     hook(f"create -n {node} -t python_code 'item.id'")
     assert magics.complete("%hook ") == sorted(
         ["connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
-         "publish", "node", "status", "feed", "manager"])
+         "publish", "node", "status", "feed", "manager", "replay", "enable", "disable", "output"])
     assert magics.complete("%hook cr") == ["create"]
     assert magics.complete("%hook node ") == ["config", "create", "delete", "purge"]
     assert magics.complete("%hook node c") == ["config", "create"]

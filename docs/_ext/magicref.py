@@ -71,6 +71,9 @@ class MagicsDirective(_Generated):
                                   "running the cell again replaces it.", grammar.cell_parser())
         out += _section("%%hook publish", "The cell body, taken as it is, is published as an item.",
                         _fixed_width(grammar.publish_cell_parser()))
+        out += _section("%%hook replay", "The cell body runs, as the hook ``%%hook`` would make of it, on "
+                                         "the items the node holds; no hook is created (see :doc:`hooks`).",
+                        _fixed_width(grammar.replay_cell_parser()))
         return out
 
 

@@ -15,7 +15,7 @@ from hooknb.errors import HooknbError
 from hooknb.events import KINDS
 
 SUBCOMMANDS = ("connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
-               "publish", "status", "feed", "manager", "node")
+               "publish", "status", "feed", "manager", "node", "replay", "enable", "disable", "output")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_create_parses_every_option(parser):
         "command": "create", "service": "pubsub.example.org", "node": "news", "uri": None,
         "type": "python_code", "persistent": True, "on": "publish,retract", "phase": "before",
         "priority": -3, "timeout": 2.5, "publishers": ["a@x", "b@y"], "arg": "item.id", "pin": False,
-        "max_depth": 4, "create_node": False, "node_config": []}
+        "max_depth": 4, "create_node": False, "node_config": [], "disabled": False}
 
 
 def test_create_defaults(parser):
@@ -111,7 +111,7 @@ def test_cell_parser_options():
     args = grammar.parse(grammar.cell_parser(), "-n news -P --on all --timeout 2 --from a@x b@y")
     assert vars(args) == {"service": None, "node": "news", "uri": None, "persistent": True, "on": "all",
                           "timeout": 2.0, "publishers": ["a@x", "b@y"], "pin": False, "max_depth": 16,
-                          "create_node": False, "node_config": []}
+                          "create_node": False, "node_config": [], "disabled": False}
     assert "unrecognized arguments: -t" in error_of(grammar.cell_parser(), "-n news -t python")
 
 
