@@ -37,12 +37,11 @@ import sys
 import traceback
 from typing import Any
 
-from . import commands
+from . import capture, commands
+from .connection import split_jid
 from .errors import ConnectError, GrammarError, HelpRequested, HookCreateError, HooknbError, TrustError
-from . import capture
 from .grammar import (Parser, add_account_options, add_create, add_delete, add_list, add_node, add_publish,
                       add_replay, add_switches)
-from .client import split_jid
 from .host import Host, get_host
 from .runner import LOG_FORMATS, RunLog, Runner
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import grammar
 from . import loop as _loop
-from .connection import ConnectOptions
+from .connection import ConnectOptions, split_jid
 from .errors import GrammarError, HooknbError
 from .hooks import PUBLISHER_PENDING, Hook, HookSpec
 from .host import Host

@@ -34,7 +34,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .client import Operation
+    from .operations import Operation
     from .events import Event
 
 #: The depth at which a chain of hooks stops, unless a hook says otherwise (``--max-depth``).

@@ -344,9 +344,7 @@ def get_host() -> Host:
 def connect(jid: str, password: str, host: str | None = None, port: int | None = None,
             plaintext: bool = False, cafile: str | None = None, direct_tls: bool = False,
             timeout: float = 20.0, max_bytes: int = DEFAULT_MAX_BYTES) -> Client:
-    """Connect an account through the process-wide host (the same account, the same client), once
-    its session has started.  Without ``host``, SRV records; STARTTLS, or direct TLS (``direct_tls``,
-    ports 5223 and 443); ``cafile``: CAs to trust; ``plaintext``: loopback only; ``max_bytes``: the
-    largest stanza to a server that advertises no limit.  :class:`~hooknb.errors.ConnectError` if not."""
+    """Connect an account through the process-wide host, once its session has started (options:
+    :meth:`Host.aconnect`); :class:`~hooknb.errors.ConnectError` if it cannot."""
     return get_host().connect(jid, password, host=host, port=port, plaintext=plaintext, cafile=cafile,
                               direct_tls=direct_tls, timeout=timeout, max_bytes=max_bytes)
