@@ -34,7 +34,7 @@ from . import connection
 from . import loop as _loop
 from .connection import ConnectOptions
 from .errors import ConnectError, HooknbError, PubSubError
-from .events import EVENT_TAG, Event, escape, parse_notification, serialise
+from .events import EVENT_TAG, Event, escape, parse_notification, payload_digest, serialise
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +237,10 @@ class Client:
         session start)."""
         return frozenset(self._subscriptions)
 
+    def subscribed(self, service: str, node: str) -> bool:
+        """Whether this client subscribed to ``node`` on ``service`` (without copying the set)."""
+        return (service, node) in self._subscriptions
+
     @_loop.on_loop
     async def aconnect(self, timeout: float = CONNECT_TIMEOUT) -> Client:
         """Connect and wait until the session has started (the handler's ``session_started``
@@ -418,8 +422,10 @@ class Client:
 
     def _first_copy(self, event: Event) -> bool:
         """False for a second copy of a PEP notification: ejabberd sends the owner one copy to
-        the bare JID (as a subscriber) and one to the full JID (for the +notify interest)."""
-        key = (event.service, event.node, event.kind, event.item_id, event.payload)
+        the bare JID (as a subscriber) and one to the full JID (for the +notify interest).  The
+        payload is remembered by its digest, never itself (it may weigh megabytes)."""
+        payload = None if event.payload is None else payload_digest(event.payload)
+        key = (event.service, event.node, event.kind, event.item_id, payload)
         if key in self._recent:
             return False
         self._recent[key] = None

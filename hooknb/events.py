@@ -7,6 +7,8 @@ event with ``item_id`` None.  Hooks receive an :class:`Item`, a light view on th
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import sys
 import time
@@ -24,6 +26,24 @@ DEFAULT_KINDS = frozenset({"publish"})
 
 _intern = sys.intern
 log = logging.getLogger(__name__)
+#: Payloads up to this many characters have their digest remembered (the latest 1,024): an
+#: event's digest is asked for by its node's position, its inbox entry and its hook's lane.
+#: Longer ones are hashed each time, so that the cache never holds more than 4 MiB of payloads.
+DIGEST_CACHED = 4096
+
+
+def payload_digest(payload: str) -> str:
+    """The SHA-256 of a payload (of its UTF-8 encoding), in hexadecimal."""
+    if len(payload) > DIGEST_CACHED:
+        return _sha256(payload)
+    return _cached_sha256(payload)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+_cached_sha256 = functools.lru_cache(maxsize=1024)(_sha256)
 
 
 @dataclass(frozen=True, slots=True)
