@@ -28,15 +28,22 @@ _intern = sys.intern
 log = logging.getLogger(__name__)
 #: Payloads up to this many characters have their digest remembered (the latest 1,024): an
 #: event's digest is asked for by its node's position, its inbox entry and its hook's lane.
-#: Longer ones are hashed each time, so that the cache never holds more than 4 MiB of payloads.
+#: Of longer ones only the latest is remembered, so that no more than 4 MiB of payloads and one
+#: long payload are held for this.
 DIGEST_CACHED = 4096
+_last_long: tuple[str, str] = ("", "")  # the latest long payload and its digest
 
 
 def payload_digest(payload: str) -> str:
     """The SHA-256 of a payload (of its UTF-8 encoding), in hexadecimal."""
-    if len(payload) > DIGEST_CACHED:
-        return _sha256(payload)
-    return _cached_sha256(payload)
+    global _last_long
+    if len(payload) <= DIGEST_CACHED:
+        return _cached_sha256(payload)
+    last, value = _last_long
+    if last is not payload:
+        value = _sha256(payload)
+        _last_long = (payload, value)
+    return value
 
 
 def _sha256(text: str) -> str:

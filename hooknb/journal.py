@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
-import hashlib
 import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from .events import payload_digest
 
 #: How many bytes of records a journal keeps by default (events and runs: 256 MiB together).
 MAX_BYTES = 128 * 2**20
@@ -75,7 +76,7 @@ def cut(text: str, keep: int = FIELD_MAX) -> str:
     the whole text in UTF-8: for a payload, the digest of the item's version)."""
     if len(text) <= keep:
         return text
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    digest = payload_digest(text)
     tail = f"... [cut: {len(text):,} characters in all, sha256 {digest}]"
     return text[:max(keep - len(tail), 0)] + tail
 

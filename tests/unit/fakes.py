@@ -24,6 +24,7 @@ class FakeClient:
         self.jid = jid
         self.state = "connected"
         self.last_error: str | None = None
+        self.reconnects = 0
         self.capacity: str | None = None
         self.nodes: dict[tuple[str, str], list[Event]] = {}
         self.subscriptions: set[tuple[str, str]] = set()
