@@ -168,6 +168,7 @@ class Client:
         self.reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS
         self.handler = handler or ClientHandler()
         self._subscriptions: set[tuple[str, str]] = set()
+        self._subscribing: set[tuple[str, str]] = set()  # asked for, not answered yet
         self.reconnects = 0
         self._closing = False
         self._reconnect_task: asyncio.Task | None = None
@@ -238,8 +239,9 @@ class Client:
         return frozenset(self._subscriptions)
 
     def subscribed(self, service: str, node: str) -> bool:
-        """Whether this client subscribed to ``node`` on ``service`` (without copying the set)."""
-        return (service, node) in self._subscriptions
+        """Whether this client subscribed to ``node`` on ``service``, or is subscribing (a server
+        may send the node's last item before it answers), without copying the set."""
+        return (service, node) in self._subscriptions or (service, node) in self._subscribing
 
     @_loop.on_loop
     async def aconnect(self, timeout: float = CONNECT_TIMEOUT) -> Client:
@@ -472,6 +474,13 @@ class Client:
         return self.xmpp
 
     async def _subscribe_raw(self, service: str, node: str) -> None:
+        self._subscribing.add((service, node))
+        try:
+            await self._subscribe_request(service, node)
+        finally:
+            self._subscribing.discard((service, node))
+
+    async def _subscribe_request(self, service: str, node: str) -> None:
         xmpp = self.xmpp
         if self.is_pep(service):
             # PEP (XEP-0163): ask with a +notify interest in our capabilities, then make sure
