@@ -6,6 +6,7 @@ of a node that this process neither subscribed to nor hooked are counted, not jo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -48,7 +49,8 @@ NOTEBOOK = textwrap.dedent("""
     runs, events = h.runs.snapshot(), h.events.snapshot()
     published = [e for e in events if e.kind == "publish"]  # (ejabberd notifies the retractions too)
     print(json.dumps({"ok": ok, "rss": rss(), "peak": rss("VmHWM"), "runs": len(runs),
-                      "results": sorted({r.result for r in runs}), "statuses": sorted({r.status for r in runs}),
+                      "results": sorted({r.result for r in runs}),
+                      "statuses": sorted({r.status for r in runs}),
                       "events": len(h.events), "events_bytes": h.events.bytes, "events_total": h.events.total,
                       "longest_payload": max(len(e.payload) for e in published),
                       "last_payload_tail": published[-1].payload[-120:]}), flush=True)
@@ -71,9 +73,10 @@ def rss_line(proc: subprocess.Popen) -> dict:
 @pytest.mark.timeout(600)
 def test_a_notebook_taking_1500_items_of_1_mb_stays_under_its_journal_bytes(
         server, account, make_host, connect, node, home):
-    """Before: 86 MB to 1.5 GB, every payload kept (the events journal, the digest cache, the
-    lane's versions already run).  Now the journal keeps each payload's first 64 KiB and the
-    newest that fit in 32 MiB; the hook receives every item whole."""
+    """Before, every payload stayed (in the events journal, the digest cache and the lane's
+    versions already run): 46 MiB ready, 1,554 MiB after.  Now the journal keeps the first 64 KiB
+    of each, the newest that fit in 32 MiB; the hook receives every item whole.  Measured on a
+    shared machine: 47 MiB ready, 93 MiB after (peak 95 MiB), under a bound of 143 MiB."""
     jid, password = account("nb")
     publisher = connect(make_host())
     publisher.create_node(node, server.pubsub, {"max_items": 1, "persist_items": "0"})  # (no disk)
@@ -92,21 +95,21 @@ def test_a_notebook_taking_1500_items_of_1_mb_stays_under_its_journal_bytes(
     finally:
         if proc.poll() is None:
             proc.kill()
+    bound = ready["rss"] + JOURNAL_BYTES + MARGIN
     print(f"\nRSS {ready['rss'] / MB:.0f} MiB ready, {done['rss'] / MB:.0f} MiB after {ITEMS} items of 1 MB "
-          f"(peak {done['peak'] / MB:.0f} MiB; bound {(ready['rss'] + JOURNAL_BYTES + MARGIN) / MB:.0f} MiB); "
-          f"published in {published:.0f} s; journal {done['events']} events, {done['events_bytes'] / MB:.1f} MiB")
+          f"(peak {done['peak'] / MB:.0f} MiB; bound {bound / MB:.0f} MiB); published in {published:.0f} s; "
+          f"journal {done['events']} events, {done['events_bytes'] / MB:.1f} MiB")
     assert (done["ok"], done["runs"], done["statuses"]) == (True, ITEMS, ["ok"])
     assert done["results"] == [repr(MB)]  # every hook run had the whole payload
     assert done["events_total"] >= ITEMS and done["events_bytes"] <= JOURNAL_BYTES
-    assert done["longest_payload"] == 64 * 1024 and f"{MB:,} characters in all, sha256 " in done["last_payload_tail"]
-    assert done["rss"] < ready["rss"] + JOURNAL_BYTES + MARGIN
-    assert done["peak"] < ready["rss"] + JOURNAL_BYTES + MARGIN
+    assert done["longest_payload"] == 64 * 1024
+    assert f"{MB:,} characters in all, sha256 " in done["last_payload_tail"]
+    assert done["rss"] < bound and done["peak"] < bound
 
 
 async def _publish_all(client, node: str, service: str, numbers: range) -> None:
-    import asyncio
-
-    await asyncio.gather(*(client.apublish(node, payload(i), item_id=f"i{i}", service=service) for i in numbers))
+    await asyncio.gather(*(client.apublish(node, payload(i), item_id=f"i{i}", service=service)
+                           for i in numbers))
 
 
 def test_events_of_a_node_neither_subscribed_nor_hooked_are_counted_not_journaled(
