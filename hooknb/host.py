@@ -321,8 +321,8 @@ class Host:
         return frames.gaps(self.store.gaps(account))
 
     def status(self) -> pd.DataFrame:
-        """One row per account: state, last error, reconnects, subscriptions, who runs its persistent
-        hooks, gaps, why the ``store`` cannot be written (if so), hook warnings, nodes waited for."""
+        """One row per account: state, last error, reconnects, subscriptions, who runs its persistent hooks,
+        gaps, why the ``store`` cannot be written, hook warnings, nodes waited for, ``unsolicited`` events."""
         from . import frames
 
         return frames.accounts({**c.handler.status(c), "store": self.inbox.status} for c in self.clients.values())
