@@ -25,12 +25,13 @@ from .errors import (
 from .events import Event, Item
 from .hooks import Hook
 from .host import Host, connect, get_host
+from .remote import Publish, Retract
 
 __version__ = "0.1.0"
 
 __all__ = ["Client", "ConnectError", "Event", "Hook", "HookCreateError", "HooknbError", "Host",
-           "Item", "PubSubError", "Veto", "VetoError", "connect", "get_host", "load_ipython_extension",
-           "__version__"]
+           "Item", "PubSubError", "Publish", "Retract", "Veto", "VetoError", "connect", "get_host",
+           "load_ipython_extension", "__version__"]
 
 
 def load_ipython_extension(ipython):  # type: ignore[no-untyped-def]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import traceback
 from typing import Any
@@ -38,6 +39,7 @@ from tabulate import tabulate
 
 from . import commands
 from .errors import ConnectError, GrammarError, HelpRequested, HookCreateError, HooknbError, TrustError
+from .dask_executor import ENV as DASK_SCHEDULER
 from .grammar import Parser, add_account_options, add_create, add_delete, add_list, add_node, add_publish
 from .host import Host, get_host
 from .runner import LOG_FORMATS, RunLog, Runner
@@ -98,6 +100,10 @@ def build_parser() -> Parser:
                      help="one text line (default) or one JSON object per record, on stdout")
     run.add_argument("--grace", type=float, default=30.0, metavar="SECONDS",
                      help="on SIGINT/SIGTERM, how long to wait for runs in progress (default 30)")
+    run.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
+                     help="the Dask scheduler that --executor dask hooks send their runs to, e.g. "
+                          "tcp://10.0.0.5:8786 (default: $HOOKNB_DASK_SCHEDULER, else a LocalCluster "
+                          "started on first use)")
     run.add_argument("-v", "--verbose", action="count", default=0,
                      help="show the XMPP library's log on stderr (-vv: with every stanza)")
     run.set_defaults(func=_run, prog=run.prog)
@@ -168,6 +174,8 @@ def _run(host: Host, args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.verbose:
         logging.getLogger("slixmpp").setLevel(logging.INFO if args.verbose == 1 else logging.DEBUG)
+    if args.dask_scheduler:
+        os.environ[DASK_SCHEDULER] = args.dask_scheduler  # read by hooknb.dask_executor, if it is used
     runner = Runner(host, args.jid, options=options, log=RunLog(args.log_format), grace=args.grace)
     return runner.run(commands.password(args.jid, args.password))
 

@@ -42,7 +42,8 @@ def create(host: Host, args: argparse.Namespace, account: str | None, *, persist
                             priority=getattr(args, "priority", 0), timeout=args.timeout,
                             publishers=args.publishers, name=name, pin=getattr(args, "pin", False),
                             create_node=getattr(args, "create_node", False),
-                            node_config=dict(getattr(args, "node_config", None) or []))
+                            node_config=dict(getattr(args, "node_config", None) or []),
+                            executor=args.executor, concurrency=args.concurrency, ordered=args.ordered)
 
 
 def delete(host: Host, args: argparse.Namespace, account: str | None) -> int:
@@ -104,9 +105,10 @@ def list_rows(host: Host, account: str | None = None) -> list[dict[str, Any]]:
 
 
 def describe(hook: Hook) -> str:
-    """One line naming a hook: id, type, lifetime, where it is attached."""
+    """One line naming a hook: id, type, lifetime, executor (unless thread), where it is attached."""
     lifetime = "persistent" if hook.persistent else "temporary"
-    return f"hook {hook.id} ({hook.type}, {lifetime}) on {hook.service} node {hook.node!r}"
+    executor = "" if hook.executor == "thread" else f", on {hook.executor}"
+    return f"hook {hook.id} ({hook.type}, {lifetime}{executor}) on {hook.service} node {hook.node!r}"
 
 
 def notices(hook: Hook, later: str) -> list[str]:

@@ -45,6 +45,7 @@ from .journal import Journal, Run
 from .lanes import Lane, Outcome, TaskLane, ThreadLane, failure
 from .loading import Loader, make_loader
 from .phases import operation_item
+from .remote import perform, requests
 
 if TYPE_CHECKING:
     from .client import Client, Operation, Send
@@ -152,16 +153,22 @@ class Engine:
         self.dispatch(client, events, positions)
 
     def lane(self, hook: Hook) -> Lane:
-        """The hook's lane, made on first use (sync or async after the hook's function)."""
+        """The hook's lane, made on first use: sync or async after the hook's function, or a
+        Dask lane (:mod:`hooknb.dask_executor`) for the ``dask`` executor."""
         lane = self.lanes.get(hook.id)
-        if lane is None or lane.hook is not hook or lane.closed:
+        if lane is None or lane.hook is not hook or lane.closed or lane.executor != hook.spec.executor:
             is_async = False
             if hook.loader is not None:
                 try:
                     is_async = hook.loader.resolve()[1]
                 except Exception:  # noqa: BLE001 - reported by the run itself
                     pass
-            lane = (TaskLane if is_async else ThreadLane)(self, hook)
+            if hook.spec.executor == "dask":
+                from .dask_executor import DaskLane
+
+                lane = DaskLane(self, hook)
+            else:
+                lane = (TaskLane if is_async else ThreadLane)(self, hook)
             old = self.lanes.get(hook.id)
             if old is not None:
                 lane.done.update(old.done)
@@ -269,7 +276,9 @@ class Engine:
 
     # ---------------------------------------------------------------- calling hooks
     @staticmethod
-    def _resolve(hook: Hook) -> tuple[Callable[..., Any], bool, str | None]:
+    def resolve(hook: Hook) -> tuple[Callable[..., Any], bool, str | None]:
+        """The hook's function as its code is now (see :meth:`Loader.resolve`), whether it is a
+        coroutine function, and the SHA-256 of that code; raises why it cannot run."""
         if hook.loader is None:
             raise RuntimeError(f"hook failed to load: {hook.load_error}")
         return hook.loader.resolve()
@@ -278,10 +287,12 @@ class Engine:
         """Run a hook on a worker thread (an async function is run on the loop and waited)."""
         digest = hook.sha256
         try:
-            fn, _is_async, digest = self._resolve(hook)
+            fn, _is_async, digest = self.resolve(hook)
             result = fn(self.context, client, item)
             if inspect.isawaitable(result):
                 result = asyncio.run_coroutine_threadsafe(_awaited(result), _loop.get_loop()).result()
+            if result is not None and (wanted := requests(result)):
+                _loop.call(perform(client, wanted))
             return Outcome("ok", result, digest=digest)
         except BaseException as exc:  # noqa: BLE001 - a hook's failure is recorded, never raised
             return failure(exc, digest)
@@ -290,7 +301,7 @@ class Engine:
         """Run a hook on the loop with its timeout (a sync function goes to a thread)."""
         digest = hook.sha256
         try:
-            fn, is_async, digest = self._resolve(hook)
+            fn, is_async, digest = self.resolve(hook)
             if is_async:
                 result = await asyncio.wait_for(fn(self.context, client, item), hook.timeout)
             else:
@@ -298,6 +309,8 @@ class Engine:
                     None, fn, self.context, client, item)), hook.timeout)
             if inspect.isawaitable(result):
                 result = await asyncio.wait_for(result, hook.timeout)
+            if result is not None and hook.phase == "event" and (wanted := requests(result)):
+                await perform(client, wanted)
             return Outcome("ok", result, digest=digest)
         except asyncio.TimeoutError as exc:
             return Outcome("timeout", error=f"timed out after {hook.timeout:g} s", digest=digest, exc=exc)
@@ -306,15 +319,19 @@ class Engine:
         except Exception as exc:  # noqa: BLE001
             return failure(exc, digest)
 
-    def record(self, hook: Hook, item: Item, ts: float, duration: float, outcome: Outcome) -> Run:
-        """Journal one run and count it in the hook's statistics (any thread)."""
+    def record(self, hook: Hook, item: Item, ts: float, duration: float, outcome: Outcome,
+               worker: str | None = None) -> Run:
+        """Journal one run and count it in the hook's statistics (any thread); ``worker``: the
+        Dask worker it ran on."""
         event = item.event
         result = None if outcome.result is None else _repr.repr(outcome.result)
         changed = bool(hook.sha256 and outcome.digest and outcome.digest != hook.sha256)
+        queued = max(0.0, ts - event.ts)
         run = Run(hook.id, event.account, event.service, event.node, event.kind, event.item_id, ts,
-                  duration, outcome.status, outcome.error, result, outcome.digest, outcome.tb, changed)
+                  duration, outcome.status, outcome.error, result, outcome.digest, outcome.tb, changed,
+                  hook.spec.executor, worker, queued)
         self.runs.append(run)
-        hook.stats.record(outcome.status, ts, outcome.error)
+        hook.stats.record(outcome.status, ts, outcome.error, worker, queued)
         return run
 
     async def call_inline(self, hook: Hook, client: Client, item: Item) -> tuple[Outcome, Run]:

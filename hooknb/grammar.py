@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from .connection import ConnectOptions
 from .errors import GrammarError, HelpRequested
 from .events import KINDS
-from .hooks import PHASES
+from .hooks import DEFAULT_CONCURRENCY, EXECUTORS, PHASES
 from .loading import TYPES
 from .uri import parse_xmpp_uri
 
@@ -78,6 +78,17 @@ def _pin(p: argparse.ArgumentParser) -> None:
                         "with (default: run it and journal the change); re-create it to accept a change")
 
 
+def _executor(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=EXECUTORS, default="thread",
+                   help="where runs go: this process's threads (default), or a Dask cluster (the "
+                        "notebook's Dask client, else $HOOKNB_DASK_SCHEDULER, else a LocalCluster "
+                        "started on first use; needs hooknb[dask])")
+    p.add_argument("--concurrency", type=_count, default=DEFAULT_CONCURRENCY, metavar="N",
+                   help=f"with --executor dask, runs in flight at once (default {DEFAULT_CONCURRENCY})")
+    p.add_argument("--unordered", dest="ordered", action="store_false",
+                   help="with --executor dask, apply results as they finish (default: in item order)")
+
+
 def _key_value(value: str) -> tuple[str, str]:
     key, sep, text = value.partition("=")
     if not sep or not key.strip():
@@ -121,6 +132,7 @@ def add_create(sub: Any, connected: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--from", dest="publishers", nargs="+", default=[], metavar="JID",
                    help="run only for items published by these JIDs")
     _pin(p)
+    _executor(p)
     p.add_argument("arg", metavar="ARG",
                    help="module name (python), script path (python_file) or code (python_code)")
     return p
@@ -273,6 +285,7 @@ def cell_parser() -> Parser:
     p.add_argument("--from", dest="publishers", nargs="+", default=[], metavar="JID",
                    help="run only for items published by these JIDs")
     _pin(p)
+    _executor(p)
     return p
 
 

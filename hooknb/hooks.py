@@ -11,6 +11,7 @@ thread adds or removes hooks.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import threading
 import time
 from dataclasses import dataclass, field, fields
@@ -28,8 +29,14 @@ PUBLISHER_UNKNOWN = "publisher unknown on this service"
 PUBLISHER_PENDING = "checked at the first item"
 #: A hook's status while its node does not exist yet (it subscribes as soon as it does).
 WAITING = "waiting for node"
+#: A ``dask`` hook's status while its Dask scheduler cannot be reached (its items wait).
+WAITING_EXECUTOR = "waiting for executor"
 OPERATIONS = ("publish", "retract")
 DEFAULT_TIMEOUT = 30.0
+#: Where a hook's runs go: this process's threads (default), or a Dask cluster (:mod:`hooknb.dask_executor`).
+EXECUTORS = ("thread", "dask")
+#: Runs of a ``dask`` hook in flight at once, by default (``--concurrency``).
+DEFAULT_CONCURRENCY = 8
 
 
 def hook_id(account: str, service: str, node: str, type_: str, arg: str, phase: str = "event") -> str:
@@ -57,13 +64,15 @@ def parse_kinds(kinds: str | list[str] | tuple[str, ...] | frozenset[str] | None
 
 
 def check_action(node: str, arg: str, type_: str | None, phase: str, timeout: float | None,
-                 on: str | list[str] | None) -> tuple[str, str, frozenset[str]]:
-    """Validate what a new hook runs and when: (type, stored arg, kinds), the type inferred
-    from ``arg`` when None; :class:`HookCreateError` naming what is wrong."""
+                 on: str | list[str] | None, executor: str = "thread",
+                 concurrency: int = DEFAULT_CONCURRENCY) -> tuple[str, str, frozenset[str]]:
+    """Validate what a new hook runs, when and where: (type, stored arg, kinds), the type
+    inferred from ``arg`` when None; :class:`HookCreateError` naming what is wrong."""
     if not node or not node.strip():
         raise HookCreateError("a node is required (-n NODE)")
     if phase not in PHASES:
         raise HookCreateError(f"unknown phase {phase!r}; choose one of {', '.join(PHASES)}")
+    check_executor(executor, concurrency, phase)
     if timeout is None or timeout <= 0:
         raise HookCreateError(f"the timeout must be a positive number of seconds, not {timeout!r}")
     kinds = parse_kinds(on, phase)
@@ -71,6 +80,21 @@ def check_action(node: str, arg: str, type_: str | None, phase: str, timeout: fl
     if type_ not in TYPES:
         raise HookCreateError(f"unknown hook type {type_!r}; choose one of {', '.join(TYPES)}")
     return type_, normalize_arg(type_, arg), kinds
+
+
+def check_executor(executor: str, concurrency: int, phase: str = "event") -> None:
+    """Refuse an unknown executor, a concurrency below 1, a ``dask`` before/after hook (those
+    run inline, around this process's own operation) and ``dask`` without ``distributed``."""
+    if executor not in EXECUTORS:
+        raise HookCreateError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise HookCreateError(f"the concurrency must be a whole number of at least 1, not {concurrency!r}")
+    if executor == "dask" and phase != "event":
+        raise HookCreateError(f"a {phase} hook runs inline, in this process: --executor dask is for "
+                              "event hooks")
+    if executor == "dask" and importlib.util.find_spec("distributed") is None:
+        raise HookCreateError("--executor dask needs Dask's distributed package: "
+                              "pip install 'hooknb[dask]'")
 
 
 @dataclass(frozen=True)
@@ -94,6 +118,9 @@ class HookSpec:
     name: str | None = None
     sha256: str | None = None
     pin: bool = False
+    executor: str = "thread"
+    concurrency: int = DEFAULT_CONCURRENCY
+    ordered: bool = True
 
     @classmethod
     def make(cls, account: str, service: str, node: str, type_: str, arg: str, phase: str = "event",
@@ -106,7 +133,8 @@ class HookSpec:
         """The stored options besides the identity fields."""
         return {"kinds": sorted(self.kinds), "phase": self.phase, "priority": self.priority,
                 "timeout": self.timeout, "publishers": sorted(self.publishers), "name": self.name,
-                "sha256": self.sha256, "pin": self.pin}
+                "sha256": self.sha256, "pin": self.pin, "executor": self.executor,
+                "concurrency": self.concurrency, "ordered": self.ordered}
 
     def to_record(self) -> dict[str, Any]:
         """The dict the store keeps."""
@@ -123,33 +151,42 @@ class HookSpec:
                    phase=opts.get("phase", "event"), priority=int(opts.get("priority", 0)),
                    timeout=float(opts.get("timeout", DEFAULT_TIMEOUT)),
                    publishers=frozenset(opts.get("publishers") or ()), name=opts.get("name"),
-                   sha256=opts.get("sha256"), pin=bool(opts.get("pin", False)))
+                   sha256=opts.get("sha256"), pin=bool(opts.get("pin", False)),
+                   executor=opts.get("executor", "thread"),
+                   concurrency=int(opts.get("concurrency", DEFAULT_CONCURRENCY)),
+                   ordered=bool(opts.get("ordered", True)))
 
 
 class HookStats:
     """A hook's counters; written only where runs are recorded (:meth:`record`), under a lock,
     from whichever thread a run ends on."""
 
-    __slots__ = ("_lock", "runs", "failures", "timeouts", "dropped", "skipped", "last_run", "last_error")
+    __slots__ = ("_lock", "runs", "failures", "timeouts", "dropped", "skipped", "last_run", "last_error",
+                 "last_worker", "last_queued")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.runs = self.failures = self.timeouts = self.dropped = self.skipped = 0
         self.last_run: float | None = None
         self.last_error: str | None = None
+        self.last_worker: str | None = None
+        self.last_queued: float | None = None
 
-    def record(self, status: str, ts: float, error: str | None) -> None:
+    def record(self, status: str, ts: float, error: str | None, worker: str | None = None,
+               queued: float | None = None) -> None:
         """Count one run that ended with ``status`` (ok, error, timeout), an item dropped (a
-        failure) or an item skipped (neither a run nor a failure)."""
+        failure), an item skipped (neither a run nor a failure) or a run ``lost`` with its Dask
+        worker (a failure, not a run: the item runs again); ``worker`` and ``queued`` (seconds
+        from reception to start) are the run's."""
         with self._lock:
             if status == "skipped":
                 self.skipped += 1
                 return
             if status == "dropped":
                 self.dropped += 1
-            else:
+            elif status != "lost":
                 self.runs += 1
-                self.last_run = ts
+                self.last_run, self.last_worker, self.last_queued = ts, worker, queued
             if status != "ok":
                 self.failures += 1
                 self.last_error = error
@@ -161,7 +198,8 @@ class HookStats:
         with self._lock:
             return {"runs": self.runs, "failures": self.failures, "timeouts": self.timeouts,
                     "dropped": self.dropped, "skipped": self.skipped, "last_run": self.last_run,
-                    "last_error": self.last_error}
+                    "last_error": self.last_error, "last_worker": self.last_worker,
+                    "last_queued": self.last_queued}
 
 
 class Hook:
@@ -171,11 +209,13 @@ class Hook:
     (``loader``, ``load_error``) set, by the engine only (:meth:`hooknb.engine.Engine.install`); the statistics by the
     engine's run recording only; ``subscribe_error`` and ``waiting`` (its node does not exist
     yet) by the session only; ``publishers_named`` by the engine only
-    (:meth:`hooknb.engine.Engine.note_publishers`, and dispatch).  The spec's fields and the
-    counters read as attributes (``hook.node``, ``hook.runs``).
+    (:meth:`hooknb.engine.Engine.note_publishers`, and dispatch); ``executor_error`` by its
+    Dask lane only (:mod:`hooknb.dask_executor`).  The spec's fields and the counters read as
+    attributes (``hook.node``, ``hook.runs``).
     """
 
-    __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error", "publishers_named", "waiting")
+    __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error", "publishers_named", "waiting",
+                 "executor_error")
 
     def __init__(self, spec: HookSpec, stats: HookStats | None = None) -> None:
         self.spec = spec
@@ -187,6 +227,8 @@ class Hook:
         #: needs): None until the service has shown it, at creation or in a notification.
         self.publishers_named: bool | None = None
         self.waiting = False
+        #: Why its executor cannot take work now (a Dask scheduler lost), None when it can.
+        self.executor_error: str | None = None
 
     def __repr__(self) -> str:
         note = f" ({PUBLISHER_UNKNOWN})" if self.warnings else ""
@@ -199,13 +241,14 @@ class Hook:
 
     @property
     def status(self) -> str:
-        """``waiting for node`` while its node does not exist yet, else ``active``."""
-        return WAITING if self.waiting else "active"
+        """``waiting for node`` while its node does not exist yet, ``waiting for executor``
+        while its Dask scheduler cannot be reached, else ``active``."""
+        return WAITING if self.waiting else WAITING_EXECUTOR if self.executor_error else "active"
 
     @property
     def last_error(self) -> str | None:
-        """Why the hook last failed: its last run, else loading it, else subscribing its node."""
-        return self.stats.last_error or self.load_error or self.subscribe_error
+        """Why the hook fails: its executor now, else its last run, loading it, subscribing its node."""
+        return self.executor_error or self.stats.last_error or self.load_error or self.subscribe_error
 
     @property
     def publisher_check(self) -> str | None:
@@ -241,7 +284,7 @@ class Hook:
                 "kinds": ",".join(sorted(spec.kinds)), "phase": spec.phase, "status": self.status,
                 **self.stats.as_dict(), "last_error": self.last_error,
                 "publisher_check": self.publisher_check, "code_changed": self.code_changed,
-                "pin": spec.pin}
+                "pin": spec.pin, "executor": spec.executor}
 
 
 for _name in (f.name for f in fields(HookSpec)):  # hook.node is hook.spec.node, read only
@@ -252,7 +295,7 @@ for _name in ("runs", "failures", "timeouts", "dropped", "skipped", "last_run"):
 #: The columns of a hook listing (:meth:`Hook.summary`), in order; the seeds' fields first.
 SUMMARY_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "kinds", "phase",
                   "status", "runs", "failures", "timeouts", "dropped", "skipped", "last_run", "last_error",
-                  "publisher_check", "code_changed", "pin")
+                  "last_worker", "last_queued", "publisher_check", "code_changed", "pin", "executor")
 
 
 class Registry:

@@ -24,7 +24,7 @@ from .connection import ConnectOptions
 from .engine import Engine
 from .errors import HooknbError
 from .events import Event
-from .hooks import DEFAULT_TIMEOUT, Hook, HookSpec, Registry, check_action, hook_id
+from .hooks import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Hook, HookSpec, Registry, check_action, hook_id
 from .inbox import Inbox
 from .journal import Journal, Run
 from .session import Positions, Session
@@ -167,7 +167,8 @@ class Host:
                            phase: str = "event", priority: int = 0, timeout: float = DEFAULT_TIMEOUT,
                            publishers: list[str] | tuple[str, ...] = (), name: str | None = None,
                            pin: bool = False, create_node: bool = False,
-                           node_config: dict[str, Any] | None = None) -> Hook:
+                           node_config: dict[str, Any] | None = None, executor: str = "thread",
+                           concurrency: int = DEFAULT_CONCURRENCY, ordered: bool = True) -> Hook:
         """Create (validate, store, subscribe) a hook on ``node`` of ``service`` (default own PEP).
 
         ``type`` is python, python_file or python_code (inferred from ``arg`` when None;
@@ -175,17 +176,17 @@ class Host:
         ``publish``), or the operations of ``before``/``after`` hooks; ``name``: a hook to
         replace (``%%hook`` cells); ``publishers``: ``--from`` (``hook.warnings`` says if the
         service does not name publishers); ``pin``: refuse changed code; ``create_node`` (implied
-        by ``node_config``) makes a missing node, which is otherwise waited for.  Creating the
-        same (service, node, type, arg) again updates that hook (see ``docs/hooks.rst``)."""
+        by ``node_config``) makes a missing node, which is otherwise waited for; ``executor="dask"``
+        runs it on Dask, ``concurrency`` at once, in item order if ``ordered`` (docs/executors.rst).
+        Creating the same (service, node, type, arg) again updates that hook (docs/hooks.rst)."""
         jid = self.account(account)
         self.last_inferred = None
-        type_, arg, kinds = check_action(node, arg, type, phase, timeout, on)
+        type_, arg, kinds = check_action(node, arg, type, phase, timeout, on, executor, concurrency)
         self.last_inferred = None if type else type_
         service = split_jid(service).bare if service else jid
         if persistent:
             check_trusted(self._store_path)
         policy.check(service, node, type_, phase)
-        trusted = frozenset(split_jid(p).bare for p in publishers)
         client = self._connected(jid)
         if not persistent and client is None:
             raise HooknbError(f"{jid} is not connected: temporary hooks need a connection "
@@ -196,13 +197,12 @@ class Host:
         old = self.registry.get(hook_id(jid, service, node, type_, arg, phase))
         spec = HookSpec.make(jid, service, node, type_, arg, phase,
                              persistent=persistent or bool(old and old.persistent), kinds=kinds,
-                             priority=priority, timeout=timeout, publishers=trusted, name=name,
-                             sha256=loader.digest, pin=pin,
+                             priority=priority, timeout=timeout, name=name, sha256=loader.digest, pin=pin,
+                             publishers=frozenset(split_jid(p).bare for p in publishers), ordered=ordered,
+                             executor=executor, concurrency=concurrency,
                              **({"created": old.spec.created} if old else {}))
-        exists, named = True, None
-        if client is not None:
-            exists, named = await client.handler.attach(client, spec, create_node or bool(node_config),
-                                                        node_config)
+        exists, named = (await client.handler.attach(client, spec, create_node or bool(node_config), node_config)
+                         if client is not None else (True, None))
         replaced = [h.id for h in self.registry.all(jid) if name and h.name == name
                     and (h.service, h.node) == (service, node) and h.id != spec.id]
         if replaced:

@@ -45,12 +45,15 @@ class Run:
     item_id: str | None
     ts: float
     duration: float
-    status: str  # ok | error | timeout | dropped | skipped | refused
+    status: str  # ok | error | timeout | dropped | skipped | refused | lost (its Dask worker died)
     error: str | None = None
     result: str | None = None
     digest: str | None = None
     traceback: str | None = None
     code_changed: bool = False  # the code (digest) is not the code the hook was created with
+    executor: str = "thread"  # thread | dask
+    worker: str | None = None  # the Dask worker's address (dask runs)
+    queued: float | None = None  # seconds from the item's reception to the run's start
 
 
 class Journal(Generic[R]):

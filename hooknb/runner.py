@@ -11,9 +11,12 @@ Records (``ts`` in UTC, then ``event`` and its fields): ``hook-loaded`` / ``hook
 type, arg, status, error, and ``code_changed`` when the hook's code is not the code it was
 created with; status ``waiting for node`` while the node does not exist, the runner then
 subscribing as soon as it does), ``ready`` (account, hooks, nodes), ``run`` (hook, service,
-node, kind, item, status, duration in seconds, error, and ``code_changed`` when that run's code
-was not the created one; status ``refused`` when it was not run; items a ``--from`` hook skips
-too, with status ``skipped`` and the reason), ``warning`` (hook, service, node, error) once per
+node, kind, item, status, duration in seconds, error, executor, worker (a Dask worker's
+address), queued (seconds from the item's reception to the run's start), and ``code_changed``
+when that run's code was not the created one; status ``refused`` when it was not run, ``lost``
+for a run whose Dask worker died (the item runs again); items a ``--from`` hook skips too, with
+status ``skipped`` and the reason), ``executor`` (hook, error) when a ``dask`` hook's scheduler
+cannot be reached (its items wait) and again, without error, when it can, ``warning`` (hook, service, node, error) once per
 hook, e.g. when the service turns out not to name publishers, ``state`` (account, state, error)
 when the connection drops or comes back, ``lease`` (account, held, by) when this runner starts
 or stops running the account's persistent hooks (one runner per account: see
@@ -87,6 +90,8 @@ class RunLog:
         """Log one run of a hook."""
         self.write("run", run.ts, hook=run.hook_id, service=run.service, node=run.node, kind=run.kind,
                    item=run.item_id, status=run.status, duration=round(run.duration, 6), error=run.error,
+                   executor=run.executor, worker=run.worker,
+                   queued=None if run.queued is None else round(run.queued, 6),
                    **({"code_changed": True} if run.code_changed else {}))
 
     def hook(self, event: str, hook: Hook) -> None:
@@ -112,6 +117,7 @@ class Runner:
         self.held: bool | None = None
         self.store_error: str | None = None
         self.known: dict[str, Hook] = {}
+        self.executor_errors: dict[str, str | None] = {}  # per hook, as last logged
         self.warned: set[str] = set()  # hooks whose warnings were logged
         self.specs: dict[str, HookSpec] = {}  # the known hooks' specs, to tell re-created ones
         self.logged = 0  # the runs journal's total when last logged
@@ -177,6 +183,10 @@ class Runner:
 
     def _log_warnings(self) -> None:
         for hook in list(self.known.values()):
+            if hook.executor_error != self.executor_errors.get(hook.id):
+                self.executor_errors[hook.id] = hook.executor_error
+                self.log.write("executor", hook=hook.id, service=hook.service, node=hook.node,
+                               error=hook.executor_error or "dask: the scheduler can be reached again")
             if hook.id not in self.warned and hook.warnings:
                 self.warned.add(hook.id)
                 for warning in hook.warnings:
