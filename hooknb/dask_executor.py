@@ -12,10 +12,13 @@ has work.
 
 A lane's thread:
 
-* submits at most the hook's ``concurrency`` items at once, one task each (the item's event
-  and its code's digest), after shipping the code once per digest (:func:`ship`: a worker
-  plugin, which every worker, and every worker that joins later, compiles once); the lane's
-  queue holds at most ``QUEUE_MAX`` items, in flight or waiting, as every lane;
+* keeps at most the hook's ``concurrency`` tasks in flight, each carrying the events of one
+  item, or, while more items wait than that, of several (about ``TASK_SECONDS`` of work, run
+  one after another on the worker): Dask spends milliseconds of CPU on each task (scheduler,
+  client, worker), which a hook of a few milliseconds would otherwise pay per item; the code
+  is shipped once per digest first (:func:`ship`: a worker plugin, which every worker, and
+  every worker that joins later, compiles once); the lane holds at most ``QUEUE_MAX`` items,
+  in flight or waiting, as every lane;
 * applies the results in item order (a reorder buffer; unordered hooks as they finish): it
   journals the run (executor, worker, queue time: from the item's reception to the run's start
   on the worker), performs the :class:`~hooknb.remote.Publish` / :class:`~hooknb.remote.Retract`
@@ -26,8 +29,8 @@ A lane's thread:
   as an error); each lost attempt is journaled with status ``lost`` and the dead worker's address
   (workers say when they start a task: :data:`hooknb.dask_worker.STARTED`); ``retries`` covers a
   task that fails outside the hook (whose own errors are its outcome, never retried);
-* a run still not back ``timeout`` seconds after it was submitted is journaled as ``timeout``
-  (and cancelled);
+* a task still not back ``timeout`` seconds per item after it was submitted is journaled as
+  ``timeout`` for each of its items (and let go: the scheduler forgets it);
 * when the scheduler cannot be reached, the runs in flight are taken back, in order, and wait
   with the queued items (nothing is journaled or marked done for them): ``hook.executor_error``
   says so, the hook's status is ``waiting for executor``, one warning is logged, and the lane
@@ -48,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 from . import loop as _loop
 from .errors import ExecutorError, HooknbError
 from .lanes import IDLE_EXIT, QUEUE_MAX, Lane, Outcome, Work, failure
-from .remote import Code, Reply, perform, requests
+from .remote import Code, perform, requests
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -62,6 +65,8 @@ ENV = "HOOKNB_DASK_SCHEDULER"
 RETRY = 1.0  # seconds between attempts while the scheduler cannot be reached
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler (and to reconnect before a client closes)
 RETRIES = 2  # Dask retries of a task that failed outside the hook
+TASK_SECONDS = 0.5  # while items wait, a task carries about this much work...
+MAX_BATCH = 64  # ...in at most this many items
 #: Keys of this process's tasks start with it (workers' start events of other processes are ignored).
 PREFIX = f"hooknb-{uuid.uuid4().hex[:8]}-"
 
@@ -174,16 +179,16 @@ def _lost_workers(key: str, final: str | None) -> list[str]:
 
 # ------------------------------------------------------------------------------------ the lane
 class Flight:
-    """One item submitted (or about to be): its task, or the outcome it got here."""
+    """One task: the items it carries (in order), its future, or the outcome they got here."""
 
-    __slots__ = ("work", "key", "future", "submitted", "outcome", "ts", "duration")
+    __slots__ = ("works", "key", "future", "submitted", "outcome", "ts")
 
-    def __init__(self, work: Work, key: str) -> None:
-        self.work, self.key = work, key
+    def __init__(self, works: list[Work], key: str) -> None:
+        self.works, self.key = works, key
         self.future: Future | None = None
         self.submitted = time.monotonic()
         self.outcome: Outcome | None = None  # set here: refused, failed to load, timed out
-        self.ts, self.duration = time.time(), 0.0
+        self.ts = time.time()
 
     @property
     def landed(self) -> bool:
@@ -201,15 +206,17 @@ class DaskLane(Lane):
         super().__init__(engine, hook)
         self._items: deque[Work] = deque()
         self._flight: deque[Flight] = deque()
+        self._flying = 0  # items in the tasks of _flight
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
         self._cancel = False
         self._retry_at = 0.0
         self._keys = itertools.count()
         self._dask: Client | None = None
+        self._mean: float | None = None  # seconds a run takes on a worker (moving average)
 
     def pending(self) -> int:
-        return len(self._items) + len(self._flight)
+        return len(self._items) + self._flying
 
     def offer(self, client: Any, item: Any, entry: Any = None) -> bool:
         with self._cv:
@@ -232,7 +239,7 @@ class DaskLane(Lane):
             self._cv.notify()
 
     def close(self) -> None:
-        """Stop at once: the runs in flight are cancelled, not applied."""
+        """Stop at once: the runs in flight are let go, not applied."""
         with self._cv:
             self.closed = self._cancel = True
             self._items.clear()
@@ -253,23 +260,27 @@ class DaskLane(Lane):
                 self._apply(ready)
 
     def _next(self) -> tuple[list[Flight], list[Flight]] | None:
-        """(items to submit now, results to apply now, in order), waiting until there are some;
-        None when the lane ends (under the lock)."""
+        """(tasks to submit now, tasks whose results to apply now, in order), waiting until
+        there are some; None when the lane ends (under the lock)."""
         idle = time.monotonic() + IDLE_EXIT
         while True:
             if self._cancel:
                 for flight in self._flight:
                     self._drop(flight)
                 self._flight.clear()
+                self._flying = 0
                 return None
             now = time.monotonic()
             self._check(now)
             ready = self._ready()
             submit = []
-            if now >= self._retry_at and not self._cancel:
+            if now >= self._retry_at:
                 while self._items and len(self._flight) < self.hook.spec.concurrency:
-                    flight = Flight(self._items.popleft(), f"{PREFIX}{self.hook.id}-{next(self._keys)}")
+                    size = self._batch()
+                    flight = Flight([self._items.popleft() for _ in range(size)],
+                                    f"{PREFIX}{self.hook.id}-{next(self._keys)}")
                     self._flight.append(flight)
+                    self._flying += size
                     submit.append(flight)
             if submit or ready:
                 return submit, ready
@@ -277,50 +288,63 @@ class DaskLane(Lane):
                 return None
             self._cv.wait(self._wait_time(now, idle))
 
+    def _batch(self) -> int:
+        """How many waiting items the next task carries: one while no more wait than the hook
+        has tasks in flight; else their share of the tasks, up to what takes ``TASK_SECONDS`` on
+        a worker (and ``MAX_BATCH``), so that the items of a fast hook share Dask's cost per task
+        (milliseconds of CPU in the scheduler, the client and the worker)."""
+        share = -(-len(self._items) // self.hook.spec.concurrency)
+        if share <= 1 or not self._mean:
+            return 1
+        return max(1, min(share, MAX_BATCH, int(TASK_SECONDS / self._mean)))
+
     def _wait_time(self, now: float, idle: float) -> float:
         deadlines = [idle, self._retry_at if self._items else idle]
-        deadlines += [f.submitted + self.hook.timeout for f in self._flight if f.outcome is None]
+        deadlines += [self._deadline(f) for f in self._flight if f.outcome is None]
         if self._flight:
             deadlines.append(now + RETRY)  # to notice a client that stopped being connected
         return max(0.0, min(deadlines) - now) + 0.001
 
+    def _deadline(self, flight: Flight) -> float:
+        return flight.submitted + self.hook.timeout * len(flight.works)
+
     def _ready(self) -> list[Flight]:
-        """The flights whose results can be applied now: the landed head, in order (or every
+        """The tasks whose results can be applied now: the landed head, in order (or every
         landed one, for an unordered hook)."""
         if self.hook.spec.ordered:
             return list(itertools.takewhile(lambda f: f.landed, self._flight))
         return [f for f in self._flight if f.landed]
 
     def _check(self, now: float) -> None:
-        """Time out runs past the hook's timeout; take every run back if the client stopped
-        being connected (under the lock)."""
+        """Time out tasks past the hook's timeout (for each of their items); take every task
+        back if the client stopped being connected (under the lock)."""
         if self._flight and self._dask is not None and self._dask.status != "running":
             self._lost(f"lost the Dask scheduler {_address(self._dask)}")
             return
         for flight in self._flight:
             if flight.outcome is None and flight.future is not None and not flight.future.done() \
-                    and now - flight.submitted > self.hook.timeout:
+                    and now > self._deadline(flight):
                 flight.outcome = Outcome("timeout", error=f"timed out after {self.hook.timeout:g} s "
-                                                          "(from its submission to Dask)", digest=self.hook.sha256)
-                flight.duration = self.hook.timeout
+                                         "(from its submission to Dask)", digest=self.hook.sha256)
                 self._drop(flight)
 
     @staticmethod
     def _drop(flight: Flight) -> None:
-        """Let go of a flight's task (released: the scheduler forgets it, and a worker running it
-        drops its result) and of its start events; never blocks."""
+        """Let go of a task (released: the scheduler forgets it, and a worker running it drops
+        its result) and of its start events; never blocks."""
         if flight.future is not None:
             flight.future.release()
         _lost_workers(flight.key, None)
 
     def _lost(self, reason: str, retry: float = RETRY) -> None:
-        """The scheduler went away (or forgot the code): every run in flight goes back to the
-        head of the queue, in order, tried again in ``retry`` seconds (under the lock)."""
+        """The scheduler went away (or forgot the code): every task in flight goes back to the
+        head of the queue, its items in order, tried again in ``retry`` seconds (under the lock)."""
         flights = list(self._flight)
         self._flight.clear()
+        self._flying = 0
         for flight in flights:
             self._drop(flight)
-        self._items.extendleft(reversed([f.work for f in flights]))
+        self._items.extendleft(reversed([work for f in flights for work in f.works]))
         self._retry_at = time.monotonic() + retry
         forget(self._dask)
         self._dask = None
@@ -338,8 +362,7 @@ class DaskLane(Lane):
                 if code is None:
                     continue
                 ship(dask, code)
-                flight.ts = time.time()
-                flight.future = future = dask.submit(task, code.digest, flight.work[1].event,
+                flight.future = future = dask.submit(task, code.digest, [w[1].event for w in flight.works],
                                                      key=flight.key, pure=False, retries=RETRIES)
                 future.add_done_callback(self._wake)
         except HooknbError as exc:
@@ -361,52 +384,70 @@ class DaskLane(Lane):
             self._cv.notify()
 
     def _code(self, flight: Flight) -> Code | None:
-        """The hook's code as it is now, to ship; None (and the flight's outcome set) when it
+        """The hook's code as it is now, to ship; None (and the task's outcome set) when it
         cannot run: refused (pinned code changed, a file others may write) or failed to load."""
         hook = self.hook
         try:
             _fn, _is_async, digest = self.engine.resolve(hook)  # trust checks, reload if changed
-        except Exception as exc:  # noqa: BLE001 - journaled as the run's outcome
+        except Exception as exc:  # noqa: BLE001 - journaled as the runs' outcome
             flight.outcome = failure(exc, hook.sha256)
             return None
         source = getattr(hook.loader, "source", None) if hook.type == "python_file" else None
         return Code(digest or "", hook.type, hook.arg, source, hook.sha256, hook.pin)
 
     def _apply(self, ready: list[Flight]) -> None:
-        """Journal each result, perform its requests and mark it done, in order."""
+        """Journal each result, perform its requests and mark it done, in item order."""
         replies = self._gather([f for f in ready if f.outcome is None])
         if replies is None:
             return
         for flight in ready:
-            client, item, entry = flight.work
-            worker = None
-            if flight.outcome is not None:
-                outcome = flight.outcome
-            else:
-                reply = replies[flight.key]
-                if isinstance(reply, Reply) and reply.outcome is None:  # a new scheduler: ship again
-                    with self._cv:
-                        self._lost("the workers did not have the hook's code", retry=0.0)
-                    return
-                outcome, worker = self._outcome(reply, flight)
-            for lost in _lost_workers(flight.key, worker):
-                self.engine.record(self.hook, item, time.time(), 0.0, Outcome(
-                    "lost", error=f"worker {lost} was lost mid-run; the item runs again"), worker=lost)
-            if outcome.status == "ok" and (wanted := requests(outcome.result)):
-                try:
-                    _loop.call(perform(client, wanted))
-                except HooknbError as exc:
-                    outcome = Outcome("error", outcome.result, f"a request it returned failed: {exc}",
-                                      digest=outcome.digest)
-            self.engine.record(self.hook, item, flight.ts, flight.duration, outcome, worker=worker)
-            if entry is not None:
-                self.engine.finish(entry)
+            got = replies.get(flight.key)
+            if isinstance(got, list) and got and got[0].outcome is None:  # a new scheduler: ship again
+                with self._cv:
+                    self._lost("the workers did not have the hook's code", retry=0.0)
+                return
+            final = got[0].worker if isinstance(got, list) and got else _worker_of(got)
+            lost = _lost_workers(flight.key, final)
+            for index, (client, item, entry) in enumerate(flight.works):
+                for worker in lost:
+                    self.engine.record(self.hook, item, time.time(), 0.0, Outcome(
+                        "lost", error=f"worker {worker} was lost mid-run; the item runs again"), worker=worker)
+                self._apply_one(client, item, entry, *self._outcome(flight, got, index))
             with self._cv:
                 self._flight.remove(flight)
+                self._flying -= len(flight.works)
+
+    def _apply_one(self, client: Any, item: Any, entry: Any, outcome: Outcome, ts: float, duration: float,
+                   worker: str | None) -> None:
+        if outcome.status == "ok" and (wanted := requests(outcome.result)):
+            try:
+                _loop.call(perform(client, wanted))
+            except HooknbError as exc:
+                outcome = Outcome("error", outcome.result, f"a request it returned failed: {exc}",
+                                  digest=outcome.digest)
+        self.engine.record(self.hook, item, ts, duration, outcome, worker=worker)
+        if entry is not None:
+            self.engine.finish(entry)
+
+    def _outcome(self, flight: Flight, got: Any, index: int) -> tuple[Outcome, float, float, str | None]:
+        """(outcome, start, duration, worker) of item ``index`` of a task: its reply, the error
+        the task failed with, or the outcome it got here."""
+        if flight.outcome is not None:
+            timed_out = flight.outcome.status == "timeout"
+            return flight.outcome, flight.ts, self.hook.timeout if timed_out else 0.0, None
+        if isinstance(got, list):
+            reply = got[index]
+            self._mean = reply.duration if self._mean is None else 0.9 * self._mean + 0.1 * reply.duration
+            return reply.outcome, reply.ts, reply.duration, reply.worker
+        if type(got).__name__ == "KilledWorker":
+            outcome = Outcome("error", error=f"its worker died each time it ran ({got}); given up")
+        else:
+            outcome = failure(got, None)
+        return outcome, flight.ts, 0.0, _worker_of(got)
 
     def _gather(self, flights: list[Flight]) -> dict[str, Any] | None:
-        """The results of ``flights`` by key (a :class:`Reply`, or the exception of a task that
-        failed); None when the scheduler went away (every run in flight was taken back)."""
+        """The results of ``flights`` by key (a list of :class:`Reply`, or the exception of a
+        task that failed); None when the scheduler went away (every task was taken back)."""
         if any(f.future.cancelled() for f in flights):
             self._take_back(f"lost the Dask scheduler {_address(self._dask) if self._dask else ''}".rstrip())
             return None
@@ -426,18 +467,10 @@ class DaskLane(Lane):
             flight.future = None
         return out
 
-    @staticmethod
-    def _outcome(reply: Any, flight: Flight) -> tuple[Outcome, str | None]:
-        """(outcome, worker) of a task that came back: its reply, or the exception it failed with."""
-        if isinstance(reply, Reply):
-            flight.ts, flight.duration = reply.ts, reply.duration
-            return reply.outcome, reply.worker
-        last = getattr(reply, "last_worker", None)
-        worker = getattr(last, "address", None)
-        if type(reply).__name__ == "KilledWorker":
-            return Outcome("error", error=f"its worker died each time it ran ({reply}); given up",
-                           digest=None), worker
-        return failure(reply, None), worker
+
+def _worker_of(error: Any) -> str | None:
+    """The address of the worker a failed task last ran on, when the error says."""
+    return getattr(getattr(error, "last_worker", None), "address", None)
 
 
 def _run_task() -> Any:

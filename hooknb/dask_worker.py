@@ -36,8 +36,9 @@ def plugin_name(digest: str) -> str:
     return f"hooknb-code-{digest[:24]}"
 
 
-def run(digest: str, event: Event) -> remote.Reply:
-    """The task: say it started (:data:`STARTED`), then run the hook on ``event`` here."""
+def run(digest: str, events: list[Event]) -> list[remote.Reply]:
+    """The task: say it started (:data:`STARTED`), then run the hook on each of ``events``
+    here, in order."""
     worker = get_worker()
     worker.log_event(STARTED, {"key": worker.get_current_task(), "worker": worker.address})
-    return remote.call(digest, event, worker.address)
+    return [remote.call(digest, event, worker.address) for event in events]
