@@ -73,10 +73,11 @@ PREFIX = f"hooknb-{uuid.uuid4().hex[:8]}-"
 _lock = threading.Lock()  # held briefly: the tables below
 _connecting = threading.Lock()  # held while this process's own client connects (seconds)
 _own: dict[str, Any] = {}  # "client", "cluster": the ones this process made
-_shipped: dict[Any, set[str]] = {}  # per Dask client: the code digests its scheduler has
+_shipped: dict[Any, set[str]] = {}  # per Dask client: the code keys its scheduler has
 _dashboards: dict[Any, str | None] = {}  # per Dask client used: its dashboard's address
 _starts: dict[str, list[str]] = {}  # task key -> the workers that started it, in order
-#: How many times each code digest was shipped (registered as a worker plugin) by this process.
+#: How many times each code (:attr:`~hooknb.remote.Code.key`: its digest, for code and files) was
+#: shipped (registered as a worker plugin) by this process.
 SHIPPED: Counter[str] = Counter()
 
 
@@ -144,14 +145,14 @@ def ship(client: Client, code: Code) -> None:
         if shipped is None:
             client.subscribe_topic(STARTED, _started)
             shipped = _shipped[client] = set()
-        if code.digest in shipped:
+        if code.key in shipped:
             return
     if client not in _dashboards:
         _dashboards[client] = client.dashboard_link  # asks the scheduler: once per client
-    client.register_plugin(CodePlugin(code), name=plugin_name(code.digest))
+    client.register_plugin(CodePlugin(code), name=plugin_name(code))
     with _lock:
-        shipped.add(code.digest)
-        SHIPPED[code.digest] += 1
+        shipped.add(code.key)
+        SHIPPED[code.key] += 1
 
 
 def forget(client: Client | None) -> None:
@@ -213,6 +214,7 @@ class DaskLane(Lane):
         self._retry_at = 0.0
         self._keys = itertools.count()
         self._dask: Client | None = None
+        self._where: str | None = None  # the address of the scheduler last used
         self._mean: float | None = None  # seconds a run takes on a worker (moving average)
 
     def pending(self) -> int:
@@ -319,7 +321,7 @@ class DaskLane(Lane):
         """Time out tasks past the hook's timeout (for each of their items); take every task
         back if the client stopped being connected (under the lock)."""
         if self._flight and self._dask is not None and self._dask.status != "running":
-            self._lost(f"lost the Dask scheduler {_address(self._dask)}")
+            self._lost(f"the client is {self._dask.status}")
             return
         for flight in self._flight:
             if flight.outcome is None and flight.future is not None and not flight.future.done() \
@@ -337,8 +339,10 @@ class DaskLane(Lane):
         _lost_workers(flight.key, None)
 
     def _lost(self, reason: str, retry: float = RETRY) -> None:
-        """The scheduler went away (or forgot the code): every task in flight goes back to the
-        head of the queue, its items in order, tried again in ``retry`` seconds (under the lock)."""
+        """The scheduler went away (``reason`` says how; or it forgot the code: no ``retry``):
+        every task in flight goes back to the head of the queue, its items in order, tried again
+        in ``retry`` seconds; the hook's status line says so, the same line until it recovers
+        (under the lock)."""
         flights = list(self._flight)
         self._flight.clear()
         self._flying = 0
@@ -346,11 +350,14 @@ class DaskLane(Lane):
             self._drop(flight)
         self._items.extendleft(reversed([work for f in flights for work in f.works]))
         self._retry_at = time.monotonic() + retry
+        if self._dask is not None:
+            self._where = _address(self._dask)
         forget(self._dask)
         self._dask = None
-        error = f"dask: {reason}; items wait, tried again every {RETRY:g} s"
+        error = (f"dask: the scheduler {self._where or os.environ.get(ENV) or '?'} cannot be reached; "
+                 f"its items wait, tried again every {RETRY:g} s")
         if retry and self.hook.executor_error != error:
-            log.warning("hook %s: %s", self.hook.id, error)
+            log.warning("hook %s: %s (%s)", self.hook.id, error, reason)
             self.hook.executor_error = error
 
     def _submit(self, flights: list[Flight]) -> None:
@@ -362,14 +369,14 @@ class DaskLane(Lane):
                 if code is None:
                     continue
                 ship(dask, code)
-                flight.future = future = dask.submit(task, code.digest, [w[1].event for w in flight.works],
+                flight.future = future = dask.submit(task, code.key, [w[1].event for w in flight.works],
                                                      key=flight.key, pure=False, retries=RETRIES)
                 future.add_done_callback(self._wake)
         except HooknbError as exc:
             self._take_back(str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - the scheduler went away while we talked to it
-            self._take_back(f"lost the Dask scheduler ({type(exc).__name__}: {exc})")
+            self._take_back(f"{type(exc).__name__}: {exc}")
             return
         if self.hook.executor_error is not None:
             log.warning("hook %s: dask: the scheduler can be reached again", self.hook.id)
@@ -449,7 +456,7 @@ class DaskLane(Lane):
         """The results of ``flights`` by key (a list of :class:`Reply`, or the exception of a
         task that failed); None when the scheduler went away (every task was taken back)."""
         if any(f.future.cancelled() for f in flights):
-            self._take_back(f"lost the Dask scheduler {_address(self._dask) if self._dask else ''}".rstrip())
+            self._take_back("its tasks were cancelled: the client lost the scheduler")
             return None
         done = [f for f in flights if f.future.status == "finished"]
         out: dict[str, Any] = {}
@@ -460,7 +467,7 @@ class DaskLane(Lane):
                 if flight.key not in out:
                     out[flight.key] = flight.future.exception()
         except Exception as exc:  # noqa: BLE001 - the connection broke while gathering
-            self._take_back(f"lost the Dask scheduler ({type(exc).__name__}: {exc})")
+            self._take_back(f"{type(exc).__name__}: {exc}")
             return None
         for flight in flights:
             flight.future.release()  # the scheduler forgets the task

@@ -12,6 +12,7 @@ from distributed import WorkerPlugin, get_worker
 
 from . import remote
 from .events import Event
+from .loading import sha256
 
 #: The topic of the event a worker logs when it starts a hooknb task: {"key", "worker"} (the
 #: receiving process learns from it which worker a lost run was on).
@@ -31,14 +32,14 @@ class CodePlugin(WorkerPlugin):
         remote.load(self.code)
 
 
-def plugin_name(digest: str) -> str:
-    """The name the plugin of the code with ``digest`` is registered under."""
-    return f"hooknb-code-{digest[:24]}"
+def plugin_name(code: remote.Code) -> str:
+    """The name the plugin of ``code`` is registered under (its key, shortened)."""
+    return f"hooknb-code-{sha256(code.key)[:24]}"
 
 
-def run(digest: str, events: list[Event]) -> list[remote.Reply]:
+def run(key: str, events: list[Event]) -> list[remote.Reply]:
     """The task: say it started (:data:`STARTED`), then run the hook on each of ``events``
     here, in order."""
     worker = get_worker()
     worker.log_event(STARTED, {"key": worker.get_current_task(), "worker": worker.address})
-    return [remote.call(digest, event, worker.address) for event in events]
+    return [remote.call(key, event, worker.address) for event in events]

@@ -104,7 +104,7 @@ HOST, CLIENT = Offline("host"), Offline("client")
 
 @dataclass(frozen=True)
 class Code:
-    """A hook's code as shipped to the workers, once per ``digest`` (see the module docstring);
+    """A hook's code as shipped to the workers, once per :attr:`key` (see the module docstring);
     ``expected`` and ``pin`` as the hook has them (a pinned module that differs is refused)."""
 
     digest: str
@@ -113,6 +113,14 @@ class Code:
     source: bytes | None = None
     expected: str | None = None
     pin: bool = False
+
+    @property
+    def key(self) -> str:
+        """What the workers know it by: the digest of the code; for a module, which the workers
+        import themselves, also whether a change is refused (and from what)."""
+        if self.type != "python":
+            return self.digest
+        return f"{self.digest}-pinned-{self.expected}" if self.pin else f"{self.digest}-{self.arg}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,35 +135,36 @@ class Reply:
     worker: str
 
 
-#: The code loaded in this process (a worker), by digest: (function, is async, digest of what
+#: The code loaded in this process (a worker), by key: (function, is async, digest of what
 #: runs), or why it failed to load.
 _loaded: dict[str, tuple[HookFn, bool, str | None] | HooknbError] = {}
 
 
 def load(code: Code) -> None:
     """Compile ``code`` in this process, once (later calls with the same digest do nothing)."""
-    if code.digest in _loaded:
+    if code.key in _loaded:
         return
     try:
         if code.type == "python_file":
             fn, is_async = file_function(code.source or b"", code.arg)
-            _loaded[code.digest] = (fn, is_async, code.digest)
+            _loaded[code.key] = (fn, is_async, code.digest)
         elif code.type == "python_code":
-            _loaded[code.digest] = CodeLoader(code.arg, expected=code.digest).resolve()
+            _loaded[code.key] = CodeLoader(code.arg, expected=code.digest).resolve()
         else:
-            _loaded[code.digest] = ModuleLoader(code.arg, code.expected, code.pin).resolve()
+            _loaded[code.key] = ModuleLoader(code.arg, code.expected, code.pin).resolve()
     except HooknbError as exc:
-        _loaded[code.digest] = exc
+        _loaded[code.key] = exc
 
 
-def call(digest: str, event: Event, worker: str) -> Reply:
-    """Run the hook whose code has ``digest`` on ``event``, here (a worker named ``worker``)."""
+def call(key: str, event: Event, worker: str) -> Reply:
+    """Run the hook whose code has ``key`` (:attr:`Code.key`) on ``event``, here (a worker
+    named ``worker``)."""
     ts, start = time.time(), time.perf_counter()
-    loaded = _loaded.get(digest)
+    loaded = _loaded.get(key)
     if loaded is None:
         return Reply(None, ts, 0.0, worker)
     if isinstance(loaded, HooknbError):
-        outcome = failure(loaded, digest)
+        outcome = failure(loaded, getattr(loaded, "digest", None))
     else:
         fn, _is_async, ran = loaded
         try:
