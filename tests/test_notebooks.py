@@ -25,7 +25,8 @@ EXPECTED = {
                    "4 hook(s) deleted"],
     "persistent_hooks": ["hooks after the restart: [('python_file', True)]", "while-away",
                          "after-restart", "[]"],
-    "dashboard": ["hooknb-feed", "connected", "rich post 2", "Alice", "https://blog.example/2"],
+    "dashboard": ["hooknb-feed", "connected", "rich post 2", "Alice", "https://blog.example/2",
+                  "No hook runs on Dask yet"],
 }
 #: Notebooks that draw a plot.
 PLOTS = {"dashboard"}
