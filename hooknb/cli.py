@@ -46,7 +46,8 @@ from .runner import LOG_FORMATS, RunLog, Runner
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CREATE = 0, 1, 2, 4
 #: The columns of ``list`` (simple format): the listing's fields, the argument last (it may be long).
-SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "pin", "code_changed", "arg")
+SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "pin", "code_changed", "executor",
+                  "arg")
 
 
 def _jid_option(p: argparse.ArgumentParser, required: bool) -> None:

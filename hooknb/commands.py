@@ -25,8 +25,10 @@ from .hooks import PUBLISHER_PENDING, Hook
 from .host import Host
 
 #: The fields of a hook listing (``list -O json``, the command line's table): the seeds'
-#: fields, then the hook's id and account, whether it is pinned and whether its code changed.
-LIST_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "pin", "code_changed")
+#: fields, then the hook's id and account, whether it is pinned, whether its code changed, and
+#: where its runs go (``thread`` or ``dask``).
+LIST_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "pin", "code_changed",
+               "executor")
 
 
 def create(host: Host, args: argparse.Namespace, account: str | None, *, persistent: bool | None = None,

@@ -338,17 +338,18 @@ class DaskLane(Lane):
             flight.future.release()
         _lost_workers(flight.key, None)
 
-    def _lost(self, reason: str, retry: float = RETRY) -> None:
-        """The scheduler went away (``reason`` says how; or it forgot the code: no ``retry``):
-        every task in flight goes back to the head of the queue, its items in order, tried again
-        in ``retry`` seconds; the hook's status line says so, the same line until it recovers
-        (under the lock)."""
+    def _lost(self, reason: str, retry: float = RETRY, say: bool = True) -> None:
+        """The scheduler went away (``reason`` says how), or forgot the code (not ``say``): every
+        task in flight goes back to the head of the queue, its items in order, tried again in
+        ``retry`` seconds; the hook's status line says so, the same line until it recovers (a
+        stopped lane keeps none: a persistent hook's stay pending in the inbox) (under the lock)."""
         flights = list(self._flight)
         self._flight.clear()
         self._flying = 0
         for flight in flights:
             self._drop(flight)
-        self._items.extendleft(reversed([work for f in flights for work in f.works]))
+        if not self.closed:
+            self._items.extendleft(reversed([work for f in flights for work in f.works]))
         self._retry_at = time.monotonic() + retry
         if self._dask is not None:
             self._where = _address(self._dask)
@@ -356,7 +357,7 @@ class DaskLane(Lane):
         self._dask = None
         error = (f"dask: the scheduler {self._where or os.environ.get(ENV) or '?'} cannot be reached; "
                  f"its items wait, tried again every {RETRY:g} s")
-        if retry and self.hook.executor_error != error:
+        if say and self.hook.executor_error != error:
             log.warning("hook %s: %s (%s)", self.hook.id, error, reason)
             self.hook.executor_error = error
 
@@ -411,7 +412,7 @@ class DaskLane(Lane):
             got = replies.get(flight.key)
             if isinstance(got, list) and got and got[0].outcome is None:  # a new scheduler: ship again
                 with self._cv:
-                    self._lost("the workers did not have the hook's code", retry=0.0)
+                    self._lost("the workers did not have the hook's code", retry=0.1, say=False)
                 return
             final = got[0].worker if isinstance(got, list) and got else _worker_of(got)
             lost = _lost_workers(flight.key, final)

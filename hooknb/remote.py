@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import HooknbError, RemoteError
+from .errors import HookCreateError, HooknbError, RemoteError
 from .events import Event, Item
 from .lanes import Outcome, failure
 from .loading import CodeLoader, HookFn, ModuleLoader, file_function
@@ -154,6 +154,9 @@ def load(code: Code) -> None:
             _loaded[code.key] = ModuleLoader(code.arg, code.expected, code.pin).resolve()
     except HooknbError as exc:
         _loaded[code.key] = exc
+    except Exception as exc:  # noqa: BLE001 - kept as what every run of it says
+        _loaded[code.key] = HookCreateError(f"the hook's code failed to load on the worker: "
+                                            f"{type(exc).__name__}: {exc}")
 
 
 def call(key: str, event: Event, worker: str) -> Reply:
