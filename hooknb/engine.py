@@ -15,6 +15,11 @@ process holds, see :mod:`hooknb.session`); elsewhere their events are journaled,
 place that loads hook code (``make_loader``) and the only writer of hook statistics.
 
 * A run longer than the hook's timeout is recorded as ``timeout`` (see :mod:`hooknb.lanes`).
+* A hook created with ``--executor dask`` gets a Dask lane (:mod:`hooknb.dask_executor`): its
+  runs happen in Dask workers and their results come back to :meth:`Engine.record` and
+  :meth:`Engine.finish` in item order.  A hook of either executor may return
+  :class:`~hooknb.remote.Publish` / :class:`~hooknb.remote.Retract` requests, which the engine
+  performs before the run is recorded (a refused one fails the run).
 * An item a ``--from`` hook does not run, because the service did not name its publisher or
   named one not in the list, is journaled as ``skipped`` with the reason, never dropped
   silently.  Only the ``publisher`` the service states counts, never the payload's author.
