@@ -10,8 +10,11 @@ the one a notebook uses.
   (``hooknb run``, a notebook) picks it up within a second and subscribes to its node, or waits
   for the node if it does not exist yet.  A temporary hook would end with the command that made
   it, so ``create`` requires ``-P``.
-* ``pubsub node create|delete|purge|config`` and ``pubsub publish`` connect the account for the
-  one operation, in a connection of their own (no hook runs in it).
+* ``pubsub hook enable`` and ``disable`` never connect either: a disabled hook journals (and
+  ``hooknb run`` logs) each item it would have run, with status ``would_run``.
+* ``pubsub node create|delete|purge|config``, ``pubsub publish`` and ``pubsub hook replay``
+  connect the account for the one operation, in a connection of their own (no other hook runs in
+  it); ``replay`` prints each run with what it printed.
 * ``run`` connects one account and runs its persistent hooks until SIGINT/SIGTERM
   (:mod:`hooknb.runner`).
 
@@ -35,19 +38,18 @@ import sys
 import traceback
 from typing import Any
 
-from tabulate import tabulate
-
-from . import commands
+from . import capture, commands
+from .connection import split_jid
 from .errors import ConnectError, GrammarError, HelpRequested, HookCreateError, HooknbError, TrustError
-from .dask_executor import ENV as DASK_SCHEDULER
-from .grammar import Parser, add_account_options, add_create, add_delete, add_list, add_node, add_publish
+from .grammar import (Parser, add_account_options, add_create, add_delete, add_list, add_node, add_publish,
+                      add_replay, add_switches)
 from .host import Host, get_host
 from .runner import LOG_FORMATS, RunLog, Runner
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CREATE = 0, 1, 2, 4
 #: The columns of ``list`` (simple format): the listing's fields, the argument last (it may be long).
-SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "pin", "code_changed", "executor",
-                  "arg")
+SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "pin", "code_changed", "status",
+                  "items_waiting", "executor", "arg")
 
 
 def _jid_option(p: argparse.ArgumentParser, required: bool) -> None:
@@ -88,6 +90,16 @@ def build_parser() -> Parser:
     _jid_option(listing, required=False)
     listing.set_defaults(func=_list)
 
+    replay = add_replay(actions)
+    replay.epilog = ("Connects the account for the replay, in a connection of its own (no other hook "
+                     "runs in it); each run is printed with what it printed.")
+    add_account_options(replay)
+    replay.set_defaults(func=_replay, prog=replay.prog)
+
+    for switch in add_switches(actions):
+        _jid_option(switch, required=True)
+        switch.set_defaults(func=_enable)
+
     for operation in [*add_node(groups).values(), add_publish(groups)]:
         add_account_options(operation)
         operation.set_defaults(func=_operate, prog=operation.prog)
@@ -117,7 +129,9 @@ def _create(host: Host, args: argparse.Namespace) -> int:
         raise GrammarError("hooknb pubsub hook create: a temporary hook would end with this command; "
                            "add -P/--persistent (`hooknb run` then runs it)")
     hook = commands.create(host, args, args.jid)
-    print(f"hook {hook.id} created: {hook.type} on {hook.service} node {hook.node}")
+    disabled = " (disabled: it journals what it would run; `hooknb pubsub hook enable` runs it)"
+    print(f"hook {hook.id} created: {hook.type} on {hook.service} node {hook.node}"
+          + (disabled if hook.disabled else ""))
     for line in commands.notices(hook, "`hooknb run` logs it"):
         print(line, file=sys.stderr)
     return EXIT_OK
@@ -145,8 +159,35 @@ def _list(host: Host, args: argparse.Namespace) -> int:
     elif not rows:
         print("no hooks", file=sys.stderr)
     else:
+        from tabulate import tabulate  # 10 ms of start-up (wcwidth): not for an empty list
+
         print(tabulate([[_printable(r[c]) for c in SIMPLE_COLUMNS] for r in rows], SIMPLE_COLUMNS,
                        tablefmt="plain", disable_numparse=True))
+    return EXIT_OK
+
+
+def _enable(host: Host, args: argparse.Namespace) -> int:
+    print(commands.enable(host, args.hook, args.jid, args.action == "enable"))
+    return EXIT_OK
+
+
+def _replay(host: Host, args: argparse.Namespace) -> int:
+    _require_jid(args)
+    commands.connect_options(args)  # checked before asking for a password
+    host.sync_store(split_jid(args.jid).bare)  # the stored hooks, their code loaded (a trusted store only)
+    host.registry.require(args.hook)  # before asking for a password
+    client = commands.open_client(args, commands.password(args.jid, args.password))
+    echo, capture.echo = capture.echo, False  # each run's output is printed with it, below
+    try:
+        runs = commands.replay(host, args, args.jid, client=client)
+    finally:
+        capture.echo = echo
+        client.disconnect()
+    for run in runs:
+        print(f"{run.item_id}\t{run.status}\t{run.error or run.result or ''}")
+        for line in (run.output or "").splitlines():
+            print(f"  | {line}")
+    print(runs.summary(), file=sys.stderr)
     return EXIT_OK
 
 
@@ -176,7 +217,9 @@ def _run(host: Host, args: argparse.Namespace) -> int:
     if args.verbose:
         logging.getLogger("slixmpp").setLevel(logging.INFO if args.verbose == 1 else logging.DEBUG)
     if args.dask_scheduler:
-        os.environ[DASK_SCHEDULER] = args.dask_scheduler  # read by hooknb.dask_executor, if it is used
+        from .dask_executor import ENV
+
+        os.environ[ENV] = args.dask_scheduler  # read by hooknb.dask_executor when a dask hook has work
     runner = Runner(host, args.jid, options=options, log=RunLog(args.log_format), grace=args.grace)
     return runner.run(commands.password(args.jid, args.password))
 

@@ -42,13 +42,16 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
 from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
+from . import depth
 from . import loop as _loop
+from .capture import Capture
 from .errors import ExecutorError, HooknbError
 from .lanes import IDLE_EXIT, QUEUE_MAX, Lane, Outcome, Work, failure
 from .remote import Code, perform, requests
@@ -219,6 +222,9 @@ class DaskLane(Lane):
 
     def pending(self) -> int:
         return len(self._items) + self._flying
+
+    def waiting(self) -> int:
+        return len(self._items)
 
     def offer(self, client: Any, item: Any, entry: Any = None) -> bool:
         with self._cv:
@@ -427,12 +433,18 @@ class DaskLane(Lane):
 
     def _apply_one(self, client: Any, item: Any, entry: Any, outcome: Outcome, ts: float, duration: float,
                    worker: str | None) -> None:
+        """Show what the run printed under the hook's cell, perform its requests (at the item's
+        depth: the loop guard follows them), journal it, mark it done."""
+        if outcome.output and self.hook.cell is not None:
+            with Capture(self.hook.cell).active():
+                sys.stdout.write(outcome.output)
         if outcome.status == "ok" and (wanted := requests(outcome.result)):
             try:
-                _loop.call(perform(client, wanted))
+                with depth.running(item.depth):
+                    _loop.call(perform(client, wanted))
             except HooknbError as exc:
                 outcome = Outcome("error", outcome.result, f"a request it returned failed: {exc}",
-                                  digest=outcome.digest)
+                                  digest=outcome.digest, output=outcome.output)
         self.engine.record(self.hook, item, ts, duration, outcome, worker=worker)
         if entry is not None:
             self.engine.finish(entry)

@@ -13,7 +13,8 @@
      │    ├── ExecutorError     the Dask executor cannot take work now (scheduler unreachable)
      │    ├── RemoteError       a hook run by a Dask worker used ``host`` or ``client``
      │    └── PubSubError       the server refused a PubSub request (``condition``)
-     │         └── VetoError    a before hook stopped a publish or retract
+     │         ├── VetoError    a before hook stopped a publish or retract
+     │         └── PayloadTooLargeError  a publish larger than the server takes: not sent
      ├── Veto                   raised *by* a before hook to stop its operation
      └── HelpRequested          ``--help`` was given (not a failure: ``text`` is the help)
 
@@ -79,6 +80,15 @@ class VetoError(PubSubError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, "vetoed")
+
+
+class PayloadTooLargeError(PubSubError):
+    """A publish was not sent: its stanza is larger than the server's advertised limit (XEP-0478)
+    or, when it advertises none, the client's ``max_bytes``.  Sent, it would have made the server
+    close the connection."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "payload-too-big")
 
 
 class Veto(Exception):

@@ -56,13 +56,16 @@ class Event:
 
 class Item:
     """What a hook receives as ``item``: the item's id, node, service, publisher, kind and
-    payload, plus the :class:`Event` it came in (``item.event``)."""
+    payload, plus the :class:`Event` it came in (``item.event``) and its ``depth``: how many
+    hooks' runs published the items that led to it (0 for an item published from outside any
+    hook, see :mod:`hooknb.depth`)."""
 
-    __slots__ = ("event", "_xml")
+    __slots__ = ("event", "_xml", "depth")
 
-    def __init__(self, event: Event, xml: ET.Element | None = None) -> None:
+    def __init__(self, event: Event, xml: ET.Element | None = None, depth: int = 0) -> None:
         self.event = event
         self._xml = xml
+        self.depth = depth
 
     id = property(lambda self: self.event.item_id, doc="the item id (None for purge/delete/config)")
     node = property(lambda self: self.event.node, doc="the PubSub node")
@@ -94,9 +97,10 @@ def escape(text: str) -> str:
 
 
 def _write(element: ET.Element, parent_ns: str, out: list[str]) -> None:
-    """Append ``element`` (and its tail) to ``out`` exactly as slixmpp's ``tostring`` writes it
-    without a stream: a namespace declared where it differs from the parent's, attributes in
-    other namespaces than ``xml:`` left out, childless empty elements as ``<a />``."""
+    """Append ``element`` (and its tail) to ``out`` as slixmpp's ``tostring`` writes it without a
+    stream: a namespace declared where it differs from the parent's, childless empty elements as
+    ``<a />``; but attributes in other namespaces than ``xml:``, which slixmpp leaves out, are
+    kept, each with a prefix declared on its element (``xmlns:a0="..." a0:count="3"``)."""
     tag = element.tag
     if "}" in tag:
         ns, name = tag.split("}", 1)
@@ -104,13 +108,20 @@ def _write(element: ET.Element, parent_ns: str, out: list[str]) -> None:
     else:
         ns, name = "", tag
     out.append(f'<{name} xmlns="{ns}"' if ns != parent_ns else f"<{name}")
+    prefixes: dict[str, str] = {}
     for key, value in element.attrib.items():
         if "}" not in key:
             out.append(f' {key}="{escape(value)}"')
+            continue
+        key_ns, key_name = key[1:].split("}", 1)
+        if key_ns == XML_NS:
+            prefix = "xml"
+        elif key_ns not in prefixes:
+            prefix = prefixes[key_ns] = f"a{len(prefixes)}"
+            out.append(f' xmlns:{prefix}="{escape(key_ns)}"')
         else:
-            key_ns, key_name = key.split("}")[:2]
-            if key_ns[1:] == XML_NS:
-                out.append(f' xml:{key_name}="{escape(value)}"')
+            prefix = prefixes[key_ns]
+        out.append(f' {prefix}:{key_name}="{escape(value)}"')
     text = element.text
     if text or len(element):
         out.append(">")
@@ -134,6 +145,8 @@ def serialise(payload: ET.Element | None) -> str | None:
     try:
         out: list[str] = []
         _write(payload, "", out)
+        if payload.tail:  # what follows the payload inside <item/> is not part of it
+            out.pop()
         return "".join(out)
     except RecursionError:
         log.warning("dropped the payload of an item nested too deeply to serialise")

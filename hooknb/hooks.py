@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any
 
+from .depth import MAX_DEPTH
 from .errors import HookCreateError, HooknbError
 from .events import DEFAULT_KINDS, KINDS
 from .loading import TYPES, Loader, infer_type, normalize_arg, source_digest
@@ -31,6 +32,11 @@ PUBLISHER_PENDING = "checked at the first item"
 WAITING = "waiting for node"
 #: A ``dask`` hook's status while its Dask scheduler cannot be reached (its items wait).
 WAITING_EXECUTOR = "waiting for executor"
+#: A hook's status while it is disabled (it journals what it would run, runs nothing).
+DISABLED = "disabled"
+#: A sync hook's status while every thread it may have is stuck in a run past its timeout (see
+#: :mod:`hooknb.stalls`): its items wait until one of those runs returns.
+STALLED = "stalled"
 OPERATIONS = ("publish", "retract")
 DEFAULT_TIMEOUT = 30.0
 #: Where a hook's runs go: this process's threads (default), or a Dask cluster (:mod:`hooknb.dask_executor`).
@@ -64,7 +70,7 @@ def parse_kinds(kinds: str | list[str] | tuple[str, ...] | frozenset[str] | None
 
 
 def check_action(node: str, arg: str, type_: str | None, phase: str, timeout: float | None,
-                 on: str | list[str] | None, executor: str = "thread",
+                 on: str | list[str] | None, max_depth: int = MAX_DEPTH, executor: str = "thread",
                  concurrency: int = DEFAULT_CONCURRENCY) -> tuple[str, str, frozenset[str]]:
     """Validate what a new hook runs, when and where: (type, stored arg, kinds), the type
     inferred from ``arg`` when None; :class:`HookCreateError` naming what is wrong."""
@@ -75,6 +81,8 @@ def check_action(node: str, arg: str, type_: str | None, phase: str, timeout: fl
     check_executor(executor, concurrency, phase)
     if timeout is None or timeout <= 0:
         raise HookCreateError(f"the timeout must be a positive number of seconds, not {timeout!r}")
+    if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1:
+        raise HookCreateError(f"the maximum depth must be a whole number of at least 1, not {max_depth!r}")
     kinds = parse_kinds(on, phase)
     type_ = type_ or infer_type(arg)
     if type_ not in TYPES:
@@ -118,6 +126,8 @@ class HookSpec:
     name: str | None = None
     sha256: str | None = None
     pin: bool = False
+    max_depth: int = MAX_DEPTH
+    disabled: bool = False  # journal what it would run (status would_run), run nothing
     executor: str = "thread"
     concurrency: int = DEFAULT_CONCURRENCY
     ordered: bool = True
@@ -133,8 +143,9 @@ class HookSpec:
         """The stored options besides the identity fields."""
         return {"kinds": sorted(self.kinds), "phase": self.phase, "priority": self.priority,
                 "timeout": self.timeout, "publishers": sorted(self.publishers), "name": self.name,
-                "sha256": self.sha256, "pin": self.pin, "executor": self.executor,
-                "concurrency": self.concurrency, "ordered": self.ordered}
+                "sha256": self.sha256, "pin": self.pin, "max_depth": self.max_depth,
+                "disabled": self.disabled, "executor": self.executor, "concurrency": self.concurrency,
+                "ordered": self.ordered}
 
     def to_record(self) -> dict[str, Any]:
         """The dict the store keeps."""
@@ -152,6 +163,8 @@ class HookSpec:
                    timeout=float(opts.get("timeout", DEFAULT_TIMEOUT)),
                    publishers=frozenset(opts.get("publishers") or ()), name=opts.get("name"),
                    sha256=opts.get("sha256"), pin=bool(opts.get("pin", False)),
+                   max_depth=int(opts.get("max_depth", MAX_DEPTH)),
+                   disabled=bool(opts.get("disabled", False)),
                    executor=opts.get("executor", "thread"),
                    concurrency=int(opts.get("concurrency", DEFAULT_CONCURRENCY)),
                    ordered=bool(opts.get("ordered", True)))
@@ -161,29 +174,43 @@ class HookStats:
     """A hook's counters; written only where runs are recorded (:meth:`record`), under a lock,
     from whichever thread a run ends on."""
 
-    __slots__ = ("_lock", "runs", "failures", "timeouts", "dropped", "skipped", "last_run", "last_error",
-                 "last_worker", "last_queued")
+    __slots__ = ("_lock", "runs", "failures", "timeouts", "dropped", "skipped", "loops",
+                 "blocked_loop", "last_run", "last_error", "last_output", "last_worker", "last_queued")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.runs = self.failures = self.timeouts = self.dropped = self.skipped = 0
+        self.runs = self.failures = self.timeouts = self.dropped = self.skipped = self.loops = 0
+        self.blocked_loop = 0
         self.last_run: float | None = None
         self.last_error: str | None = None
+        self.last_output: str | None = None
         self.last_worker: str | None = None
         self.last_queued: float | None = None
 
-    def record(self, status: str, ts: float, error: str | None, worker: str | None = None,
-               queued: float | None = None) -> None:
-        """Count one run that ended with ``status`` (ok, error, timeout), an item dropped (a
-        failure), an item skipped (neither a run nor a failure) or a run ``lost`` with its Dask
-        worker (a failure, not a run: the item runs again); ``worker`` and ``queued`` (seconds
-        from reception to start) are the run's."""
+    def record(self, status: str, ts: float, error: str | None, output: str | None = None,
+               worker: str | None = None, queued: float | None = None) -> None:
+        """Count one run that ended with ``status`` (ok, error, timeout), an item dropped or
+        stopped as a ``loop`` (failures, not runs), an item skipped (neither a run nor a
+        failure), a run that held the event loop (``blocked_loop``: its run counts apart) or a
+        run ``lost`` with its Dask worker (a failure, not a run: the item runs again); an item a
+        disabled hook would have run (``would_run``) is not counted.  ``output``: what the run
+        printed; ``worker`` and ``queued`` (seconds from reception to start): where and when it ran."""
         with self._lock:
+            if output is not None:
+                self.last_output = output
+            if status == "would_run":
+                return
             if status == "skipped":
                 self.skipped += 1
                 return
+            if status == "blocked_loop":
+                self.blocked_loop += 1
+                self.last_error = error
+                return
             if status == "dropped":
                 self.dropped += 1
+            elif status == "loop":
+                self.loops += 1
             elif status != "lost":
                 self.runs += 1
                 self.last_run, self.last_worker, self.last_queued = ts, worker, queued
@@ -197,9 +224,9 @@ class HookStats:
         """The counters at one instant."""
         with self._lock:
             return {"runs": self.runs, "failures": self.failures, "timeouts": self.timeouts,
-                    "dropped": self.dropped, "skipped": self.skipped, "last_run": self.last_run,
-                    "last_error": self.last_error, "last_worker": self.last_worker,
-                    "last_queued": self.last_queued}
+                    "dropped": self.dropped, "skipped": self.skipped, "loops": self.loops,
+                    "blocked_loop": self.blocked_loop, "last_run": self.last_run, "last_error": self.last_error,
+                    "last_worker": self.last_worker, "last_queued": self.last_queued}
 
 
 class Hook:
@@ -209,13 +236,15 @@ class Hook:
     (``loader``, ``load_error``) set, by the engine only (:meth:`hooknb.engine.Engine.install`); the statistics by the
     engine's run recording only; ``subscribe_error`` and ``waiting`` (its node does not exist
     yet) by the session only; ``publishers_named`` by the engine only
-    (:meth:`hooknb.engine.Engine.note_publishers`, and dispatch); ``executor_error`` by its
-    Dask lane only (:mod:`hooknb.dask_executor`).  The spec's fields and the counters read as
-    attributes (``hook.node``, ``hook.runs``).
+    (:meth:`hooknb.engine.Engine.note_publishers`, and dispatch), and ``cell`` too
+    (:meth:`hooknb.engine.Engine.show_output`); ``stalled_since`` by the engine's watchdog
+    only (:mod:`hooknb.stalls`); ``executor_error`` by its Dask lane only
+    (:mod:`hooknb.dask_executor`).  The spec's fields and the counters read as attributes
+    (``hook.node``, ``hook.runs``).
     """
 
     __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error", "publishers_named", "waiting",
-                 "executor_error")
+                 "stalled_since", "cell", "executor_error")
 
     def __init__(self, spec: HookSpec, stats: HookStats | None = None) -> None:
         self.spec = spec
@@ -227,6 +256,12 @@ class Hook:
         #: needs): None until the service has shown it, at creation or in a notification.
         self.publishers_named: bool | None = None
         self.waiting = False
+        #: When the hook stalled (every thread it may have stuck past its timeout), or None.
+        self.stalled_since: float | None = None
+        #: The kernel's parent message of the cell that created the hook in this process (where
+        #: its output goes, see :mod:`hooknb.capture`); None when restored or made outside a
+        #: kernel.  Written by :meth:`~hooknb.engine.Engine.show_output` when it is created.
+        self.cell: dict[str, Any] | None = None
         #: Why its executor cannot take work now (a Dask scheduler lost), None when it can.
         self.executor_error: str | None = None
 
@@ -241,8 +276,13 @@ class Hook:
 
     @property
     def status(self) -> str:
-        """``waiting for node`` while its node does not exist yet, ``waiting for executor``
+        """``disabled``, else ``stalled`` while its items wait for one of its stuck runs to
+        return, ``waiting for node`` while its node does not exist yet, ``waiting for executor``
         while its Dask scheduler cannot be reached, else ``active``."""
+        if self.disabled:
+            return DISABLED
+        if self.stalled_since is not None:
+            return STALLED
         return WAITING if self.waiting else WAITING_EXECUTOR if self.executor_error else "active"
 
     @property
@@ -276,26 +316,30 @@ class Hook:
         current = self.loader.digest if self.loader is not None else source_digest(self.type, self.arg)
         return bool(self.sha256 and current and current != self.sha256)
 
-    def summary(self) -> dict[str, Any]:
-        """The public listing record: the seeds' fields, then id, counters and state."""
+    def summary(self, items_waiting: int = 0) -> dict[str, Any]:
+        """The public listing record: the seeds' fields, then id, counters and state;
+        ``items_waiting`` (items queued for it and not started) is the engine's to say
+        (:meth:`hooknb.engine.Engine.listing`)."""
         spec = self.spec
         return {"service": spec.service, "node": spec.node, "type": spec.type, "arg": spec.arg,
                 "persistent": bool(spec.persistent), "id": spec.id, "account": spec.account,
                 "kinds": ",".join(sorted(spec.kinds)), "phase": spec.phase, "status": self.status,
-                **self.stats.as_dict(), "last_error": self.last_error,
+                "items_waiting": items_waiting, **self.stats.as_dict(), "last_error": self.last_error,
                 "publisher_check": self.publisher_check, "code_changed": self.code_changed,
-                "pin": spec.pin, "executor": spec.executor}
+                "pin": spec.pin, "max_depth": spec.max_depth, "last_output": self.stats.last_output,
+                "executor": spec.executor}
 
 
 for _name in (f.name for f in fields(HookSpec)):  # hook.node is hook.spec.node, read only
     setattr(Hook, _name, property(attrgetter(f"spec.{_name}"), doc=f"the spec's ``{_name}``"))
-for _name in ("runs", "failures", "timeouts", "dropped", "skipped", "last_run"):
+for _name in ("runs", "failures", "timeouts", "dropped", "skipped", "loops", "blocked_loop", "last_run"):
     setattr(Hook, _name, property(attrgetter(f"stats.{_name}"), doc=f"the statistics' ``{_name}``"))
 
 #: The columns of a hook listing (:meth:`Hook.summary`), in order; the seeds' fields first.
 SUMMARY_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "kinds", "phase",
-                  "status", "runs", "failures", "timeouts", "dropped", "skipped", "last_run", "last_error",
-                  "last_worker", "last_queued", "publisher_check", "code_changed", "pin", "executor")
+                  "status", "items_waiting", "runs", "failures", "timeouts", "dropped", "skipped", "loops",
+                  "blocked_loop", "last_run", "last_error", "last_worker", "last_queued", "publisher_check",
+                  "code_changed", "pin", "max_depth", "last_output", "executor")
 
 
 class Registry:
@@ -315,6 +359,13 @@ class Registry:
     def get(self, hook_id: str) -> Hook | None:
         """The hook with this id, or None."""
         return self._hooks.get(hook_id)
+
+    def require(self, hook_id: str) -> Hook:
+        """The hook with this id; a one-line :class:`HooknbError` if there is none."""
+        hook = self._hooks.get(hook_id)
+        if hook is None:
+            raise HooknbError(f"no hook with id {hook_id!r}")
+        return hook
 
     def all(self, account: str | None = None) -> list[Hook]:
         """Every hook (of one account), in creation order."""

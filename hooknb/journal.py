@@ -8,6 +8,7 @@ both take a lock.  Their DataFrames are built by :mod:`hooknb.frames`.
 from __future__ import annotations
 
 import ctypes
+import gc
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -24,7 +25,9 @@ def _untracker() -> Callable[[object], None]:
     except AttributeError:
         return lambda _obj: None
     untrack.argtypes, untrack.restype = [ctypes.py_object], None
-    return untrack
+    # An object the collector does not track (a str, a float) has no GC header to unlink:
+    # untracking it would write outside it.
+    return lambda obj: untrack(obj) if gc.is_tracked(obj) else None
 
 
 #: Journal records hold only strings, numbers and None, so they cannot be part of a reference
@@ -45,14 +48,16 @@ class Run:
     item_id: str | None
     ts: float
     duration: float
-    status: str  # ok | error | timeout | dropped | skipped | refused | lost (its Dask worker died)
+    status: str  # ok | error | timeout | dropped | skipped | refused | loop | blocked_loop | would_run | lost
     error: str | None = None
     result: str | None = None
     digest: str | None = None
     traceback: str | None = None
     code_changed: bool = False  # the code (digest) is not the code the hook was created with
+    output: str | None = None  # what the run printed, bounded (see hooknb.capture)
+    replay: bool = False  # a run over a node's stored items (hooknb.replay), not a live one
     executor: str = "thread"  # thread | dask
-    worker: str | None = None  # the Dask worker's address (dask runs)
+    worker: str | None = None  # the Dask worker's address (dask runs); lost: the worker that died
     queued: float | None = None  # seconds from the item's reception to the run's start
 
 
@@ -62,6 +67,8 @@ class Journal(Generic[R]):
     def __init__(self, maxlen: int = 100_000) -> None:
         self._rows: deque[R] = deque(maxlen=maxlen)
         self._lock = threading.Condition()
+        #: How many records were appended since the journal was made, kept or not: wait for
+        #: ``n`` more with ``journal.wait(journal.total + n)`` (or ``host.wait_runs``).
         self.total = 0
         #: Called with each batch of new records, on the appending thread (e.g. a live counter).
         self.listeners: list[Callable[[list[R]], None]] = []

@@ -204,17 +204,19 @@ class CodeLoader(Loader):
             raise HookCreateError("the hook code is empty")
         try:
             tree = ast.parse(source, filename, "exec")
-            if first_line > 1:
-                ast.increment_lineno(tree, first_line - 1)
-            if tree.body and isinstance(tree.body[-1], ast.Expr):
-                last = tree.body[-1]
-                tree.body[-1] = ast.copy_location(ast.Assign(
-                    targets=[ast.Name(RESULT, ast.Store())], value=last.value), last)
-                ast.fix_missing_locations(tree)
+        except SyntaxError as exc:  # lines counted in the source
+            raise _syntax_error(exc, first_line - 1) from None
+        if first_line > 1:
+            ast.increment_lineno(tree, first_line - 1)
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = tree.body[-1]
+            tree.body[-1] = ast.copy_location(ast.Assign(
+                targets=[ast.Name(RESULT, ast.Store())], value=last.value), last)
+            ast.fix_missing_locations(tree)
+        try:
             self.code = compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-        except SyntaxError as exc:
-            line = (exc.lineno or 1) + first_line - 1
-            raise HookCreateError(f"syntax error in hook code, line {line}: {exc.msg}") from None
+        except SyntaxError as exc:  # lines counted in the tree, already moved to first_line
+            raise _syntax_error(exc, 0) from None
         self.is_async = bool(self.code.co_flags & inspect.CO_COROUTINE)
         self.digest = sha256(source)
         self.expected, self.pin = expected or self.digest, pin
@@ -271,16 +273,21 @@ def source_digest(type_: str, arg: str) -> str | None:
     return None
 
 
+def _syntax_error(exc: SyntaxError, offset: int) -> HookCreateError:
+    return HookCreateError(f"syntax error in hook code, line {(exc.lineno or 1) + offset}: {exc.msg}")
+
+
 def infer_type(arg: str) -> str:
-    """Guess the hook type of ``arg``: an existing ``.py`` file, else an importable module name."""
+    """Guess the hook type of ``arg``: a ``.py`` file (which must exist), else an importable
+    module name."""
     path = Path(os.path.expanduser(arg))
-    if arg.endswith(".py") and path.is_file():
-        return "python_file"
+    if arg.endswith(".py"):
+        if path.is_file():
+            return "python_file"
+        raise HookCreateError(f"hook file {str(path.resolve())!r} does not exist")
     if all(part.isidentifier() for part in arg.split(".")):
         if importlib.util.find_spec(arg.split(".")[0]) is not None:
             return "python"
-    if arg.endswith(".py"):
-        raise HookCreateError(f"hook file {str(path.resolve())!r} does not exist")
     raise HookCreateError(f"cannot tell the hook type of {arg!r}: not an existing .py file nor an "
                           "importable module; give -t python|python_file|python_code")
 

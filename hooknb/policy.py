@@ -72,12 +72,27 @@ def load_rules(path: Path | None = None) -> tuple[Rule, ...]:
     try:
         data = json.loads(path.read_text())
         rules = data["restrict"] if isinstance(data, dict) else data
-        return tuple(Rule(name=r.get("name") or f"rule {i + 1}", node=r["node"],
-                          service=r.get("service", "*"), types=tuple(r.get("types", ["*"])),
-                          phases=tuple(r.get("phases", ["*"])), exceptions=tuple(r.get("except", [])))
+        return tuple(Rule(name=r.get("name") or f"rule {i + 1}", node=_text(r["node"], "node"),
+                          service=_text(r.get("service", "*"), "service"),
+                          types=_texts(r.get("types", ["*"]), "types"),
+                          phases=_texts(r.get("phases", ["*"]), "phases"),
+                          exceptions=_texts(r.get("except", []), "except"))
                      for i, r in enumerate(rules))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise HooknbError(f"the restrict policy {path} is invalid ({type(exc).__name__}: {exc})") from None
+
+
+def _text(value: object, key: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{key!r} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _texts(value: object, key: str) -> tuple[str, ...]:
+    """A list of strings (a lone string would be taken as its characters: refused)."""
+    if not isinstance(value, list):
+        raise TypeError(f"{key!r} must be a list of strings, not {type(value).__name__}")
+    return tuple(_text(each, key) for each in value)
 
 
 def check(service: str, node: str, type_: str, phase: str, rules: tuple[Rule, ...] | None = None) -> None:

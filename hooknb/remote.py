@@ -8,9 +8,11 @@ in the process that received its item:
   account and the reception time); ``item.xml`` parses the payload on the worker.
 * ``host`` and ``client`` are :class:`Offline` stand-ins: a worker has no live connection, and
   any use of them raises :class:`~hooknb.errors.RemoteError` saying so.
-* What the hook returns goes back to the receiving process (so it must pickle), which journals
-  it (its ``repr``, as for every run) and performs the requests it holds, in item order, with
-  the account that received the item: a :class:`Publish` or a :class:`Retract`, or a list or
+* What the hook returns goes back to the receiving process (so it must pickle), with what it
+  printed (:mod:`hooknb.capture`, on the worker); that process journals both (as for every run),
+  shows the output under the cell that created the hook, and performs the requests it holds, in
+  item order, with the account that received the item, at the item's depth (the loop guard,
+  :mod:`hooknb.depth`, follows a chain through workers): a :class:`Publish` or a :class:`Retract`, or a list or
   tuple of them (see :func:`requests`).  A ``thread`` hook may return them too, so one hook
   runs unchanged on either executor.
 * Its code is shipped once per code digest, never per item (:class:`Code`, installed on every
@@ -32,6 +34,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .capture import Capture
 from .errors import HookCreateError, HooknbError, RemoteError
 from .events import Event, Item
 from .lanes import Outcome, failure
@@ -170,14 +173,17 @@ def call(key: str, event: Event, worker: str) -> Reply:
         outcome = failure(loaded, getattr(loaded, "digest", None))
     else:
         fn, _is_async, ran = loaded
+        capture = Capture()
         try:
-            result = fn(HOST, CLIENT, Item(event))
-            if inspect.isawaitable(result):
-                result = asyncio.run(_awaited(result))
+            with capture.active():
+                result = fn(HOST, CLIENT, Item(event))
+                if inspect.isawaitable(result):
+                    result = asyncio.run(_awaited(result))
         except BaseException as exc:  # noqa: BLE001 - a hook's failure is its outcome
             outcome = failure(exc, ran)
         else:
             outcome = _sendable(result, ran)
+        outcome.output = capture.text()
     outcome.exc = None  # an exception may not pickle: its text and traceback are kept
     return Reply(outcome, ts, time.perf_counter() - start, worker)
 

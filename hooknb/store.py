@@ -1,11 +1,13 @@
 """The persistent store: an embedded SQLite database (WAL) of hooks, their inbox, node positions,
-gaps and the account leases.
+gaps, the account leases and the hooks stalled in the process holding a lease (see
+:mod:`hooknb.stalls`).
 
 One file, ``hooknb.sqlite3`` in the data directory (``$HOOKNB_HOME``, else
 ``$XDG_DATA_HOME/hooknb``, else ``~/.local/share/hooknb``), holds the persistent hooks of every
 account.  Several processes (a notebook and a ``hooknb run``) may use it at once: WAL mode,
 a busy timeout, and short transactions.  A corrupt or locked file gives a clear error and is
-never replaced or rewritten.
+never replaced or rewritten.  A store deleted under a running process is restored from the copy
+the process has open (SQLite would go on writing the deleted file, lost at exit).
 
 The ``inbox`` holds one row per (persistent hook, item version): written before the item is
 queued, ``done`` set when its run ended.  An item version is (service, node, item id, kind,
@@ -21,6 +23,7 @@ directory or files another user owns or group or others may write (see :mod:`hoo
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -34,8 +37,10 @@ from typing import Any
 from . import trust
 from .errors import StoreError
 
+log = logging.getLogger(__name__)
 FILENAME = "hooknb.sqlite3"
 BUSY_TIMEOUT_MS = 5000
+FILE_CHECK = 0.2  # seconds between two looks at whether the store's file is still the one open
 DONE_KEEP = 20_000  # runs done kept per hook (dedup of copies arriving late)
 INBOX_COLUMNS = "hook_id, account, service, node, kind, item_id, digest, publisher, payload, ts"
 
@@ -77,6 +82,10 @@ CREATE TABLE IF NOT EXISTS gaps (
     account TEXT NOT NULL, service TEXT NOT NULL, node TEXT NOT NULL,
     last_seen TEXT, fetched INTEGER NOT NULL, ts REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS stalls (
+    hook_id TEXT PRIMARY KEY, account TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
+    since REAL NOT NULL
+);
 """
 
 
@@ -103,16 +112,12 @@ class Store:
 
     def __init__(self, path: str | os.PathLike | None = None, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = Path(path) if path else home() / FILENAME
-        trust.private_dir(self.path.parent)
-        trust.private_file(self.path)
+        self._busy_timeout_ms = busy_timeout_ms
         self._lock = threading.RLock()
+        #: The last thing that happened to the file which a user should hear of (None until then).
+        self.notice: str | None = None
+        self._open()
         try:
-            self._db = sqlite3.connect(self.path, timeout=busy_timeout_ms / 1000,
-                                       check_same_thread=False, isolation_level=None)
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            self._wal(busy_timeout_ms / 1000)
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.executescript(SCHEMA)
             if self._db.execute("SELECT 1 FROM seen LIMIT 1").fetchone():  # a store of 0.1: move
                 with self._tx() as db:                                      # its positions over
                     db.execute("INSERT OR IGNORE INTO positions SELECT account, service, node, item_id,"
@@ -120,6 +125,58 @@ class Store:
                     db.execute("DELETE FROM seen")
         except sqlite3.DatabaseError as exc:
             raise self._error(exc) from None
+
+    def _open(self) -> None:
+        """Open (or create, private) the database at :attr:`path` and note which file it is."""
+        trust.private_dir(self.path.parent)
+        trust.private_file(self.path)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=self._busy_timeout_ms / 1000,
+                                       check_same_thread=False, isolation_level=None)
+            self._db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            self._wal(self._busy_timeout_ms / 1000)
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from None
+        self._file_name = os.fspath(self.path)
+        self._file = _identity(self._file_name)
+        self._next_check = 0.0
+
+    def _check_file(self) -> None:
+        """Before each write: is :attr:`path` still the file this connection writes?  SQLite
+        would go on writing a deleted store's inode, lost at exit: a store deleted under the
+        process is restored at once from the open connection; one replaced by another file is
+        an error until restart (this process's row numbers mean nothing in the other file)."""
+        if time.monotonic() < self._next_check:  # writes meanwhile go to the open copy: not lost
+            return
+        self._next_check = time.monotonic() + FILE_CHECK
+        now = _identity(self._file_name)
+        if now == self._file:
+            return
+        if now is not None:
+            raise StoreError(f"the hook store {self.path} was replaced by another file under this "
+                             "process; restart it to use the new store (what it has not written waits "
+                             "in memory)")
+        restored = self.path.with_name(f"{self.path.name}.restore-{os.getpid()}")
+        try:
+            trust.private_dir(self.path.parent)
+            trust.private_file(restored)
+            copy = sqlite3.connect(restored)
+            try:
+                self._db.backup(copy)
+            finally:
+                copy.close()
+            os.link(restored, self.path)  # never over a file that appeared meanwhile
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"the hook store {self.path} was deleted under this process and could "
+                             f"not be restored: {exc}") from None
+        finally:
+            restored.unlink(missing_ok=True)
+        self._db.close()  # checkpoints into the deleted file, removes its -wal and -shm
+        self._open()
+        self.notice = f"the hook store {self.path} was deleted under this process: restored from the open copy"
+        log.warning(self.notice)
 
     def _wal(self, timeout: float) -> None:
         """Switch to WAL.  SQLite answers "locked" at once, without waiting, when another process
@@ -149,6 +206,7 @@ class Store:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            self._check_file()
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.DatabaseError as exc:
@@ -197,14 +255,22 @@ class Store:
                         record["type"], record["arg"], json.dumps(record["options"]), record["created"]))
 
     def delete_hooks(self, ids: Iterable[str]) -> int:
-        """Delete the hooks with these ids (and their inbox); returns how many were deleted."""
+        """Delete the hooks with these ids (and their inbox); returns how many were deleted.  The
+        position of a node left without a hook of its account goes too: nobody followed the node
+        from then on, so a hook made there later starts where the node stands then, never here."""
         ids = list(ids)
         if not ids:
             return 0
         marks = ",".join("?" * len(ids))
         with self._tx() as db:
+            nodes = db.execute(f"SELECT DISTINCT account, service, node FROM hooks WHERE id IN ({marks})",
+                               ids).fetchall()
             count = db.execute(f"DELETE FROM hooks WHERE id IN ({marks})", ids).rowcount
             db.execute(f"DELETE FROM inbox WHERE hook_id IN ({marks})", ids)
+            db.execute(f"DELETE FROM stalls WHERE hook_id IN ({marks})", ids)
+            db.executemany("DELETE FROM positions WHERE account = ?1 AND service = ?2 AND node = ?3 AND NOT "
+                           "EXISTS (SELECT 1 FROM hooks WHERE account = ?1 AND service = ?2 AND node = ?3)",
+                           nodes)
         return count
 
     def load_hooks(self, account: str | None = None) -> list[dict[str, Any]]:
@@ -236,6 +302,7 @@ class Store:
     def mark_done(self, seq: int, when: float) -> None:
         """Mark one run done: one statement, so one transaction of its own (autocommit)."""
         with self._lock:
+            self._check_file()
             try:
                 self._db.execute("UPDATE inbox SET done = ? WHERE seq = ?", (when, seq))
             except sqlite3.DatabaseError as exc:
@@ -246,6 +313,12 @@ class Store:
         :data:`INBOX_COLUMNS`)."""
         return self._query(f"SELECT seq, {INBOX_COLUMNS} FROM inbox WHERE account = ? AND done IS NULL"
                            " ORDER BY seq", (account,))
+
+    def waiting(self, accounts: Iterable[str]) -> dict[str, int]:
+        """How many inbox entries of each hook (of ``accounts``) wait for their run to end."""
+        accounts = list(accounts)
+        return dict(self._query(f"SELECT hook_id, COUNT(*) FROM inbox WHERE done IS NULL AND account IN "
+                                f"({','.join('?' * len(accounts))}) GROUP BY hook_id", accounts))
 
     def done_items(self, hook_id: str) -> list[tuple[str, str, str]]:
         """(item id, kind, digest) of a hook's runs done, oldest first."""
@@ -282,6 +355,31 @@ class Store:
         with self._tx() as db:
             db.execute("DELETE FROM leases WHERE account = ? AND holder = ?", (account, holder))
 
+    # ---------------------------------------------------------------- stalled hooks
+    def set_stall(self, hook_id: str, account: str, since: float | None) -> None:
+        """Note that a hook stalled at ``since`` in this process (None: it is not stalled)."""
+        with self._tx() as db:
+            if since is None:
+                db.execute("DELETE FROM stalls WHERE hook_id = ?", (hook_id,))
+            else:
+                who = _whoami("")
+                db.execute("INSERT OR REPLACE INTO stalls VALUES (?, ?, ?, ?, ?)",
+                           (hook_id, account, who["pid"], who["host"], since))
+
+    def stalls(self, accounts: Iterable[str], ttl: float) -> set[str]:
+        """The hooks (of ``accounts``) stalled in the process that holds their account's lease,
+        renewed less than ``ttl`` seconds ago (a stall noted by a process gone says nothing)."""
+        accounts = list(accounts)
+        rows = self._query("SELECT s.hook_id, s.pid, s.host, l.info FROM stalls s JOIN leases l "
+                           f"ON l.account = s.account WHERE s.account IN ({','.join('?' * len(accounts))}) "
+                           "AND l.beat > ?", [*accounts, time.time() - ttl])
+        held = set()
+        for hook_id, pid, host, info in rows:
+            who = json.loads(info)
+            if (who.get("pid"), who.get("host")) == (pid, host):
+                held.add(hook_id)
+        return held
+
     # ---------------------------------------------------------------- positions, gaps
     def set_position(self, account: str, service: str, node: str, item_id: str, digest: str = "") -> None:
         """Note the last item seen on a node ("" for a node seen empty) and its payload digest."""
@@ -289,8 +387,14 @@ class Store:
 
     def get_position(self, account: str, service: str, node: str) -> tuple[str, str] | None:
         """(item id, digest) of the last item seen on a node, or None if it was never looked at."""
-        rows = self._query("SELECT item_id, digest FROM positions WHERE account = ? AND service = ? AND node = ?",
-                           (account, service, node))
+        noted = self.noted_position(account, service, node)
+        return noted[:2] if noted else None
+
+    def noted_position(self, account: str, service: str, node: str) -> tuple[str, str, float] | None:
+        """:meth:`get_position` and when it was noted (hooks created later than that may be
+        younger than items after it: see :meth:`hooknb.session.Session._read_marks`)."""
+        rows = self._query("SELECT item_id, digest, ts FROM positions WHERE account = ? AND service = ?"
+                           " AND node = ?", (account, service, node))
         return rows[0] if rows else None
 
     def add_gap(self, account: str, service: str, node: str, last_seen: str | None, fetched: int) -> None:
@@ -305,6 +409,15 @@ class Store:
                            + (" WHERE account = ?" if account else "") + " ORDER BY ts",
                            [account] if account else [])
         return [dict(zip(("account", "service", "node", "last_seen", "fetched", "ts"), r)) for r in rows]
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``, None if there is none."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _whoami(holder: str) -> dict[str, Any]:

@@ -21,9 +21,7 @@ class PubSubAddress(NamedTuple):
 
 
 def _check_jid(jid: str, uri: str) -> str:
-    from .client import (
-        split_jid,  # slixmpp's JID rules; imported late to keep this module light
-    )
+    from .connection import split_jid  # slixmpp's JID rules; imported late to keep this module light
 
     try:
         return str(split_jid(jid))
@@ -41,9 +39,8 @@ def parse_xmpp_uri(uri: str) -> PubSubAddress:
         if "/" not in rest:
             raise HooknbError(f"malformed xmpp: URI {uri!r}: authority without a path")
         rest = rest.split("/", 1)[1]
+    rest = rest.split("#", 1)[0]  # a fragment (RFC 3986) names nothing here
     path, _, query = rest.partition("?")
-    if "#" in query:
-        query = query.split("#", 1)[0]
     jid = unquote(path)
     if not jid or any(c.isspace() for c in jid):
         raise HooknbError(f"malformed xmpp: URI {uri!r}: no service JID")

@@ -200,6 +200,30 @@ def test_a_store_locked_for_seconds_delays_runs_without_losing_or_repeating_any(
     assert second.stop() == 0
 
 
+@pytest.mark.parametrize("pattern", ["hooknb.sqlite3", "hooknb.sqlite3*"], ids=["file", "with-wal"])
+def test_a_store_deleted_under_the_runner_mid_burst_is_restored_losing_nothing(hooked, runner, home, pattern):
+    hooked.hook(delay=0.01)
+    first = runner(hooked.jid, hooked.password)
+    first.wait_record("ready")
+    ids = [f"x{i:03d}" for i in range(200)]
+    publishing = threading.Thread(target=hooked.publish, args=(ids,))
+    publishing.start()
+    wait_until(lambda: len(ran(hooked.out)) >= 20, 30)
+    for each in home.glob(pattern):                     # fault: the user deletes the store
+        each.unlink()
+    record = first.wait_record("store", timeout=30)
+    assert "deleted under this process: restored from the open copy" in record["error"]
+    publishing.join(60)
+    wait_until(lambda: len(ran(hooked.out)) == 200, 60)
+    assert first.stop() == 0
+    second = runner(hooked.jid, hooked.password)        # the restored store has the hook and marks
+    second.wait_record("ready")
+    hooked.publish(["after"])
+    wait_until(lambda: ran(hooked.out)[-1][0] == "after")
+    assert_all_once_but(hooked.out, [*ids, "after"], repeats=0)
+    assert second.stop() == 0
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 4 MiB tmpfs for the store (root only: the suite runs as root in CI)."""

@@ -15,7 +15,7 @@ from hooknb.errors import HooknbError
 from hooknb.events import KINDS
 
 SUBCOMMANDS = ("connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
-               "publish", "status", "feed", "manager", "node")
+               "publish", "status", "feed", "manager", "node", "replay", "enable", "disable", "output")
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +34,14 @@ def error_of(parser: argparse.ArgumentParser, argv: list[str] | str) -> str:
 
 def test_create_parses_every_option(parser):
     args = grammar.parse(parser, "create -s pubsub.example.org -n news -t python_code -P --on publish,retract "
-                                 "--phase before --priority -3 --timeout 2.5 --executor dask --concurrency 3 "
-                                 "--unordered --from a@x b@y -- 'item.id'")
+                                 "--phase before --priority -3 --timeout 2.5 --from a@x b@y --max-depth 4 "
+                                 "--executor dask --concurrency 3 --unordered -- 'item.id'")
     assert vars(args) == {
         "command": "create", "service": "pubsub.example.org", "node": "news", "uri": None,
         "type": "python_code", "persistent": True, "on": "publish,retract", "phase": "before",
         "priority": -3, "timeout": 2.5, "publishers": ["a@x", "b@y"], "arg": "item.id", "pin": False,
-        "create_node": False, "node_config": [], "executor": "dask", "concurrency": 3, "ordered": False}
+        "max_depth": 4, "create_node": False, "node_config": [], "disabled": False, "executor": "dask",
+        "concurrency": 3, "ordered": False}
 
 
 def test_executor_options_default_to_threads_in_order_and_refuse_bad_values(parser):
@@ -55,7 +56,7 @@ def test_executor_options_default_to_threads_in_order_and_refuse_bad_values(pars
 def test_create_defaults(parser):
     args = grammar.parse(parser, ["create", "-n", "news", "mod.hook"])
     assert (args.service, args.type, args.persistent, args.on, args.phase, args.priority, args.timeout,
-            args.publishers) == (None, None, False, None, "event", 0, 30.0, [])
+            args.publishers, args.max_depth) == (None, None, False, None, "event", 0, 30.0, [], 16)
 
 
 def test_delete_defaults_to_every_hook_of_the_node(parser):
@@ -90,7 +91,7 @@ def test_connect_account_options(parser):
                                  "--plaintext")
     assert vars(args) == {"command": "connect", "jid": "alice@example.org", "password": "p w",
                           "host": "127.0.0.1", "port": 5223, "plaintext": True, "cafile": None,
-                          "direct_tls": False}
+                          "direct_tls": False, "max_bytes": None}
     args = grammar.parse(parser, "connect alice@example.org")
     assert (args.password, args.host, args.port, args.plaintext) == (None, None, None, False)
     assert "--port" in error_of(parser, "connect a@b --port five")
@@ -119,9 +120,9 @@ def test_status_feed_and_manager(parser):
 def test_cell_parser_options():
     args = grammar.parse(grammar.cell_parser(), "-n news -P --on all --timeout 2 --from a@x b@y")
     assert vars(args) == {"service": None, "node": "news", "uri": None, "persistent": True, "on": "all",
-                          "timeout": 2.0, "publishers": ["a@x", "b@y"], "pin": False,
-                          "create_node": False, "node_config": [], "executor": "thread", "concurrency": 8,
-                          "ordered": True}
+                          "timeout": 2.0, "publishers": ["a@x", "b@y"], "pin": False, "max_depth": 16,
+                          "create_node": False, "node_config": [], "disabled": False, "executor": "thread",
+                          "concurrency": 8, "ordered": True}
     assert "unrecognized arguments: -t" in error_of(grammar.cell_parser(), "-n news -t python")
 
 
@@ -143,8 +144,12 @@ def test_timeout_must_be_a_positive_number(parser, value):
     assert "--timeout" in error_of(parser, ["create", "-n", "x", "--timeout", value, "pass"])
 
 
-@pytest.mark.xfail(strict=True, reason="_positive() accepts float('nan'): nan <= 0 is False, so "
-                                       "--timeout nan gives a hook a timeout that is not a number")
+@pytest.mark.parametrize("value", ["0", "-1", "2.5", "deep"])
+def test_max_depth_must_be_a_whole_number_of_at_least_one(parser, value):
+    assert "--max-depth" in error_of(parser, ["create", "-n", "x", "--max-depth", value, "pass"])
+    assert "--max-depth" in error_of(grammar.cell_parser(), ["-n", "x", "--max-depth", value])
+
+
 def test_timeout_nan_is_refused(parser):
     error_of(parser, ["create", "-n", "x", "--timeout", "nan", "pass"])
 

@@ -201,8 +201,6 @@ def test_a_syntax_error_names_the_line_counted_from_first_line():
         "syntax error in hook code, line 11: '(' was never closed")
 
 
-@pytest.mark.xfail(strict=True, reason="errors found by compile() after ast.increment_lineno (return "
-                                       "outside function, break outside loop) get first_line - 1 added twice")
 def test_a_compile_time_error_names_the_line_counted_from_first_line():
     assert refusal(CodeLoader, "x = 1\nreturn x", "<cell>", 10) == (
         "syntax error in hook code, line 11: 'return' outside function")
@@ -242,8 +240,6 @@ def test_infer_type(tmp_path, monkeypatch):
     assert "cannot tell the hook type" in refusal(infer_type, "no_such_module_here")
 
 
-@pytest.mark.xfail(strict=True, reason="infer_type() checks only the top package of a dotted name: a "
-                                       "missing 'json.py' is taken for the module 'json.py' (type python)")
 def test_a_missing_py_file_named_like_a_module_is_a_missing_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert "does not exist" in refusal(infer_type, "json.py")

@@ -98,16 +98,12 @@ def test_an_invalid_file_is_a_one_line_error(restrict, home, content, why):
         policy.check("s", "n", "python", "event")  # never silently allowed
 
 
-@pytest.mark.xfail(strict=True, reason="load_rules() takes a string where a list is expected: "
-                                       "tuple('python_code') is its characters, so the rule forbids nothing")
 def test_a_string_instead_of_a_list_of_types_is_refused_or_honoured(restrict):
     restrict([{"name": "no-code", "node": "secret", "types": "python_code"}])
     with pytest.raises(HooknbError):
         policy.check("s", "secret", "python_code", "event")
 
 
-@pytest.mark.xfail(strict=True, reason="load_rules() does not check that patterns are strings: a list as "
-                                       "'node' fails later in check() with a TypeError traceback")
 def test_a_list_as_node_pattern_is_an_invalid_file(restrict):
     restrict([{"name": "two", "node": ["a", "b"]}])
     with pytest.raises(HooknbError, match="is invalid"):

@@ -51,6 +51,11 @@ def test_a_remote_hook_gets_the_item_and_offline_host_and_client():
     assert "host" in repr(remote.HOST)
 
 
+def test_what_a_remote_hook_prints_comes_back_with_its_run():
+    reply = remote.call(shipped("python_code", "print('on the worker', item.id)\nitem.id"), event("n", "p1"), "w")
+    assert (reply.outcome.status, reply.outcome.result, reply.outcome.output) == ("ok", "p1", "on the worker p1\n")
+
+
 def test_a_hook_file_runs_from_its_shipped_bytes_where_the_file_does_not_exist(tmp_path):
     source = b"import asyncio\nasync def hook(host, client, item):\n    await asyncio.sleep(0)\n    return item.id * 2\n"
     digest = shipped("python_file", str(tmp_path / "nowhere.py"), source)

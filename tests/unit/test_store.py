@@ -144,6 +144,20 @@ def test_the_last_item_seen_per_account_service_and_node(store):
     assert store.get_position("alice@example.org", "elsewhere.example.org", "news") is None
 
 
+def test_a_nodes_position_goes_with_its_last_hook_and_says_when_it_was_noted(store, clock):
+    alice, bob, service = "alice@example.org", "bob@example.org", "pubsub.example.org"
+    for hook_id, account in (("h1", alice), ("h2", alice), ("b1", bob)):
+        store.save_hook(record(hook_id, account))
+    store.set_position(alice, service, "news", "7", "d")
+    store.set_position(bob, service, "news", "8", "e")
+    assert store.noted_position(alice, service, "news") == ("7", "d", 1.0)
+    store.delete_hooks(["h1"])                   # h2 still follows the node
+    assert store.get_position(alice, service, "news") == ("7", "d")
+    store.delete_hooks(["h2"])                   # nobody does: a later hook starts afresh
+    assert store.get_position(alice, service, "news") is None
+    assert store.get_position(bob, service, "news") == ("8", "e")
+
+
 def test_a_lease_is_held_renewed_and_taken_only_once_stale(store, clock):
     held = store.acquire_lease("a@x", "run:1", ttl=10)
     assert held["holder"] == "run:1" and held["info"]["pid"] > 0
@@ -234,3 +248,50 @@ def test_the_inbox_thread_prunes_runs_done_as_it_writes(tmp_path, monkeypatch):
         assert len(pruned) == 2
     finally:
         made.close()
+
+
+@pytest.mark.parametrize("deleted", [("",), ("", "-wal", "-shm"), ("dir",)], ids=["file", "with-wal", "directory"])
+def test_a_store_deleted_under_the_process_is_restored_from_the_open_copy(tmp_path, deleted, monkeypatch):
+    import shutil
+    monkeypatch.setattr(store_module, "FILE_CHECK", 0.0)  # look at every write
+    path = tmp_path / "home" / "hooknb.sqlite3"
+    store = Store(path)
+    try:
+        store.save_hook(record("h1"))
+        (seq,) = store.write_batch([("h1", "a", "s", "n", "items", "i1", "d1", None, "<x/>", 1.0)])
+        if deleted == ("dir",):
+            shutil.rmtree(path.parent)
+        else:
+            for suffix in deleted:
+                path.with_name(path.name + suffix).unlink()
+        assert not path.exists()
+        store.mark_done(seq, 2.0)                          # the next write restores the file
+        assert "deleted under this process: restored" in store.notice
+        assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+        assert [p.name for p in path.parent.iterdir() if "restore" in p.name] == []
+    finally:
+        store.close()
+    again = Store(path)                                    # what was written before and after is there
+    try:
+        assert [h["id"] for h in again.load_hooks()] == ["h1"]
+        assert again.done_items("h1") == [("i1", "items", "d1")] and again.pending("a") == []
+    finally:
+        again.close()
+
+
+def test_a_store_replaced_under_the_process_is_a_one_line_error_and_not_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "FILE_CHECK", 0.0)
+    path = tmp_path / "hooknb.sqlite3"
+    store = Store(path)
+    try:
+        store.save_hook(record("h1"))
+        path.unlink()
+        other = Store(path)                                # someone else's new store at the path
+        other.close()
+        before = path.read_bytes()
+        with pytest.raises(HooknbError) as info:
+            store.save_hook(record("h2"))
+        assert "\n" not in str(info.value) and "was replaced by another file" in str(info.value)
+        assert path.read_bytes() == before
+    finally:
+        store.close()

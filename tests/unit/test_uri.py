@@ -58,8 +58,6 @@ def test_a_non_string_is_an_error():
         parse_xmpp_uri(None)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, reason="RFC 5122 allows a fragment after the path: the fragment is "
-                                       "only stripped from a query, so it becomes part of the JID")
 def test_a_fragment_without_a_query_is_ignored():
     assert parse_xmpp_uri("xmpp:pubsub.example.org#section") == ("pubsub.example.org", None)
 
