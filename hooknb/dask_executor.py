@@ -172,6 +172,12 @@ def _started(event: tuple[float, dict[str, str]]) -> None:
             _starts.setdefault(msg["key"], []).append(msg["worker"])
 
 
+def started() -> dict[str, list[str]]:
+    """The tasks in flight that workers said they started: task key -> their addresses, in order."""
+    with _lock:
+        return {key: list(workers) for key, workers in _starts.items()}
+
+
 def _lost_workers(key: str, final: str | None) -> list[str]:
     """The workers that started task ``key`` and died before it ended (``final`` ran it)."""
     with _lock:

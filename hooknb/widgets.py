@@ -272,8 +272,8 @@ class HookManager(LiveBox):
 
     css_class = "hooknb-manager"
     COLUMNS = ("id", "service", "node", "type", "arg", "persistent", "code", "status", "runs", "failures",
-               "last error", "last output", "--from", "executor", "worker", "queue")
-    WIDTHS = (11, 18, 22, 12, 28, 10, 16, 18, 6, 8, 36, 36, 34, 9, 22, 8)  # in ch
+               "last error", "last output", "executor", "worker", "queue", "--from")
+    WIDTHS = (11, 18, 22, 12, 28, 10, 16, 18, 6, 8, 36, 36, 9, 22, 8, 34)  # in ch
 
     def __init__(self, host: Host, rate: float = MAX_RATE) -> None:
         self._summary = _html("hooknb-manager-summary")
@@ -304,8 +304,8 @@ class HookManager(LiveBox):
             queue = "" if s["last_queued"] is None else f"{s['last_queued'] * 1000:.0f} ms"
             rows.append((s["id"], (s["id"], s["service"], s["node"], s["type"], s["arg"],
                                    "yes" if s["persistent"] else "no", code, status, s["runs"], s["failures"],
-                                   s["last_error"], s["last_output"], s["publisher_check"], s["executor"],
-                                   s["last_worker"], queue)))
+                                   s["last_error"], s["last_output"], s["executor"], s["last_worker"], queue,
+                                   s["publisher_check"])))
         summary = f"{len(rows)} hook(s), {runs} run(s), {failures} failure(s)"
         if skipped:
             summary += f", {skipped} item(s) skipped (--from)"

@@ -310,10 +310,12 @@ def test_a_worker_killed_mid_run_is_journaled_and_every_item_applied_once(scene,
                 (line.split() for line in trace.read_text().splitlines())] if trace.exists() else []
 
     def running() -> tuple[str, int] | None:
+        """A run in progress on a worker that has said so (its start event reached this process)."""
         lines = traced()
         ended = {(item, pid) for what, item, pid in lines if what == "end"}
         mid = [(item, pid) for what, item, pid in lines if what == "start" and (item, pid) not in ended]
-        return len(ended) >= 2 and mid and mid[-1]
+        said = {worker for workers in dask_executor.started().values() for worker in workers}
+        return len(ended) >= 2 and mid and workers[mid[-1][1]] in said and mid[-1]
 
     killed_item, pid = wait_until(running, 30)
     os.kill(pid, signal.SIGKILL)
