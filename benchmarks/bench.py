@@ -9,7 +9,7 @@ that its garbage collections do not delay items).  Prints one table (scenario,
 baseline, hooknb, ratio, target, pass/fail), or the same rows as JSON with ``--json``; progress
 goes to stderr.  ``--quick`` is a small run (for CI, which checks that it runs, not the numbers);
 ``--only`` runs some groups: cli, throughput, tls, persistent, python_file, latency, journal,
-kernel, widget.
+kernel, widget, dask.
 
 How the rows are measured:
 
@@ -44,6 +44,11 @@ How the rows are measured:
 * widget: redraws per second of an ``EventFeed`` in that kernel while 1,000 items/s arrive,
   read from the feed itself between two readings taken during the arrival; the baseline is
   the arrival rate (what a feed redrawing on every event would do).
+* dask: a hook taking 20 ms of pure-Python CPU per item (``time.thread_time``), drained as in
+  the throughput rows (a burst queued at the server, then read) by one hooknb process with the
+  hook on two nodes: ``--executor thread`` (baseline) and ``--executor dask`` on a LocalCluster
+  of worker processes (one thread each) started by the bench as the default Dask client;
+  rounds alternate (ABBA) with 2 workers, then one round with 1 worker (in the notes).
 """
 
 from __future__ import annotations
@@ -93,7 +98,8 @@ ENTRY = (f'<entry xmlns="{ATOM}"><id>urn:hooknb:bench:{{n}}</id><title>Reading {
          '</title><updated>2026-01-01T12:00:00Z</updated><summary>temperature 21.5 C, humidity '
          '40 %, battery 87 %</summary><content type="text">{t:.6f}</content></entry>')
 SENT_AT = f"{{{ATOM}}}content"
-GROUPS = ("cli", "throughput", "tls", "persistent", "python_file", "latency", "journal", "kernel", "widget")
+GROUPS = ("cli", "throughput", "tls", "persistent", "python_file", "latency", "journal", "kernel", "widget",
+          "dask")
 
 NOOP_HOOK = '''\
 """A hook that does nothing."""
@@ -101,6 +107,20 @@ NOOP_HOOK = '''\
 
 def hook(host, client, item):
     return None
+'''
+
+CPU_HOOK = '''\
+"""20 ms of pure-Python CPU per item (CPU time: as long under contention)."""
+
+import time
+
+
+def hook(host, client, item):
+    end = time.thread_time() + 0.020
+    spins = 0
+    while time.thread_time() < end:
+        spins += 1
+    return spins
 '''
 
 RECORDING_HOOK = '''\
@@ -189,14 +209,16 @@ class Sizes:
     widget_seconds: float
     catch_up_items: int  # published while away, over 20 nodes
     cli_runs: int  # cli_start: timed runs per side
+    cpu_items: int  # dask: items per round of the 20 ms CPU hook
+    cpu_rounds: int  # dask: rounds per executor, with 2 workers
 
 
 FULL = Sizes(burst=5000, rounds=8, other_nodes=100, latency_rounds=10, latency_seconds=2.0,
              file_events=1000, journal_events=100_000, kernel_rounds=4, kernel_seconds=5.0,
-             widget_seconds=8.0, catch_up_items=5000, cli_runs=20)
+             widget_seconds=8.0, catch_up_items=5000, cli_runs=20, cpu_items=300, cpu_rounds=4)
 QUICK = Sizes(burst=300, rounds=1, other_nodes=100, latency_rounds=1, latency_seconds=1.0,
               file_events=100, journal_events=10_000, kernel_rounds=1, kernel_seconds=1.5,
-              widget_seconds=2.0, catch_up_items=400, cli_runs=5)
+              widget_seconds=2.0, catch_up_items=400, cli_runs=5, cpu_items=30, cpu_rounds=1)
 
 
 @dataclass
@@ -596,6 +618,35 @@ class HooknbSide:
         self.host.disconnect(self.info.jid("hook"))
 
 
+class CpuSide:
+    """One hook of the dask group (executor ``thread`` or ``dask``) on its own node, in a Host
+    shared by both: drained like the throughput sides, the clock stopping when its last run of
+    the round has been journaled (a dask run once its result was applied here)."""
+
+    def __init__(self, host: Host, node: str, executor: str, path: Path, service: str) -> None:
+        self.host, self.node, self.name = host, node, executor
+        self.hook = host.create_hook(node, str(path), "python_file", service=service, executor=executor)
+        self.target = self.expected = 0
+
+    def arm(self, count: int) -> None:
+        """Expect ``count`` more runs of the hook."""
+        self.expected, self.target = count, self.hook.runs + count
+
+    def pause(self) -> None:
+        """Stop reading the socket (of both sides: one connection)."""
+        _loop.call(_reading(self.host.clients[self.hook.account].xmpp, False))
+
+    def drain(self, timeout: float) -> float:
+        """Read again; items/s until the expected runs had all been journaled."""
+        start = _loop.call(_reading(self.host.clients[self.hook.account].xmpp, True))
+        if not self.host.runs.wait_for(lambda: self.hook.runs >= self.target, timeout):
+            raise HooknbError(f"{self.name}: {self.hook.runs} of {self.target} runs within {timeout:g} s")
+        end = time.time()
+        if self.hook.failures or self.hook.dropped:
+            raise HooknbError(f"{self.name}: the CPU hook failed or dropped items: {self.hook.last_error}")
+        return self.expected / (end - start)
+
+
 def write_hook(path: Path, source: str) -> Path:
     """Write a hook file readable and writable by its owner only."""
     path.write_text(source)
@@ -939,6 +990,47 @@ class Bench:
                              "baseline: raw slixmpp fetching the same items; hooknb: connect, fetch, "
                              "write to the inbox and run them all (a no-op python_file hook)"))
 
+    # ---------------------------------------------------------------- dask
+    def dask(self) -> None:
+        """The 20 ms CPU hook on the thread executor against the dask executor: 2 workers in
+        ABBA rounds (the row), then 1 worker (the notes)."""
+        from distributed import Client, LocalCluster
+
+        log("dask: starting a LocalCluster of 1 worker process")
+        cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+        dask_client = Client(cluster)  # the default client: what a notebook's would be
+        self._closers.append(cluster.close)
+        self._closers.append(dask_client.close)
+        nodes = ["cpu-thread", "cpu-dask"]
+        self.publisher.run("create", nodes=nodes)
+        host = Host(store_path=str(self.directory / "dask.sqlite3"))
+        host.connect(self.info.jid("hook"), self.info.accounts["hook"], host=self.info.host,
+                     port=self.info.port, plaintext=True)
+        self._closers.append(host.close)
+        path = write_hook(self.directory / "cpu_hook.py", CPU_HOOK)
+        sides = tuple(CpuSide(host, node, executor, path, self.info.pubsub)
+                      for node, executor in zip(nodes, ("thread", "dask")))
+        count = self.sizes.cpu_items
+        for side in sides:  # warm up: the thread, the code shipped to the worker
+            drain_round(self.publisher, side, 10, f"cpu-warm-{side.name}")
+        one = drain_round(self.publisher, sides[1], count, "cpu-1-worker")
+        log(f"  1 worker: {one:,.1f} items/s; scaling to 2 workers")
+        cluster.scale(2)
+        dask_client.wait_for_workers(2, timeout=60)
+        drain_round(self.publisher, sides[1], 10, "cpu-warm-2")  # the new worker gets the code
+        rates: dict[str, list[float]] = {"thread": [], "dask": []}
+        for r, side in alternate(self.sizes.cpu_rounds, sides):
+            rate = drain_round(self.publisher, side, count, f"cpu-{r}-{side.name}")
+            rates[side.name].append(rate)
+            log(f"  round {r} {side.name}: {rate:,.1f} items/s")
+        thread, dask = statistics.median(rates["thread"]), statistics.median(rates["dask"])
+        self.rows.append(at_least("dask_cpu_hook", "hook of 20 ms CPU: dask (2 workers) vs thread",
+                                  "items/s", thread, dask, 1.7,
+                                  f"medians of {self.sizes.cpu_rounds} rounds of {count} items; 1 worker: "
+                                  f"{one:,.1f} items/s ({one / thread:.2f}x); ranges thread "
+                                  f"{min(rates['thread']):,.1f}-{max(rates['thread']):,.1f}, dask "
+                                  f"{min(rates['dask']):,.1f}-{max(rates['dask']):,.1f}"))
+
     def run(self, groups: Iterable[str]) -> list[Row]:
         """Run the scenario groups, in a fixed order, each after a full garbage collection (so
         that none pays for the garbage the one before left)."""
@@ -946,7 +1038,7 @@ class Bench:
                    "persistent": self.persistent,
                    "python_file": self.python_file,
                    "latency": self.latency, "journal": self.journal, "kernel": self.kernel_rows,
-                   "widget": self.widget}
+                   "widget": self.widget, "dask": self.dask}
         for group in GROUPS:
             if group in groups:
                 gc.collect()

@@ -27,6 +27,7 @@ from .errors import (
 from .events import Event, Item
 from .hooks import Hook
 from .host import Host, connect, get_host
+from .remote import Publish, Retract
 
 if TYPE_CHECKING:
     from .client import Client
@@ -34,8 +35,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = ["Client", "ConnectError", "Event", "Hook", "HookCreateError", "HooknbError", "Host",
-           "Item", "PayloadTooLargeError", "PubSubError", "Veto", "VetoError", "connect", "get_host",
-           "load_ipython_extension", "__version__"]
+           "Item", "PayloadTooLargeError", "PubSubError", "Publish", "Retract", "Veto", "VetoError", "connect",
+           "get_host", "load_ipython_extension", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import traceback
 from typing import Any
@@ -48,7 +49,7 @@ from .runner import LOG_FORMATS, RunLog, Runner
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CREATE = 0, 1, 2, 4
 #: The columns of ``list`` (simple format): the listing's fields, the argument last (it may be long).
 SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "pin", "code_changed", "status",
-                  "items_waiting", "arg")
+                  "items_waiting", "executor", "arg")
 
 
 def _jid_option(p: argparse.ArgumentParser, required: bool) -> None:
@@ -112,6 +113,10 @@ def build_parser() -> Parser:
                      help="one text line (default) or one JSON object per record, on stdout")
     run.add_argument("--grace", type=float, default=30.0, metavar="SECONDS",
                      help="on SIGINT/SIGTERM, how long to wait for runs in progress (default 30)")
+    run.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
+                     help="the Dask scheduler that --executor dask hooks send their runs to, e.g. "
+                          "tcp://10.0.0.5:8786 (default: $HOOKNB_DASK_SCHEDULER, else a LocalCluster "
+                          "started on first use)")
     run.add_argument("-v", "--verbose", action="count", default=0,
                      help="show the XMPP library's log on stderr (-vv: with every stanza)")
     run.set_defaults(func=_run, prog=run.prog)
@@ -211,6 +216,10 @@ def _run(host: Host, args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.verbose:
         logging.getLogger("slixmpp").setLevel(logging.INFO if args.verbose == 1 else logging.DEBUG)
+    if args.dask_scheduler:
+        from .dask_executor import ENV
+
+        os.environ[ENV] = args.dask_scheduler  # read by hooknb.dask_executor when a dask hook has work
     runner = Runner(host, args.jid, options=options, log=RunLog(args.log_format), grace=args.grace)
     return runner.run(commands.password(args.jid, args.password))
 

@@ -31,9 +31,10 @@ if TYPE_CHECKING:
 
 #: The fields of a hook listing (``list -O json``, the command line's table): the seeds'
 #: fields, then the hook's id and account, whether it is pinned and whether its code changed,
-#: its status (``stalled`` among them) and how many items wait for it.
+#: its status (``stalled`` among them), how many items wait for it, and where its runs go
+#: (``thread`` or ``dask``).
 LIST_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "pin", "code_changed",
-               "status", "items_waiting")
+               "status", "items_waiting", "executor")
 
 
 def create(host: Host, args: argparse.Namespace, account: str | None, *, persistent: bool | None = None,
@@ -51,7 +52,8 @@ def create(host: Host, args: argparse.Namespace, account: str | None, *, persist
                             max_depth=args.max_depth,
                             create_node=getattr(args, "create_node", False),
                             node_config=dict(getattr(args, "node_config", None) or []),
-                            disabled=getattr(args, "disabled", False))
+                            disabled=getattr(args, "disabled", False), executor=args.executor,
+                            concurrency=args.concurrency, ordered=args.ordered)
 
 
 def replay(host: Host, args: argparse.Namespace, account: str | None, *, code: str | None = None,
@@ -156,9 +158,10 @@ def list_rows(host: Host, account: str | None = None) -> list[dict[str, Any]]:
 
 
 def describe(hook: Hook) -> str:
-    """One line naming a hook: id, type, lifetime, where it is attached."""
+    """One line naming a hook: id, type, lifetime, executor (unless thread), where it is attached."""
     lifetime = "persistent" if hook.persistent else "temporary"
-    return f"hook {hook.id} ({hook.type}, {lifetime}) on {hook.service} node {hook.node!r}"
+    executor = "" if hook.executor == "thread" else f", on {hook.executor}"
+    return f"hook {hook.id} ({hook.type}, {lifetime}{executor}) on {hook.service} node {hook.node!r}"
 
 
 def notices(hook: Hook, later: str) -> list[str]:

@@ -15,6 +15,11 @@ process holds, see :mod:`hooknb.session`); elsewhere their events are journaled,
 place that loads hook code (``make_loader``) and the only writer of hook statistics.
 
 * A run longer than the hook's timeout is recorded as ``timeout`` (see :mod:`hooknb.lanes`).
+* A hook created with ``--executor dask`` gets a Dask lane (:mod:`hooknb.dask_executor`): its
+  runs happen in Dask workers and their results come back to :meth:`Engine.record` and
+  :meth:`Engine.finish` in item order.  A hook of either executor may return
+  :class:`~hooknb.remote.Publish` / :class:`~hooknb.remote.Retract` requests, which the engine
+  performs before the run is recorded (a refused one fails the run).
 * An item a ``--from`` hook does not run, because the service did not name its publisher or
   named one not in the list, is journaled as ``skipped`` with the reason, never dropped
   silently.  Only the ``publisher`` the service states counts, never the payload's author.
@@ -57,6 +62,7 @@ from .journal import Journal, Run
 from .lanes import Lane, Outcome, TaskLane, ThreadLane, failure
 from .loading import Loader, make_loader
 from .phases import operation_item
+from .remote import perform, requests
 from .stalls import Stalls
 from .watchdog import Stepped
 
@@ -191,16 +197,22 @@ class Engine:
         self.dispatch(client, events, positions, skip)
 
     def lane(self, hook: Hook) -> Lane:
-        """The hook's lane, made on first use (sync or async after the hook's function)."""
+        """The hook's lane, made on first use: sync or async after the hook's function, or a
+        Dask lane (:mod:`hooknb.dask_executor`) for the ``dask`` executor."""
         lane = self.lanes.get(hook.id)
-        if lane is None or lane.hook is not hook or lane.closed:
+        if lane is None or lane.hook is not hook or lane.closed or lane.executor != hook.spec.executor:
             is_async = False
             if hook.loader is not None:
                 try:
                     is_async = hook.loader.resolve()[1]
                 except Exception:  # noqa: BLE001 - reported by the run itself
                     pass
-            lane = (TaskLane if is_async else ThreadLane)(self, hook)
+            if hook.spec.executor == "dask":
+                from .dask_executor import DaskLane
+
+                lane = DaskLane(self, hook)
+            else:
+                lane = (TaskLane if is_async else ThreadLane)(self, hook)
             old = self.lanes.get(hook.id)
             if old is not None:
                 lane.done.update(old.done)
@@ -331,7 +343,9 @@ class Engine:
 
     # ---------------------------------------------------------------- calling hooks
     @staticmethod
-    def _resolve(hook: Hook) -> tuple[Callable[..., Any], bool, str | None]:
+    def resolve(hook: Hook) -> tuple[Callable[..., Any], bool, str | None]:
+        """The hook's function as its code is now (see :meth:`Loader.resolve`), whether it is a
+        coroutine function, and the SHA-256 of that code; raises why it cannot run."""
         if hook.loader is None:
             raise RuntimeError(f"hook failed to load: {hook.load_error}")
         return hook.loader.resolve()
@@ -342,12 +356,14 @@ class Engine:
         digest, capture = hook.sha256, Capture(hook.cell)
         try:
             with capture.active():
-                fn, _is_async, digest = self._resolve(hook)
+                fn, _is_async, digest = self.resolve(hook)
                 with depth.running(item.depth):
                     result = fn(self.context, client, item)
                     if inspect.isawaitable(result):
                         result = asyncio.run_coroutine_threadsafe(
                             self._stepped(hook, item, _awaited(result, capture)), _loop.get_loop()).result()
+                    if result is not None and (wanted := requests(result)):
+                        _loop.call(perform(client, wanted))  # at the item's depth: the loop guard sees it
             outcome = Outcome("ok", result, digest=digest)
         except BaseException as exc:  # noqa: BLE001 - a hook's failure is recorded, never raised
             outcome = failure(exc, digest)
@@ -361,7 +377,7 @@ class Engine:
         digest, capture = hook.sha256, Capture(cell or hook.cell)
         try:
             with capture.active():
-                fn, is_async, digest = self._resolve(hook)
+                fn, is_async, digest = self.resolve(hook)
                 with depth.running(item.depth):
                     if is_async:
                         result = await self._stepped(hook, item, fn(self.context, client, item), hook.timeout)
@@ -371,6 +387,8 @@ class Engine:
                             None, call, fn, self.context, client, item)), hook.timeout)
                     if inspect.isawaitable(result):
                         result = await self._stepped(hook, item, result, hook.timeout)
+                    if result is not None and hook.phase == "event" and (wanted := requests(result)):
+                        await perform(client, wanted)
             outcome = Outcome("ok", result, digest=digest)
         except asyncio.TimeoutError as exc:
             outcome = Outcome("timeout", error=f"timed out after {hook.timeout:g} s", digest=digest, exc=exc)
@@ -404,17 +422,18 @@ class Engine:
                        digest=hook.sha256)
 
     def record(self, hook: Hook, item: Item, ts: float, duration: float, outcome: Outcome,
-               replay: bool = False) -> Run:
-        """Journal one run (a replay's when ``replay``) and count it in the hook's statistics
-        (any thread)."""
+               replay: bool = False, worker: str | None = None) -> Run:
+        """Journal one run (a replay's when ``replay``; ``worker``: the Dask worker it ran on)
+        and count it in the hook's statistics (any thread)."""
         event = item.event
         result = None if outcome.result is None else _repr.repr(outcome.result)
         changed = bool(hook.sha256 and outcome.digest and outcome.digest != hook.sha256)
+        queued = max(0.0, ts - event.ts)
         run = Run(hook.id, event.account, event.service, event.node, event.kind, event.item_id, ts,
                   duration, outcome.status, outcome.error, result, outcome.digest, outcome.tb, changed,
-                  outcome.output, replay)
+                  outcome.output, replay, hook.spec.executor, worker, queued)
         self.runs.append(run)
-        hook.stats.record(outcome.status, ts, outcome.error, outcome.output)
+        hook.stats.record(outcome.status, ts, outcome.error, outcome.output, worker, queued)
         return run
 
     async def call_inline(self, hook: Hook, client: Client, item: Item, replay: bool = False,

@@ -10,6 +10,8 @@
      │    ├── StoreError        the SQLite store is locked or unreadable
      │    ├── TrustError        refused as a source of code: others could write it, or pinned
      │    │                     code changed (CLI exit 1; a refused run has status ``refused``)
+     │    ├── ExecutorError     the Dask executor cannot take work now (scheduler unreachable)
+     │    ├── RemoteError       a hook run by a Dask worker used ``host`` or ``client``
      │    └── PubSubError       the server refused a PubSub request (``condition``)
      │         ├── VetoError    a before hook stopped a publish or retract
      │         └── PayloadTooLargeError  a publish larger than the server takes: not sent
@@ -52,6 +54,16 @@ class TrustError(HooknbError):
     def __init__(self, message: str, digest: str | None = None) -> None:
         super().__init__(message)
         self.digest = digest
+
+
+class ExecutorError(HooknbError):
+    """Hook work cannot go to its executor right now (the Dask scheduler cannot be reached):
+    the items wait (see :mod:`hooknb.dask_executor`)."""
+
+
+class RemoteError(HooknbError):
+    """A hook run by a Dask worker used ``host`` or ``client``: there is no live connection
+    there (see :mod:`hooknb.remote`)."""
 
 
 class PubSubError(HooknbError):

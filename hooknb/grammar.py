@@ -17,7 +17,7 @@ from .connection import DEFAULT_MAX_BYTES, ConnectOptions
 from .depth import MAX_DEPTH
 from .errors import GrammarError, HelpRequested
 from .events import KINDS
-from .hooks import PHASES
+from .hooks import DEFAULT_CONCURRENCY, EXECUTORS, PHASES
 from .loading import TYPES
 from .uri import parse_xmpp_uri
 
@@ -133,6 +133,17 @@ def _pin(p: argparse.ArgumentParser) -> None:
                         "with (default: run it and journal the change); re-create it to accept a change")
 
 
+def _executor(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=EXECUTORS, default="thread",
+                   help="where runs go: this process's threads (default), or a Dask cluster (the "
+                        "notebook's Dask client, else $HOOKNB_DASK_SCHEDULER, else a LocalCluster "
+                        "started on first use; needs hooknb[dask])")
+    p.add_argument("--concurrency", type=_count, default=DEFAULT_CONCURRENCY, metavar="N",
+                   help=f"with --executor dask, runs in flight at once (default {DEFAULT_CONCURRENCY})")
+    p.add_argument("--unordered", dest="ordered", action="store_false",
+                   help="with --executor dask, apply results as they finish (default: in item order)")
+
+
 def _max_depth(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-depth", type=_count, default=MAX_DEPTH, metavar="N",
                    help="the loop guard: do not run on an item that N hooks' runs led to, each publishing "
@@ -184,6 +195,7 @@ def add_create(sub: Any, connected: bool = True) -> argparse.ArgumentParser:
     _pin(p)
     _max_depth(p)
     _disabled(p)
+    _executor(p)
     p.add_argument("arg", metavar="ARG",
                    help="module name (python), script path (python_file) or code (python_code)")
     return p
@@ -351,6 +363,7 @@ def cell_parser() -> Parser:
     _pin(p)
     _max_depth(p)
     _disabled(p)
+    _executor(p)
     return p
 
 

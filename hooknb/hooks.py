@@ -11,6 +11,7 @@ thread adds or removes hooks.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,8 @@ PUBLISHER_UNKNOWN = "publisher unknown on this service"
 PUBLISHER_PENDING = "checked at the first item"
 #: A hook's status while its node does not exist yet (it subscribes as soon as it does).
 WAITING = "waiting for node"
+#: A ``dask`` hook's status while its Dask scheduler cannot be reached (its items wait).
+WAITING_EXECUTOR = "waiting for executor"
 #: A hook's status while it is disabled (it journals what it would run, runs nothing).
 DISABLED = "disabled"
 #: A sync hook's status while every thread it may have is stuck in a run past its timeout (see
@@ -37,6 +40,10 @@ DISABLED = "disabled"
 STALLED = "stalled"
 OPERATIONS = ("publish", "retract")
 DEFAULT_TIMEOUT = 30.0
+#: Where a hook's runs go: this process's threads (default), or a Dask cluster (:mod:`hooknb.dask_executor`).
+EXECUTORS = ("thread", "dask")
+#: Runs of a ``dask`` hook in flight at once, by default (``--concurrency``).
+DEFAULT_CONCURRENCY = 8
 
 
 def hook_id(account: str, service: str, node: str, type_: str, arg: str, phase: str = "event") -> str:
@@ -64,13 +71,15 @@ def parse_kinds(kinds: str | list[str] | tuple[str, ...] | frozenset[str] | None
 
 
 def check_action(node: str, arg: str, type_: str | None, phase: str, timeout: float | None,
-                 on: str | list[str] | None, max_depth: int = MAX_DEPTH) -> tuple[str, str, frozenset[str]]:
-    """Validate what a new hook runs and when: (type, stored arg, kinds), the type inferred
-    from ``arg`` when None; :class:`HookCreateError` naming what is wrong."""
+                 on: str | list[str] | None, max_depth: int = MAX_DEPTH, executor: str = "thread",
+                 concurrency: int = DEFAULT_CONCURRENCY) -> tuple[str, str, frozenset[str]]:
+    """Validate what a new hook runs, when and where: (type, stored arg, kinds), the type
+    inferred from ``arg`` when None; :class:`HookCreateError` naming what is wrong."""
     if not node or not node.strip():
         raise HookCreateError("a node is required (-n NODE)")
     if phase not in PHASES:
         raise HookCreateError(f"unknown phase {phase!r}; choose one of {', '.join(PHASES)}")
+    check_executor(executor, concurrency, phase)
     if timeout is None or timeout <= 0:
         raise HookCreateError(f"the timeout must be a positive number of seconds, not {timeout!r}")
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1:
@@ -80,6 +89,21 @@ def check_action(node: str, arg: str, type_: str | None, phase: str, timeout: fl
     if type_ not in TYPES:
         raise HookCreateError(f"unknown hook type {type_!r}; choose one of {', '.join(TYPES)}")
     return type_, normalize_arg(type_, arg), kinds
+
+
+def check_executor(executor: str, concurrency: int, phase: str = "event") -> None:
+    """Refuse an unknown executor, a concurrency below 1, a ``dask`` before/after hook (those
+    run inline, around this process's own operation) and ``dask`` without ``distributed``."""
+    if executor not in EXECUTORS:
+        raise HookCreateError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise HookCreateError(f"the concurrency must be a whole number of at least 1, not {concurrency!r}")
+    if executor == "dask" and phase != "event":
+        raise HookCreateError(f"a {phase} hook runs inline, in this process: --executor dask is for "
+                              "event hooks")
+    if executor == "dask" and importlib.util.find_spec("distributed") is None:
+        raise HookCreateError("--executor dask needs Dask's distributed package: "
+                              "pip install 'hooknb[dask]'")
 
 
 @dataclass(frozen=True)
@@ -105,6 +129,9 @@ class HookSpec:
     pin: bool = False
     max_depth: int = MAX_DEPTH
     disabled: bool = False  # journal what it would run (status would_run), run nothing
+    executor: str = "thread"
+    concurrency: int = DEFAULT_CONCURRENCY
+    ordered: bool = True
 
     @classmethod
     def make(cls, account: str, service: str, node: str, type_: str, arg: str, phase: str = "event",
@@ -118,7 +145,8 @@ class HookSpec:
         return {"kinds": sorted(self.kinds), "phase": self.phase, "priority": self.priority,
                 "timeout": self.timeout, "publishers": sorted(self.publishers), "name": self.name,
                 "sha256": self.sha256, "pin": self.pin, "max_depth": self.max_depth,
-                "disabled": self.disabled}
+                "disabled": self.disabled, "executor": self.executor, "concurrency": self.concurrency,
+                "ordered": self.ordered}
 
     def to_record(self) -> dict[str, Any]:
         """The dict the store keeps."""
@@ -137,7 +165,10 @@ class HookSpec:
                    publishers=frozenset(opts.get("publishers") or ()), name=opts.get("name"),
                    sha256=opts.get("sha256"), pin=bool(opts.get("pin", False)),
                    max_depth=int(opts.get("max_depth", MAX_DEPTH)),
-                   disabled=bool(opts.get("disabled", False)))
+                   disabled=bool(opts.get("disabled", False)),
+                   executor=opts.get("executor", "thread"),
+                   concurrency=int(opts.get("concurrency", DEFAULT_CONCURRENCY)),
+                   ordered=bool(opts.get("ordered", True)))
 
 
 class HookStats:
@@ -145,7 +176,7 @@ class HookStats:
     from whichever thread a run ends on."""
 
     __slots__ = ("_lock", "runs", "failures", "timeouts", "dropped", "skipped", "loops",
-                 "blocked_loop", "last_run", "last_error", "last_output")
+                 "blocked_loop", "last_run", "last_error", "last_output", "last_worker", "last_queued")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -154,13 +185,17 @@ class HookStats:
         self.last_run: float | None = None
         self.last_error: str | None = None
         self.last_output: str | None = None
+        self.last_worker: str | None = None
+        self.last_queued: float | None = None
 
-    def record(self, status: str, ts: float, error: str | None, output: str | None = None) -> None:
+    def record(self, status: str, ts: float, error: str | None, output: str | None = None,
+               worker: str | None = None, queued: float | None = None) -> None:
         """Count one run that ended with ``status`` (ok, error, timeout), an item dropped or
         stopped as a ``loop`` (failures, not runs), an item skipped (neither a run nor a
-        failure) or a run that held the event loop (``blocked_loop``: its run counts apart); an
-        item a disabled hook would have run (``would_run``) is not counted.  ``output``: what
-        the run printed."""
+        failure), a run that held the event loop (``blocked_loop``: its run counts apart) or a
+        run ``lost`` with its Dask worker (a failure, not a run: the item runs again); an item a
+        disabled hook would have run (``would_run``) is not counted.  ``output``: what the run
+        printed; ``worker`` and ``queued`` (seconds from reception to start): where and when it ran."""
         with self._lock:
             if output is not None:
                 self.last_output = output
@@ -177,9 +212,9 @@ class HookStats:
                 self.dropped += 1
             elif status == "loop":
                 self.loops += 1
-            else:
+            elif status != "lost":
                 self.runs += 1
-                self.last_run = ts
+                self.last_run, self.last_worker, self.last_queued = ts, worker, queued
             if status != "ok":
                 self.failures += 1
                 self.last_error = error
@@ -191,7 +226,8 @@ class HookStats:
         with self._lock:
             return {"runs": self.runs, "failures": self.failures, "timeouts": self.timeouts,
                     "dropped": self.dropped, "skipped": self.skipped, "loops": self.loops,
-                    "blocked_loop": self.blocked_loop, "last_run": self.last_run, "last_error": self.last_error}
+                    "blocked_loop": self.blocked_loop, "last_run": self.last_run, "last_error": self.last_error,
+                    "last_worker": self.last_worker, "last_queued": self.last_queued}
 
 
 class Hook:
@@ -203,12 +239,13 @@ class Hook:
     yet) by the session only; ``publishers_named`` by the engine only
     (:meth:`hooknb.engine.Engine.note_publishers`, and dispatch), and ``cell`` too
     (:meth:`hooknb.engine.Engine.show_output`); ``stalled_since`` by the engine's watchdog
-    only (:mod:`hooknb.stalls`).  The spec's fields and the counters read as attributes
+    only (:mod:`hooknb.stalls`); ``executor_error`` by its Dask lane only
+    (:mod:`hooknb.dask_executor`).  The spec's fields and the counters read as attributes
     (``hook.node``, ``hook.runs``).
     """
 
     __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error", "publishers_named", "waiting",
-                 "stalled_since", "cell")
+                 "stalled_since", "cell", "executor_error")
 
     def __init__(self, spec: HookSpec, stats: HookStats | None = None) -> None:
         self.spec = spec
@@ -226,6 +263,8 @@ class Hook:
         #: its output goes, see :mod:`hooknb.capture`); None when restored or made outside a
         #: kernel.  Written by :meth:`~hooknb.engine.Engine.show_output` when it is created.
         self.cell: dict[str, Any] | None = None
+        #: Why its executor cannot take work now (a Dask scheduler lost), None when it can.
+        self.executor_error: str | None = None
 
     def __repr__(self) -> str:
         note = f" ({PUBLISHER_UNKNOWN})" if self.warnings else ""
@@ -239,17 +278,18 @@ class Hook:
     @property
     def status(self) -> str:
         """``disabled``, else ``stalled`` while its items wait for one of its stuck runs to
-        return, ``waiting for node`` while its node does not exist yet, else ``active``."""
+        return, ``waiting for node`` while its node does not exist yet, ``waiting for executor``
+        while its Dask scheduler cannot be reached, else ``active``."""
         if self.disabled:
             return DISABLED
         if self.stalled_since is not None:
             return STALLED
-        return WAITING if self.waiting else "active"
+        return WAITING if self.waiting else WAITING_EXECUTOR if self.executor_error else "active"
 
     @property
     def last_error(self) -> str | None:
-        """Why the hook last failed: its last run, else loading it, else subscribing its node."""
-        return self.stats.last_error or self.load_error or self.subscribe_error
+        """Why the hook fails: its executor now, else its last run, loading it, subscribing its node."""
+        return self.executor_error or self.stats.last_error or self.load_error or self.subscribe_error
 
     @property
     def publisher_check(self) -> str | None:
@@ -287,7 +327,8 @@ class Hook:
                 "kinds": ",".join(sorted(spec.kinds)), "phase": spec.phase, "status": self.status,
                 "items_waiting": items_waiting, **self.stats.as_dict(), "last_error": self.last_error,
                 "publisher_check": self.publisher_check, "code_changed": self.code_changed,
-                "pin": spec.pin, "max_depth": spec.max_depth, "last_output": self.stats.last_output}
+                "pin": spec.pin, "max_depth": spec.max_depth, "last_output": self.stats.last_output,
+                "executor": spec.executor}
 
 
 for _name in (f.name for f in fields(HookSpec)):  # hook.node is hook.spec.node, read only
@@ -298,8 +339,8 @@ for _name in ("runs", "failures", "timeouts", "dropped", "skipped", "loops", "bl
 #: The columns of a hook listing (:meth:`Hook.summary`), in order; the seeds' fields first.
 SUMMARY_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "kinds", "phase",
                   "status", "items_waiting", "runs", "failures", "timeouts", "dropped", "skipped", "loops",
-                  "blocked_loop", "last_run", "last_error", "publisher_check", "code_changed", "pin", "max_depth",
-                  "last_output")
+                  "blocked_loop", "last_run", "last_error", "last_worker", "last_queued", "publisher_check",
+                  "code_changed", "pin", "max_depth", "last_output", "executor")
 
 
 class Registry:

@@ -24,7 +24,7 @@ from .connection import DEFAULT_MAX_BYTES, ConnectOptions, split_jid
 from .engine import Engine
 from .errors import HooknbError
 from .events import Event
-from .hooks import DEFAULT_TIMEOUT, MAX_DEPTH, Hook, HookSpec, Registry, check_action, hook_id
+from .hooks import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, MAX_DEPTH, Hook, HookSpec, Registry, check_action, hook_id
 from .inbox import Inbox
 from .journal import Journal, Run
 from .session import LEASE_TTL, Positions, Session
@@ -167,7 +167,8 @@ class Host:
                            publishers: list[str] | tuple[str, ...] = (), name: str | None = None,
                            pin: bool = False, create_node: bool = False,
                            node_config: dict[str, Any] | None = None, max_depth: int = MAX_DEPTH,
-                           disabled: bool = False) -> Hook:
+                           disabled: bool = False, executor: str = "thread",
+                           concurrency: int = DEFAULT_CONCURRENCY, ordered: bool = True) -> Hook:
         """Create (validate, store, subscribe) a hook on ``node`` of ``service`` (default own PEP).
         ``type`` is python, python_file or python_code (inferred from ``arg`` when None:
         :attr:`last_inferred` says which); ``on``: the event kinds that trigger it (default
@@ -176,16 +177,16 @@ class Host:
         service does not name publishers); ``pin``: refuse changed code; ``create_node`` (implied
         by ``node_config``) makes a missing node, else waited for; ``max_depth``: the loop guard
         (:mod:`hooknb.depth`); ``disabled``: journal what it would run, run nothing (:meth:`replay`
-        tries it).  Creating the same (service, node, type, arg) again updates it."""
+        tries it); ``executor="dask"``: run on Dask, ``concurrency`` at once, in order if ``ordered``
+        (docs/executors.rst).  Creating the same (service, node, type, arg) again updates it."""
         jid = self.account(account)
         self.last_inferred = None
-        type_, arg, kinds = check_action(node, arg, type, phase, timeout, on, max_depth)
+        type_, arg, kinds = check_action(node, arg, type, phase, timeout, on, max_depth, executor, concurrency)
         self.last_inferred = None if type else type_
         service = split_jid(service).bare if service else jid
         if persistent:
             check_trusted(self._store_path)
         policy.check(service, node, type_, phase)
-        trusted = frozenset(split_jid(p).bare for p in publishers)
         client = self._connected(jid)
         if not persistent and client is None:
             raise HooknbError(f"{jid} is not connected: temporary hooks need a connection "
@@ -196,13 +197,12 @@ class Host:
         old = self.registry.get(hook_id(jid, service, node, type_, arg, phase))
         spec = HookSpec.make(jid, service, node, type_, arg, phase,
                              persistent=persistent or bool(old and old.persistent), kinds=kinds,
-                             priority=priority, timeout=timeout, publishers=trusted, name=name,
-                             sha256=loader.digest, pin=pin, max_depth=max_depth, disabled=disabled,
+                             priority=priority, timeout=timeout, name=name, sha256=loader.digest, pin=pin,
+                             publishers=frozenset(split_jid(p).bare for p in publishers), max_depth=max_depth,
+                             disabled=disabled, executor=executor, concurrency=concurrency, ordered=ordered,
                              **({"created": old.spec.created} if old else {}))
-        exists, named = True, None
-        if client is not None:
-            exists, named = await client.handler.attach(client, spec, create_node or bool(node_config),
-                                                        node_config)
+        exists, named = (await client.handler.attach(client, spec, create_node or bool(node_config), node_config)
+                         if client is not None else (True, None))
         replaced = [h.id for h in self.registry.all(jid) if name and h.name == name
                     and (h.service, h.node) == (service, node) and h.id != spec.id]
         if replaced:

@@ -61,7 +61,7 @@ class Run:
     item_id: str | None
     ts: float
     duration: float
-    status: str  # ok | error | timeout | dropped | skipped | refused | loop | blocked_loop | would_run
+    status: str  # ok | error | timeout | dropped | skipped | refused | loop | blocked_loop | would_run | lost
     error: str | None = None
     result: str | None = None
     digest: str | None = None
@@ -69,6 +69,9 @@ class Run:
     code_changed: bool = False  # the code (digest) is not the code the hook was created with
     output: str | None = None  # what the run printed, bounded (see hooknb.capture)
     replay: bool = False  # a run over a node's stored items (hooknb.replay), not a live one
+    executor: str = "thread"  # thread | dask
+    worker: str | None = None  # the Dask worker's address (dask runs); lost: the worker that died
+    queued: float | None = None  # seconds from the item's reception to the run's start
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}

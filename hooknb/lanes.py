@@ -71,6 +71,8 @@ def failure(exc: BaseException, digest: str | None) -> Outcome:
 class Lane:
     """The ordered queue of one hook, with what is needed to skip items it already ran."""
 
+    executor = "thread"  # the hook executor it serves (see hooknb.hooks.EXECUTORS)
+
     def __init__(self, engine: Engine, hook: Hook) -> None:
         self.engine, self.hook = engine, hook
         self.done: dict[tuple, None] = {}

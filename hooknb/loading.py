@@ -153,19 +153,8 @@ class FileLoader(Loader):
         if self.pin and self.expected and digest != self.expected:
             self.digest = digest
             raise _changed(f"hook file {str(self.path)!r}", digest, self.expected)
-        try:
-            code = compile(source, str(self.path), "exec")
-        except SyntaxError as exc:
-            raise HookCreateError(f"hook file {str(self.path)!r} line {exc.lineno}: {exc.msg}") from None
-        module = types.ModuleType(f"hooknb_file_{sha256(str(self.path))[:8]}")
-        module.__file__ = str(self.path)
-        try:
-            exec(code, vars(module))  # noqa: S102 - running the user's own hook file is the point
-        except Exception as exc:  # noqa: BLE001
-            raise HookCreateError(f"hook file {str(self.path)!r} failed while loading: "
-                                  f"{type(exc).__name__}: {exc}") from None
-        self.fn = _hook_function(vars(module), f"hook file {str(self.path)!r}")
-        self.is_async = inspect.iscoroutinefunction(self.fn)
+        self.fn, self.is_async = file_function(source, str(self.path))
+        self.source = source  # what a Dask worker is sent (see hooknb.remote)
         self.digest = digest
         self.expected = self.expected or digest
         self._stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
@@ -181,6 +170,23 @@ class FileLoader(Loader):
         if (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino) != self._stamp:
             self._load()
         return self.fn, self.is_async, self.digest
+
+
+def file_function(source: bytes, path: str) -> tuple[HookFn, bool]:
+    """Execute a hook file's ``source`` as a fresh module named after ``path``: its ``hook``
+    function and whether it is a coroutine function (:class:`HookCreateError` if it fails)."""
+    try:
+        code = compile(source, path, "exec")
+    except SyntaxError as exc:
+        raise HookCreateError(f"hook file {path!r} line {exc.lineno}: {exc.msg}") from None
+    module = types.ModuleType(f"hooknb_file_{sha256(path)[:8]}")
+    module.__file__ = path
+    try:
+        exec(code, vars(module))  # noqa: S102 - running the user's own hook file is the point
+    except Exception as exc:  # noqa: BLE001
+        raise HookCreateError(f"hook file {path!r} failed while loading: {type(exc).__name__}: {exc}") from None
+    fn = _hook_function(vars(module), f"hook file {path!r}")
+    return fn, inspect.iscoroutinefunction(fn)
 
 
 RESULT = "__hook_result__"
@@ -287,4 +293,4 @@ def infer_type(arg: str) -> str:
 
 
 __all__ = ["TYPES", "Loader", "make_loader", "normalize_arg", "infer_type", "check_file", "sha256",
-           "source_digest"]
+           "source_digest", "file_function"]

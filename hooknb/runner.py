@@ -12,15 +12,18 @@ type, arg, status, error, and ``code_changed`` when the hook's code is not the c
 created with; status ``waiting for node`` while the node does not exist, the runner then
 subscribing as soon as it does), ``ready`` (account, hooks, nodes), ``run`` (hook, service,
 node, kind, item, status, duration in seconds, error, ``code_changed`` when that run's code
-was not the created one, and ``output``, what the run printed, bounded (:mod:`hooknb.capture`);
-status ``refused`` when it was not run; items a ``--from`` hook skips too, with status
-``skipped`` and the reason; status ``loop`` for an item the loop guard did not run,
+was not the created one, ``output``, what the run printed, bounded (:mod:`hooknb.capture`),
+executor, worker (a Dask worker's address) and queued (seconds from the item's reception to
+the run's start); status ``refused`` when it was not run; items a ``--from`` hook skips too,
+with status ``skipped`` and the reason; status ``loop`` for an item the loop guard did not run,
 ``blocked_loop`` for a run of an async hook that held the event loop, with that time as its
-duration; ``would_run`` for an item a disabled hook did not run), ``warning`` (hook, service,
-node, error) once per hook, e.g. when the service turns out not to name publishers, ``stalled``
-(hook, service, node, waiting, error) when a hook's runs past their timeout have taken every
-thread it may have, so that its items wait, and ``recovered`` (hook, service, node, waiting,
-stalled_for) when one returns and it goes on, ``state`` (account, state, error)
+duration; ``would_run`` for an item a disabled hook did not run; ``lost`` for a run whose Dask
+worker died, the item running again), ``executor`` (hook, service, node, error) when a
+``dask`` hook's scheduler cannot be reached (its items wait) and again when it can, ``warning``
+(hook, service, node, error) once per hook, e.g. when the service turns out not to name
+publishers, ``stalled`` (hook, service, node, waiting, error) when a hook's runs past their
+timeout have taken every thread it may have, so that its items wait, and ``recovered`` (hook,
+service, node, waiting, stalled_for) when one returns and it goes on, ``state`` (account, state, error)
 when the connection drops or comes back, ``lease`` (account, held, by) when this runner starts
 or stops running the account's persistent hooks (one runner per account: see
 :mod:`hooknb.session`), ``gap`` (service, node, item: the last seen) when items published while
@@ -94,7 +97,9 @@ class RunLog:
         """Log one run of a hook."""
         self.write("run", run.ts, hook=run.hook_id, service=run.service, node=run.node, kind=run.kind,
                    item=run.item_id, status=run.status, duration=round(run.duration, 6), error=run.error,
-                   **({"code_changed": True} if run.code_changed else {}), output=run.output)
+                   **({"code_changed": True} if run.code_changed else {}), output=run.output,
+                   executor=run.executor, worker=run.worker,
+                   queued=None if run.queued is None else round(run.queued, 6))
 
     def hook(self, event: str, hook: Hook) -> None:
         """Log a hook loaded at start, added or removed."""
@@ -120,6 +125,7 @@ class Runner:
         self.store_error: str | None = None
         self.store_notice: str | None = None
         self.known: dict[str, Hook] = {}
+        self.executor_errors: dict[str, str | None] = {}  # per hook, as last logged
         self.warned: set[str] = set()  # hooks whose warnings were logged
         self.stalled: dict[str, float] = {}  # hooks logged as stalled, and since when
         self.specs: dict[str, HookSpec] = {}  # the known hooks' specs, to tell re-created ones
@@ -188,6 +194,10 @@ class Runner:
 
     def _log_warnings(self) -> None:
         for hook in list(self.known.values()):
+            if hook.executor_error != self.executor_errors.get(hook.id):
+                self.executor_errors[hook.id] = hook.executor_error
+                self.log.write("executor", hook=hook.id, service=hook.service, node=hook.node,
+                               error=hook.executor_error or "dask: the scheduler can be reached again")
             if hook.id not in self.warned and hook.warnings:
                 self.warned.add(hook.id)
                 for warning in hook.warnings:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
@@ -30,6 +31,7 @@ import ipywidgets as widgets
 from tabulate import tabulate
 
 from . import loop as _loop
+from .dask_executor import dashboard_link
 from .errors import HooknbError
 from .events import Event
 from .host import Host
@@ -70,6 +72,12 @@ def text_table(columns: Sequence[str], rows: Rows) -> str:
     """A plain-text table with aligned columns."""
     return tabulate([[_short(v) for v in row] for row in rows], columns, tablefmt="plain",
                     disable_numparse=True)
+
+
+def _linked(text: str) -> str:
+    """``text``, escaped, with the addresses in it (the Dask dashboard's) as links."""
+    return re.sub(r"https?://[^\s<>&\"']+", lambda m: f'<a href="{m[0]}" target="_blank">{m[0]}</a>',
+                  html.escape(text))
 
 
 def _html(css: str) -> widgets.HTML:
@@ -257,14 +265,15 @@ class EventFeed(LiveBox):
 class HookManager(LiveBox):
     """The hook table (status, with the items waiting when there are: "stalled, 12 waiting", or
     "disabled"; runs, failures, last error, ``code``: "changed" when its code is not the code it
-    was created with, "pinned", what its last run printed, and what the service shows of
-    publishers for a ``--from`` hook), with buttons to run a hook once on the latest item of its
-    node and to delete it."""
+    was created with, "pinned", what its last run printed, what the service shows of publishers
+    for a ``--from`` hook, the executor, the Dask worker of the last run and its queue time: from
+    the item's reception to the run's start), with buttons to run a hook once on the latest item
+    of its node and to delete it; the summary links the Dask dashboard once a ``dask`` hook uses one."""
 
     css_class = "hooknb-manager"
     COLUMNS = ("id", "service", "node", "type", "arg", "persistent", "code", "status", "runs", "failures",
-               "last error", "last output", "--from")
-    WIDTHS = (11, 18, 22, 12, 28, 10, 16, 18, 6, 8, 36, 36, 34)  # in ch
+               "last error", "last output", "executor", "worker", "queue", "--from")
+    WIDTHS = (11, 18, 22, 12, 28, 10, 16, 18, 6, 8, 36, 36, 9, 22, 8, 34)  # in ch
 
     def __init__(self, host: Host, rate: float = MAX_RATE) -> None:
         self._summary = _html("hooknb-manager-summary")
@@ -282,7 +291,7 @@ class HookManager(LiveBox):
         return tuple((h.id, h.runs, h.failures, h.skipped, h.last_error, h.load_error, h.persistent,
                       h.publisher_check, h.code_changed, h.status, self.host.engine.waiting(h.id),
                       h.stats.last_output)
-                     for h in self.host.registry.all())
+                     for h in self.host.registry.all()) + (dashboard_link(),)
 
     def content(self) -> tuple[str, list[tuple[str, tuple[Any, ...]]]]:
         """A summary line and one (hook id, cells) row per hook."""
@@ -292,12 +301,17 @@ class HookManager(LiveBox):
             runs, failures, skipped = runs + s["runs"], failures + s["failures"], skipped + s["skipped"]
             code = ", ".join(w for w, on in (("changed", s["code_changed"]), ("pinned", s["pin"])) if on)
             status = s["status"] + (f", {s['items_waiting']} waiting" if s["items_waiting"] else "")
+            queue = "" if s["last_queued"] is None else f"{s['last_queued'] * 1000:.0f} ms"
             rows.append((s["id"], (s["id"], s["service"], s["node"], s["type"], s["arg"],
                                    "yes" if s["persistent"] else "no", code, status, s["runs"], s["failures"],
-                                   s["last_error"], s["last_output"], s["publisher_check"])))
+                                   s["last_error"], s["last_output"], s["executor"], s["last_worker"], queue,
+                                   s["publisher_check"])))
         summary = f"{len(rows)} hook(s), {runs} run(s), {failures} failure(s)"
         if skipped:
             summary += f", {skipped} item(s) skipped (--from)"
+        dashboard = dashboard_link()
+        if dashboard:
+            summary += f"; Dask dashboard: {dashboard}"
         return summary, rows
 
     def _cells(self, values: Sequence[Any], bold: bool = False) -> str:
@@ -324,7 +338,7 @@ class HookManager(LiveBox):
     def update(self) -> bool:
         with self._lock:
             summary, content = self.content()
-            changed = _send(self._summary, value=f"<b>{html.escape(summary)}</b>")
+            changed = _send(self._summary, value=f"<b>{_linked(summary)}</b>")
             rows = {hook_id: self._rows.get(hook_id) or self._row(hook_id) for hook_id, _ in content}
             for hook_id, cells in content:
                 changed |= _send(rows[hook_id].children[0], value=self._cells(cells))
@@ -370,7 +384,7 @@ class HookManager(LiveBox):
 
     def _repr_html_(self) -> str:
         summary, rows = self.content()
-        return (f'<div class="{self.css_class}"><b>{html.escape(summary)}</b>'
+        return (f'<div class="{self.css_class}"><b>{_linked(summary)}</b>'
                 f'{html_table(self.COLUMNS, [r for _, r in rows], "hooknb-hooks", "hooknb-hook")}</div>')
 
     def __repr__(self) -> str:

@@ -35,12 +35,22 @@ def error_of(parser: argparse.ArgumentParser, argv: list[str] | str) -> str:
 def test_create_parses_every_option(parser):
     args = grammar.parse(parser, "create -s pubsub.example.org -n news -t python_code -P --on publish,retract "
                                  "--phase before --priority -3 --timeout 2.5 --from a@x b@y --max-depth 4 "
-                                 "-- 'item.id'")
+                                 "--executor dask --concurrency 3 --unordered -- 'item.id'")
     assert vars(args) == {
         "command": "create", "service": "pubsub.example.org", "node": "news", "uri": None,
         "type": "python_code", "persistent": True, "on": "publish,retract", "phase": "before",
         "priority": -3, "timeout": 2.5, "publishers": ["a@x", "b@y"], "arg": "item.id", "pin": False,
-        "max_depth": 4, "create_node": False, "node_config": [], "disabled": False}
+        "max_depth": 4, "create_node": False, "node_config": [], "disabled": False, "executor": "dask",
+        "concurrency": 3, "ordered": False}
+
+
+def test_executor_options_default_to_threads_in_order_and_refuse_bad_values(parser):
+    args = grammar.parse(parser, "create -n news mod.hook")
+    assert (args.executor, args.concurrency, args.ordered) == ("thread", 8, True)
+    cell = grammar.parse(grammar.cell_parser(), "-n news --executor dask --concurrency 2")
+    assert (cell.executor, cell.concurrency, cell.ordered) == ("dask", 2, True)
+    assert "invalid choice: 'ray'" in error_of(parser, "create -n news --executor ray mod.hook")
+    assert "must be at least 1: '0'" in error_of(parser, "create -n news --concurrency 0 mod.hook")
 
 
 def test_create_defaults(parser):
@@ -111,7 +121,8 @@ def test_cell_parser_options():
     args = grammar.parse(grammar.cell_parser(), "-n news -P --on all --timeout 2 --from a@x b@y")
     assert vars(args) == {"service": None, "node": "news", "uri": None, "persistent": True, "on": "all",
                           "timeout": 2.0, "publishers": ["a@x", "b@y"], "pin": False, "max_depth": 16,
-                          "create_node": False, "node_config": [], "disabled": False}
+                          "create_node": False, "node_config": [], "disabled": False, "executor": "thread",
+                          "concurrency": 8, "ordered": True}
     assert "unrecognized arguments: -t" in error_of(grammar.cell_parser(), "-n news -t python")
 
 
