@@ -17,8 +17,8 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from . import accounts, passwords, policy
 from . import loop as _loop
-from . import policy
 from .client import Client, split_jid
 from .connection import ConnectOptions
 from .engine import Engine
@@ -69,16 +69,13 @@ class Host:
 
     # ---------------------------------------------------------------- accounts
     def account(self, account: str | None = None) -> str:
-        """The bare JID of ``account``, or of the default (last connected) account."""
-        if account:
-            return split_jid(account).bare
-        if self.default_account:
-            return self.default_account
-        raise HooknbError("no account: connect first with hooknb.connect(JID, PASSWORD) "
-                          "(or %hook connect JID)")
+        """The bare JID of ``account``, else of the default account: ``$HOOKNB_JID``, else the last
+        connected, else the only one with hooks in the store (:func:`hooknb.accounts.choose`)."""
+        return split_jid(accounts.choose(account, self.default_account,
+                                         lambda: (r["account"] for r in self.store.load_hooks()))).bare
 
     def client(self, account: str | None = None) -> Client:
-        """The connected client of ``account`` (default: the last connected one)."""
+        """The connected client of ``account`` (default: :meth:`account`'s)."""
         jid = self.account(account)
         client = self.clients.get(jid)
         if client is None or client.state in ("disconnected", "failed"):
@@ -93,23 +90,22 @@ class Host:
     async def aconnect(self, jid: str, password: str, host: str | None = None, port: int | None = None,
                        plaintext: bool = False, cafile: str | None = None, direct_tls: bool = False,
                        timeout: float = 20.0) -> Client:
-        """Connect ``jid`` (or return its existing connection), restoring its persistent hooks
-        (options: :class:`~hooknb.connection.ConnectOptions`).  :class:`ConnectError` if it cannot;
-        :class:`TrustError` if others could write the store or the policy: nothing runs then."""
+        """Connect ``jid`` (or take its existing connection) as the default account, restoring its
+        persistent hooks (options: :class:`~hooknb.connection.ConnectOptions`).  :class:`ConnectError`
+        if it cannot; :class:`TrustError` if others could write the store or the policy: nothing runs."""
         options = ConnectOptions(host=host, port=port, cafile=cafile, direct_tls=direct_tls, plaintext=plaintext)
         bare = split_jid(jid).bare
         client = self.clients.get(bare)
-        if client is not None and client.state in ("connected", "reconnecting", "connecting"):
-            return client
-        check_trusted(self._store_path)
-        policy.check_trusted()
-        client = Client(jid, password, options, handler=Session(self.engine, self.positions, self.holder))
-        self.clients[bare] = client
-        try:
-            await client.aconnect(timeout)
-        except BaseException:
-            self.clients.pop(bare, None)
-            raise
+        if client is None or client.state not in ("connected", "reconnecting", "connecting"):
+            check_trusted(self._store_path)
+            policy.check_trusted()
+            client = Client(jid, password, options, handler=Session(self.engine, self.positions, self.holder))
+            self.clients[bare] = client
+            try:
+                await client.aconnect(timeout)
+            except BaseException:
+                self.clients.pop(bare, None)
+                raise
         self.default_account = bare
         return client
 
@@ -273,7 +269,7 @@ class Host:
 
     # ---------------------------------------------------------------- journals
     def events_frame(self, node: str | None = None, last: int | None = None,
-                     expand: bool = False) -> pd.DataFrame:
+                     expand: bool = False, account: str | None = None) -> pd.DataFrame:
         """The events journal as a DataFrame (``received`` in UTC, categoricals for repeats).
 
         With ``expand``, known payloads add typed columns (a microblog post's ``title``,
@@ -281,16 +277,15 @@ class Host:
         empty where a payload has none."""
         from . import frames
 
-        rows = [e for e in self.events.snapshot() if not node or e.node == node]
+        rows = [e for e in self.events.snapshot() if _wanted(e, node, account)]
         return frames.events(rows[-last:] if last else rows, typed=expand)
 
-    def runs_frame(self, node: str | None = None, last: int | None = None,
-                   hook: str | None = None) -> pd.DataFrame:
+    def runs_frame(self, node: str | None = None, last: int | None = None, hook: str | None = None,
+                   account: str | None = None) -> pd.DataFrame:
         """The runs journal as a DataFrame (``start`` in UTC, ``duration`` in seconds)."""
         from . import frames
 
-        rows = [r for r in self.runs.snapshot()
-                if (not node or r.node == node) and (not hook or r.hook_id == hook)]
+        rows = [r for r in self.runs.snapshot() if _wanted(r, node, account) and (not hook or r.hook_id == hook)]
         return frames.records(rows[-last:] if last else rows, Run, {"ts": "start"})
 
     def wait_runs(self, count: int, timeout: float = 10.0) -> bool:
@@ -318,12 +313,13 @@ class Host:
 
         return frames.gaps(self.store.gaps(account))
 
-    def status(self) -> pd.DataFrame:
-        """One row per account: state, last error, reconnects, subscriptions, who runs its persistent
-        hooks, gaps, why the ``store`` cannot be written (if so), hook warnings, nodes waited for."""
+    def status(self, account: str | None = None) -> pd.DataFrame:
+        """One row per account (or ``account``'s): state, last error, reconnects, subscriptions, who runs
+        its persistent hooks, gaps, why the ``store`` cannot be written, hook warnings, nodes waited for."""
         from . import frames
 
-        return frames.accounts({**c.handler.status(c), "store": self.inbox.status} for c in self.clients.values())
+        return frames.accounts({**c.handler.status(c), "store": self.inbox.status} for c in self.clients.values()
+                               if not account or c.jid == self.account(account))
 
 
 _host: Host | None = None
@@ -339,12 +335,16 @@ def get_host() -> Host:
         return _host
 
 
-def connect(jid: str, password: str, host: str | None = None, port: int | None = None,
-            plaintext: bool = False, cafile: str | None = None, direct_tls: bool = False,
-            timeout: float = 20.0) -> Client:
-    """Connect an account through the process-wide host (the same account, the same client), once
-    its session has started.  Without ``host``, SRV records; STARTTLS, or direct TLS with
-    ``direct_tls`` or on ports 5223 and 443; ``cafile``: CAs to trust; ``plaintext`` only to
-    loopback.  :class:`~hooknb.errors.ConnectError` if it cannot."""
-    return get_host().connect(jid, password, host=host, port=port, plaintext=plaintext,
-                              cafile=cafile, direct_tls=direct_tls, timeout=timeout)
+def _wanted(row: Event | Run, node: str | None, account: str | None) -> bool:
+    return (not node or row.node == node) and (not account or row.account == account)
+
+
+def connect(jid: str | None = None, password: str | None = None, host: str | None = None,
+            port: int | None = None, plaintext: bool = False, cafile: str | None = None,
+            direct_tls: bool = False, timeout: float = 20.0) -> Client:
+    """Connect an account (default: :meth:`Host.account`'s) as the default one, through the process-wide
+    host; without ``password``: ``$HOOKNB_PASSWORD``, the keyring or a prompt (:mod:`hooknb.passwords`);
+    options: :mod:`hooknb.connection` (SRV, STARTTLS, direct TLS...).  :class:`ConnectError` if it cannot."""
+    options = {"host": host, "port": port, "plaintext": plaintext, "cafile": cafile, "direct_tls": direct_tls}
+    ConnectOptions(**options).check(jid := jid or get_host().account())  # before asking for a password
+    return get_host().connect(jid, passwords.resolve(jid, password), timeout=timeout, **options)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from getpass import getpass
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -36,6 +36,9 @@ MAX_REFRESH_RATE = 10.0
 WELL_KNOWN_NODES = ("urn:xmpp:microblog:0",)
 #: Where a ``--from`` hook shows, once items come, whether the service names publishers.
 LATER = "%hook list and %hook status will show it"
+PASSWORD_WARNING = ("warning: a password on a %hook line stays in the notebook and in IPython's history: "
+                    "prefer $HOOKNB_PASSWORD, the keyring (%hook password set JID) or no password "
+                    "(you are asked for it)")
 
 
 @contextmanager
@@ -81,8 +84,9 @@ class HookMagics(Magics):
 
     events_max = Int(100_000, help="How many incoming events the journal keeps.").tag(config=True)
     runs_max = Int(100_000, help="How many hook runs the journal keeps.").tag(config=True)
-    default_account = Unicode("", help="The account the magics act on "
-                                       "(empty: the last connected one).").tag(config=True)
+    default_account = Unicode("", help="The account the magics act on without --jid (empty: "
+                                       "$HOOKNB_JID, else the last connected, else the only one "
+                                       "with hooks in the store).").tag(config=True)
     refresh_rate = Float(MAX_REFRESH_RATE, help="Widget redraws per second, at most "
                                                 f"{MAX_REFRESH_RATE:g}.").tag(config=True)
 
@@ -125,8 +129,18 @@ class HookMagics(Magics):
             if journal.maxlen != size:
                 journal.resize(size)
 
-    def _account(self) -> str | None:
-        return self.default_account or None
+    def _account(self, args: argparse.Namespace) -> str:
+        """The account a magic acts on: ``--jid``, else the default (:mod:`hooknb.accounts`)."""
+        return self.host.account(grammar.jid(args) or self.default_account or None)
+
+    def _shown(self, args: argparse.Namespace) -> str | None:
+        """The account a view (list, events, runs...) is limited to: ``--jid``, or None for all."""
+        return self.host.account(args.jid) if args.jid else None
+
+    def _say(self, account: str, *lines: str) -> None:
+        """Print what a magic did, naming the account it acted on when several are connected."""
+        prefix = f"{account}: " if len(self.host.clients) > 1 else ""
+        print(*(f"{prefix}{line}" if i == 0 else line for i, line in enumerate(lines)), sep="\n")
 
     # ------------------------------------------------------------------ %hook
     @line_magic("hook")
@@ -137,63 +151,75 @@ class HookMagics(Magics):
             return None if args is None else getattr(self, f"_{args.command}")(args)
 
     def _connect(self, args: argparse.Namespace) -> None:
-        options = commands.connect_options(args)  # checked before any prompt
-        password = commands.password(args.jid, args.password, getpass, interactive=True)
-        client = self.host.connect(args.jid, password, **asdict(options))
-        print(f"connected as {client.jid}")
+        jid = grammar.jid(args) or self._account(args)
+        options = commands.connect_options(args, jid)  # checked before any prompt
+        if args.password:
+            print(PASSWORD_WARNING, file=sys.stderr)
+        client = self.host.connect(jid, commands.password(args, jid), **asdict(options))
+        acting = self.host.account(self.default_account or None)
+        if acting != client.jid:  # HookMagics.default_account or $HOOKNB_JID names another
+            print(f"connected as {client.jid} (the magics act on {acting} unless --jid names another)")
+        else:
+            print(f"connected as {client.jid}" + (", the default account" if len(self.host.clients) > 1 else ""))
+
+    def _password(self, args: argparse.Namespace) -> None:
+        print(commands.keyring(args, self._account(args)))
 
     def _create(self, args: argparse.Namespace) -> None:
-        hook = commands.create(self.host, args, self._account())
+        account = self._account(args)
+        hook = commands.create(self.host, args, account)
+        lines = [f"{describe(hook)} created", *commands.notices(hook, LATER)]
         if args.type is None:
-            print(f"type inferred from the argument: {hook.type} (give -t to choose another)")
-        print(f"{describe(hook)} created")
-        for line in commands.notices(hook, LATER):
-            print(line)
+            lines.insert(0, f"type inferred from the argument: {hook.type} (give -t to choose another)")
+        self._say(account, *lines)
         _print_hint(hook)
 
     def _delete(self, args: argparse.Namespace) -> None:
-        count = commands.delete(self.host, args, self._account())
-        print(f"{count} hook(s) deleted")
+        account = self._account(args)
+        self._say(account, f"{commands.delete(self.host, args, account)} hook(s) deleted")
 
     def _list(self, args: argparse.Namespace) -> Any:
         if args.output == "json":
-            print(json.dumps(commands.list_rows(self.host), indent=1))
+            print(json.dumps(commands.list_rows(self.host, self._shown(args)), indent=1))
             return None
-        return self.host.hooks_frame()
+        return self.host.hooks_frame(self._shown(args))
 
     def _events(self, args: argparse.Namespace) -> Any:
-        return self.host.events_frame(node=args.node, last=args.last, expand=args.expand)
+        return self.host.events_frame(node=args.node, last=args.last, expand=args.expand,
+                                      account=self._shown(args))
 
     def _runs(self, args: argparse.Namespace) -> Any:
-        return self.host.runs_frame(node=args.node, last=args.last)
+        return self.host.runs_frame(node=args.node, last=args.last, account=self._shown(args))
 
     def _subscribe(self, args: argparse.Namespace) -> None:
         service, node = grammar.target(args)
-        client = self.host.client(self._account())
+        client = self.host.client(self._account(args))
         getattr(client, args.command)(node, service)
         where = "to" if args.command == "subscribe" else "from"
-        print(f"{args.command}d {where} node {node!r} on {service or client.jid}")
+        self._say(client.jid, f"{args.command}d {where} node {node!r} on {service or client.jid}")
 
     _unsubscribe = _subscribe
 
     def _publish(self, args: argparse.Namespace, payload: str | None = None) -> None:
-        print(commands.publish(self.host.client(self._account()), args, payload))
+        client = self.host.client(self._account(args))
+        self._say(client.jid, commands.publish(client, args, payload))
 
     def _node(self, args: argparse.Namespace) -> None:
-        print("\n".join(commands.node(self.host.client(self._account()), args)))
+        client = self.host.client(self._account(args))
+        self._say(client.jid, *commands.node(client, args))
 
-    def _status(self, _args: argparse.Namespace) -> Any:
-        return self.host.status()
+    def _status(self, args: argparse.Namespace) -> Any:
+        return self.host.status(self._shown(args))
 
     def _feed(self, args: argparse.Namespace) -> Any:
         from .widgets import EventFeed
 
-        return EventFeed(self.host, rows=args.rows, rate=self.refresh_rate)
+        return EventFeed(self.host, rows=args.rows, rate=self.refresh_rate, account=self._shown(args))
 
-    def _manager(self, _args: argparse.Namespace) -> Any:
+    def _manager(self, args: argparse.Namespace) -> Any:
         from .widgets import HookManager
 
-        return HookManager(self.host, rate=self.refresh_rate)
+        return HookManager(self.host, rate=self.refresh_rate, account=self._shown(args))
 
     # ------------------------------------------------------------------ %%hook
     @cell_magic("hook")
@@ -214,13 +240,12 @@ class HookMagics(Magics):
             service, node = grammar.target(args)
             # Compile now, numbering lines as the notebook does (line 1 is the %%hook line).
             CodeLoader(cell, "<%%hook cell>", first_line=2)
-            account = self.host.account(self._account())
+            account = self._account(args)
             hook = commands.create(self.host, args, account, type_="python_code", arg=cell,
                                    name=f"%%hook:{service or account}:{node}")
             kinds = ", ".join(sorted(hook.kinds))
-            print(f"{describe(hook)}: runs on each {kinds} event (run this cell again to replace it)")
-            for line in commands.notices(hook, LATER):
-                print(line)
+            self._say(account, f"{describe(hook)}: runs on each {kinds} event (run this cell again to "
+                               "replace it)", *commands.notices(hook, LATER))
             _print_hint(hook)
 
     # ------------------------------------------------------------------ completion

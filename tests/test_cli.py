@@ -78,7 +78,7 @@ EXIT_CASES = [  # (arguments, environment, exit code, what stderr says; None: he
     (["pubsub", "hook", "create", "--jid", JID, "-P", "-t", "python_code", "pass"], {}, 2, "node is required"),
     (["pubsub", "hook", "create", "--jid", JID, "-n", "x", "-t", "python_code", "pass"], {}, 2, "--persistent"),
     (["pubsub", "hook", "delete", "--jid", "@@", "-n", "x"], {}, 2, "not a valid JID"),
-    (["run"], {}, 2, "--jid"),
+    (["run"], {"HOOKNB_PASSWORD": ""}, 2, "no password for alice@localhost"),  # the store's one account
     (["run", "--jid", JID, "--host", "192.0.2.1", "--plaintext"], {"HOOKNB_PASSWORD": "x"}, 2, "loopback"),
     (["run", "--jid", "alice@example.org", "--plaintext"], {"HOOKNB_PASSWORD": "x"}, 2, "not 'example.org'"),
     (["run", "--jid", JID, "--plaintext", "--direct-tls"], {"HOOKNB_PASSWORD": "x"}, 2, "exclude each other"),
