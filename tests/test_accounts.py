@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+import base64
 import getpass
 import json
+import logging
 import os
 import subprocess
 import uuid
@@ -28,6 +30,7 @@ from nbclient import NotebookClient
 from processes import HOOKNB, RunnerProcess, hooknb
 
 import hooknb as api
+from hooknb import connection
 from hooknb import host as host_module
 from hooknb import passwords
 from hooknb.errors import ConnectError, HooknbError
@@ -298,9 +301,17 @@ def store_bytes(home: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(home.rglob("*")) if p.is_file())
 
 
-def test_no_password_in_logs_journals_store_or_errors_in_process(make_host, account, server, home, node, caplog):
-    import logging
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-1", "PLAIN"])
+def test_no_password_in_logs_journals_store_or_errors_in_process(make_host, account, server, home, node, caplog,
+                                                                monkeypatch, mechanism):
+    """With PLAIN, what the client sends to log in is the password in base64: hidden in the log."""
+    prepare = connection.apply
 
+    def apply(xmpp, options):
+        prepare(xmpp, options)
+        xmpp.plugin["feature_mechanisms"].use_mech = mechanism
+
+    monkeypatch.setattr(connection, "apply", apply)
     caplog.set_level(logging.DEBUG)
     logging.getLogger("slixmpp").setLevel(logging.DEBUG)  # every stanza, as hooknb run -vv
     try:
@@ -319,9 +330,10 @@ def test_no_password_in_logs_journals_store_or_errors_in_process(make_host, acco
                  host.runs_frame().to_string(), repr(host.events.snapshot()), repr(host.runs.snapshot()),
                  client.last_error or ""]
         host.close()
-        assert "SEND:" in caplog.text  # the stanzas were logged
+        assert f"mechanism=\"{mechanism}\">[hidden]</auth>" in caplog.text  # the stanzas were logged
         for secret in (wrong, password):
-            assert leaks(secret, *texts, store_bytes(home)) == []
+            plain = base64.b64encode(f"\0{jid.split('@')[0]}\0{secret}".encode()).decode()
+            assert leaks(secret, *texts, store_bytes(home)) == [] and leaks(plain, *texts) == []
     finally:
         logging.getLogger("slixmpp").setLevel(logging.NOTSET)
 

@@ -140,6 +140,22 @@ def test_run_without_the_servers_ca_exits_1_naming_the_certificate(home, server,
                              "certificate of localhost not trusted: unknown CA (give --cafile)\n")
 
 
+@pytest.mark.parametrize("direct", [False, True], ids=["starttls-at-the-direct-tls-port",
+                                                        "direct-tls-at-the-starttls-port"])
+def test_run_at_a_port_of_the_other_tls_exits_1_at_once(home, server, account, direct):
+    jid, password = account("tls")
+    port = server.port if direct else server.direct_tls_port
+    started = time.monotonic()
+    result = hooknb("run", "--jid", jid, "--host", server.host, "--port", str(port), "--cafile", server.cafile,
+                    *(["--direct-tls"] if direct else []), env={"HOOKNB_PASSWORD": password})
+    assert time.monotonic() - started < 10  # not the 20 s connection timeout (a process start included)
+    where = f"{server.host}:{port}"
+    assert (result.returncode, result.stderr) == (1, f"hooknb: cannot connect {jid}: " + (
+        f"{where} does not speak direct TLS (wrong version number): is it a STARTTLS port?\n" if direct else
+        f"{where} closed the connection before the XMPP stream began: is it a direct TLS port? "
+        "(give --direct-tls)\n"))
+
+
 @pytest.mark.parametrize("args, message", [
     (["--jid", JID, "--port", "99999"], "port 99999 is out of range: give a port from 1 to 65535"),
     (["--jid", "alice"], "not an account JID: 'alice' (expected name@domain)"),
