@@ -93,11 +93,13 @@ def build_parser() -> Parser:
                      help="show the XMPP library's log on stderr (-vv: with every stanza)")
     run.set_defaults(func=_run)
     for leaf in leaves(parser):  # every command takes them: those that do not connect ignore them
-        offline = leaf.get_default("func") in (_create, _delete, _list, _password)
-        add_account_options(leaf.add_argument_group(
-            "account and connection" + (" (this command does not connect: the connection options "
-                                        "are ignored)" if offline else "")),
-            "every account" if leaf.get_default("func") is _list else CLI_JID_DEFAULT)
+        func = leaf.get_default("func")
+        ignored = ("" if func in (_operate, _run) else
+                   " (this command does not connect: --password or --password-file gives the password to "
+                   "keep, the other options are ignored)" if leaf.prog == "hooknb password set" else
+                   " (this command does not connect: the connection options are ignored)")
+        add_account_options(leaf.add_argument_group(f"account and connection{ignored}"),
+                            "every account" if func is _list else CLI_JID_DEFAULT)
     return parser
 
 

@@ -94,7 +94,8 @@ def ask_new(jid: str, lines: TextIO | None = None, prompt: Callable[[str], str] 
     if lines is None or can_ask():
         first = _ask(f"new password for {jid}: ", prompt)
         if first is None:
-            raise HooknbError(f"no password for {jid}: {NOBODY}; give --password-file")
+            raise HooknbError(f"cannot ask for the password of {jid}: {NOBODY}; run hooknb password set "
+                              f"{split_jid(jid).bare} in a terminal")
         if first != _ask(f"the password for {jid} again: ", prompt):
             raise HooknbError("the two passwords differ: nothing was kept")
     else:

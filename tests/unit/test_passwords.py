@@ -154,6 +154,14 @@ def test_a_new_password_is_asked_twice_or_read_from_a_line(monkeypatch):
     assert passwords.ask_new(JID, prompt=lambda _q: next(answers)) == "one"
     with pytest.raises(HooknbError, match="^the two passwords differ: nothing was kept$"):
         passwords.ask_new(JID, prompt=lambda _q: next(answers))
+
+    def kernel_without_input(_question: str) -> str:
+        raise NotImplementedError("this frontend does not support input requests")
+
+    with pytest.raises(HooknbError) as info:
+        passwords.ask_new(JID, prompt=kernel_without_input)
+    assert str(info.value) == (f"cannot ask for the password of {JID}: {passwords.NOBODY}; run hooknb "
+                               f"password set {JID} in a terminal")
     monkeypatch.setattr(passwords, "can_ask", lambda: False)  # as with a pipe on stdin
     assert passwords.ask_new(JID, io.StringIO("piped\nrest\n"), prompt=never) == "piped"
     with pytest.raises(HooknbError, match=f"^the password for {JID} is empty: nothing was kept$"):
