@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES ?= prosody
 SERVER ?= prosody
 
-.PHONY: setup demo test unit test-ejabberd bench docs clean
+.PHONY: setup demo test unit test-ejabberd bench docs notebooks clean
 
 $(STAMP): pyproject.toml
 	@command -v prosody >/dev/null || { echo "installing Prosody (apt-get)"; \
@@ -43,7 +43,8 @@ test-ejabberd: setup
 	$(PY) -m pytest -q --server ejabberd tests/test_client.py tests/test_engine.py \
 	  tests/test_reliability.py tests/test_phases.py tests/test_security.py tests/test_magics.py \
 	  tests/test_widgets.py tests/test_server.py tests/test_tls.py tests/test_cli.py tests/test_nodes.py \
-	  tests/test_delivery.py tests/test_publishers.py tests/test_accounts.py
+	  tests/test_delivery.py tests/test_publishers.py tests/test_payload_size.py tests/test_new_hooks.py \
+	  tests/test_accounts.py
 
 bench: setup
 	$(PY) benchmarks/bench.py
@@ -54,6 +55,11 @@ $(VENV)/.installed-docs: $(STAMP)
 
 docs: $(VENV)/.installed-docs
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+# Run every notebook top to bottom and commit it with its outputs (tests/test_notebooks.py checks
+# that the committed outputs are those of such a run).
+notebooks: setup
+	$(PY) tests/test_notebooks.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .import_linter_cache docs/_build

@@ -8,7 +8,8 @@ bottleneck) and a publisher in a separate process: a raw slixmpp client publishi
 that its garbage collections do not delay items).  Prints one table (scenario,
 baseline, hooknb, ratio, target, pass/fail), or the same rows as JSON with ``--json``; progress
 goes to stderr.  ``--quick`` is a small run (for CI, which checks that it runs, not the numbers);
-``--only`` runs some groups: throughput, python_file, latency, journal, kernel, widget.
+``--only`` runs some groups: cli, throughput, tls, persistent, python_file, latency, journal,
+kernel, widget.
 
 How the rows are measured:
 
@@ -22,7 +23,14 @@ How the rows are measured:
   the garbage collector's work on hooknb's journals is not charged to it), hooknb in this one;
   rounds alternate (ABBA) and the medians are compared.  The "100 nodes" row adds a no-op hook
   on each of 100 other nodes (each run once, so its lane and thread exist) while the traffic
-  stays on the measured node.
+  stays on the measured node.  These rows run without TLS (plain text on loopback, so that TLS
+  costs do not hide hooknb's own).
+* throughput_tls: the same rounds on a second Prosody that requires TLS, with a publisher, a
+  raw slixmpp receiver and hooknb all connected over STARTTLS with the server's CA: hooknb over
+  TLS against slixmpp over TLS.
+* cli_start: wall-clock time of ``hooknb pubsub hook list`` on an empty scratch store (the
+  console script as a process, from start to exit), against ``python -c pass``; rounds
+  alternate and the medians are compared.
 * python_file: per-event cost of running a realistic 50-line hook file through the engine
   (``Engine.call_sync``: the loader's change check, the call, the outcome) against reading,
   compiling and executing the file and calling its ``hook`` for every event.
@@ -85,7 +93,7 @@ ENTRY = (f'<entry xmlns="{ATOM}"><id>urn:hooknb:bench:{{n}}</id><title>Reading {
          '</title><updated>2026-01-01T12:00:00Z</updated><summary>temperature 21.5 C, humidity '
          '40 %, battery 87 %</summary><content type="text">{t:.6f}</content></entry>')
 SENT_AT = f"{{{ATOM}}}content"
-GROUPS = ("throughput", "persistent", "python_file", "latency", "journal", "kernel", "widget")
+GROUPS = ("cli", "throughput", "tls", "persistent", "python_file", "latency", "journal", "kernel", "widget")
 
 NOOP_HOOK = '''\
 """A hook that does nothing."""
@@ -180,14 +188,15 @@ class Sizes:
     kernel_seconds: float  # per round and side
     widget_seconds: float
     catch_up_items: int  # published while away, over 20 nodes
+    cli_runs: int  # cli_start: timed runs per side
 
 
 FULL = Sizes(burst=5000, rounds=8, other_nodes=100, latency_rounds=10, latency_seconds=2.0,
              file_events=1000, journal_events=100_000, kernel_rounds=4, kernel_seconds=5.0,
-             widget_seconds=8.0, catch_up_items=5000)
+             widget_seconds=8.0, catch_up_items=5000, cli_runs=20)
 QUICK = Sizes(burst=300, rounds=1, other_nodes=100, latency_rounds=1, latency_seconds=1.0,
               file_events=100, journal_events=10_000, kernel_rounds=1, kernel_seconds=1.5,
-              widget_seconds=2.0, catch_up_items=400)
+              widget_seconds=2.0, catch_up_items=400, cli_runs=5)
 
 
 @dataclass
@@ -244,14 +253,18 @@ def percentile(values: list[float], p: float) -> float:
 
 # ------------------------------------------------------------------------------- raw slixmpp
 
-def raw_client(jid: str, password: str, loop: asyncio.AbstractEventLoop) -> slixmpp.ClientXMPP:
-    """A plain slixmpp client for the loopback server (no TLS) with XEP-0060, sending presence at
-    session start (nothing is delivered to a bare-JID subscription before)."""
+def raw_client(jid: str, password: str, loop: asyncio.AbstractEventLoop,
+               cafile: str | None = None) -> slixmpp.ClientXMPP:
+    """A plain slixmpp client for the loopback server with XEP-0060, sending presence at session
+    start (nothing is delivered to a bare-JID subscription before): without TLS, or with
+    ``cafile`` over STARTTLS trusting that CA."""
     xmpp = slixmpp.ClientXMPP(jid, password, loop=loop,
                               plugin_config={"feature_mechanisms": {"unencrypted_scram": True}})
     xmpp.enable_direct_tls = False
-    xmpp.enable_starttls = False
-    xmpp.enable_plaintext = True
+    xmpp.enable_starttls = cafile is not None
+    xmpp.enable_plaintext = cafile is None
+    if cafile is not None:
+        xmpp.ca_certs = Path(cafile)
     xmpp.register_plugin("xep_0060")
     xmpp.add_event_handler("session_start", lambda _event: xmpp.send_presence())
     return xmpp
@@ -381,9 +394,9 @@ class RawPeer:
 
 
 async def _serve(conn: Connection, host: str, port: int, jid: str, password: str, service: str,
-                 freeze: bool) -> None:
+                 freeze: bool, cafile: str | None) -> None:
     loop = asyncio.get_running_loop()
-    xmpp = raw_client(jid, password, loop)
+    xmpp = raw_client(jid, password, loop, cafile)
     xmpp.connect(host, port)
     await xmpp.wait_until("session_start", 20)
     peer = RawPeer(xmpp, service)
@@ -419,7 +432,7 @@ class RawProcess:
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_raw_main, daemon=True, name=f"hooknb-bench-{name}",
                                  args=(child, info.host, info.port, info.jid(name),
-                                       info.accounts[name], info.pubsub, freeze))
+                                       info.accounts[name], info.pubsub, freeze, info.cafile))
         self._proc.start()
         child.close()
         self.result(60)
@@ -512,7 +525,8 @@ async def _reading(xmpp: slixmpp.ClientXMPP, on: bool) -> float:
 
 class HooknbSide:
     """hooknb, in this process: a Host with a no-op python_file hook (``persistent``: through the
-    inbox, as ``hooknb run`` runs it), and a recording hook for latency."""
+    inbox, as ``hooknb run`` runs it), and a recording hook for latency; over STARTTLS when the
+    server has a CA, else without TLS."""
 
     name = "hooknb"
 
@@ -520,9 +534,11 @@ class HooknbSide:
                  persistent: bool = False) -> None:
         self.info = info
         self.node, self.latency_node = node, latency_node
-        self.host = Host(store_path=str(directory / f"hooknb{'-persistent' if persistent else ''}.sqlite3"))
+        store = f"hooknb{'-tls' if info.cafile else ''}{'-persistent' if persistent else ''}.sqlite3"
+        self.host = Host(store_path=str(directory / store))
+        security = {"cafile": info.cafile} if info.cafile else {"plaintext": True}
         self.client = self.host.connect(info.jid("hook"), info.accounts["hook"], host=info.host,
-                                        port=info.port, plaintext=True)
+                                        port=info.port, **security)
         self.noop = write_hook(directory / "noop_hook.py", NOOP_HOOK)
         self.host.create_hook(node, str(self.noop), "python_file", service=info.pubsub, persistent=persistent)
         recording = write_hook(directory / "recording_hook.py", RECORDING_HOOK)
@@ -658,20 +674,71 @@ class Bench:
     def _throughput(self, row_id: str, scenario: str, minimum: float) -> None:
         self.rows.append(self._rates(row_id, scenario, self.sides, minimum))
 
-    def _rates(self, row_id: str, scenario: str, sides: tuple[RawSide, HooknbSide], minimum: float) -> Row:
-        """The row of a throughput scenario: medians of ABBA rounds of each side draining a burst."""
+    def _rates(self, row_id: str, scenario: str, sides: tuple[RawSide, HooknbSide], minimum: float,
+               publisher: RawProcess | None = None) -> Row:
+        """The row of a throughput scenario: medians of ABBA rounds of each side draining a burst
+        (published by ``publisher``, default the one of the plain-text server)."""
+        publisher = publisher or self.publisher
         log(f"{scenario}: {self.sizes.rounds} rounds of {self.sizes.burst} items per side")
         for side in sides:  # warm up
-            drain_round(self.publisher, side, min(200, self.sizes.burst), f"{row_id}-warm-{side.name}")
+            drain_round(publisher, side, min(200, self.sizes.burst), f"{row_id}-warm-{side.name}")
         rates: dict[str, list[float]] = {"slixmpp": [], "hooknb": []}
         for r, side in alternate(self.sizes.rounds, sides):
-            rate = drain_round(self.publisher, side, self.sizes.burst, f"{row_id}-{r}-{side.name}")
+            rate = drain_round(publisher, side, self.sizes.burst, f"{row_id}-{r}-{side.name}")
             rates[side.name].append(rate)
             log(f"  round {r} {side.name}: {rate:,.0f} items/s")
         spread = ", ".join(f"{name} {min(v):,.0f}-{max(v):,.0f}" for name, v in rates.items())
         return at_least(row_id, scenario, "items/s", statistics.median(rates["slixmpp"]),
                         statistics.median(rates["hooknb"]), minimum,
                         f"medians of {self.sizes.rounds} rounds of {self.sizes.burst} items; ranges {spread}")
+
+    def throughput_tls(self) -> None:
+        """``throughput_1_hook`` over TLS: a second server, requiring STARTTLS, and everyone on it
+        connected with its CA."""
+        log("starting a second Prosody, requiring TLS (memory storage for pubsub.localhost)")
+        directory = self.directory / "server-tls"
+        info = srv.start(directory, ACCOUNTS, storage="memory", tls=True)
+        self._closers.append(lambda: srv.stop(directory))
+        publisher = RawProcess(info, "pub", freeze=True)
+        self._closers.append(publisher.close)
+        publisher.run("create", nodes=["raw-tls", "raw-tls-lat", "hooknb-tls", "hooknb-tls-lat"])
+        log("connecting the slixmpp and hooknb receivers over STARTTLS")
+        raw = RawSide(info, "raw-tls", "raw-tls-lat")
+        self._closers.append(raw.close)
+        hooked = HooknbSide(info, self.directory, "hooknb-tls", "hooknb-tls-lat")
+        self._closers.append(hooked.close)
+        self.rows.append(self._rates("throughput_tls", "throughput over TLS, 1 no-op hook", (raw, hooked),
+                                     0.90, publisher))
+
+    # ---------------------------------------------------------------- command line
+    def cli_start(self) -> None:
+        """Seconds from starting ``hooknb pubsub hook list`` on an empty store to its exit."""
+        home = self.directory / "cli-home"
+        home.mkdir(mode=0o700)
+        env = {**os.environ, "HOOKNB_HOME": str(home)}
+        script = shutil.which("hooknb", path=str(Path(sys.executable).parent))
+        commands = {"python": [sys.executable, "-c", "pass"],
+                    "hooknb": [*([script] if script else [sys.executable, "-m", "hooknb.cli"]),
+                               "pubsub", "hook", "list"]}
+        n = self.sizes.cli_runs
+        log(f"cli_start: {n} runs of each command")
+
+        def timed(name: str) -> float:
+            start = time.perf_counter()
+            result = subprocess.run(commands[name], env=env, capture_output=True, text=True)
+            elapsed = time.perf_counter() - start
+            if result.returncode != 0:
+                raise HooknbError(f"{' '.join(commands[name])} failed: {result.stderr.strip()}")
+            return elapsed
+
+        timed("hooknb")  # makes the store: the runs measured list an empty one
+        seconds: dict[str, list[float]] = {"python": [], "hooknb": []}
+        for _r, name in alternate(n, ("python", "hooknb")):
+            seconds[name].append(timed(name))
+        self.rows.append(at_most("cli_start", "command line: hooknb pubsub hook list, empty store", "s",
+                                 statistics.median(seconds["python"]), statistics.median(seconds["hooknb"]),
+                                 0.3, f"median of {n} runs, best {min(seconds['hooknb']):.3f} s; "
+                                      "baseline: python -c pass"))
 
     # ---------------------------------------------------------------- latency
     def latency(self) -> None:
@@ -875,7 +942,8 @@ class Bench:
     def run(self, groups: Iterable[str]) -> list[Row]:
         """Run the scenario groups, in a fixed order, each after a full garbage collection (so
         that none pays for the garbage the one before left)."""
-        actions = {"throughput": self.throughput, "persistent": self.persistent,
+        actions = {"cli": self.cli_start, "throughput": self.throughput, "tls": self.throughput_tls,
+                   "persistent": self.persistent,
                    "python_file": self.python_file,
                    "latency": self.latency, "journal": self.journal, "kernel": self.kernel_rows,
                    "widget": self.widget}

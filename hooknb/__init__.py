@@ -13,11 +13,13 @@ In IPython/Jupyter: ``%load_ext hooknb`` then ``%hook ...`` and ``%%hook``.
 
 from __future__ import annotations
 
-from .client import Client
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     ConnectError,
     HookCreateError,
     HooknbError,
+    PayloadTooLargeError,
     PubSubError,
     Veto,
     VetoError,
@@ -26,11 +28,24 @@ from .events import Event, Item
 from .hooks import Hook
 from .host import Host, connect, get_host
 
+if TYPE_CHECKING:
+    from .client import Client
+
 __version__ = "0.1.0"
 
 __all__ = ["Client", "ConnectError", "Event", "Hook", "HookCreateError", "HooknbError", "Host",
-           "Item", "PubSubError", "Veto", "VetoError", "connect", "get_host", "load_ipython_extension",
-           "__version__"]
+           "Item", "PayloadTooLargeError", "PubSubError", "Veto", "VetoError", "connect", "get_host",
+           "load_ipython_extension", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """``hooknb.Client``, imported on first use: it brings slixmpp, which the commands that do not
+    connect (``hooknb pubsub hook list``...) do without."""
+    if name == "Client":
+        from .client import Client
+
+        return Client
+    raise AttributeError(f"module 'hooknb' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython):  # type: ignore[no-untyped-def]

@@ -1,4 +1,5 @@
-"""Which account a command acts on: one rule for the API, the magics and the command line.
+"""Which account a command acts on: one rule for the API, the magics and the command line; and
+which journal rows a view limited to one account shows.
 
 The account named (``account=``, ``--jid``; for the magics, ``HookMagics.default_account`` when
 set); else ``$HOOKNB_JID``; else the account this process connected last (``%hook connect``,
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from .errors import HooknbError
 
@@ -30,3 +32,8 @@ def choose(given: str | None, last: str | None, stored: Callable[[], Iterable[st
                           f"(or set ${ENV})")
     raise HooknbError(f"no account: give --jid JID, set ${ENV}, or connect one first (%hook connect JID, "
                       "hooknb.connect(JID))")
+
+
+def shows(row: Any, node: str | None, account: str | None) -> bool:
+    """Whether a view of ``node`` and ``account`` (None: any) shows a journal row (an event, a run)."""
+    return (not node or row.node == node) and (not account or row.account == account)

@@ -10,8 +10,11 @@ the one a notebook uses.
   (``hooknb run``, a notebook) picks it up within a second and subscribes to its node, or waits
   for the node if it does not exist yet.  A temporary hook would end with the command that made
   it, so ``create`` requires ``-P``.
-* ``pubsub node create|delete|purge|config`` and ``pubsub publish`` connect the account for the
-  one operation, in a connection of their own (no hook runs in it).
+* ``pubsub hook enable`` and ``disable`` never connect either: a disabled hook journals (and
+  ``hooknb run`` logs) each item it would have run, with status ``would_run``.
+* ``pubsub node create|delete|purge|config``, ``pubsub publish`` and ``pubsub hook replay``
+  connect the account for the one operation, in a connection of their own (no other hook runs in
+  it); ``replay`` prints each run with what it printed.
 * ``run`` connects one account and runs its persistent hooks until SIGINT/SIGTERM
   (:mod:`hooknb.runner`).
 
@@ -34,18 +37,18 @@ import sys
 import traceback
 from typing import Any
 
-from tabulate import tabulate
-
-from . import commands
+from . import capture, commands
+from .connection import split_jid
 from .errors import ConnectError, GrammarError, HelpRequested, HookCreateError, HooknbError, KeyringError, TrustError
 from .grammar import (CLI_JID_DEFAULT, Parser, add_account_options, add_create, add_delete, add_list, add_node,
-                      add_password, add_publish, jid, leaves)
+                      add_password, add_publish, add_replay, add_switches, jid, leaves)
 from .host import Host, get_host
 from .runner import LOG_FORMATS, RunLog, Runner
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CREATE = 0, 1, 2, 4
 #: The columns of ``list`` (simple format): the listing's fields, the argument last (it may be long).
-SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "pin", "code_changed", "arg")
+SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "pin", "code_changed", "status",
+                  "items_waiting", "arg")
 PASSWORD_WARNING = ("hooknb: warning: every user of this machine can read --password (ps, /proc) and your "
                     "shell history keeps it: prefer $HOOKNB_PASSWORD, --password-file or the keyring "
                     "(hooknb password set JID)")
@@ -76,6 +79,12 @@ def build_parser() -> Parser:
     create.set_defaults(func=_create)
     add_delete(actions).set_defaults(func=_delete)
     add_list(actions, ("simple", "json")).set_defaults(func=_list)
+    replay = add_replay(actions)
+    replay.epilog = ("Connects the account for the replay, in a connection of its own (no other hook "
+                     "runs in it); each run is printed with what it printed.")
+    replay.set_defaults(func=_replay)
+    for switch in add_switches(actions):
+        switch.set_defaults(func=_enable)
     for operation in [*add_node(groups).values(), add_publish(groups)]:
         operation.set_defaults(func=_operate)
     for keyring in add_password(commands).values():
@@ -94,7 +103,7 @@ def build_parser() -> Parser:
     run.set_defaults(func=_run)
     for leaf in leaves(parser):  # every command takes them: those that do not connect ignore them
         func = leaf.get_default("func")
-        ignored = ("" if func in (_operate, _run) else
+        ignored = ("" if func in (_operate, _run, _replay) else
                    " (this command does not connect: --password or --password-file gives the password to "
                    "keep, the other options are ignored)" if leaf.prog == "hooknb password set" else
                    " (this command does not connect: the connection options are ignored)")
@@ -109,7 +118,9 @@ def _create(host: Host, args: argparse.Namespace) -> int:
         raise GrammarError("hooknb pubsub hook create: a temporary hook would end with this command; "
                            "add -P/--persistent (`hooknb run` then runs it)")
     hook = commands.create(host, args, jid(args))
-    print(f"hook {hook.id} created: {hook.type} on {hook.service} node {hook.node}")
+    disabled = " (disabled: it journals what it would run; `hooknb pubsub hook enable` runs it)"
+    print(f"hook {hook.id} created: {hook.type} on {hook.service} node {hook.node}"
+          + (disabled if hook.disabled else ""))
     for line in commands.notices(hook, "`hooknb run` logs it"):
         print(line, file=sys.stderr)
     return EXIT_OK
@@ -137,8 +148,35 @@ def _list(host: Host, args: argparse.Namespace) -> int:
     elif not rows:
         print("no hooks", file=sys.stderr)
     else:
+        from tabulate import tabulate  # 10 ms of start-up (wcwidth): not for an empty list
+
         print(tabulate([[_printable(r[c]) for c in SIMPLE_COLUMNS] for r in rows], SIMPLE_COLUMNS,
                        tablefmt="plain", disable_numparse=True))
+    return EXIT_OK
+
+
+def _enable(host: Host, args: argparse.Namespace) -> int:
+    print(commands.enable(host, args.hook, jid(args), args.action == "enable"))
+    return EXIT_OK
+
+
+def _replay(host: Host, args: argparse.Namespace) -> int:
+    account = _account(host, args)
+    commands.connect_options(args, account)  # checked before asking for a password
+    host.sync_store(split_jid(account).bare)  # the stored hooks, their code loaded (a trusted store only)
+    host.registry.require(args.hook)  # before asking for a password
+    client = commands.open_client(args, account, commands.password(args, account))
+    echo, capture.echo = capture.echo, False  # each run's output is printed with it, below
+    try:
+        runs = commands.replay(host, args, account, client=client)
+    finally:
+        capture.echo = echo
+        client.disconnect()
+    for run in runs:
+        print(f"{run.item_id}\t{run.status}\t{run.error or run.result or ''}")
+        for line in (run.output or "").splitlines():
+            print(f"  | {line}")
+    print(runs.summary(), file=sys.stderr)
     return EXIT_OK
 
 

@@ -7,9 +7,10 @@ result is in (for plain code and sync hooks).  Incoming PubSub notifications are
 :class:`~hooknb.events.Event` objects and handed to listeners on the loop thread.
 
 The client knows nothing about hooks.  It talks to the layer above through one
-:class:`ClientHandler` given at construction: told before presence is sent, when a session
-has started (subscriptions restored), of each batch of incoming events, and asked to run
-every publish and retract (so before/after hooks can wrap them).
+:class:`~hooknb.operations.ClientHandler` given at construction: told before presence is sent,
+when a session has started (subscriptions restored), of each batch of incoming events, and asked
+to run every publish and retract (so before/after hooks can wrap them).  A publish larger than
+the server takes (:attr:`Client.max_bytes`) is refused before it is sent.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ import logging
 import secrets
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
 from typing import Any
 
 import slixmpp
@@ -32,9 +32,10 @@ from slixmpp.xmlstream.matcher.base import MatcherBase
 
 from . import connection
 from . import loop as _loop
-from .connection import ConnectOptions
-from .errors import ConnectError, HooknbError, PubSubError
+from .connection import ConnectOptions, split_jid
+from .errors import ConnectError, HooknbError, PayloadTooLargeError, PubSubError
 from .events import EVENT_TAG, Event, escape, parse_notification, serialise
+from .operations import ClientHandler, Operation, parse_payload, publish_size
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ IQ_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 20.0
 RECONNECT_DELAYS = (0.2, 0.5, 1, 2, 5, 10, 30)
 RECENT_PEP = 256  # PEP notifications remembered to drop a server's duplicate copies
+RSM = "http://jabber.org/protocol/rsm"
+RSM_PAGE = 100  # items asked for at a time where a service pages them (XEP-0059)
 #: xep_0060's handlers of pubsub#event messages, which hooknb's own handler replaces.
 PUBSUB_EVENT_HANDLERS = ("Pubsub Event: Items", "Pubsub Event: Purge", "Pubsub Event: Delete",
                          "Pubsub Event: Configuration", "Pubsub Event: Subscription")
@@ -59,77 +62,16 @@ def _fast_escape(text: str, use_cdata: bool = False) -> str:
 _tostring.escape = _fast_escape
 
 
-@dataclass
-class Operation:
-    """A publish or retract about to be sent; before hooks may change ``payload``."""
-
-    op: str
-    service: str
-    node: str
-    item_id: str | None = None
-    payload: ET.Element | None = None
-    hook_data: dict[str, Any] = field(default_factory=dict)
-
-
-Send = Callable[[Operation], Awaitable[Any]]
-
-
-class ClientHandler:
-    """What a :class:`Client` tells the layer above it (every method runs on the loop thread).
-    This base does nothing but send operations, so a bare client works on its own."""
-
-    async def prepare_session(self, client: Client) -> None:
-        """A session is about to send initial presence: no live event has arrived yet."""
-
-    async def session_started(self, client: Client, reconnected: bool) -> None:
-        """Presence is sent and subscriptions are restored; ``connect()`` returns after this."""
-
-    def on_events(self, client: Client, events: list[Event]) -> None:
-        """A notification arrived, as one or more events."""
-
-    async def intercept(self, client: Client, op: Operation, send: Send) -> Any:
-        """Perform a publish or retract: ``await send(op)`` sends it."""
-        return await send(op)
-
-
-MAX_DEPTH = 200  # deeper payloads cannot be serialised by slixmpp (recursive) and are refused
-
-
-def xml_depth(element: ET.Element) -> int:
-    """How deeply an element nests (1 for a leaf), computed without recursion."""
-    deepest, stack = 0, [(element, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in node)
-    return deepest
-
-
-def parse_payload(payload: str | ET.Element | None) -> ET.Element | None:
-    """An Element from an XML string (or the Element itself); a clear error if not well-formed
-    or nested more than ``MAX_DEPTH`` levels."""
-    if payload is None:
-        return None
-    if not isinstance(payload, ET.Element):
-        try:
-            payload = ET.fromstring(payload)
-        except ET.ParseError as exc:
-            raise HooknbError(f"the payload is not well-formed XML: {exc}") from None
-    depth = xml_depth(payload)
-    if depth > MAX_DEPTH:
-        raise HooknbError(f"the payload nests {depth} levels deep; at most {MAX_DEPTH} can be sent")
-    return payload
-
-
-def split_jid(jid: str) -> slixmpp.JID:
-    """A slixmpp JID, with a clear error for a malformed one."""
-    try:
-        parsed = slixmpp.JID(jid)
-    except Exception as exc:  # slixmpp raises InvalidJID
-        raise HooknbError(f"not a valid JID: {jid!r} ({exc})") from None
-    if not parsed.domain:
-        raise HooknbError(f"not a valid JID: {jid!r}")
-    return parsed
+def _rsm_query(size: int, cursor: str | None, forward: bool) -> ET.Element:
+    """An RSM ``<set/>`` asking for ``size`` items after ``cursor`` (``forward``) or before it
+    (an empty ``before``: the newest)."""
+    query = ET.Element(f"{{{RSM}}}set")
+    ET.SubElement(query, f"{{{RSM}}}max").text = str(size)
+    if forward and cursor is not None:
+        ET.SubElement(query, f"{{{RSM}}}after").text = cursor
+    elif not forward:
+        ET.SubElement(query, f"{{{RSM}}}before").text = cursor or ""
+    return query
 
 
 class NotificationMatcher(MatcherBase):
@@ -551,7 +493,26 @@ class Client:
             await self._iq("unsubscribe", service, node,
                            xmpp.plugin["xep_0060"].unsubscribe(service, node, timeout=IQ_TIMEOUT))
 
+    @property
+    def max_bytes(self) -> int:
+        """The largest stanza this client sends: the limit the server advertises (XEP-0478), else
+        ``options.max_bytes`` (default :data:`~hooknb.connection.DEFAULT_MAX_BYTES`)."""
+        advertised = self.xmpp.limits.max_bytes if self.xmpp is not None else None
+        return advertised or self.options.max_bytes
+
+    def _check_size(self, op: Operation) -> None:
+        """Refuse a publish whose stanza is larger than :attr:`max_bytes`: sent, it would make
+        the server close the stream (the connection drops, every operation in flight with it)."""
+        size, advertised = publish_size(op), self.xmpp.limits.max_bytes
+        limit = advertised or self.options.max_bytes
+        if size > limit:
+            whose = (f"that {self.jid.split('@')[-1]} advertises" if advertised else
+                     "for servers that advertise none (raise it with --max-bytes or max_bytes=)")
+            raise PayloadTooLargeError(f"publish to node {op.node!r} on {op.service} not sent: the item "
+                                       f"takes {size:,} bytes, over the {limit:,}-byte limit {whose}")
+
     async def _send_publish(self, op: Operation) -> str:
+        self._check_size(op)
         result = await self._iq("publish", op.service, op.node, self.xmpp.plugin["xep_0060"].publish(
             op.service, op.node, id=op.item_id, payload=op.payload, timeout=IQ_TIMEOUT))
         return result["pubsub"]["publish"]["item"]["id"] or op.item_id
@@ -583,11 +544,52 @@ class Client:
         service = self._service(service)
         result = await self._iq("get items", service, node, xmpp.plugin["xep_0060"].get_items(
             service, node, item_ids=item_ids, max_items=max_items, timeout=IQ_TIMEOUT))
-        events = []
-        for item in result["pubsub"]["items"]["substanzas"]:
-            events.append(Event(self.jid, service, node, "publish", item["id"] or None,
-                                item.xml.get("publisher") or None, serialise(next(iter(item.xml), None))))
-        return events
+        return self._item_events(service, node, result)
+
+    def _item_events(self, service: str, node: str, result: Any) -> list[Event]:
+        return [Event(self.jid, service, node, "publish", item["id"] or None, item.xml.get("publisher") or None,
+                      serialise(next(iter(item.xml), None))) for item in result["pubsub"]["items"]["substanzas"]]
+
+    @_loop.on_loop
+    async def astored_items(self, node: str, service: str | None = None, last: int | None = None) -> list[Event]:
+        """Every item ``node`` holds, or its ``last`` newest, oldest first, as ``publish`` events.
+
+        Asks for pages of :data:`RSM_PAGE` items (XEP-0059): a service that pages (ejabberd) is
+        followed page by page, forwards (``last`` backwards from the newest); one that does not
+        (Prosody 0.12) answers with every item it holds in one reply, or the ``last`` newest
+        (``max_items``, which ejabberd ignores when it pages).  The order is the service's:
+        Prosody moves an item published again to the end, ejabberd keeps it where it was first
+        published."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        pages: list[list[Event]] = []
+        held, cursor, seen = 0, None, set()
+        while True:
+            iq = xmpp.Iq(sto=service, stype="get")
+            iq["pubsub"]["items"]["node"] = node
+            if last is not None:
+                iq["pubsub"]["items"]["max_items"] = last
+            iq["pubsub"].xml.append(_rsm_query(RSM_PAGE if last is None else min(RSM_PAGE, last - held),
+                                               cursor, forward=last is None))
+            result = await self._iq("get items", service, node, iq.send(timeout=IQ_TIMEOUT))
+            events = self._item_events(service, node, result)
+            answer = result["pubsub"].xml.find(f"{{{RSM}}}set")
+            if answer is None:  # the service does not page: this is all it gives
+                return events[-last:] if last is not None else events
+            if last is None:
+                pages.append(events)
+            else:
+                pages.insert(0, events)
+            held += len(events)
+            first, count = answer.find(f"{{{RSM}}}first"), answer.findtext(f"{{{RSM}}}count")
+            cursor = answer.findtext(f"{{{RSM}}}last" if last is None else f"{{{RSM}}}first")
+            done = (not events or cursor is None or cursor in seen
+                    or (count is not None and count.isdigit() and held >= int(count))
+                    or (last is not None and (held >= last or (first is not None and first.get("index") == "0"))))
+            if done:
+                flat = [event for page in pages for event in page]
+                return flat[-last:] if last is not None else flat
+            seen.add(cursor)
 
     @_loop.on_loop
     async def aget_node_config(self, node: str, service: str | None = None) -> dict[str, Any]:
@@ -661,6 +663,7 @@ class Client:
     publish = _loop.blocking(apublish)
     retract = _loop.blocking(aretract)
     get_items = _loop.blocking(aget_items)
+    stored_items = _loop.blocking(astored_items)
     get_node_config = _loop.blocking(aget_node_config)
     create_node = _loop.blocking(acreate_node)
     node_config = _loop.blocking(anode_config)

@@ -2,27 +2,34 @@
 
 Both front ends parse with :mod:`hooknb.grammar` (the same argument names), call these
 functions, and only render what they return: a :class:`~hooknb.hooks.Hook`, a count, listing
-rows, or the line saying what an operation on a node or on the keyring did.  Rendering (print,
+rows, the line saying what an operation on a node or on the keyring did, a replay's runs, or what a
+hook's runs printed.  Rendering (print,
 DataFrame, exit code) stays in the front ends.
 """
 
 from __future__ import annotations
 
 import argparse
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import grammar, passwords
 from . import loop as _loop
-from .client import Client
-from .connection import ConnectOptions
+from .connection import ConnectOptions, split_jid
 from .errors import HooknbError
-from .hooks import PUBLISHER_PENDING, Hook
+from .hooks import PUBLISHER_PENDING, Hook, HookSpec
 from .host import Host
+from .replay import Replay
+
+if TYPE_CHECKING:
+    from .client import Client
 
 #: The fields of a hook listing (``list -O json``, the command line's table): the seeds'
-#: fields, then the hook's id and account, whether it is pinned and whether its code changed.
-LIST_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "pin", "code_changed")
+#: fields, then the hook's id and account, whether it is pinned and whether its code changed,
+#: its status (``stalled`` among them) and how many items wait for it.
+LIST_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "pin", "code_changed",
+               "status", "items_waiting")
 
 
 def create(host: Host, args: argparse.Namespace, account: str | None, *, persistent: bool | None = None,
@@ -37,8 +44,51 @@ def create(host: Host, args: argparse.Namespace, account: str | None, *, persist
                             on=args.on, phase=getattr(args, "phase", "event"),
                             priority=getattr(args, "priority", 0), timeout=args.timeout,
                             publishers=args.publishers, name=name, pin=getattr(args, "pin", False),
+                            max_depth=args.max_depth,
                             create_node=getattr(args, "create_node", False),
-                            node_config=dict(getattr(args, "node_config", None) or []))
+                            node_config=dict(getattr(args, "node_config", None) or []),
+                            disabled=getattr(args, "disabled", False))
+
+
+def replay(host: Host, args: argparse.Namespace, account: str | None, *, code: str | None = None,
+           client: Client | None = None, cell: dict[str, Any] | None = None) -> Replay:
+    """Replay what parsed ``replay`` arguments name: a hook by its id, or ``code`` (a ``%%hook
+    replay`` cell) as the hook ``%%hook`` would make of it, though none is created.  ``client``: a
+    connection of its own; ``cell``: where what the runs print is shown."""
+    if code is None:
+        return host.replay(args.hook, last=args.last, since=args.since, client=client, cell=cell)
+    service, node = grammar.target(args)
+    jid = host.account(account)
+    service = split_jid(service).bare if service else jid
+    spec = HookSpec.make(jid, service, node, "python_code", code, timeout=args.timeout,
+                         publishers=frozenset(split_jid(p).bare for p in args.publishers),
+                         name=f"%%hook:{service}:{node}")
+    return host.replay(host.engine.trial(spec), last=args.last, since=args.since, client=client, cell=cell)
+
+
+def enable(host: Host, hook_id: str, account: str | None, enabled: bool) -> str:
+    """Enable or disable a hook (stored ones too, without a connection); the line saying so."""
+    host.hooks(account)  # the account's stored hooks, listed when it is not connected
+    hook = host.enable(hook_id, enabled)
+    return f"{describe(hook)} {'enabled' if enabled else 'disabled: it journals what it would run (would_run)'}"
+
+
+def output(host: Host, hook_id: str, last: int = 5) -> list[str]:
+    """What the ``last`` newest runs of a hook that printed something printed, each under a line
+    naming the run (from the runs journal: replays and runs of hooks deleted since included)."""
+    runs = [r for r in host.runs.snapshot() if r.hook_id == hook_id]
+    if not runs and hook_id not in host.registry:
+        raise HooknbError(f"no hook with id {hook_id!r}, and no run of one in the runs journal")
+    printed = [r for r in runs if r.output][-last:]
+    if not printed:
+        return [f"hook {hook_id}: none of its {len(runs)} journaled run(s) printed anything"]
+    lines = []
+    for run in printed:
+        when = datetime.fromtimestamp(run.ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        lines.append(f"--- {'replay' if run.replay else 'run'} on item {run.item_id} of node {run.node!r} "
+                     f"at {when} UTC: {run.status}")
+        lines.append(run.output.rstrip("\n"))
+    return lines
 
 
 def delete(host: Host, args: argparse.Namespace, account: str | None) -> int:
@@ -81,6 +131,8 @@ def node(client: Client, args: argparse.Namespace) -> list[str]:
 def open_client(args: argparse.Namespace, jid: str, password: str) -> Client:
     """A connection of its own for one command (``connect`` arguments): no hook is restored
     and none runs in it."""
+    from .client import Client  # slixmpp: imported by the commands that connect only
+
     client = Client(jid, password, connect_options(args, jid))
     _loop.call(client.aconnect())
     return client

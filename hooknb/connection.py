@@ -9,10 +9,13 @@
   otherwise STARTTLS.
 * ``cafile``: PEM certificates of the CAs to trust (a self-hosted server's own CA).
 * ``plaintext``: no TLS at all, to a loopback host only.
+* ``max_bytes``: the largest stanza to send to a server that does not advertise its own limit
+  (XEP-0478); a publish above the limit in force is refused before it is sent.
 
 :class:`ConnectOptions` checks its values when it is made and :meth:`ConnectOptions.check` the
 JID, both before any connection; :func:`apply` prepares a slixmpp client;
-:func:`describe_failure` turns TLS and certificate failures into one line.
+:func:`describe_failure` turns TLS and certificate failures into one line.  slixmpp is imported
+only when a JID is parsed or a client prepared (the commands that do not connect start faster).
 """
 
 from __future__ import annotations
@@ -28,19 +31,32 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import slixmpp
-from slixmpp.xmlstream.resolver import ResolverProtocol, default_resolver, resolve
+from typing import TYPE_CHECKING
 
 from .errors import HooknbError
+
+if TYPE_CHECKING:
+    import slixmpp
+    from slixmpp.xmlstream.resolver import ResolverProtocol
 
 STARTTLS_PORT, DIRECT_TLS_PORT = 5222, 5223
 #: Ports where TLS starts with the first byte: the XEP-0368 default, and 443 (the one port open
 #: from restricted networks such as mybinder.org's).
 DIRECT_TLS_PORTS = frozenset({DIRECT_TLS_PORT, 443})
 
+#: The largest stanza sent to a server that does not advertise its limit (XEP-0478): 1 MiB.
+DEFAULT_MAX_BYTES = 1 << 20
+
+
+def _default_resolver(loop: asyncio.AbstractEventLoop) -> ResolverProtocol | None:
+    from slixmpp.xmlstream.resolver import default_resolver
+
+    return default_resolver(loop)
+
+
 #: Makes the DNS resolver used for SRV lookups on a client's loop (aiodns, through slixmpp).
 #: The seam for tests, which point it at a DNS server of their own.
-new_resolver: Callable[[asyncio.AbstractEventLoop], ResolverProtocol | None] = default_resolver
+new_resolver: Callable[[asyncio.AbstractEventLoop], ResolverProtocol | None] = _default_resolver
 
 # OpenSSL's verification codes of the failures users meet
 _UNTRUSTED = {2, 18, 19, 20, 21}  # unknown issuer, self-signed leaf or chain, cannot verify
@@ -69,6 +85,7 @@ class ConnectOptions:
     cafile: str | None = None
     direct_tls: bool = False
     plaintext: bool = False
+    max_bytes: int = DEFAULT_MAX_BYTES
 
     def __post_init__(self) -> None:
         if self.host is not None and not self.host.strip():
@@ -76,6 +93,8 @@ class ConnectOptions:
         if self.port is not None and (isinstance(self.port, bool) or not isinstance(self.port, int)
                                       or not 1 <= self.port <= 65535):
             raise HooknbError(f"port {self.port!r} is out of range: give a port from 1 to 65535")
+        if isinstance(self.max_bytes, bool) or not isinstance(self.max_bytes, int) or self.max_bytes < 1:
+            raise HooknbError(f"max_bytes {self.max_bytes!r} is not a size: give a number of bytes")
         if self.plaintext and self.direct_tls:
             raise HooknbError("--plaintext and --direct-tls exclude each other")
         if self.plaintext and self.cafile:
@@ -95,11 +114,8 @@ class ConnectOptions:
 
     def check(self, jid: str) -> None:
         """Refuse a JID without a name and a domain, and plaintext to a non-loopback host."""
-        try:
-            parsed = slixmpp.JID(jid)
-        except Exception as exc:  # slixmpp raises InvalidJID
-            raise HooknbError(f"not a valid JID: {jid!r} ({exc})") from None
-        if not parsed.user or not parsed.domain:
+        parsed = split_jid(jid)
+        if not parsed.user:
             raise HooknbError(f"not an account JID: {jid!r} (expected name@domain)")
         if self.plaintext and not is_loopback(self.host or parsed.domain):
             raise HooknbError("--plaintext (no TLS) is only allowed to a loopback host, "
@@ -112,6 +128,19 @@ class ConnectOptions:
             return None, None
         default = DIRECT_TLS_PORT if self.direct_tls else STARTTLS_PORT
         return self.host or domain, self.port or default
+
+
+def split_jid(jid: str) -> slixmpp.JID:
+    """A slixmpp JID, with a clear error for a malformed one."""
+    import slixmpp
+
+    try:
+        parsed = slixmpp.JID(jid)
+    except Exception as exc:  # slixmpp raises InvalidJID
+        raise HooknbError(f"not a valid JID: {jid!r} ({exc})") from None
+    if not parsed.domain:
+        raise HooknbError(f"not a valid JID: {jid!r}")
+    return parsed
 
 
 def _check_cafile(cafile: str) -> str:
@@ -184,6 +213,8 @@ async def _dns_records(xmpp: slixmpp.ClientXMPP, fallback: str, domain: str,
     records of the services enabled on ``xmpp`` in the order of their priorities; without any,
     the domain itself on the default port as service ``fallback`` (slixmpp would try direct TLS,
     then STARTTLS, on that one port)."""
+    from slixmpp.xmlstream.resolver import resolve
+
     services = [*(xmpp.tls_services if xmpp.enable_direct_tls else ()),
                 *(xmpp.starttls_services if xmpp.enable_starttls else ())]
     records = await resolve(domain, port or xmpp.default_port, services=services,

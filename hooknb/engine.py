@@ -24,19 +24,31 @@ place that loads hook code (``make_loader``) and the only writer of hook statist
 * Loading is where trust is checked: the store before code is taken from it, the restrict
   policy and the pinned code (see :mod:`hooknb.trust`, :mod:`hooknb.policy`,
   :mod:`hooknb.loading`); a refused run is journaled with status ``refused``.
+* What a run prints is captured with it (``output``) and shown under the cell that created the
+  hook (:mod:`hooknb.capture`).  A disabled hook runs nothing: each item it would have run is
+  journaled with status ``would_run``.  Replays (:mod:`hooknb.replay`) are journaled as runs
+  with ``replay`` set.
+* Three guards, each in a module of its own: a sync hook whose stuck runs reached the cap is
+  ``stalled`` (:mod:`hooknb.stalls`); an async hook that holds the event loop more than 100 ms
+  is journaled ``blocked_loop`` (:mod:`hooknb.watchdog`); a chain of hooks publishing items
+  that trigger hooks stops at the hook's ``max_depth``, journaled ``loop`` (:mod:`hooknb.depth`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import reprlib
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from . import depth
 from . import loop as _loop
 from . import policy
+from .capture import Capture
 from .errors import HooknbError, PubSubError, Veto, VetoError
 from .events import Event, Item
 from .hooks import Hook, HookSpec, Registry
@@ -45,9 +57,12 @@ from .journal import Journal, Run
 from .lanes import Lane, Outcome, TaskLane, ThreadLane, failure
 from .loading import Loader, make_loader
 from .phases import operation_item
+from .stalls import Stalls
+from .watchdog import Stepped
 
 if TYPE_CHECKING:
-    from .client import Client, Operation, Send
+    from .client import Client
+    from .operations import Operation, Send
     from .store import Store
 
 WATCH_PERIOD = 0.05
@@ -71,6 +86,9 @@ class Engine:
         #: The accounts whose persistent hooks run in this process (written by their sessions).
         self.active: set[str] = set()
         self._watchdog: asyncio.Task | None = None
+        self.stalls = Stalls(store)
+        #: The items published from hooks' runs, with their depth (the loop guard).
+        self.depths = depth.Depths()
 
     # ---------------------------------------------------------------- hooks and their code
     @staticmethod
@@ -78,6 +96,25 @@ class Engine:
         """Validate (type, arg) by loading it; :class:`HookCreateError` if it cannot run.
         A pinned loader refuses any other code than this (``pin``)."""
         return make_loader(type_, arg, pin=pin)
+
+    def trial(self, spec: HookSpec) -> Hook:
+        """A hook that is not registered, its code loaded (a ``%%hook replay`` cell's code):
+        it runs only when replayed; :class:`HookCreateError` if it cannot load."""
+        policy.check(spec.service, spec.node, spec.type, spec.phase)
+        hook = Hook(spec)
+        hook.loader = self.prepare(spec.type, spec.arg, spec.pin)
+        return hook
+
+    def set_enabled(self, hook_id: str, enabled: bool) -> Hook:
+        """Enable or disable a hook (a new spec, stored if the hook is persistent); a disabled
+        hook journals what it would have run instead of running it."""
+        hook = self.registry.require(hook_id)
+        if hook.disabled != (not enabled):
+            spec = replace(hook.spec, disabled=not enabled)
+            if spec.persistent:
+                self.store.save_hook(spec.to_record())
+            hook.spec = spec
+        return hook
 
     def install(self, spec: HookSpec, loader: Loader | None = None) -> Hook:
         """Register ``spec`` (the new spec of the hook of the same id, if there is one) with
@@ -145,11 +182,13 @@ class Engine:
         return removed
 
     # ---------------------------------------------------------------- dispatch (loop thread)
-    def accept(self, client: Client, events: list[Event], positions: list[Position] = ()) -> None:
-        """Journal incoming events and hand each to the hooks of its node; ``positions`` (of
-        persistently hooked nodes) are written with the inbox entries of these events."""
+    def accept(self, client: Client, events: list[Event], positions: list[Position] = (),
+               skip: frozenset[str] = frozenset()) -> None:
+        """Journal incoming events and hand each to the hooks of its node but those in ``skip``
+        (hooks younger than these events); ``positions`` (of persistently hooked nodes) are
+        written with the inbox entries of these events."""
         self.events.extend(events)
-        self.dispatch(client, events, positions)
+        self.dispatch(client, events, positions, skip)
 
     def lane(self, hook: Hook) -> Lane:
         """The hook's lane, made on first use (sync or async after the hook's function)."""
@@ -176,24 +215,30 @@ class Engine:
         if lane is not None:
             _loop.get_loop().call_soon_threadsafe(lane.close)
 
-    def dispatch(self, client: Client, events: list[Event], positions: list[Position] = ()) -> None:
-        """Hand each event to the lanes of the hooks attached to its node (loop thread); items
-        for persistent hooks go through the inbox first, if this process runs them."""
+    def dispatch(self, client: Client, events: list[Event], positions: list[Position] = (),
+                 skip: frozenset[str] = frozenset()) -> None:
+        """Hand each event to the lanes of the hooks attached to its node but those in ``skip``
+        (loop thread); items for persistent hooks go through the inbox first, if this process
+        runs them."""
         lookup = self.registry.lookup
         entries: list[Entry] = []
         for event in events:
             hooks = lookup(event.account, event.service, event.node)
             if not hooks:
                 continue
-            item = Item(event)
+            item = Item(event, depth=self.depths.of(event))
             for hook in hooks:
-                if event.kind not in hook.kinds:
+                if event.kind not in hook.kinds or hook.id in skip:
                     continue
                 if hook.publishers and not self._published_by_allowed(hook, item):
                     continue
-                if not hook.persistent:
+                if hook.persistent and event.account not in self.active:
+                    continue  # another process runs it
+                if hook.disabled:
+                    self.would_run(hook, item)
+                elif not hook.persistent:
                     self.offer(hook, client, item)
-                elif event.account in self.active:
+                else:
                     entries.append(Entry(hook.id, event))
         if (entries or positions) and client.jid in self.active:
             if not self.inbox.submit(entries, list(positions), lambda new: self.deliver(client, new)):
@@ -207,7 +252,7 @@ class Engine:
         for entry in entries:
             hook = self.registry.get(entry.hook_id)
             if hook is not None and entry.event.account in self.active:
-                self.offer(hook, client, Item(entry.event), entry)
+                self.offer(hook, client, Item(entry.event, depth=self.depths.of(entry.event)), entry)
 
     def _published_by_allowed(self, hook: Hook, item: Item) -> bool:
         """Whether the publisher the service states for ``item`` is in the hook's ``--from``
@@ -232,6 +277,17 @@ class Engine:
         self.record(hook, item, time.time(), 0.0, Outcome("skipped", error=reason))
         return False
 
+    @staticmethod
+    def show_output(hook: Hook, cell: dict[str, Any] | None) -> Hook:
+        """Show what ``hook`` prints under ``cell``: the kernel's parent message of the cell that
+        created it (:func:`hooknb.capture.cell`)."""
+        hook.cell = cell
+        return hook
+
+    def would_run(self, hook: Hook, item: Item) -> None:
+        """Journal that a disabled hook would have run on ``item`` (it does not run)."""
+        self.record(hook, item, time.time(), 0.0, Outcome("would_run", error="the hook is disabled"))
+
     def note_publishers(self, hook: Hook, named: bool) -> None:
         """Note whether the service names the publisher of items on the hook's node, as it
         answered when the hook was created (see :meth:`hooknb.session.Session.publishers_named`)."""
@@ -244,6 +300,11 @@ class Engine:
         event = item.event
         if entry is None and event.item_id is not None and \
                 not lane.claim((event.service, event.node, event.item_id, event.kind, event.payload)):
+            return False
+        if item.depth >= hook.max_depth:
+            self.record(hook, item, time.time(), 0.0, self._too_deep(hook, item))
+            if entry is not None:  # not to be run, at the next start either
+                self.inbox.done_later(entry, time.time())
             return False
         if lane.offer(client, item, entry):
             return True
@@ -275,65 +336,111 @@ class Engine:
         return hook.loader.resolve()
 
     def call_sync(self, hook: Hook, client: Client, item: Item) -> Outcome:
-        """Run a hook on a worker thread (an async function is run on the loop and waited)."""
-        digest = hook.sha256
+        """Run a hook on a worker thread (an async function is run on the loop and waited),
+        capturing what it prints (:mod:`hooknb.capture`)."""
+        digest, capture = hook.sha256, Capture(hook.cell)
         try:
-            fn, _is_async, digest = self._resolve(hook)
-            result = fn(self.context, client, item)
-            if inspect.isawaitable(result):
-                result = asyncio.run_coroutine_threadsafe(_awaited(result), _loop.get_loop()).result()
-            return Outcome("ok", result, digest=digest)
+            with capture.active():
+                fn, _is_async, digest = self._resolve(hook)
+                with depth.running(item.depth):
+                    result = fn(self.context, client, item)
+                    if inspect.isawaitable(result):
+                        result = asyncio.run_coroutine_threadsafe(
+                            self._stepped(hook, item, _awaited(result, capture)), _loop.get_loop()).result()
+            outcome = Outcome("ok", result, digest=digest)
         except BaseException as exc:  # noqa: BLE001 - a hook's failure is recorded, never raised
-            return failure(exc, digest)
+            outcome = failure(exc, digest)
+        outcome.output = capture.text()
+        return outcome
 
-    async def call_async(self, hook: Hook, client: Client, item: Item) -> Outcome:
-        """Run a hook on the loop with its timeout (a sync function goes to a thread)."""
-        digest = hook.sha256
+    async def call_async(self, hook: Hook, client: Client, item: Item,
+                         cell: dict[str, Any] | None = None) -> Outcome:
+        """Run a hook on the loop with its timeout (a sync function goes to a thread), capturing
+        what it prints (:mod:`hooknb.capture`): shown under ``cell``, else the hook's own."""
+        digest, capture = hook.sha256, Capture(cell or hook.cell)
         try:
-            fn, is_async, digest = self._resolve(hook)
-            if is_async:
-                result = await asyncio.wait_for(fn(self.context, client, item), hook.timeout)
-            else:
-                result = await asyncio.wait_for(asyncio.shield(asyncio.get_running_loop().run_in_executor(
-                    None, fn, self.context, client, item)), hook.timeout)
-            if inspect.isawaitable(result):
-                result = await asyncio.wait_for(result, hook.timeout)
-            return Outcome("ok", result, digest=digest)
+            with capture.active():
+                fn, is_async, digest = self._resolve(hook)
+                with depth.running(item.depth):
+                    if is_async:
+                        result = await self._stepped(hook, item, fn(self.context, client, item), hook.timeout)
+                    else:
+                        call = contextvars.copy_context().run  # the thread runs it at this depth, captured
+                        result = await asyncio.wait_for(asyncio.shield(asyncio.get_running_loop().run_in_executor(
+                            None, call, fn, self.context, client, item)), hook.timeout)
+                    if inspect.isawaitable(result):
+                        result = await self._stepped(hook, item, result, hook.timeout)
+            outcome = Outcome("ok", result, digest=digest)
         except asyncio.TimeoutError as exc:
-            return Outcome("timeout", error=f"timed out after {hook.timeout:g} s", digest=digest, exc=exc)
+            outcome = Outcome("timeout", error=f"timed out after {hook.timeout:g} s", digest=digest, exc=exc)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001
-            return failure(exc, digest)
+            outcome = failure(exc, digest)
+        outcome.output = capture.text()
+        return outcome
 
-    def record(self, hook: Hook, item: Item, ts: float, duration: float, outcome: Outcome) -> Run:
-        """Journal one run and count it in the hook's statistics (any thread)."""
+    async def _stepped(self, hook: Hook, item: Item, awaitable: Any, timeout: float | None = None) -> Any:
+        """Await a hook's coroutine (on the loop, within ``timeout``), journaling it as
+        ``blocked_loop`` if one of its steps held the loop too long (see :mod:`hooknb.watchdog`)."""
+        stepped = Stepped(awaitable)
+        ts = time.time()
+        try:
+            return await asyncio.wait_for(stepped.run(), timeout)
+        finally:
+            if stepped.blocked:
+                self.record(hook, item, ts, stepped.longest, Outcome(
+                    "blocked_loop", error=f"held the event loop for {stepped.longest:.3f} s without awaiting: "
+                                          "every hook and publish of the process waited (await instead of "
+                                          "blocking, or make the hook a plain function)", digest=hook.sha256))
+
+    @staticmethod
+    def _too_deep(hook: Hook, item: Item) -> Outcome:
+        """The outcome of an item a hook does not run: the chain of hooks that led to it is as
+        deep as the hook's ``max_depth`` (see :mod:`hooknb.depth`)."""
+        return Outcome("loop", error=f"not run: {item.depth} hooks' runs published the items that led to "
+                                     f"this one (a loop?); the hook stops chains at --max-depth {hook.max_depth}",
+                       digest=hook.sha256)
+
+    def record(self, hook: Hook, item: Item, ts: float, duration: float, outcome: Outcome,
+               replay: bool = False) -> Run:
+        """Journal one run (a replay's when ``replay``) and count it in the hook's statistics
+        (any thread)."""
         event = item.event
         result = None if outcome.result is None else _repr.repr(outcome.result)
         changed = bool(hook.sha256 and outcome.digest and outcome.digest != hook.sha256)
         run = Run(hook.id, event.account, event.service, event.node, event.kind, event.item_id, ts,
-                  duration, outcome.status, outcome.error, result, outcome.digest, outcome.tb, changed)
+                  duration, outcome.status, outcome.error, result, outcome.digest, outcome.tb, changed,
+                  outcome.output, replay)
         self.runs.append(run)
-        hook.stats.record(outcome.status, ts, outcome.error)
+        hook.stats.record(outcome.status, ts, outcome.error, outcome.output)
         return run
 
-    async def call_inline(self, hook: Hook, client: Client, item: Item) -> tuple[Outcome, Run]:
-        """Run a hook now (before/after hooks, "run once") and journal it; errors, including
-        Veto, are in the outcome."""
+    async def call_inline(self, hook: Hook, client: Client, item: Item, replay: bool = False,
+                          cell: dict[str, Any] | None = None) -> tuple[Outcome, Run]:
+        """Run a hook now (before/after hooks, "run once", replays: ``replay``, output shown
+        under ``cell``) and journal it; errors, including Veto, are in the outcome."""
         ts, start = time.time(), time.perf_counter()
-        outcome = await self.call_async(hook, client, item)
-        return outcome, self.record(hook, item, ts, time.perf_counter() - start, outcome)
+        if item.depth >= hook.max_depth:
+            outcome = self._too_deep(hook, item)
+        else:
+            outcome = await self.call_async(hook, client, item, cell)
+        return outcome, self.record(hook, item, ts, time.perf_counter() - start, outcome, replay)
 
     # ---------------------------------------------------------------- before / after phases
     async def intercept(self, client: Client, op: Operation, send: Send) -> Any:
         """Run before hooks, send (unless vetoed), then run after hooks (see :mod:`hooknb.phases`)."""
         lookup = self.registry.lookup
-        befores = [h for h in lookup(client.jid, op.service, op.node, "before") if op.op in h.kinds]
-        afters = [h for h in lookup(client.jid, op.service, op.node, "after") if op.op in h.kinds]
+        level = self.depths.note(op)  # made from a hook's run: its notification will say how deep
+        befores, afters = ([h for h in lookup(client.jid, op.service, op.node, phase) if op.op in h.kinds]
+                           for phase in ("before", "after"))
+        for hook in [h for h in befores + afters if h.disabled]:
+            self.would_run(hook, operation_item(client.jid, op))
+        befores, afters = ([h for h in hooks if not h.disabled] for hooks in (befores, afters))
         if not befores and not afters:
             return await send(op)
         for hook in befores:
-            outcome, _run = await self.call_inline(hook, client, operation_item(client.jid, op))
+            outcome, _run = await self.call_inline(hook, client, operation_item(client.jid, op, level))
             if isinstance(outcome.exc, Veto):
                 raise VetoError(f"{op.op} to node {op.node!r} vetoed by before hook {hook.id}: "
                                 f"{outcome.exc.reason}")
@@ -349,7 +456,7 @@ class Engine:
         except PubSubError as exc:
             failed = exc
         for hook in afters:
-            item = operation_item(client.jid, op)
+            item = operation_item(client.jid, op, level)
             item.outcome = failed.condition if failed else "ok"
             item.error = str(failed) if failed else None
             item.result = result
@@ -377,6 +484,7 @@ class Engine:
                                     Outcome("timeout", error=error, digest=lane.hook.sha256))
                         if entry is not None:
                             self.inbox.done_later(entry, time.time())
+                    self.stalls.check(lane)
 
     def pending(self, hook_id: str | None = None) -> int:
         """Items waiting or running for a hook (every hook when None)."""
@@ -384,6 +492,17 @@ class Engine:
             return sum(lane.pending() for lane in list(self.lanes.values()))
         lane = self.lanes.get(hook_id)
         return lane.pending() if lane is not None else 0
+
+    def waiting(self, hook_id: str) -> int:
+        """Items queued for a hook and not started, in this process."""
+        lane = self.lanes.get(hook_id)
+        return lane.waiting() if lane is not None else 0
+
+    def listing(self, hooks: list[Hook], lease_ttl: float) -> list[dict[str, Any]]:
+        """The listing records of ``hooks``, with their ``items_waiting``: the store says those of
+        the persistent hooks another process runs (:meth:`hooknb.stalls.Stalls.listing`)."""
+        return self.stalls.listing(hooks, lambda h: not h.persistent or h.account in self.active,
+                                   self.waiting, lease_ttl)
 
     async def idle(self, timeout: float = 10.0) -> bool:
         """Wait until no lane has work left and the inbox has nothing left to hand to them (for
@@ -396,5 +515,6 @@ class Engine:
         return True
 
 
-async def _awaited(awaitable: Any) -> Any:
-    return await awaitable
+async def _awaited(awaitable: Any, capture: Capture) -> Any:
+    with capture.active():
+        return await awaitable

@@ -12,7 +12,8 @@
      │    ├── TrustError        refused as a source of code: others could write it, or pinned
      │    │                     code changed (CLI exit 1; a refused run has status ``refused``)
      │    └── PubSubError       the server refused a PubSub request (``condition``)
-     │         └── VetoError    a before hook stopped a publish or retract
+     │         ├── VetoError    a before hook stopped a publish or retract
+     │         └── PayloadTooLargeError  a publish larger than the server takes: not sent
      ├── Veto                   raised *by* a before hook to stop its operation
      └── HelpRequested          ``--help`` was given (not a failure: ``text`` is the help)
 
@@ -72,6 +73,15 @@ class VetoError(PubSubError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, "vetoed")
+
+
+class PayloadTooLargeError(PubSubError):
+    """A publish was not sent: its stanza is larger than the server's advertised limit (XEP-0478)
+    or, when it advertises none, the client's ``max_bytes``.  Sent, it would have made the server
+    close the connection."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "payload-too-big")
 
 
 class Veto(Exception):

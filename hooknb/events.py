@@ -56,13 +56,16 @@ class Event:
 
 class Item:
     """What a hook receives as ``item``: the item's id, node, service, publisher, kind and
-    payload, plus the :class:`Event` it came in (``item.event``)."""
+    payload, plus the :class:`Event` it came in (``item.event``) and its ``depth``: how many
+    hooks' runs published the items that led to it (0 for an item published from outside any
+    hook, see :mod:`hooknb.depth`)."""
 
-    __slots__ = ("event", "_xml")
+    __slots__ = ("event", "_xml", "depth")
 
-    def __init__(self, event: Event, xml: ET.Element | None = None) -> None:
+    def __init__(self, event: Event, xml: ET.Element | None = None, depth: int = 0) -> None:
         self.event = event
         self._xml = xml
+        self.depth = depth
 
     id = property(lambda self: self.event.item_id, doc="the item id (None for purge/delete/config)")
     node = property(lambda self: self.event.node, doc="the PubSub node")

@@ -40,7 +40,7 @@ def records(rows: list, record_type: type, renames: dict[str, str] | None = None
             data[name] = pd.Categorical(column)
         elif name == "duration":
             data[name] = pd.Series(column, dtype="float64")
-        elif name == "code_changed":
+        elif name in ("code_changed", "replay"):
             data[name] = pd.Series(column, dtype="bool")
         else:
             data[name] = pd.Series(column, dtype="object")
@@ -81,7 +81,8 @@ def hooks(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     for col in ("persistent", "code_changed", "pin"):
         df[col] = df[col].astype(bool)
     df["last_run"] = _utc(df["last_run"])
-    for col in ("runs", "failures", "timeouts", "dropped", "skipped"):
+    for col in ("items_waiting", "runs", "failures", "timeouts", "dropped", "skipped", "loops", "blocked_loop",
+                "max_depth"):
         df[col] = df[col].astype("int64")
     return df
 

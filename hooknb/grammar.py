@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from datetime import datetime, timezone
 from typing import Any, NoReturn
 
-from .connection import ConnectOptions
+from .connection import DEFAULT_MAX_BYTES, ConnectOptions
+from .depth import MAX_DEPTH
 from .errors import GrammarError, HelpRequested
 from .events import KINDS
 from .hooks import PHASES
@@ -72,10 +74,69 @@ def _count(value: str) -> int:
     return number
 
 
+def _since(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {value!r} "
+                                         "(e.g. 2024-05-01T12:00:00Z)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _disabled(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--disabled", action="store_true",
+                   help="create it disabled: it runs nothing and journals each item it would have run "
+                        "(status would_run); try it with replay, then enable it")
+
+
+def _replay_range(p: argparse.ArgumentParser) -> None:
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--last", type=_count, default=None, metavar="N", help="the N newest items (default: all)")
+    which.add_argument("--since", type=_since, default=None, metavar="ISO",
+                       help="the items whose payload is dated at or after this time (ISO 8601, UTC unless "
+                            "it says; an Atom entry's published or updated date); items without a date "
+                            "are left out")
+
+
+REPLAY_DESCRIPTION = ("Run a hook, even a disabled one, on the items its node holds, oldest first: every item, "
+                      "the N newest, or those dated since a time.  Each run is journaled as a replay; nothing "
+                      "else changes (no inbox entry, no node position).")
+
+
+def add_replay(sub: Any) -> argparse.ArgumentParser:
+    """``replay HOOK [--last N | --since ISO]``."""
+    p = sub.add_parser("replay", help="try a hook on the items its node holds", description=REPLAY_DESCRIPTION)
+    p.add_argument("hook", metavar="HOOK", help="the hook's id (see list)")
+    _replay_range(p)
+    return p
+
+
+#: ``enable`` / ``disable`` and what each does.
+SWITCHES = {"enable": "run a disabled hook again, from the next item on",
+            "disable": "run a hook no more, journal what it would run"}
+
+
+def add_switches(sub: Any) -> list[argparse.ArgumentParser]:
+    """``enable HOOK`` and ``disable HOOK``."""
+    parsers = []
+    for name, what in SWITCHES.items():
+        p = sub.add_parser(name, help=what, description=f"{what[:1].upper()}{what[1:]}.  A disabled hook "
+                           "journals each item it would have run (status would_run) and runs nothing.")
+        p.add_argument("hook", metavar="HOOK", help="the hook's id (see list)")
+        parsers.append(p)
+    return parsers
+
+
 def _pin(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pin", action="store_true",
                    help="refuse to run the hook's code once it differs from the code it was created "
                         "with (default: run it and journal the change); re-create it to accept a change")
+
+
+def _max_depth(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-depth", type=_count, default=MAX_DEPTH, metavar="N",
+                   help="the loop guard: do not run on an item that N hooks' runs led to, each publishing "
+                        f"the next (journaled as loop; default {MAX_DEPTH})")
 
 
 def _key_value(value: str) -> tuple[str, str]:
@@ -121,6 +182,8 @@ def add_create(sub: Any, connected: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--from", dest="publishers", nargs="+", default=[], metavar="JID",
                    help="run only for items published by these JIDs")
     _pin(p)
+    _max_depth(p)
+    _disabled(p)
     p.add_argument("arg", metavar="ARG",
                    help="module name (python), script path (python_file) or code (python_code)")
     return p
@@ -167,7 +230,7 @@ VIEWS = ("list", "events", "runs", "status", "feed", "manager")
 
 def add_connect(sub: Any) -> argparse.ArgumentParser:
     """``connect [JID] [--jid JID] [--password P | --password-file PATH] [--host H] [--port N]
-    [--cafile PATH] [--direct-tls] [--plaintext]``."""
+    [--cafile PATH] [--direct-tls] [--plaintext] [--max-bytes N]``."""
     p = sub.add_parser("connect", help="connect an XMPP account (it becomes the default account)")
     _jid_argument(p)
     add_account_options(p, JID_DEFAULT)
@@ -218,13 +281,17 @@ def add_account_options(p: argparse.ArgumentParser, jid_default: str) -> None:
     p.add_argument("--direct-tls", action="store_true",
                    help="TLS from the first byte (XEP-0368), as on ports 5223 and 443 (default: STARTTLS)")
     p.add_argument("--plaintext", action="store_true", help="no TLS (loopback hosts only)")
+    p.add_argument("--max-bytes", type=int, default=None, metavar="N",
+                   help="the largest stanza to send to a server that does not advertise its limit "
+                        "(XEP-0478): a larger publish is refused before it is sent (default "
+                        f"{DEFAULT_MAX_BYTES}; in a notebook: %%config HookMagics.max_bytes)")
 
 
 def connect_options(args: argparse.Namespace) -> ConnectOptions:
     """The connection options given with :func:`add_account_options` (checked: a one-line
     :class:`~hooknb.errors.HooknbError` if one is wrong)."""
-    return ConnectOptions(host=args.host, port=args.port, cafile=args.cafile,
-                          direct_tls=args.direct_tls, plaintext=args.plaintext)
+    return ConnectOptions(host=args.host, port=args.port, cafile=args.cafile, direct_tls=args.direct_tls,
+                          plaintext=args.plaintext, max_bytes=DEFAULT_MAX_BYTES if args.max_bytes is None else args.max_bytes)
 
 
 def jid(args: argparse.Namespace) -> str | None:
@@ -304,6 +371,14 @@ def magic_parser() -> Parser:
     add_journal(sub, "runs", "hook runs")
     add_subscribe(sub)
     add_node(sub)
+    add_replay(sub)
+    add_switches(sub)
+    p = sub.add_parser("output", help="what a hook's recent runs printed",
+                       description="What a hook's recent runs printed (kept with each run in the runs "
+                                   "journal, the first 8 KiB of each).")
+    p.add_argument("hook", metavar="HOOK", help="the hook's id (see list)")
+    p.add_argument("--last", type=_count, default=5, metavar="N",
+                   help="the N newest runs that printed something (default 5)")
     sub.add_parser("status", help="connection state of each account")
     p = sub.add_parser("feed", help="a live feed widget of incoming events")
     p.add_argument("--rows", type=_count, default=20, help="how many latest events to show")
@@ -320,7 +395,8 @@ def cell_parser() -> Parser:
     """The ``%%hook`` cell magic's parser."""
     p = Parser(prog="%%hook", description="The cell body becomes a python_code hook "
                                           "(host, client and item are bound).  "
-                                          "%%hook publish publishes the body instead.")
+                                          "%%hook publish publishes the body instead; %%hook replay "
+                                          "runs it on the items the node holds.")
     _target(p)
     _create_node(p)
     p.add_argument("-P", "--persistent", action="store_true", help="keep across restarts")
@@ -330,6 +406,21 @@ def cell_parser() -> Parser:
     p.add_argument("--from", dest="publishers", nargs="+", default=[], metavar="JID",
                    help="run only for items published by these JIDs")
     _pin(p)
+    _max_depth(p)
+    _disabled(p)
+    add_jid(p, JID_DEFAULT)
+    return p
+
+
+def replay_cell_parser() -> Parser:
+    """The ``%%hook replay`` cell magic's parser: the cell body, as a hook, runs on stored items."""
+    p = Parser(prog="%%hook replay", description=f"{REPLAY_DESCRIPTION}  Here the hook is the cell "
+                                                 "body, as %%hook would make it, but no hook is created.")
+    _target(p)
+    _replay_range(p)
+    p.add_argument("--timeout", type=_positive, default=30.0, help="seconds before a run is a timeout")
+    p.add_argument("--from", dest="publishers", nargs="+", default=[], metavar="JID",
+                   help="run only for items published by these JIDs")
     add_jid(p, JID_DEFAULT)
     return p
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any
 
+from .depth import MAX_DEPTH
 from .errors import HookCreateError, HooknbError
 from .events import DEFAULT_KINDS, KINDS
 from .loading import TYPES, Loader, infer_type, normalize_arg, source_digest
@@ -28,6 +29,11 @@ PUBLISHER_UNKNOWN = "publisher unknown on this service"
 PUBLISHER_PENDING = "checked at the first item"
 #: A hook's status while its node does not exist yet (it subscribes as soon as it does).
 WAITING = "waiting for node"
+#: A hook's status while it is disabled (it journals what it would run, runs nothing).
+DISABLED = "disabled"
+#: A sync hook's status while every thread it may have is stuck in a run past its timeout (see
+#: :mod:`hooknb.stalls`): its items wait until one of those runs returns.
+STALLED = "stalled"
 OPERATIONS = ("publish", "retract")
 DEFAULT_TIMEOUT = 30.0
 
@@ -57,7 +63,7 @@ def parse_kinds(kinds: str | list[str] | tuple[str, ...] | frozenset[str] | None
 
 
 def check_action(node: str, arg: str, type_: str | None, phase: str, timeout: float | None,
-                 on: str | list[str] | None) -> tuple[str, str, frozenset[str]]:
+                 on: str | list[str] | None, max_depth: int = MAX_DEPTH) -> tuple[str, str, frozenset[str]]:
     """Validate what a new hook runs and when: (type, stored arg, kinds), the type inferred
     from ``arg`` when None; :class:`HookCreateError` naming what is wrong."""
     if not node or not node.strip():
@@ -66,6 +72,8 @@ def check_action(node: str, arg: str, type_: str | None, phase: str, timeout: fl
         raise HookCreateError(f"unknown phase {phase!r}; choose one of {', '.join(PHASES)}")
     if timeout is None or timeout <= 0:
         raise HookCreateError(f"the timeout must be a positive number of seconds, not {timeout!r}")
+    if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1:
+        raise HookCreateError(f"the maximum depth must be a whole number of at least 1, not {max_depth!r}")
     kinds = parse_kinds(on, phase)
     type_ = type_ or infer_type(arg)
     if type_ not in TYPES:
@@ -94,6 +102,8 @@ class HookSpec:
     name: str | None = None
     sha256: str | None = None
     pin: bool = False
+    max_depth: int = MAX_DEPTH
+    disabled: bool = False  # journal what it would run (status would_run), run nothing
 
     @classmethod
     def make(cls, account: str, service: str, node: str, type_: str, arg: str, phase: str = "event",
@@ -106,7 +116,8 @@ class HookSpec:
         """The stored options besides the identity fields."""
         return {"kinds": sorted(self.kinds), "phase": self.phase, "priority": self.priority,
                 "timeout": self.timeout, "publishers": sorted(self.publishers), "name": self.name,
-                "sha256": self.sha256, "pin": self.pin}
+                "sha256": self.sha256, "pin": self.pin, "max_depth": self.max_depth,
+                "disabled": self.disabled}
 
     def to_record(self) -> dict[str, Any]:
         """The dict the store keeps."""
@@ -123,30 +134,48 @@ class HookSpec:
                    phase=opts.get("phase", "event"), priority=int(opts.get("priority", 0)),
                    timeout=float(opts.get("timeout", DEFAULT_TIMEOUT)),
                    publishers=frozenset(opts.get("publishers") or ()), name=opts.get("name"),
-                   sha256=opts.get("sha256"), pin=bool(opts.get("pin", False)))
+                   sha256=opts.get("sha256"), pin=bool(opts.get("pin", False)),
+                   max_depth=int(opts.get("max_depth", MAX_DEPTH)),
+                   disabled=bool(opts.get("disabled", False)))
 
 
 class HookStats:
     """A hook's counters; written only where runs are recorded (:meth:`record`), under a lock,
     from whichever thread a run ends on."""
 
-    __slots__ = ("_lock", "runs", "failures", "timeouts", "dropped", "skipped", "last_run", "last_error")
+    __slots__ = ("_lock", "runs", "failures", "timeouts", "dropped", "skipped", "loops",
+                 "blocked_loop", "last_run", "last_error", "last_output")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.runs = self.failures = self.timeouts = self.dropped = self.skipped = 0
+        self.runs = self.failures = self.timeouts = self.dropped = self.skipped = self.loops = 0
+        self.blocked_loop = 0
         self.last_run: float | None = None
         self.last_error: str | None = None
+        self.last_output: str | None = None
 
-    def record(self, status: str, ts: float, error: str | None) -> None:
-        """Count one run that ended with ``status`` (ok, error, timeout), an item dropped (a
-        failure) or an item skipped (neither a run nor a failure)."""
+    def record(self, status: str, ts: float, error: str | None, output: str | None = None) -> None:
+        """Count one run that ended with ``status`` (ok, error, timeout), an item dropped or
+        stopped as a ``loop`` (failures, not runs), an item skipped (neither a run nor a
+        failure) or a run that held the event loop (``blocked_loop``: its run counts apart); an
+        item a disabled hook would have run (``would_run``) is not counted.  ``output``: what
+        the run printed."""
         with self._lock:
+            if output is not None:
+                self.last_output = output
+            if status == "would_run":
+                return
             if status == "skipped":
                 self.skipped += 1
                 return
+            if status == "blocked_loop":
+                self.blocked_loop += 1
+                self.last_error = error
+                return
             if status == "dropped":
                 self.dropped += 1
+            elif status == "loop":
+                self.loops += 1
             else:
                 self.runs += 1
                 self.last_run = ts
@@ -160,8 +189,8 @@ class HookStats:
         """The counters at one instant."""
         with self._lock:
             return {"runs": self.runs, "failures": self.failures, "timeouts": self.timeouts,
-                    "dropped": self.dropped, "skipped": self.skipped, "last_run": self.last_run,
-                    "last_error": self.last_error}
+                    "dropped": self.dropped, "skipped": self.skipped, "loops": self.loops,
+                    "blocked_loop": self.blocked_loop, "last_run": self.last_run, "last_error": self.last_error}
 
 
 class Hook:
@@ -171,11 +200,14 @@ class Hook:
     (``loader``, ``load_error``) set, by the engine only (:meth:`hooknb.engine.Engine.install`); the statistics by the
     engine's run recording only; ``subscribe_error`` and ``waiting`` (its node does not exist
     yet) by the session only; ``publishers_named`` by the engine only
-    (:meth:`hooknb.engine.Engine.note_publishers`, and dispatch).  The spec's fields and the
-    counters read as attributes (``hook.node``, ``hook.runs``).
+    (:meth:`hooknb.engine.Engine.note_publishers`, and dispatch), and ``cell`` too
+    (:meth:`hooknb.engine.Engine.show_output`); ``stalled_since`` by the engine's watchdog
+    only (:mod:`hooknb.stalls`).  The spec's fields and the counters read as attributes
+    (``hook.node``, ``hook.runs``).
     """
 
-    __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error", "publishers_named", "waiting")
+    __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error", "publishers_named", "waiting",
+                 "stalled_since", "cell")
 
     def __init__(self, spec: HookSpec, stats: HookStats | None = None) -> None:
         self.spec = spec
@@ -187,6 +219,12 @@ class Hook:
         #: needs): None until the service has shown it, at creation or in a notification.
         self.publishers_named: bool | None = None
         self.waiting = False
+        #: When the hook stalled (every thread it may have stuck past its timeout), or None.
+        self.stalled_since: float | None = None
+        #: The kernel's parent message of the cell that created the hook in this process (where
+        #: its output goes, see :mod:`hooknb.capture`); None when restored or made outside a
+        #: kernel.  Written by :meth:`~hooknb.engine.Engine.show_output` when it is created.
+        self.cell: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         note = f" ({PUBLISHER_UNKNOWN})" if self.warnings else ""
@@ -199,7 +237,12 @@ class Hook:
 
     @property
     def status(self) -> str:
-        """``waiting for node`` while its node does not exist yet, else ``active``."""
+        """``disabled``, else ``stalled`` while its items wait for one of its stuck runs to
+        return, ``waiting for node`` while its node does not exist yet, else ``active``."""
+        if self.disabled:
+            return DISABLED
+        if self.stalled_since is not None:
+            return STALLED
         return WAITING if self.waiting else "active"
 
     @property
@@ -233,26 +276,29 @@ class Hook:
         current = self.loader.digest if self.loader is not None else source_digest(self.type, self.arg)
         return bool(self.sha256 and current and current != self.sha256)
 
-    def summary(self) -> dict[str, Any]:
-        """The public listing record: the seeds' fields, then id, counters and state."""
+    def summary(self, items_waiting: int = 0) -> dict[str, Any]:
+        """The public listing record: the seeds' fields, then id, counters and state;
+        ``items_waiting`` (items queued for it and not started) is the engine's to say
+        (:meth:`hooknb.engine.Engine.listing`)."""
         spec = self.spec
         return {"service": spec.service, "node": spec.node, "type": spec.type, "arg": spec.arg,
                 "persistent": bool(spec.persistent), "id": spec.id, "account": spec.account,
                 "kinds": ",".join(sorted(spec.kinds)), "phase": spec.phase, "status": self.status,
-                **self.stats.as_dict(), "last_error": self.last_error,
+                "items_waiting": items_waiting, **self.stats.as_dict(), "last_error": self.last_error,
                 "publisher_check": self.publisher_check, "code_changed": self.code_changed,
-                "pin": spec.pin}
+                "pin": spec.pin, "max_depth": spec.max_depth, "last_output": self.stats.last_output}
 
 
 for _name in (f.name for f in fields(HookSpec)):  # hook.node is hook.spec.node, read only
     setattr(Hook, _name, property(attrgetter(f"spec.{_name}"), doc=f"the spec's ``{_name}``"))
-for _name in ("runs", "failures", "timeouts", "dropped", "skipped", "last_run"):
+for _name in ("runs", "failures", "timeouts", "dropped", "skipped", "loops", "blocked_loop", "last_run"):
     setattr(Hook, _name, property(attrgetter(f"stats.{_name}"), doc=f"the statistics' ``{_name}``"))
 
 #: The columns of a hook listing (:meth:`Hook.summary`), in order; the seeds' fields first.
 SUMMARY_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "kinds", "phase",
-                  "status", "runs", "failures", "timeouts", "dropped", "skipped", "last_run", "last_error",
-                  "publisher_check", "code_changed", "pin")
+                  "status", "items_waiting", "runs", "failures", "timeouts", "dropped", "skipped", "loops",
+                  "blocked_loop", "last_run", "last_error", "publisher_check", "code_changed", "pin", "max_depth",
+                  "last_output")
 
 
 class Registry:
@@ -272,6 +318,13 @@ class Registry:
     def get(self, hook_id: str) -> Hook | None:
         """The hook with this id, or None."""
         return self._hooks.get(hook_id)
+
+    def require(self, hook_id: str) -> Hook:
+        """The hook with this id; a one-line :class:`HooknbError` if there is none."""
+        hook = self._hooks.get(hook_id)
+        if hook is None:
+            raise HooknbError(f"no hook with id {hook_id!r}")
+        return hook
 
     def all(self, account: str | None = None) -> list[Hook]:
         """Every hook (of one account), in creation order."""

@@ -15,23 +15,24 @@ import os
 import sys
 import threading
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import accounts, passwords, policy
+from . import accounts, capture, passwords, policy, replay
 from . import loop as _loop
-from .client import Client, split_jid
-from .connection import ConnectOptions
+from .connection import DEFAULT_MAX_BYTES, ConnectOptions, split_jid
 from .engine import Engine
 from .errors import HooknbError
 from .events import Event
-from .hooks import DEFAULT_TIMEOUT, Hook, HookSpec, Registry, check_action, hook_id
+from .hooks import DEFAULT_TIMEOUT, MAX_DEPTH, Hook, HookSpec, Registry, check_action, hook_id
 from .inbox import Inbox
 from .journal import Journal, Run
-from .session import Positions, Session
+from .session import LEASE_TTL, Positions, Session
 from .store import Store, check_trusted
 
 if TYPE_CHECKING:
     import pandas as pd
+    from .client import Client
 
 
 class Host:
@@ -87,19 +88,19 @@ class Host:
         return client if client is not None and client.state == "connected" else None
 
     @_loop.on_loop
-    async def aconnect(self, jid: str, password: str, host: str | None = None, port: int | None = None,
-                       plaintext: bool = False, cafile: str | None = None, direct_tls: bool = False,
-                       timeout: float = 20.0) -> Client:
+    async def aconnect(self, jid: str, password: str, timeout: float = 20.0, **options: Any) -> Client:
         """Connect ``jid`` (or take its existing connection) as the default account, restoring its
-        persistent hooks (options: :class:`~hooknb.connection.ConnectOptions`).  :class:`ConnectError`
-        if it cannot; :class:`TrustError` if others could write the store or the policy: nothing runs."""
-        options = ConnectOptions(host=host, port=port, cafile=cafile, direct_tls=direct_tls, plaintext=plaintext)
+        persistent hooks; ``options`` are those of :class:`~hooknb.connection.ConnectOptions` (``host``,
+        ``port``, ``cafile``, ``direct_tls``, ``plaintext``, ``max_bytes``).  :class:`ConnectError` if it
+        cannot; :class:`TrustError` if others could write the store or the policy: nothing runs then."""
+        from .client import Client  # slixmpp: imported once an account connects, not before
+        settings = ConnectOptions(**options)
         bare = split_jid(jid).bare
         client = self.clients.get(bare)
         if client is None or client.state not in ("connected", "reconnecting", "connecting"):
             check_trusted(self._store_path)
             policy.check_trusted()
-            client = Client(jid, password, options, handler=Session(self.engine, self.positions, self.holder))
+            client = Client(jid, password, settings, handler=Session(self.engine, self.positions, self.holder))
             self.clients[bare] = client
             try:
                 await client.aconnect(timeout)
@@ -114,9 +115,7 @@ class Host:
         """Subscribe a connected account to the nodes of hooks added since (e.g. by :meth:`sync_store`);
         returns the (service, node) pairs newly subscribed (none while not connected)."""
         client = self._connected(self.account(account))
-        if client is None:
-            return []
-        return await client.handler.subscribe_hooks(client)
+        return [] if client is None else await client.handler.subscribe_hooks(client)
 
     @_loop.on_loop
     async def adisconnect(self, account: str | None = None) -> None:
@@ -163,19 +162,20 @@ class Host:
                            phase: str = "event", priority: int = 0, timeout: float = DEFAULT_TIMEOUT,
                            publishers: list[str] | tuple[str, ...] = (), name: str | None = None,
                            pin: bool = False, create_node: bool = False,
-                           node_config: dict[str, Any] | None = None) -> Hook:
+                           node_config: dict[str, Any] | None = None, max_depth: int = MAX_DEPTH,
+                           disabled: bool = False) -> Hook:
         """Create (validate, store, subscribe) a hook on ``node`` of ``service`` (default own PEP).
-
-        ``type`` is python, python_file or python_code (inferred from ``arg`` when None;
-        :attr:`last_inferred` then says which); ``on``: the event kinds that trigger it (default
+        ``type`` is python, python_file or python_code (inferred from ``arg`` when None:
+        :attr:`last_inferred` says which); ``on``: the event kinds that trigger it (default
         ``publish``), or the operations of ``before``/``after`` hooks; ``name``: a hook to
         replace (``%%hook`` cells); ``publishers``: ``--from`` (``hook.warnings`` says if the
         service does not name publishers); ``pin``: refuse changed code; ``create_node`` (implied
-        by ``node_config``) makes a missing node, which is otherwise waited for.  Creating the
-        same (service, node, type, arg) again updates that hook (see ``docs/hooks.rst``)."""
+        by ``node_config``) makes a missing node, else waited for; ``max_depth``: the loop guard
+        (:mod:`hooknb.depth`); ``disabled``: journal what it would run, run nothing (:meth:`replay`
+        tries it).  Creating the same (service, node, type, arg) again updates it."""
         jid = self.account(account)
         self.last_inferred = None
-        type_, arg, kinds = check_action(node, arg, type, phase, timeout, on)
+        type_, arg, kinds = check_action(node, arg, type, phase, timeout, on, max_depth)
         self.last_inferred = None if type else type_
         service = split_jid(service).bare if service else jid
         if persistent:
@@ -193,7 +193,7 @@ class Host:
         spec = HookSpec.make(jid, service, node, type_, arg, phase,
                              persistent=persistent or bool(old and old.persistent), kinds=kinds,
                              priority=priority, timeout=timeout, publishers=trusted, name=name,
-                             sha256=loader.digest, pin=pin,
+                             sha256=loader.digest, pin=pin, max_depth=max_depth, disabled=disabled,
                              **({"created": old.spec.created} if old else {}))
         exists, named = True, None
         if client is not None:
@@ -212,13 +212,14 @@ class Host:
             client.handler.wait_for_node(client, service, node)
         return hook
 
-    create_hook = _loop.blocking(acreate_hook)
+    def create_hook(self, node: str, arg: str, type: str | None = None, **options: Any) -> Hook:
+        """Blocking form of :meth:`acreate_hook`; what the hook prints shows under the calling cell."""
+        return self.engine.show_output(_loop.call(self.acreate_hook(node, arg, type, **options)), capture.cell())
 
     def delete_hooks(self, node: str, service: str | None = None, type: str | None = None,
                      arg: str | None = None, account: str | None = None) -> int:
-        """Delete the hooks on (service, node) matching ``type`` and ``arg``; empty type and arg
-        delete every hook there.  Returns how many were deleted.  Works on stored hooks without a
-        connection; a hook whose file has disappeared can still be deleted."""
+        """Delete the hooks on (service, node) matching ``type`` and ``arg`` (empty: any), stored
+        ones too, offline too, even if their file is gone; how many were deleted."""
         jid = self.account(account)
         self._restore_if_offline(jid)
         found = self.registry.matching(jid, split_jid(service).bare if service else jid, node, type, arg)
@@ -240,10 +241,9 @@ class Host:
         return self.registry.all(jid)
 
     def list_hooks(self, account: str | None = None) -> list[dict[str, Any]]:
-        """Listing records (:data:`hooknb.hooks.SUMMARY_FIELDS`): ``service``, ``node``,
-        ``type``, ``arg``, ``persistent`` first, then ``id``, ``account``, counters (runs,
-        failures, timeouts, dropped), last run and error."""
-        return [h.summary() for h in self.hooks(account)]
+        """One listing record per hook (:data:`hooknb.hooks.SUMMARY_FIELDS`, the seeds' first): status
+        and items waiting (those of hooks run by another process: as the store says), counters, errors."""
+        return self.engine.listing(self.hooks(account), LEASE_TTL)
 
     def hooks_frame(self, account: str | None = None) -> pd.DataFrame:
         """:meth:`list_hooks` as a DataFrame (``last_run`` as UTC datetimes)."""
@@ -253,31 +253,33 @@ class Host:
 
     @_loop.on_loop
     async def arun_hook(self, hook_id: str) -> Run:
-        """Run a hook once, now, on the latest item of its node (within the hook's timeout);
-        returns the journaled run."""
-        hook = self.registry.get(hook_id)
-        if hook is None:
-            raise HooknbError(f"no hook with id {hook_id!r}")
-        client = self.client(hook.account)
-        items = await client.aget_items(hook.node, hook.service, max_items=1)
-        if not items:
-            raise HooknbError(f"node {hook.node!r} on {hook.service} has no item to run the hook on")
-        _outcome, run = await self.engine.call_inline(hook, client, items[-1].item)
-        return run
+        """Run a hook once, now, on the latest item of its node (within its timeout): the run."""
+        hook = self.registry.require(hook_id)
+        return await replay.arun_latest(self.engine, self.client(hook.account), hook)
+
+    @_loop.on_loop
+    async def areplay(self, hook: str | Hook, last: int | None = None, since: datetime | None = None,
+                      client: Client | None = None, cell: dict[str, Any] | None = None) -> replay.Replay:
+        """Run a hook, even disabled, on its node's stored items oldest first (all, the ``last`` newest
+        or those dated ``since``) as replays, inbox and positions untouched (:mod:`hooknb.replay`)."""
+        hook = hook if isinstance(hook, Hook) else self.registry.require(hook)
+        return await replay.areplay(self.engine, client or self.client(hook.account), hook, last, since, cell)
+
+    def enable(self, hook_id: str, enabled: bool = True) -> Hook:
+        """Enable (or, with ``enabled=False``, disable) a hook, stored ones included."""
+        return self.engine.set_enabled(hook_id, enabled)
 
     run_hook = _loop.blocking(arun_hook)
+    replay = _loop.blocking(areplay)
 
     # ---------------------------------------------------------------- journals
     def events_frame(self, node: str | None = None, last: int | None = None,
                      expand: bool = False, account: str | None = None) -> pd.DataFrame:
-        """The events journal as a DataFrame (``received`` in UTC, categoricals for repeats).
-
-        With ``expand``, known payloads add typed columns (a microblog post's ``title``,
-        ``author``, ``published``...; see :mod:`hooknb.views`, where you can register your own):
-        empty where a payload has none."""
+        """The events journal as a DataFrame (``received`` in UTC, categoricals for repeats); with
+        ``expand``, typed columns of known payloads (a post's ``title``...: :mod:`hooknb.views`)."""
         from . import frames
 
-        rows = [e for e in self.events.snapshot() if _wanted(e, node, account)]
+        rows = [e for e in self.events.snapshot() if accounts.shows(e, node, account)]
         return frames.events(rows[-last:] if last else rows, typed=expand)
 
     def runs_frame(self, node: str | None = None, last: int | None = None, hook: str | None = None,
@@ -285,7 +287,7 @@ class Host:
         """The runs journal as a DataFrame (``start`` in UTC, ``duration`` in seconds)."""
         from . import frames
 
-        rows = [r for r in self.runs.snapshot() if _wanted(r, node, account) and (not hook or r.hook_id == hook)]
+        rows = [r for r in self.runs.snapshot() if accounts.shows(r, node, account) and (not hook or r.hook_id == hook)]
         return frames.records(rows[-last:] if last else rows, Run, {"ts": "start"})
 
     def wait_runs(self, count: int, timeout: float = 10.0) -> bool:
@@ -335,16 +337,13 @@ def get_host() -> Host:
         return _host
 
 
-def _wanted(row: Event | Run, node: str | None, account: str | None) -> bool:
-    return (not node or row.node == node) and (not account or row.account == account)
-
-
 def connect(jid: str | None = None, password: str | None = None, host: str | None = None,
             port: int | None = None, plaintext: bool = False, cafile: str | None = None,
-            direct_tls: bool = False, timeout: float = 20.0) -> Client:
+            direct_tls: bool = False, timeout: float = 20.0, max_bytes: int = DEFAULT_MAX_BYTES) -> Client:
     """Connect an account (default: :meth:`Host.account`'s) as the default one, through the process-wide
     host; without ``password``: ``$HOOKNB_PASSWORD``, the keyring or a prompt (:mod:`hooknb.passwords`);
-    options: :mod:`hooknb.connection` (SRV, STARTTLS, direct TLS...).  :class:`ConnectError` if it cannot."""
-    options = {"host": host, "port": port, "plaintext": plaintext, "cafile": cafile, "direct_tls": direct_tls}
+    options: :meth:`Host.aconnect`.  :class:`~hooknb.errors.ConnectError` if it cannot."""
+    options = {"host": host, "port": port, "plaintext": plaintext, "cafile": cafile, "direct_tls": direct_tls,
+               "max_bytes": max_bytes}
     ConnectOptions(**options).check(jid := jid or get_host().account())  # before asking for a password
     return get_host().connect(jid, passwords.resolve(jid, password), timeout=timeout, **options)

@@ -48,12 +48,14 @@ class Run:
     item_id: str | None
     ts: float
     duration: float
-    status: str  # ok | error | timeout | dropped | skipped | refused
+    status: str  # ok | error | timeout | dropped | skipped | refused | loop | blocked_loop | would_run
     error: str | None = None
     result: str | None = None
     digest: str | None = None
     traceback: str | None = None
     code_changed: bool = False  # the code (digest) is not the code the hook was created with
+    output: str | None = None  # what the run printed, bounded (see hooknb.capture)
+    replay: bool = False  # a run over a node's stored items (hooknb.replay), not a live one
 
 
 class Journal(Generic[R]):
@@ -62,6 +64,8 @@ class Journal(Generic[R]):
     def __init__(self, maxlen: int = 100_000) -> None:
         self._rows: deque[R] = deque(maxlen=maxlen)
         self._lock = threading.Condition()
+        #: How many records were appended since the journal was made, kept or not: wait for
+        #: ``n`` more with ``journal.wait(journal.total + n)`` (or ``host.wait_runs``).
         self.total = 0
         #: Called with each batch of new records, on the appending thread (e.g. a live counter).
         self.listeners: list[Callable[[list[R]], None]] = []

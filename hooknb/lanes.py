@@ -6,7 +6,9 @@
   The event loop itself never runs hook code that could block.
 * A run longer than the hook's timeout is recorded as ``timeout``: an async run is cancelled;
   a sync run's thread is abandoned (Python cannot kill it) and a fresh thread carries on with
-  the next items.  At most ``MAX_ABANDONED`` stuck threads per hook; past that the lane waits.
+  the next items.  At most ``MAX_ABANDONED`` stuck threads per hook; at that cap the lane is
+  ``stalled`` (its items wait) until one of them returns and takes the items again (see
+  :mod:`hooknb.stalls`, which makes it visible).
 * Lanes are bounded (``QUEUE_MAX`` items).  An item that does not fit is dropped, counted on
   the hook (``dropped``) and journaled as a run with status ``dropped``: never silently.
 * A lane calls its engine (:class:`hooknb.engine.Engine`) to run the hook, to record each run
@@ -45,12 +47,15 @@ IDLE_EXIT = 60.0
 class Outcome:
     """How one call of a hook ended."""
 
-    __slots__ = ("status", "result", "error", "tb", "digest", "exc")
+    __slots__ = ("status", "result", "error", "tb", "digest", "exc", "output")
 
     def __init__(self, status: str = "ok", result: Any = None, error: str | None = None,
-                 tb: str | None = None, digest: str | None = None, exc: BaseException | None = None):
+                 tb: str | None = None, digest: str | None = None, exc: BaseException | None = None,
+                 output: str | None = None):
         self.status, self.result, self.error, self.tb, self.digest, self.exc = (
             status, result, error, tb, digest, exc)
+        #: What the run printed (see :mod:`hooknb.capture`).
+        self.output = output
 
 
 def failure(exc: BaseException, digest: str | None) -> Outcome:
@@ -89,6 +94,15 @@ class Lane:
         """Items waiting or running."""
         raise NotImplementedError
 
+    def waiting(self) -> int:
+        """Items queued and not started."""
+        raise NotImplementedError
+
+    @property
+    def stalled(self) -> bool:
+        """Whether no worker takes the items (every thread it may have is stuck in a run)."""
+        return False
+
     def stop(self) -> None:
         """Take no more items; the run in progress ends normally."""
         raise NotImplementedError
@@ -112,6 +126,13 @@ class ThreadLane(Lane):
 
     def pending(self) -> int:
         return len(self._items) + (1 if self.current else 0)
+
+    def waiting(self) -> int:
+        return len(self._items)
+
+    @property
+    def stalled(self) -> bool:
+        return self.abandoned >= MAX_ABANDONED and not self._worker and not self.closed
 
     def offer(self, client: Client, item: Item, entry: Entry | None = None) -> bool:
         with self._cv:
@@ -190,6 +211,9 @@ class TaskLane(Lane):
 
     def pending(self) -> int:
         return len(self._items) + (1 if self._task and not self._task.done() else 0)
+
+    def waiting(self) -> int:
+        return len(self._items)
 
     def offer(self, client: Client, item: Item, entry: Entry | None = None) -> bool:
         if len(self._items) >= QUEUE_MAX or self.closed:

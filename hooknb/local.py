@@ -1,4 +1,4 @@
-"""The XMPP server the notebooks talk to: the one Binder's ``start`` launched, or a throwaway one.
+"""Local XMPP servers for notebooks: the one Binder's ``start`` launched, or a throwaway one.
 
 ``local_server()`` uses the server living in ``$HOOKNB_SERVER_DIR`` when that names a running
 one (Binder's ``start`` script sets it), and otherwise starts a local server in a temporary
@@ -9,6 +9,12 @@ directory, stopped by :meth:`LocalServer.stop` (or at the latest when Python exi
     client = server.connect("alice")     # STARTTLS with the server's CA, through hooknb.get_host()
     ...
     server.stop()                        # only stops a server this process started
+
+``scratch_server()`` is what the tutorials in ``notebooks/`` use, so that they never touch the
+user's hooks: a hook store of their own (``$HOOKNB_HOME`` pointed at a new directory) and a
+server of their own, even where ``$HOOKNB_SERVER_DIR`` names one (every local server's domain
+is ``localhost``: a user's own hooks on ``alice@localhost`` would otherwise run on, or be
+deleted by, a tutorial's).  Its :meth:`LocalServer.stop` removes both.
 """
 
 from __future__ import annotations
@@ -32,9 +38,12 @@ ENV = "HOOKNB_SERVER_DIR"
 class LocalServer:
     """A running local server and its accounts; ``owned`` if this process started it."""
 
-    def __init__(self, info: srv.ServerInfo, owned: bool) -> None:
+    def __init__(self, info: srv.ServerInfo, owned: bool, scratch: Path | None = None) -> None:
         self.info = info
         self.owned = owned
+        #: The directory of a :func:`scratch_server` (its server and its ``$HOOKNB_HOME``).
+        self.scratch = scratch
+        self._home = os.environ.get("HOOKNB_HOME")  # given back by stop() if scratch
         self.host, self.port, self.domain, self.pubsub = info.host, info.port, info.domain, info.pubsub
         self.cafile, self.direct_tls_port = info.cafile, info.direct_tls_port
 
@@ -61,10 +70,17 @@ class LocalServer:
                                             cafile=self.cafile, plaintext=self.cafile is None)
 
     def stop(self) -> None:
-        """Stop the server and remove its directory if this process started it; else do nothing."""
+        """Stop the server and remove its directory if this process started it; else do nothing.
+        A :func:`scratch_server` also removes its store and gives ``$HOOKNB_HOME`` back."""
         if self.owned and Path(self.info.dir).exists():
             srv.stop(self.info.dir)
             shutil.rmtree(self.info.dir, ignore_errors=True)
+        if self.scratch is not None and self.scratch.exists():
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            if self._home is None:
+                os.environ.pop("HOOKNB_HOME", None)
+            else:
+                os.environ["HOOKNB_HOME"] = self._home
 
     def __enter__(self) -> LocalServer:
         return self
@@ -91,5 +107,24 @@ def local_server(accounts: tuple[str, ...] = ("alice", "bob")) -> LocalServer:
         shutil.rmtree(directory, ignore_errors=True)
         raise
     server = LocalServer(info, owned=True)
+    atexit.register(server.stop)
+    return server
+
+
+def scratch_server(accounts: tuple[str, ...] = ("alice", "bob")) -> LocalServer:
+    """A new local server (with ``accounts``) and a new hook store, both in one new temporary
+    directory, whatever ``$HOOKNB_HOME`` and ``$HOOKNB_SERVER_DIR`` say: call it first, before
+    anything opens the store (``$HOOKNB_HOME`` names the scratch store from now on, for this
+    process and those it starts).  :meth:`LocalServer.stop` (at the latest when Python exits)
+    stops the server, removes the directory and gives ``$HOOKNB_HOME`` back its value."""
+    scratch = Path(tempfile.mkdtemp(prefix="hooknb-scratch-"))
+    home = scratch / "home"
+    try:
+        info = srv.start(scratch / "server", list(accounts))
+    except HooknbError:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    server = LocalServer(info, owned=True, scratch=scratch)
+    os.environ["HOOKNB_HOME"] = str(home)
     atexit.register(server.stop)
     return server

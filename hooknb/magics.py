@@ -23,8 +23,9 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Float, Int, TraitError, Unicode, observe, validate
 
-from . import commands, grammar
+from . import capture, commands, grammar
 from .commands import describe
+from .connection import DEFAULT_MAX_BYTES
 from .errors import HelpRequested, HooknbError
 from .hooks import WAITING, Hook
 from .host import Host, get_host
@@ -89,12 +90,16 @@ class HookMagics(Magics):
                                        "with hooks in the store).").tag(config=True)
     refresh_rate = Float(MAX_REFRESH_RATE, help="Widget redraws per second, at most "
                                                 f"{MAX_REFRESH_RATE:g}.").tag(config=True)
+    max_bytes = Int(DEFAULT_MAX_BYTES, help="The largest stanza %hook connect lets an account send to a "
+                                            "server that does not advertise its limit (XEP-0478); "
+                                            "--max-bytes overrides it.").tag(config=True)
 
     def __init__(self, shell: Any = None, host: Host | None = None, **kwargs: Any) -> None:
         self._host = host  # set first: loading the config may already fire the observers
         self._parser = grammar.magic_parser()
         self._cell_parser = grammar.cell_parser()
         self._publish_parser = grammar.publish_cell_parser()
+        self._replay_parser = grammar.replay_cell_parser()
         super().__init__(shell, **kwargs)
 
     @property
@@ -107,7 +112,7 @@ class HookMagics(Magics):
         self._host = host
         self._resize_journals()
 
-    @validate("events_max", "runs_max")
+    @validate("events_max", "runs_max", "max_bytes")
     def _check_size(self, proposal: Any) -> int:
         if proposal.value < 1:
             raise TraitError(f"{proposal.trait.name} must be at least 1, not {proposal.value}")
@@ -129,9 +134,13 @@ class HookMagics(Magics):
             if journal.maxlen != size:
                 journal.resize(size)
 
+    def _named(self, args: argparse.Namespace) -> str | None:
+        """The account a magic names: ``--jid``, else ``HookMagics.default_account`` (None: neither)."""
+        return grammar.jid(args) or self.default_account or None
+
     def _account(self, args: argparse.Namespace) -> str:
-        """The account a magic acts on: ``--jid``, else the default (:mod:`hooknb.accounts`)."""
-        return self.host.account(grammar.jid(args) or self.default_account or None)
+        """The account a magic acts on: the one it names, else the default (:mod:`hooknb.accounts`)."""
+        return self.host.account(self._named(args))
 
     def _shown(self, args: argparse.Namespace) -> str | None:
         """The account a view (list, events, runs...) is limited to: ``--jid``, or None for all."""
@@ -151,6 +160,8 @@ class HookMagics(Magics):
             return None if args is None else getattr(self, f"_{args.command}")(args)
 
     def _connect(self, args: argparse.Namespace) -> None:
+        if args.max_bytes is None:
+            args.max_bytes = self.max_bytes
         jid = grammar.jid(args) or self._account(args)
         options = commands.connect_options(args, jid)  # checked before any prompt
         if args.password:
@@ -168,7 +179,8 @@ class HookMagics(Magics):
     def _create(self, args: argparse.Namespace) -> None:
         account = self._account(args)
         hook = commands.create(self.host, args, account)
-        lines = [f"{describe(hook)} created", *commands.notices(hook, LATER)]
+        disabled = " disabled: it journals what it would run" if hook.disabled else ""
+        lines = [f"{describe(hook)} created{disabled}", *commands.notices(hook, LATER)]
         if args.type is None:
             lines.insert(0, f"type inferred from the argument: {hook.type} (give -t to choose another)")
         self._say(account, *lines)
@@ -208,6 +220,22 @@ class HookMagics(Magics):
         client = self.host.client(self._account(args))
         self._say(client.jid, *commands.node(client, args))
 
+    def _replay(self, args: argparse.Namespace, code: str | None = None) -> Any:
+        from . import frames
+        from .journal import Run
+
+        runs = commands.replay(self.host, args, self._named(args), code=code, cell=capture.cell())
+        print(runs.summary())
+        return frames.records(list(runs), Run, {"ts": "start"})
+
+    def _enable(self, args: argparse.Namespace) -> None:
+        print(commands.enable(self.host, args.hook, self._shown(args), args.command == "enable"))
+
+    _disable = _enable
+
+    def _output(self, args: argparse.Namespace) -> None:
+        print("\n".join(commands.output(self.host, args.hook, args.last)))
+
     def _status(self, args: argparse.Namespace) -> Any:
         return self.host.status(self._shown(args))
 
@@ -223,20 +251,27 @@ class HookMagics(Magics):
 
     # ------------------------------------------------------------------ %%hook
     @cell_magic("hook")
-    def hook_cell(self, line: str, cell: str) -> None:
+    def hook_cell(self, line: str, cell: str) -> Any:
         """The cell body becomes a python_code hook (``host``, ``client`` and ``item`` bound);
         running the cell again replaces it.  ``%%hook publish -n NODE`` publishes the cell
-        body instead (the full help of both is appended below)."""
+        body instead; ``%%hook replay -n NODE`` runs it on the items the node holds, creating
+        no hook (the full help of the three is appended below)."""
         with usage_errors():
             words = grammar.split(line)
             if words[:1] == ["publish"]:
                 args = _parse(self._publish_parser, words[1:])
                 if args is not None:
                     self._publish(args, cell.strip())
-                return
+                return None
+            if words[:1] == ["replay"]:
+                args = _parse(self._replay_parser, words[1:])
+                if args is not None:
+                    CodeLoader(cell, "<%%hook replay cell>", first_line=2)
+                    return self._replay(args, code=cell)
+                return None
             args = _parse(self._cell_parser, words)
             if args is None:
-                return
+                return None
             service, node = grammar.target(args)
             # Compile now, numbering lines as the notebook does (line 1 is the %%hook line).
             CodeLoader(cell, "<%%hook cell>", first_line=2)
@@ -244,9 +279,12 @@ class HookMagics(Magics):
             hook = commands.create(self.host, args, account, type_="python_code", arg=cell,
                                    name=f"%%hook:{service or account}:{node}")
             kinds = ", ".join(sorted(hook.kinds))
-            self._say(account, f"{describe(hook)}: runs on each {kinds} event (run this cell again to "
-                               "replace it)", *commands.notices(hook, LATER))
+            runs = ("journals each item it would run on (disabled: %hook enable to run it)" if hook.disabled
+                    else f"runs on each {kinds} event")
+            self._say(account, f"{describe(hook)}: {runs} (run this cell again to replace it)",
+                      *commands.notices(hook, LATER))
             _print_hint(hook)
+            return None
 
     # ------------------------------------------------------------------ completion
     def complete(self, line: str) -> list[str]:
@@ -290,7 +328,8 @@ def _with_help(method: Any, *parsers: argparse.ArgumentParser) -> None:
 
 
 _with_help(HookMagics.hook, grammar.magic_parser())
-_with_help(HookMagics.hook_cell, grammar.cell_parser(), grammar.publish_cell_parser())
+_with_help(HookMagics.hook_cell, grammar.cell_parser(), grammar.publish_cell_parser(),
+           grammar.replay_cell_parser())
 
 
 def help_without_body(lines: list[str]) -> list[str]:

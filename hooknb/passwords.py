@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from .client import split_jid
+from .connection import split_jid
 from .errors import GrammarError, HooknbError, KeyringError
 
 log = logging.getLogger(__name__)

@@ -19,10 +19,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from slixmpp.xmlstream import tostring
-
-from .client import Operation, parse_payload
-from .events import Event, Item
+from .events import Event, Item, serialise
+from .operations import Operation, parse_payload
 
 
 class OperationItem(Item):
@@ -30,8 +28,8 @@ class OperationItem(Item):
 
     __slots__ = ("operation", "outcome", "error", "result")
 
-    def __init__(self, event: Event, operation: Operation) -> None:
-        super().__init__(event)
+    def __init__(self, event: Event, operation: Operation, depth: int = 0) -> None:
+        super().__init__(event, depth=depth)
         self.operation = operation
         self.outcome: str | None = None
         self.error: str | None = None
@@ -40,8 +38,7 @@ class OperationItem(Item):
     @property
     def payload(self) -> str | None:  # type: ignore[override]
         """The payload about to be sent (settable in before hooks: XML string or Element)."""
-        op = self.operation.payload
-        return None if op is None else tostring(op)
+        return serialise(self.operation.payload)
 
     @payload.setter
     def payload(self, value: str | ET.Element | None) -> None:
@@ -63,6 +60,7 @@ class OperationItem(Item):
                 f"outcome={self.outcome!r})")
 
 
-def operation_item(account: str, op: Operation) -> OperationItem:
-    """The item a before/after hook receives for ``op``, performed by ``account``."""
-    return OperationItem(Event(account, op.service, op.node, op.op, op.item_id, account, None), op)
+def operation_item(account: str, op: Operation, depth: int = 0) -> OperationItem:
+    """The item a before/after hook receives for ``op``, performed by ``account`` at ``depth``
+    (see :mod:`hooknb.depth`)."""
+    return OperationItem(Event(account, op.service, op.node, op.op, op.item_id, account, None), op, depth)

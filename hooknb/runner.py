@@ -11,10 +11,16 @@ Records (``ts`` in UTC, then ``event`` and its fields): ``hook-loaded`` / ``hook
 type, arg, status, error, and ``code_changed`` when the hook's code is not the code it was
 created with; status ``waiting for node`` while the node does not exist, the runner then
 subscribing as soon as it does), ``ready`` (account, hooks, nodes), ``run`` (hook, service,
-node, kind, item, status, duration in seconds, error, and ``code_changed`` when that run's code
-was not the created one; status ``refused`` when it was not run; items a ``--from`` hook skips
-too, with status ``skipped`` and the reason), ``warning`` (hook, service, node, error) once per
-hook, e.g. when the service turns out not to name publishers, ``state`` (account, state, error)
+node, kind, item, status, duration in seconds, error, ``code_changed`` when that run's code
+was not the created one, and ``output``, what the run printed, bounded (:mod:`hooknb.capture`);
+status ``refused`` when it was not run; items a ``--from`` hook skips too, with status
+``skipped`` and the reason; status ``loop`` for an item the loop guard did not run,
+``blocked_loop`` for a run of an async hook that held the event loop, with that time as its
+duration; ``would_run`` for an item a disabled hook did not run), ``warning`` (hook, service,
+node, error) once per hook, e.g. when the service turns out not to name publishers, ``stalled``
+(hook, service, node, waiting, error) when a hook's runs past their timeout have taken every
+thread it may have, so that its items wait, and ``recovered`` (hook, service, node, waiting,
+stalled_for) when one returns and it goes on, ``state`` (account, state, error)
 when the connection drops or comes back, ``lease`` (account, held, by) when this runner starts
 or stops running the account's persistent hooks (one runner per account: see
 :mod:`hooknb.session`), ``gap`` (service, node, item: the last seen) when items published while
@@ -40,9 +46,9 @@ from datetime import datetime, timezone
 from types import FrameType
 from typing import Any, TextIO
 
+from . import capture
 from . import loop as _loop
-from .client import split_jid
-from .connection import ConnectOptions
+from .connection import ConnectOptions, split_jid
 from .errors import HooknbError
 from .events import Event
 from .hooks import Hook, HookSpec
@@ -87,7 +93,7 @@ class RunLog:
         """Log one run of a hook."""
         self.write("run", run.ts, hook=run.hook_id, service=run.service, node=run.node, kind=run.kind,
                    item=run.item_id, status=run.status, duration=round(run.duration, 6), error=run.error,
-                   **({"code_changed": True} if run.code_changed else {}))
+                   **({"code_changed": True} if run.code_changed else {}), output=run.output)
 
     def hook(self, event: str, hook: Hook) -> None:
         """Log a hook loaded at start, added or removed."""
@@ -114,6 +120,7 @@ class Runner:
         self.store_notice: str | None = None
         self.known: dict[str, Hook] = {}
         self.warned: set[str] = set()  # hooks whose warnings were logged
+        self.stalled: dict[str, float] = {}  # hooks logged as stalled, and since when
         self.specs: dict[str, HookSpec] = {}  # the known hooks' specs, to tell re-created ones
         self.logged = 0  # the runs journal's total when last logged
         self.count = 0  # runs logged
@@ -128,6 +135,7 @@ class Runner:
             signal.signal(sig, self._on_signal)
         self.host.events.resize(EVENTS_KEPT)
         self.host.runs.resize(RUNS_KEPT)
+        capture.echo = False  # what a run prints is in its log record, never loose on stdout
         self.host.holder = "hooknb run:" + self.host.holder.partition(":")[2]
         self.host.events.listeners.append(self._note_gaps)
         self.logged = self.host.runs.total
@@ -141,6 +149,7 @@ class Runner:
             self.host.runs.wait(self.logged + 1, TICK)
             self._log_runs()
             self._log_warnings()
+            self._log_stalls()
             self._log_state()
             if time.monotonic() >= next_sync:
                 self._pick_up()
@@ -183,6 +192,21 @@ class Runner:
                 for warning in hook.warnings:
                     self.log.write("warning", hook=hook.id, service=hook.service, node=hook.node,
                                    error=warning)
+
+    def _log_stalls(self) -> None:
+        for hook in list(self.known.values()):
+            since, logged = hook.stalled_since, self.stalled.get(hook.id)
+            if since is not None and logged is None:
+                self.stalled[hook.id] = since
+                self.log.write("stalled", ts=since, hook=hook.id, service=hook.service, node=hook.node,
+                               waiting=self.host.engine.waiting(hook.id),
+                               error=f"its runs past the {hook.timeout:g} s timeout have not returned and "
+                                     "hold every thread it may have: its items wait until one returns")
+            elif since is None and logged is not None:
+                del self.stalled[hook.id]
+                self.log.write("recovered", hook=hook.id, service=hook.service, node=hook.node,
+                               waiting=self.host.engine.waiting(hook.id),
+                               stalled_for=round(time.time() - logged, 3))
 
     def _log_state(self) -> None:
         client = self.host.clients.get(self.account)

@@ -1,6 +1,6 @@
 """Between the client and the engine: what a connection's sessions need to miss nothing.
 
-A :class:`Session` is an account's :class:`~hooknb.client.ClientHandler`.  On every session
+A :class:`Session` is an account's :class:`~hooknb.operations.ClientHandler`.  On every session
 start of its client it:
 
 1. before presence (so before any live item can arrive): starts holding live events, restores
@@ -34,12 +34,13 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .client import Client, ClientHandler, Operation, Send
 from .errors import HookCreateError, HooknbError, PubSubError
 from .events import Event
 from .inbox import Entry, Position, digest
+from .operations import ClientHandler, Operation, Send
 
 if TYPE_CHECKING:
+    from .client import Client
     from .engine import Engine
     from .hooks import HookSpec
 
@@ -94,6 +95,13 @@ class Positions:
             fresh.append(event)
         return fresh, [(*key, *mark) for key, mark in out.items()]
 
+    def prune(self) -> None:
+        """Forget the nodes no hook is on any more: nobody followed them since, so what is known
+        of them is old (a hook made there later looks at the node again)."""
+        hooked = {(account, service, node) for account, service, node in self._seen
+                  if self._engine.registry.lookup(account, service, node)}
+        self._seen = {key: mark for key, mark in self._seen.items() if key in hooked}
+
     def remember(self, key: NodeKey, items: list[Event]) -> Position:
         """Note a node's newest item ("" when it is empty); returns the position."""
         self._seen[key] = (items[-1].item_id or "", digest(items[-1])) if items else ("", "")
@@ -111,6 +119,7 @@ class Session(ClientHandler):
         self.gaps = 0
         self._held: list[Event] | None = None
         self._marks: dict[NodeKey, Mark | None] = {}
+        self._late: dict[NodeKey, frozenset[str]] = {}  # hooks younger than their node's stored mark
         self._lease_task: asyncio.Task | None = None
         self._client: Client | None = None
         #: The hooked (service, node) pairs that do not exist yet.
@@ -195,11 +204,11 @@ class Session(ClientHandler):
         return await self.engine.intercept(client, op, send)
 
     # ---------------------------------------------------------------- the pipeline
-    def accept(self, client: Client, events: list[Event]) -> None:
-        """Note the last item per node, then hand the events to the engine; a hooked node
-        deleted is waited for, as a node that does not exist."""
+    def accept(self, client: Client, events: list[Event], skip: frozenset[str] = frozenset()) -> None:
+        """Note the last item per node, then hand the events to the engine (not to the hooks in
+        ``skip``); a hooked node deleted is waited for, as a node that does not exist."""
         fresh, positions = self.positions.note(events)
-        self.engine.accept(client, fresh, positions)
+        self.engine.accept(client, fresh, positions, skip)
         for event in events:
             if event.kind == "delete" and (event.service, event.node) in client.subscriptions:
                 client.drop_subscription(event.service, event.node)
@@ -213,14 +222,27 @@ class Session(ClientHandler):
 
     async def _read_marks(self, client: Client) -> dict[NodeKey, Mark | None]:
         """Where each hooked node stood: for nodes with persistent hooks, when this process runs
-        them, the store's positions (written with the inbox); else those seen in memory."""
+        them, the store's positions (written with the inbox); else those seen in memory.
+
+        A hook created after its node's position was noted (on the command line, which does not
+        connect, while nothing followed the node) is *late*: what the node got since may be older
+        than the hook, so the catch-up does not run it there (:attr:`_late`); a hook never runs on
+        an item published before it was created."""
         registry = self.engine.registry
+        self.positions.prune()
+        self._late = {}
         marks = {key: self.positions.get(key) for key in
                  ((client.jid, s, n) for s, n in registry.nodes(client.jid))}
-        stored = [key for key in marks if self.active and any(h.persistent for h in registry.find(*key))]
+        stored = {key: [h for h in registry.find(*key) if h.persistent] for key in marks} if self.active else {}
+        stored = {key: hooks for key, hooks in stored.items() if hooks}
         if stored:
-            get = self.engine.store.get_position
-            marks.update(await asyncio.to_thread(lambda: {key: get(*key) for key in stored}))
+            noted = self.engine.store.noted_position
+            found = await asyncio.to_thread(lambda: {key: noted(*key) for key in stored})
+            for key, row in found.items():
+                marks[key] = row[:2] if row else None
+                late = frozenset(h.id for h in stored[key] if row and h.created > row[2])
+                if late:
+                    self._late[key] = late
         return marks
 
     async def _run_pending(self, client: Client) -> None:
@@ -249,13 +271,21 @@ class Session(ClientHandler):
         return added
 
     async def subscribe_hooks(self, client: Client) -> list[Pair]:
-        """Subscribe to the nodes of hooks added since the session started (e.g. picked up from
-        the store), noting each one's newest item; returns the pairs newly subscribed."""
+        """Subscribe to the nodes of hooks added or removed since the session started (e.g. picked
+        up from the store), noting each one's newest item (and noting again where the hooked
+        nodes followed already stand, so that a hook picked up now starts there); returns the
+        pairs newly subscribed."""
+        self.positions.prune()
         added = await self._subscribe_hooked(client)
         if any(h.persistent for h in self.engine.registry.all(client.jid)):
             await self.want_lease(client)  # (which notes the new nodes' positions if it takes it)
         for service, node in added:
             await self.mark(client, service, node, self._persistent(client, service, node))
+        if self.active and self._held is None:  # (during a catch-up, the catch-up notes them)
+            followed = [key for key in ((client.jid, s, n) for s, n in self.engine.registry.nodes(client.jid))
+                        if key in self.positions and self._persistent(client, *key[1:])]
+            if followed:
+                self.engine.inbox.submit([], [(*key, *self.positions.get(key)) for key in followed])
         return added
 
     def _persistent(self, client: Client, service: str, node: str) -> bool:
@@ -342,9 +372,13 @@ class Session(ClientHandler):
 
     async def mark(self, client: Client, service: str, node: str, persistent: bool) -> None:
         """Note the newest item of a newly hooked node, so that a hook runs on what is published
-        after it and a catch-up after a disconnection starts there ("" when the node is empty)."""
+        after it and a catch-up after a disconnection starts there ("" when the node is empty).
+        A node followed already is not looked at again: where it stands is noted anew."""
         key = (client.jid, service, node)
+        self.positions.prune()
         if key in self.positions:
+            if self._held is None:  # (during a catch-up, the catch-up notes it)
+                self._write_position((*key, *self.positions.get(key)), persistent)
             return
         try:
             items = await client.aget_items(node, service, max_items=1)
@@ -360,13 +394,16 @@ class Session(ClientHandler):
     async def _catch_up(self, client: Client) -> None:
         """Fetch what was published on hooked nodes while away and accept what was missed."""
         marks, self._marks = self._marks, {}
+        late, self._late = self._late, {}
         for service, node in sorted(self.engine.registry.nodes(client.jid) - self.waiting):
             key = (client.jid, service, node)
-            await self._catch_up_node(client, key, marks.get(key))
+            await self._catch_up_node(client, key, marks.get(key), late.get(key, frozenset()))
 
-    async def _catch_up_node(self, client: Client, key: NodeKey, mark: Mark | None) -> None:
+    async def _catch_up_node(self, client: Client, key: NodeKey, mark: Mark | None,
+                             late: frozenset[str] = frozenset()) -> None:
         """Accept what a node holds after the item ``mark`` names (("", ""): all of it; None:
-        nothing, the node is only looked at for the first time and its position noted)."""
+        nothing, the node is only looked at for the first time and its position noted) for its
+        hooks but the ``late`` ones (see :meth:`_read_marks`), which start after it."""
         _account, service, node = key
         try:
             items = await client.aget_items(node, service)
@@ -385,7 +422,9 @@ class Session(ClientHandler):
             if last or (items and len(items) >= await self._capacity(client, service, node)):
                 await self._gap(client, service, node, last, len(items))
         if missed:
-            self.accept(client, missed)
+            self.accept(client, missed, late)
+        if late:  # noted again now: the late hooks are followed from here on
+            self._write_position(self.positions.remember(key, items), True)
 
     async def _capacity(self, client: Client, service: str, node: str) -> float:
         """How many items the node keeps (``pubsub#max_items``; infinite when unknown)."""

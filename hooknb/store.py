@@ -1,5 +1,6 @@
 """The persistent store: an embedded SQLite database (WAL) of hooks, their inbox, node positions,
-gaps and the account leases.
+gaps, the account leases and the hooks stalled in the process holding a lease (see
+:mod:`hooknb.stalls`).
 
 One file, ``hooknb.sqlite3`` in the data directory (``$HOOKNB_HOME``, else
 ``$XDG_DATA_HOME/hooknb``, else ``~/.local/share/hooknb``), holds the persistent hooks of every
@@ -80,6 +81,10 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE TABLE IF NOT EXISTS gaps (
     account TEXT NOT NULL, service TEXT NOT NULL, node TEXT NOT NULL,
     last_seen TEXT, fetched INTEGER NOT NULL, ts REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stalls (
+    hook_id TEXT PRIMARY KEY, account TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
+    since REAL NOT NULL
 );
 """
 
@@ -250,14 +255,22 @@ class Store:
                         record["type"], record["arg"], json.dumps(record["options"]), record["created"]))
 
     def delete_hooks(self, ids: Iterable[str]) -> int:
-        """Delete the hooks with these ids (and their inbox); returns how many were deleted."""
+        """Delete the hooks with these ids (and their inbox); returns how many were deleted.  The
+        position of a node left without a hook of its account goes too: nobody followed the node
+        from then on, so a hook made there later starts where the node stands then, never here."""
         ids = list(ids)
         if not ids:
             return 0
         marks = ",".join("?" * len(ids))
         with self._tx() as db:
+            nodes = db.execute(f"SELECT DISTINCT account, service, node FROM hooks WHERE id IN ({marks})",
+                               ids).fetchall()
             count = db.execute(f"DELETE FROM hooks WHERE id IN ({marks})", ids).rowcount
             db.execute(f"DELETE FROM inbox WHERE hook_id IN ({marks})", ids)
+            db.execute(f"DELETE FROM stalls WHERE hook_id IN ({marks})", ids)
+            db.executemany("DELETE FROM positions WHERE account = ?1 AND service = ?2 AND node = ?3 AND NOT "
+                           "EXISTS (SELECT 1 FROM hooks WHERE account = ?1 AND service = ?2 AND node = ?3)",
+                           nodes)
         return count
 
     def load_hooks(self, account: str | None = None) -> list[dict[str, Any]]:
@@ -301,6 +314,12 @@ class Store:
         return self._query(f"SELECT seq, {INBOX_COLUMNS} FROM inbox WHERE account = ? AND done IS NULL"
                            " ORDER BY seq", (account,))
 
+    def waiting(self, accounts: Iterable[str]) -> dict[str, int]:
+        """How many inbox entries of each hook (of ``accounts``) wait for their run to end."""
+        accounts = list(accounts)
+        return dict(self._query(f"SELECT hook_id, COUNT(*) FROM inbox WHERE done IS NULL AND account IN "
+                                f"({','.join('?' * len(accounts))}) GROUP BY hook_id", accounts))
+
     def done_items(self, hook_id: str) -> list[tuple[str, str, str]]:
         """(item id, kind, digest) of a hook's runs done, oldest first."""
         return self._query("SELECT item_id, kind, digest FROM inbox WHERE hook_id = ? AND done IS NOT NULL"
@@ -336,6 +355,31 @@ class Store:
         with self._tx() as db:
             db.execute("DELETE FROM leases WHERE account = ? AND holder = ?", (account, holder))
 
+    # ---------------------------------------------------------------- stalled hooks
+    def set_stall(self, hook_id: str, account: str, since: float | None) -> None:
+        """Note that a hook stalled at ``since`` in this process (None: it is not stalled)."""
+        with self._tx() as db:
+            if since is None:
+                db.execute("DELETE FROM stalls WHERE hook_id = ?", (hook_id,))
+            else:
+                who = _whoami("")
+                db.execute("INSERT OR REPLACE INTO stalls VALUES (?, ?, ?, ?, ?)",
+                           (hook_id, account, who["pid"], who["host"], since))
+
+    def stalls(self, accounts: Iterable[str], ttl: float) -> set[str]:
+        """The hooks (of ``accounts``) stalled in the process that holds their account's lease,
+        renewed less than ``ttl`` seconds ago (a stall noted by a process gone says nothing)."""
+        accounts = list(accounts)
+        rows = self._query("SELECT s.hook_id, s.pid, s.host, l.info FROM stalls s JOIN leases l "
+                           f"ON l.account = s.account WHERE s.account IN ({','.join('?' * len(accounts))}) "
+                           "AND l.beat > ?", [*accounts, time.time() - ttl])
+        held = set()
+        for hook_id, pid, host, info in rows:
+            who = json.loads(info)
+            if (who.get("pid"), who.get("host")) == (pid, host):
+                held.add(hook_id)
+        return held
+
     # ---------------------------------------------------------------- positions, gaps
     def set_position(self, account: str, service: str, node: str, item_id: str, digest: str = "") -> None:
         """Note the last item seen on a node ("" for a node seen empty) and its payload digest."""
@@ -343,8 +387,14 @@ class Store:
 
     def get_position(self, account: str, service: str, node: str) -> tuple[str, str] | None:
         """(item id, digest) of the last item seen on a node, or None if it was never looked at."""
-        rows = self._query("SELECT item_id, digest FROM positions WHERE account = ? AND service = ? AND node = ?",
-                           (account, service, node))
+        noted = self.noted_position(account, service, node)
+        return noted[:2] if noted else None
+
+    def noted_position(self, account: str, service: str, node: str) -> tuple[str, str, float] | None:
+        """:meth:`get_position` and when it was noted (hooks created later than that may be
+        younger than items after it: see :meth:`hooknb.session.Session._read_marks`)."""
+        rows = self._query("SELECT item_id, digest, ts FROM positions WHERE account = ? AND service = ?"
+                           " AND node = ?", (account, service, node))
         return rows[0] if rows else None
 
     def add_gap(self, account: str, service: str, node: str, last_seen: str | None, fetched: int) -> None:

@@ -21,9 +21,7 @@ class PubSubAddress(NamedTuple):
 
 
 def _check_jid(jid: str, uri: str) -> str:
-    from .client import (
-        split_jid,  # slixmpp's JID rules; imported late to keep this module light
-    )
+    from .connection import split_jid  # slixmpp's JID rules; imported late to keep this module light
 
     try:
         return str(split_jid(jid))

@@ -263,14 +263,16 @@ class EventFeed(LiveBox):
 
 
 class HookManager(LiveBox):
-    """The hook table (runs, failures, last error, ``code``: "changed" when its code is not the
-    code it was created with, "pinned", and what the service shows of publishers for a ``--from``
-    hook), with buttons to run a hook once on the latest item of its node and to delete it."""
+    """The hook table (status, with the items waiting when there are: "stalled, 12 waiting", or
+    "disabled"; runs, failures, last error, ``code``: "changed" when its code is not the code it
+    was created with, "pinned", what its last run printed, and what the service shows of
+    publishers for a ``--from`` hook), with buttons to run a hook once on the latest item of its
+    node and to delete it."""
 
     css_class = "hooknb-manager"
-    COLUMNS = ("id", "service", "node", "type", "arg", "persistent", "code", "runs", "failures",
-               "last error", "--from")
-    WIDTHS = (11, 18, 22, 12, 28, 10, 16, 6, 8, 36, 34)  # in ch
+    COLUMNS = ("id", "service", "node", "type", "arg", "persistent", "code", "status", "runs", "failures",
+               "last error", "last output", "--from")
+    WIDTHS = (11, 18, 22, 12, 28, 10, 16, 18, 6, 8, 36, 36, 34)  # in ch
 
     def __init__(self, host: Host, rate: float = MAX_RATE, account: str | None = None) -> None:
         self.account = account  # only this account's hooks (default: every account's)
@@ -287,7 +289,9 @@ class HookManager(LiveBox):
 
     def version(self) -> Hashable:
         return tuple((h.id, h.runs, h.failures, h.skipped, h.last_error, h.load_error, h.persistent,
-                      h.publisher_check, h.code_changed) for h in self.host.registry.all(self.account))
+                      h.publisher_check, h.code_changed, h.status, self.host.engine.waiting(h.id),
+                      h.stats.last_output)
+                     for h in self.host.registry.all(self.account))
 
     def content(self) -> tuple[str, list[tuple[str, tuple[Any, ...]]]]:
         """A summary line and one (hook id, cells) row per hook."""
@@ -296,9 +300,10 @@ class HookManager(LiveBox):
         for s in self.host.list_hooks(self.account):
             runs, failures, skipped = runs + s["runs"], failures + s["failures"], skipped + s["skipped"]
             code = ", ".join(w for w, on in (("changed", s["code_changed"]), ("pinned", s["pin"])) if on)
+            status = s["status"] + (f", {s['items_waiting']} waiting" if s["items_waiting"] else "")
             rows.append((s["id"], (s["id"], s["service"], s["node"], s["type"], s["arg"],
-                                   "yes" if s["persistent"] else "no", code, s["runs"], s["failures"],
-                                   s["last_error"], s["publisher_check"])))
+                                   "yes" if s["persistent"] else "no", code, status, s["runs"], s["failures"],
+                                   s["last_error"], s["last_output"], s["publisher_check"])))
         summary = f"{len(rows)} hook(s), {runs} run(s), {failures} failure(s)"
         if skipped:
             summary += f", {skipped} item(s) skipped (--from)"
@@ -366,6 +371,7 @@ class HookManager(LiveBox):
             self._say(f"hook {hook_id} not run: {exc}", error=True)
             return None
         detail = f": {run.error}" if run.error else ""
+        detail += f"; it printed: {_short(run.output)}" if run.output else ""
         self._say(f"hook {hook_id} ran on item {run.item_id}: {run.status}{detail}",
                   error=run.status != "ok")
         self.update()

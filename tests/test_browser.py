@@ -1,11 +1,13 @@
 """The live dashboard where users see it: JupyterLab driven in Debian's headless Chromium.
 
 JupyterLab runs on a loopback port with a token, its kernel is this interpreter (the virtual
-environment, hooknb installed), and the notebook talks to a real local XMPP server started
-here (``$HOOKNB_SERVER_DIR``).  Playwright drives ``/usr/bin/chromium`` (no browser download):
-it runs every cell of ``notebooks/dashboard.ipynb``, then this process publishes from a
-connection of its own and the test reads the rendered widgets: the feed shows the items, its
-counters grow, the hook manager's delete button removes a hook.  Screenshots go to
+environment, hooknb installed), and the notebook talks to the real local XMPP server it starts
+(``scratch_server()``, whose directory its last cell prints).  Playwright drives
+``/usr/bin/chromium`` (no browser download): it runs every cell of ``notebooks/dashboard.ipynb``,
+then this process publishes to that server from a connection of its own and the test reads the rendered widgets: the feed shows the items, its
+counters grow, the hook manager's delete button removes a hook.  A hook made by a ``%%hook``
+cell prints while another cell runs: its output shows under its own cell, not the running one.
+Screenshots go to
 ``test-artifacts/browser/``.
 
 Needs the ``browser`` extra and the Debian packages ``chromium`` and ``chromium-driver``
@@ -48,6 +50,13 @@ KERNEL = "Python 3 (hooknb)"
 MICROBLOG = "urn:xmpp:microblog:0"
 POST = '<entry xmlns="http://www.w3.org/2005/Atom"><title>{}</title></entry>'
 TIMEOUT_MS = 60_000
+#: A cell whose hook prints: its output must show under this cell, never under the running one.
+PRINTING_HOOK = f'%%hook -n {MICROBLOG}\nprint("printed by the hook:", item.id)'
+#: A cell that runs while the hooks run: it waits for five more runs of the printing hook.
+SLEEPER = ("import time; printer = [h for h in host.registry.all() if 'printed by the hook' in h.arg][0]; "
+           "start = printer.runs; deadline = time.monotonic() + 60\n"
+           "while printer.runs < start + 5 and time.monotonic() < deadline: time.sleep(0.05)\n"
+           "time.sleep(1); print('the sleeper is done after', printer.runs - start, 'runs')")
 
 # JupyterLab settings: no news or update checks, and every cell kept in the page.
 LAB_SETTINGS = {
@@ -67,14 +76,6 @@ def require(ok: bool, what: str) -> None:
     if not ok:
         message = f"{what} is missing (make test installs it)"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def xmpp(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[srv.ServerInfo]:
-    """A local XMPP server for the notebook alone (of the kind the suite runs against)."""
-    directory = tmp_path_factory.mktemp("browser-xmpp")
-    yield srv.start(directory, ["alice", "bob"], kind=request.config.getoption("--server"))
-    srv.stop(directory)
 
 
 def write_jupyter_dirs(base: Path) -> dict[str, str]:
@@ -98,22 +99,24 @@ def write_jupyter_dirs(base: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def lab(xmpp: srv.ServerInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """JupyterLab on a loopback port serving a copy of the dashboard; yields its URL with token.
 
-    The notebook gets one more cell at the end, telling which Python and hooknb the kernel runs.
+    The notebook gets two more cells at the end: a ``%%hook`` cell whose hook prints (where its
+    output lands is checked), and one telling which Python and hooknb the kernel runs and where
+    its server lives.
     """
     require(importlib.util.find_spec("jupyterlab") is not None, "JupyterLab (the browser extra)")
     base = tmp_path_factory.mktemp("lab")
     root = base / "notebooks"
     root.mkdir()
     notebook = json.loads((ROOT / "notebooks" / "dashboard.ipynb").read_text())
-    notebook["cells"].append({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-                              "source": "import sys\nprint(sys.executable, hooknb.__file__)"})
+    for source in (PRINTING_HOOK, "import sys\nprint(sys.executable, hooknb.__file__, server.info.dir)"):
+        notebook["cells"].append({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                                  "source": source})
     (root / "dashboard.ipynb").write_text(json.dumps(notebook))
     token, port = secrets.token_hex(16), srv.free_port()
-    env = {**os.environ, **write_jupyter_dirs(base), "HOOKNB_SERVER_DIR": xmpp.dir,
-           "HOOKNB_HOME": str(base / "hooknb-home")}
+    env = {**os.environ, **write_jupyter_dirs(base), "HOOKNB_HOME": str(base / "hooknb-home")}
     log = base / "jupyterlab.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -207,13 +210,24 @@ def code_cell(page: Page, source: str) -> Locator:
         has=page.locator(".jp-InputArea-editor", has_text=source)).last
 
 
-def test_dashboard_live_in_chromium(page: Page, xmpp: srv.ServerInfo, tmp_path: Path) -> None:
+def new_cell(page: Page, source: str) -> Locator:
+    """Type ``source`` in a new cell at the end and run it (without waiting for it to end)."""
+    page.locator(".jp-CodeCell .jp-InputPrompt").last.click()
+    page.keyboard.press("b")
+    page.keyboard.press("Enter")
+    page.keyboard.type(source)
+    page.keyboard.press("Shift+Enter")
+    return code_cell(page, source.splitlines()[0][:40])
+
+
+def test_dashboard_live_in_chromium(page: Page, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     menu(page, "Run", "Run All Cells")
     kernel_check = code_cell(page, "print(sys.executable").locator(".jp-OutputArea")
     expect(kernel_check).to_contain_text(sys.executable, timeout=120_000)  # the last cell has run
     expect(kernel_check).to_contain_text(str(ROOT / "hooknb" / "__init__.py"))
+    xmpp = srv.read_info(kernel_check.inner_text().split()[-1])  # the notebook's own server
     expect(page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
            ).to_have_count(0)
 
@@ -223,6 +237,10 @@ def test_dashboard_live_in_chromium(page: Page, xmpp: srv.ServerInfo, tmp_path: 
     runs_before = settled_number(manager.locator(".hooknb-manager-summary"), r"(\d+) run")
     microblog_count = feed.locator("tr.hooknb-count", has_text=MICROBLOG).locator("td").last
     microblog_before = settled_number(microblog_count, r"(\d+)")
+
+    # A cell runs while the hooks run: what the printing hook prints goes under its own cell.
+    sleeper = new_cell(page, SLEEPER)
+    expect(sleeper.locator(".jp-InputPrompt")).to_contain_text("[*]")
 
     # A separate connection (alice's "e2e" device, from this process) publishes.
     writer = Host(store_path=str(tmp_path / "writer.sqlite3"))
@@ -234,6 +252,14 @@ def test_dashboard_live_in_chromium(page: Page, xmpp: srv.ServerInfo, tmp_path: 
     finally:
         writer.disconnect()
         writer.store.close()
+
+    expect(sleeper.locator(".jp-OutputArea")).to_contain_text("the sleeper is done after 5 runs")
+    printing = code_cell(page, '"printed by the hook:", item.id')
+    for i in range(5):
+        expect(printing.locator(".jp-OutputArea")).to_contain_text(f"printed by the hook: e2e-{i}")
+    expect(sleeper.locator(".jp-OutputArea")).not_to_contain_text("printed by the hook")
+    shot(printing, "hook-output-under-its-cell.png")
+    shot(sleeper, "running-cell-without-hook-output.png")
 
     newest = feed.locator("tr.hooknb-event").first
     expect(newest).to_contain_text("e2e-4")
@@ -260,12 +286,7 @@ def test_dashboard_live_in_chromium(page: Page, xmpp: srv.ServerInfo, tmp_path: 
     shot(code_cell(page, "%hook manager"), "dashboard-manager-after-delete.png")
 
     # `%hook list` typed in a new cell at the end agrees.
-    page.locator(".jp-CodeCell .jp-InputPrompt").last.click()
-    page.keyboard.press("b")
-    page.keyboard.press("Enter")
-    page.keyboard.type("%hook list")
-    page.keyboard.press("Shift+Enter")
-    listing = code_cell(page, "%hook list")
+    listing = new_cell(page, "%hook list")
     expect(listing.locator(".jp-OutputArea table")).to_be_visible()
     expect(listing.locator(".jp-OutputArea tbody tr")).to_have_count(count - 1)
     expect(listing.locator(".jp-OutputArea")).not_to_contain_text(hook_id)

@@ -47,8 +47,9 @@ def test_create_list_delete_round_trip(home, tmp_path):
 
     hooks = sorted(listed(), key=lambda h: ids.index(h["id"]))
     assert [set(h) for h in hooks] == [{"service", "node", "type", "arg", "persistent", "id", "account",
-                                        "pin", "code_changed"}] * 4
-    assert {(h["pin"], h["code_changed"]) for h in hooks} == {(False, False)}
+                                        "pin", "code_changed", "status", "items_waiting"}] * 4
+    assert {(h["pin"], h["code_changed"], h["status"], h["items_waiting"]) for h in hooks} == {
+        (False, False, "active", 0)}
     assert [(h["service"], h["node"], h["type"], h["arg"], h["persistent"], h["id"]) for h in hooks] == [
         (JID, "news", "python_file", path, True, ids[0]),
         (JID, "news", "python_code", "print(item.id)\nitem.id", True, ids[1]),
@@ -56,7 +57,7 @@ def test_create_list_delete_round_trip(home, tmp_path):
         ("pubsub.localhost", "blog", "python_code", "pass", True, ids[3])]
     simple = hooknb("pubsub", "hook", "list", "--jid", JID).stdout.splitlines()
     assert simple[0].split() == ["id", "account", "service", "node", "type", "persistent", "pin",
-                                 "code_changed", "arg"]
+                                 "code_changed", "status", "items_waiting", "arg"]
     assert sorted(row.split()[0] for row in simple[1:]) == sorted(ids)
 
     gone = hooknb("pubsub", "hook", "delete", "--jid", JID, "-n", "news", "-t", "python_file", "-a", path)

@@ -19,10 +19,12 @@ import pytest
 from IPython.core.completer import provisionalcompleter
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from test_payload_size import payload
 from test_publishers import hiding_node
 
 from hooknb import magics as magics_module
 from hooknb.commands import LIST_FIELDS as JSON_FIELDS
+from hooknb.connection import DEFAULT_MAX_BYTES
 from hooknb.hooks import PUBLISHER_UNKNOWN
 from hooknb.host import Host
 from hooknb.magics import HookMagics
@@ -475,7 +477,8 @@ def test_completion(shell, magics, host, alice, node, hook):
     hook(f"create -n {node} -t python_code 'item.id'")
     assert magics.complete("%hook ") == sorted(
         ["connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
-         "publish", "node", "status", "feed", "manager", "password"])
+         "publish", "node", "status", "feed", "manager", "replay", "enable", "disable", "output",
+         "password"])
     assert magics.complete("%hook cr") == ["create"]
     assert magics.complete("%hook node ") == ["config", "create", "delete", "purge"]
     assert magics.complete("%hook node c") == ["config", "create"]
@@ -500,3 +503,24 @@ def test_feed_and_manager_commands(hook, magics, host):
         feed.close()
         manager.close()
     assert usage_error(lambda: hook("feed --rows 0")) == "%hook feed: argument --rows: must be at least 1: '0'"
+
+
+def test_a_publish_over_the_size_limit_is_one_usage_error(hook, magics, host, account, server, tmp_path, capsys):
+    magics.max_bytes = 64 << 10  # %config HookMagics.max_bytes = 65536
+    try:
+        jid, password = account("magic")
+        hook(f"connect {jid} --password={password} --host {server.host} --port {server.port} "
+             f"--cafile {server.cafile}")
+    finally:
+        magics.max_bytes = DEFAULT_MAX_BYTES
+    node = f"magic-{uuid.uuid4().hex[:8]}"
+    hook(f"node create -n {node}")
+    big = tmp_path / "big.xml"
+    big.write_text(payload(100_000, jid, node, ""))
+    assert usage_error(lambda: hook(f"publish -n {node} -f {big}")) == (
+        f"publish to node {node!r} on {jid} not sent: the item takes 100,000 bytes, over the 65,536-byte "
+        "limit for servers that advertise none (raise it with --max-bytes or max_bytes=)")
+    assert host.client(jid).state == "connected"
+    capsys.readouterr()
+    hook(f"""publish -n {node} -i small "<p xmlns='urn:t'>small</p>" """)
+    assert capsys.readouterr().out == f"published item 'small' to node {node!r} on {jid}\n"

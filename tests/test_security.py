@@ -102,7 +102,7 @@ def test_peer_junk_is_handled(make_host, connect, server, node):
     watcher.subscribe(unhooked, server.pubsub)
     hook = host.create_hook(node, "(item.id, item.payload is None or len(item.payload))",
                             type="python_code", service=server.pubsub)
-    big = "<big xmlns='urn:big'>" + "a" * (1 << 20) + "</big>"
+    big = "<big xmlns='urn:big'>" + "a" * ((1 << 20) - 1024) + "</big>"  # within the 1 MiB default
     publisher.publish(node, big, item_id="big", service=server.pubsub)
     bare = node + "-bare"  # a node that notifies without payloads: items arrive with none
     watcher.create_node(bare, server.pubsub, config={"deliver_payloads": 0})

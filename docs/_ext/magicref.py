@@ -1,8 +1,10 @@
-"""Sphinx directives rendering the magics' reference from the parsers themselves, so it never drifts.
+"""Sphinx directives rendering the magics' and the command line's reference from the parsers
+themselves, so it never drifts.
 
 ``.. hooknb-magics::`` renders one section per ``%hook`` subcommand (its help, as argparse
 prints it), then ``%%hook``; ``.. hooknb-magic-settings::`` renders the ``%config`` settings
-of :class:`hooknb.magics.HookMagics` from its traitlets.
+of :class:`hooknb.magics.HookMagics` from its traitlets; ``.. hooknb-cli::`` renders one section
+per ``hooknb`` command, subcommands included, from :func:`hooknb.cli.build_parser`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
 
 from hooknb import grammar
+from hooknb.cli import build_parser
 from hooknb.magics import HookMagics, subcommands
 
 WIDTH = 92  # columns of the rendered help, whatever the terminal building the docs
@@ -68,11 +71,29 @@ class MagicsDirective(_Generated):
                                   "running the cell again replaces it.", grammar.cell_parser())
         out += _section("%%hook publish", "The cell body, taken as it is, is published as an item.",
                         _fixed_width(grammar.publish_cell_parser()))
+        out += _section("%%hook replay", "The cell body runs, as the hook ``%%hook`` would make of it, on "
+                                         "the items the node holds; no hook is created (see :doc:`hooks`).",
+                        _fixed_width(grammar.replay_cell_parser()))
         return out
 
 
-def _sentence(summary: str) -> str:
-    return f"{summary[:1].upper()}{summary[1:]}."
+def _sentence(summary: str | None) -> str:
+    return f"{summary[:1].upper()}{summary[1:]}." if summary else ""
+
+
+class CommandLineDirective(_Generated):
+    """``hooknb`` and every command under it, depth first."""
+
+    def lines(self) -> list[str]:
+        return _command("hooknb", "The command line; ``hooknb COMMAND --help`` prints a command's help.",
+                        _fixed_width(build_parser()))
+
+
+def _command(title: str, intro: str, parser: argparse.ArgumentParser) -> list[str]:
+    out = _section(title, intro, parser)
+    for name, sub in subcommands(parser).items():
+        out += _command(f"{title} {name}", _sentence(_summary(parser, name)), _fixed_width(sub))
+    return out
 
 
 class SettingsDirective(_Generated):
@@ -91,4 +112,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     """Register the directives."""
     app.add_directive("hooknb-magics", MagicsDirective)
     app.add_directive("hooknb-magic-settings", SettingsDirective)
+    app.add_directive("hooknb-cli", CommandLineDirective)
     return {"version": "1", "parallel_read_safe": True}

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hooknb.client import MAX_DEPTH, parse_payload, split_jid, xml_depth
-from hooknb.connection import ConnectOptions, is_loopback
+from hooknb.connection import ConnectOptions, is_loopback, split_jid
 from hooknb.errors import HooknbError
+from hooknb.operations import MAX_DEPTH, parse_payload, xml_depth
 
 
 def chain(depth: int) -> ET.Element:

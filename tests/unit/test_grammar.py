@@ -15,7 +15,8 @@ from hooknb.errors import HooknbError
 from hooknb.events import KINDS
 
 SUBCOMMANDS = ("connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
-               "publish", "status", "feed", "manager", "node", "password")
+               "publish", "status", "feed", "manager", "node", "replay", "enable", "disable", "output",
+               "password")
 
 
 @pytest.fixture(scope="module")
@@ -34,18 +35,19 @@ def error_of(parser: argparse.ArgumentParser, argv: list[str] | str) -> str:
 
 def test_create_parses_every_option(parser):
     args = grammar.parse(parser, "create -s pubsub.example.org -n news -t python_code -P --on publish,retract "
-                                 "--phase before --priority -3 --timeout 2.5 --from a@x b@y -- 'item.id'")
+                                 "--phase before --priority -3 --timeout 2.5 --from a@x b@y --max-depth 4 "
+                                 "-- 'item.id'")
     assert vars(args) == {
         "command": "create", "service": "pubsub.example.org", "node": "news", "uri": None,
         "type": "python_code", "persistent": True, "on": "publish,retract", "phase": "before",
         "priority": -3, "timeout": 2.5, "publishers": ["a@x", "b@y"], "arg": "item.id", "pin": False,
-        "create_node": False, "node_config": [], "jid": None}
+        "max_depth": 4, "create_node": False, "node_config": [], "disabled": False, "jid": None}
 
 
 def test_create_defaults(parser):
     args = grammar.parse(parser, ["create", "-n", "news", "mod.hook"])
     assert (args.service, args.type, args.persistent, args.on, args.phase, args.priority, args.timeout,
-            args.publishers) == (None, None, False, None, "event", 0, 30.0, [])
+            args.publishers, args.max_depth) == (None, None, False, None, "event", 0, 30.0, [], 16)
 
 
 def test_delete_defaults_to_every_hook_of_the_node(parser):
@@ -80,7 +82,7 @@ def test_connect_account_options(parser):
                                  "--plaintext")
     assert vars(args) == {"command": "connect", "jid_arg": "alice@example.org", "jid": None, "password": "p w",
                           "password_file": None, "host": "127.0.0.1", "port": 5223, "plaintext": True,
-                          "cafile": None, "direct_tls": False}
+                          "cafile": None, "direct_tls": False, "max_bytes": None}
     assert grammar.jid(args) == "alice@example.org"
     args = grammar.parse(parser, "connect alice@example.org")
     assert (args.password, args.host, args.port, args.plaintext) == (None, None, None, False)
@@ -111,8 +113,8 @@ def test_status_feed_and_manager(parser):
 def test_cell_parser_options():
     args = grammar.parse(grammar.cell_parser(), "-n news -P --on all --timeout 2 --from a@x b@y")
     assert vars(args) == {"service": None, "node": "news", "uri": None, "persistent": True, "on": "all",
-                          "timeout": 2.0, "publishers": ["a@x", "b@y"], "pin": False,
-                          "create_node": False, "node_config": [], "jid": None}
+                          "timeout": 2.0, "publishers": ["a@x", "b@y"], "pin": False, "max_depth": 16,
+                          "create_node": False, "node_config": [], "disabled": False, "jid": None}
     assert "unrecognized arguments: -t" in error_of(grammar.cell_parser(), "-n news -t python")
 
 
@@ -132,6 +134,12 @@ def test_unknown_event_kinds_list_the_choices(parser, value):
 @pytest.mark.parametrize("value", ["0", "-2", "soon"])
 def test_timeout_must_be_a_positive_number(parser, value):
     assert "--timeout" in error_of(parser, ["create", "-n", "x", "--timeout", value, "pass"])
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "2.5", "deep"])
+def test_max_depth_must_be_a_whole_number_of_at_least_one(parser, value):
+    assert "--max-depth" in error_of(parser, ["create", "-n", "x", "--max-depth", value, "pass"])
+    assert "--max-depth" in error_of(grammar.cell_parser(), ["-n", "x", "--max-depth", value])
 
 
 def test_timeout_nan_is_refused(parser):
@@ -266,8 +274,9 @@ def options_of(parser: argparse.ArgumentParser) -> set[str]:
 
 
 def test_every_magic_takes_jid(parser):
-    leaves = grammar.leaves(parser) + [grammar.cell_parser(), grammar.publish_cell_parser()]
-    assert len(leaves) == len(SUBCOMMANDS) - 2 + len(grammar.NODE_ACTIONS) + 2 + 2  # node, password: groups
+    leaves = grammar.leaves(parser) + [grammar.cell_parser(), grammar.publish_cell_parser(),
+                                       grammar.replay_cell_parser()]
+    assert len(leaves) == len(SUBCOMMANDS) - 2 + len(grammar.NODE_ACTIONS) + 2 + 3  # node, password: groups
     assert all("--jid" in options_of(leaf) for leaf in leaves)
     assert options_of(grammar.leaves(parser)[0]) >= CONNECTION_OPTIONS  # connect
 
@@ -278,6 +287,7 @@ def test_every_command_line_subcommand_takes_the_connection_options():
     leaves = grammar.leaves(build_parser())
     assert sorted(leaf.prog for leaf in leaves) == sorted(
         ["hooknb pubsub hook create", "hooknb pubsub hook delete", "hooknb pubsub hook list",
+         "hooknb pubsub hook replay", "hooknb pubsub hook enable", "hooknb pubsub hook disable",
          *(f"hooknb pubsub node {a}" for a in grammar.NODE_ACTIONS), "hooknb pubsub publish",
          "hooknb password set", "hooknb password delete", "hooknb run"])
     for leaf in leaves:

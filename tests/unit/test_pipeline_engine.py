@@ -141,3 +141,19 @@ def test_statistics_count_every_run_from_many_threads():
     for t in threads:
         t.join()
     assert (stats.runs, stats.failures) == (16_000, 8_000)
+
+
+def test_a_disabled_hook_journals_would_run_only_where_it_would_run(host):
+    temporary = install(host, "n", "item.id", disabled=True)
+    stored = install(host, "n", "item.id.upper()", disabled=True, persistent=True)
+    client = FakeClient()
+    feed(host, client, event("n", "a"))  # this process does not run the account's persistent hooks
+    assert host.wait_runs(1, 5)
+    assert [(r.hook_id, r.status) for r in host.runs.snapshot()] == [(temporary.id, "would_run")]
+    host.engine.active.add(ACCOUNT)
+    feed(host, client, event("n", "b"))
+    assert host.wait_runs(3, 5)
+    assert sorted((r.hook_id, r.item_id, r.status) for r in host.runs.snapshot()[1:]) == sorted(
+        [(temporary.id, "b", "would_run"), (stored.id, "b", "would_run")])
+    assert host.inbox.flush() and host.store.pending(ACCOUNT) == [], "nothing waits to run"
+    assert (temporary.runs, stored.runs, temporary.status) == (0, 0, "disabled")

@@ -144,6 +144,20 @@ def test_the_last_item_seen_per_account_service_and_node(store):
     assert store.get_position("alice@example.org", "elsewhere.example.org", "news") is None
 
 
+def test_a_nodes_position_goes_with_its_last_hook_and_says_when_it_was_noted(store, clock):
+    alice, bob, service = "alice@example.org", "bob@example.org", "pubsub.example.org"
+    for hook_id, account in (("h1", alice), ("h2", alice), ("b1", bob)):
+        store.save_hook(record(hook_id, account))
+    store.set_position(alice, service, "news", "7", "d")
+    store.set_position(bob, service, "news", "8", "e")
+    assert store.noted_position(alice, service, "news") == ("7", "d", 1.0)
+    store.delete_hooks(["h1"])                   # h2 still follows the node
+    assert store.get_position(alice, service, "news") == ("7", "d")
+    store.delete_hooks(["h2"])                   # nobody does: a later hook starts afresh
+    assert store.get_position(alice, service, "news") is None
+    assert store.get_position(bob, service, "news") == ("8", "e")
+
+
 def test_a_lease_is_held_renewed_and_taken_only_once_stale(store, clock):
     held = store.acquire_lease("a@x", "run:1", ttl=10)
     assert held["holder"] == "run:1" and held["info"]["pid"] > 0

@@ -1,0 +1,144 @@
+"""Per-run capture of what hooks print (:mod:`hooknb.capture`): each run's own output, whatever
+thread or task wrote it, bounded, and nothing else's; writes outside runs go where they went."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sys
+import threading
+
+import pytest
+
+from hooknb import capture
+from hooknb.capture import OUTPUT_MAX, Capture, Proxy
+
+
+def use_console(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    """Make the process's stdout a StringIO (the proxy is installed over it on first use); done
+    in the test itself, since pytest sets its own capture again between a fixture and the test."""
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    monkeypatch.setattr(capture, "echo", True)
+    return out
+
+
+def test_concurrent_runs_on_threads_keep_their_own_output(monkeypatch):
+    console = use_console(monkeypatch)
+    captures = [Capture() for _ in range(8)]
+    start = threading.Barrier(len(captures))
+
+    def run(n: int) -> None:
+        with captures[n].active():
+            start.wait()
+            for line in range(200):
+                print(f"run {n} line {line}")
+            print(f"run {n} warns", file=sys.stderr)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(captures))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for n, cap in enumerate(captures):
+        expected = "".join(f"run {n} line {line}\n" for line in range(200)) + f"run {n} warns\n"
+        assert cap.text() == expected
+    assert isinstance(sys.stdout, Proxy) and isinstance(sys.stderr, Proxy)
+    assert console.getvalue().count("\n") == 8 * 200, "outside a kernel, runs echo to the console"
+
+
+def test_concurrent_runs_as_tasks_keep_their_own_output(monkeypatch):
+    use_console(monkeypatch)
+
+    async def run(cap: Capture, n: int) -> None:
+        with cap.active():
+            for line in range(50):
+                print(f"task {n} line {line}")
+                await asyncio.sleep(0)  # the other tasks write in between
+
+    async def main() -> list[Capture]:
+        caps = [Capture() for _ in range(5)]
+        await asyncio.gather(*(run(c, n) for n, c in enumerate(caps)))
+        return caps
+
+    for n, cap in enumerate(asyncio.run(main())):
+        assert cap.text() == "".join(f"task {n} line {line}\n" for line in range(50))
+
+
+def test_writes_outside_runs_pass_through_untouched(monkeypatch):
+    console = use_console(monkeypatch)
+    cap = Capture()
+    with cap.active():
+        print("in the run")
+    print("after the run")
+    assert cap.text() == "in the run\n"
+    assert console.getvalue() == "in the run\nafter the run\n"
+    assert Capture().text() is None, "a run that printed nothing has no output"
+
+
+def test_output_is_bounded_with_a_marker(monkeypatch):
+    use_console(monkeypatch)
+    cap = Capture()
+    with cap.active():
+        sys.stdout.write("é" * OUTPUT_MAX)  # two bytes each in UTF-8
+        print("lost")
+    text = cap.text()
+    kept, _, marker = text.rpartition("\n[… ")
+    assert kept == "é" * (OUTPUT_MAX // 2)
+    assert marker == f"{OUTPUT_MAX + 5} more bytes of output not kept]\n"
+    assert len(kept.encode()) == OUTPUT_MAX
+
+
+def test_no_echo_keeps_output_off_the_console(monkeypatch):
+    console = use_console(monkeypatch)
+    monkeypatch.setattr(capture, "echo", False)
+    cap = Capture()
+    with cap.active():
+        print("only in the journal")
+    assert cap.text() == "only in the journal\n" and console.getvalue() == ""
+
+
+def test_the_proxy_is_the_stream_for_everything_else(monkeypatch):
+    use_console(monkeypatch)
+    capture.install()
+    assert isinstance(sys.stdout, Proxy)
+    sys.stdout.writelines(["a", "b\n"])
+    assert sys.stdout.getvalue() == "ab\n"  # the wrapped stream's own method
+    capture.install()
+    assert not isinstance(object.__getattribute__(sys.stdout, "_stream"), Proxy), "never wrapped twice"
+
+
+def test_outside_a_kernel_there_is_no_cell():
+    assert capture.cell() is None
+
+
+def test_a_cell_s_patched_write_never_sees_a_run_s_output(monkeypatch):
+    """IPython replaces ``sys.stdout.write`` while a cell runs, to keep the cell's own output in
+    its history: what a run prints meanwhile must not be taken for the cell's."""
+    console = use_console(monkeypatch)
+    capture.install()
+    teed: list[str] = []
+    original = sys.stdout.write
+
+    def tee(text: str) -> int:
+        teed.append(text)
+        return original(text)
+
+    sys.stdout.write = tee
+    cap = Capture()
+
+    def run() -> None:
+        with cap.active():
+            print("from the hook")
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join()
+    print("from the cell")
+    sys.stdout.write = original
+    print("after the cell")
+    assert teed == ["from the cell", "\n"]
+    assert cap.text() == "from the hook\n"
+    assert console.getvalue() == "from the hook\nfrom the cell\nafter the cell\n"
+    assert object.__getattribute__(sys.stdout, "_patched") is None
