@@ -37,7 +37,7 @@ MAX_REFRESH_RATE = 10.0
 WELL_KNOWN_NODES = ("urn:xmpp:microblog:0",)
 #: Where a ``--from`` hook shows, once items come, whether the service names publishers.
 LATER = "%hook list and %hook status will show it"
-PASSWORD_WARNING = ("warning: a password on a %hook line stays in the notebook and in IPython's history: "
+PASSWORD_WARNING = ("warning: a password written on a %hook line stays in the notebook and in IPython's history: "
                     "prefer $HOOKNB_PASSWORD, the keyring (%hook password set JID) or no password "
                     "(you are asked for it)")
 
@@ -164,7 +164,7 @@ class HookMagics(Magics):
             args.max_bytes = self.max_bytes
         jid = grammar.jid(args) or self._account(args)
         options = commands.connect_options(args, jid)  # checked before any prompt
-        if args.password:
+        if args.password and self._typed(args.password):
             print(PASSWORD_WARNING, file=sys.stderr)
         client = self.host.connect(jid, commands.password(args, jid), **asdict(options))
         acting = self.host.account(self.default_account or None)
@@ -172,6 +172,13 @@ class HookMagics(Magics):
             print(f"connected as {client.jid} (the magics act on {acting} unless --jid names another)")
         else:
             print(f"connected as {client.jid}" + (", the default account" if len(self.host.clients) > 1 else ""))
+
+    def _typed(self, text: str) -> bool:
+        """Whether ``text`` is written in the cell being run, so in the notebook and its history (a
+        value that ``{expr}`` or ``$name`` put in the line is not)."""
+        history = getattr(self.shell, "history_manager", None)
+        cells = history.input_hist_raw if history is not None else []
+        return bool(cells) and text in cells[-1]
 
     def _password(self, args: argparse.Namespace) -> None:
         print(commands.keyring(args, self._account(args)))
