@@ -34,7 +34,7 @@ from . import connection
 from . import loop as _loop
 from .connection import ConnectOptions, split_jid
 from .errors import ConnectError, HooknbError, PayloadTooLargeError, PubSubError
-from .events import EVENT_TAG, Event, escape, parse_notification, serialise
+from .events import EVENT_TAG, Event, escape, parse_notification, payload_digest, serialise
 from .operations import ClientHandler, Operation, parse_payload, publish_size
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,7 @@ class Client:
         self.reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS
         self.handler = handler or ClientHandler()
         self._subscriptions: set[tuple[str, str]] = set()
+        self._subscribing: set[tuple[str, str]] = set()  # asked for, not answered yet
         self.reconnects = 0
         self._closing = False
         self._reconnect_task: asyncio.Task | None = None
@@ -178,6 +179,11 @@ class Client:
         """The (service, node) pairs this client receives notifications of (restored on every
         session start)."""
         return frozenset(self._subscriptions)
+
+    def subscribed(self, service: str, node: str) -> bool:
+        """Whether this client subscribed to ``node`` on ``service``, or is subscribing (a server
+        may send the node's last item before it answers), without copying the set."""
+        return (service, node) in self._subscriptions or (service, node) in self._subscribing
 
     @_loop.on_loop
     async def aconnect(self, timeout: float = CONNECT_TIMEOUT) -> Client:
@@ -373,8 +379,10 @@ class Client:
 
     def _first_copy(self, event: Event) -> bool:
         """False for a second copy of a PEP notification: ejabberd sends the owner one copy to
-        the bare JID (as a subscriber) and one to the full JID (for the +notify interest)."""
-        key = (event.service, event.node, event.kind, event.item_id, event.payload)
+        the bare JID (as a subscriber) and one to the full JID (for the +notify interest).  The
+        payload is remembered by its digest, never itself (it may weigh megabytes)."""
+        payload = None if event.payload is None else payload_digest(event.payload)
+        key = (event.service, event.node, event.kind, event.item_id, payload)
         if key in self._recent:
             return False
         self._recent[key] = None
@@ -421,6 +429,13 @@ class Client:
         return self.xmpp
 
     async def _subscribe_raw(self, service: str, node: str) -> None:
+        self._subscribing.add((service, node))
+        try:
+            await self._subscribe_request(service, node)
+        finally:
+            self._subscribing.discard((service, node))
+
+    async def _subscribe_request(self, service: str, node: str) -> None:
         xmpp = self.xmpp
         if self.is_pep(service):
             # PEP (XEP-0163): ask with a +notify interest in our capabilities, then make sure

@@ -52,7 +52,7 @@ from .capture import Capture
 from .errors import HooknbError, PubSubError, Veto, VetoError
 from .events import Event, Item
 from .hooks import Hook, HookSpec, Registry
-from .inbox import Entry, Inbox, Position
+from .inbox import Entry, Inbox, Position, digest
 from .journal import Journal, Run
 from .lanes import Lane, Outcome, TaskLane, ThreadLane, failure
 from .loading import Loader, make_loader
@@ -295,11 +295,12 @@ class Engine:
 
     def offer(self, hook: Hook, client: Client, item: Item, entry: Entry | None = None) -> bool:
         """Queue one item for one hook; False if it was already run or had to be dropped.  A
-        temporary hook skips a version it already saw (the inbox does it for persistent ones)."""
+        temporary hook skips a version it already saw (the inbox does it for persistent ones):
+        versions are remembered by their payload's digest, never the payload itself."""
         lane = self.lane(hook)
         event = item.event
         if entry is None and event.item_id is not None and \
-                not lane.claim((event.service, event.node, event.item_id, event.kind, event.payload)):
+                not lane.claim((event.service, event.node, event.item_id, event.kind, digest(event))):
             return False
         if item.depth >= hook.max_depth:
             self.record(hook, item, time.time(), 0.0, self._too_deep(hook, item))

@@ -7,6 +7,8 @@ event with ``item_id`` None.  Hooks receive an :class:`Item`, a light view on th
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import sys
 import time
@@ -24,6 +26,31 @@ DEFAULT_KINDS = frozenset({"publish"})
 
 _intern = sys.intern
 log = logging.getLogger(__name__)
+#: Payloads up to this many characters have their digest remembered (the latest 1,024): an
+#: event's digest is asked for by its node's position, its inbox entry and its hook's lane.
+#: Of longer ones only the latest is remembered, so that no more than 4 MiB of payloads and one
+#: long payload are held for this.
+DIGEST_CACHED = 4096
+_last_long: tuple[str, str] = ("", "")  # the latest long payload and its digest
+
+
+def payload_digest(payload: str) -> str:
+    """The SHA-256 of a payload (of its UTF-8 encoding), in hexadecimal."""
+    global _last_long
+    if len(payload) <= DIGEST_CACHED:
+        return _cached_sha256(payload)
+    last, value = _last_long
+    if last is not payload:
+        value = _sha256(payload)
+        _last_long = (payload, value)
+    return value
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+_cached_sha256 = functools.lru_cache(maxsize=1024)(_sha256)
 
 
 @dataclass(frozen=True, slots=True)

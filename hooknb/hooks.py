@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any
@@ -308,6 +309,8 @@ class Registry:
         self._hooks: dict[str, Hook] = {}
         self._index: dict[tuple[str, str, str, str], tuple[Hook, ...]] = {}
         self._lock = threading.RLock()
+        #: Called with the hooks each :meth:`remove` took out, on the thread that removed them.
+        self.removed: list[Callable[[list[Hook]], None]] = []
 
     def __len__(self) -> int:
         return len(self._hooks)
@@ -350,12 +353,15 @@ class Registry:
             self._reindex((hook.account, hook.service, hook.node, hook.phase))
 
     def remove(self, hook_ids: list[str]) -> list[Hook]:
-        """Remove hooks by id; returns the removed ones."""
+        """Remove hooks by id; returns the removed ones (and tells the :attr:`removed` listeners)."""
         with self._lock:
             removed = [self._hooks.pop(i) for i in hook_ids if i in self._hooks]
             for key in {(h.account, h.service, h.node, h.phase) for h in removed}:
                 self._reindex(key)
-            return removed
+        if removed:
+            for listener in self.removed:
+                listener(removed)
+        return removed
 
     def find(self, account: str | None, service: str, node: str, type_: str | None = None,
              arg: str | None = None, phase: str | None = None) -> list[Hook]:
@@ -375,6 +381,11 @@ class Registry:
         if arg and not type_ and not found:
             found = self.find(account, service, node, None, normalize_arg("python_file", arg))
         return found
+
+    def hooked(self, account: str, service: str, node: str) -> bool:
+        """Whether any hook (of any phase) is attached to the node."""
+        index = self._index
+        return any((account, service, node, phase) in index for phase in PHASES)
 
     def nodes(self, account: str) -> set[tuple[str, str]]:
         """The (service, node) pairs an account has event hooks on."""

@@ -316,8 +316,8 @@ class Host:
         return frames.gaps(self.store.gaps(account))
 
     def status(self, account: str | None = None) -> pd.DataFrame:
-        """One row per account (or ``account``'s): state, last error, reconnects, subscriptions, who runs
-        its persistent hooks, gaps, why the ``store`` cannot be written, hook warnings, nodes waited for."""
+        """One row per account (or ``account``'s): state, last error, reconnects, subscriptions, who runs its
+        persistent hooks, gaps, why the ``store`` cannot be written, warnings, nodes waited for, ``unsolicited``."""
         from . import frames
 
         return frames.accounts({**c.handler.status(c), "store": self.inbox.status} for c in self.clients.values()

@@ -8,8 +8,9 @@ on the worker thread that ran it, before that thread takes its next item, so tha
 ended is never run again; through the inbox thread for runs that ended on the loop.
 
 SQLite never runs on the event loop.  When the store fails (locked, disk full, read-only), the
-batches and done marks wait in memory (up to ``memory_max`` entries), retried every
-``retry`` seconds; :attr:`Inbox.status` says why, and they are written on recovery.
+batches and done marks wait in memory (up to ``memory_max`` entries and ``memory_bytes`` bytes
+of payloads), retried every ``retry`` seconds; :attr:`Inbox.status` says why, and they are
+written on recovery.
 
 Delivery, stated exactly: every item bound for a persistent hook runs at least once (pending
 entries run first at the next start); a run whose end was recorded is never repeated; only a
@@ -19,9 +20,8 @@ run in flight when the process died may run again.
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import loop as _loop
 from .errors import HooknbError
-from .events import Event
+from .events import Event, payload_digest
 
 if TYPE_CHECKING:
     from .store import Store
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 RETRY = 0.5  # seconds between attempts while the store fails
 MEMORY_MAX = 100_000  # entries held in memory while the store fails
+MEMORY_BYTES = 256 * 2**20  # bytes of their payloads (100,000 items of 1 MB would be 100 GB)
 PRUNE_EVERY = 10_000  # entries written between two prunings of runs done (DONE_KEEP per hook)
 Position = tuple[str, str, str, str, str]  # (account, service, node, item id, payload digest)
 
@@ -49,14 +50,7 @@ def digest(event: Event) -> str:
     a node-wide event (purge, delete, config) has no identity to share: a fresh token."""
     if event.item_id is None:
         return uuid.uuid4().hex
-    return _payload_digest(event.payload) if event.payload is not None else ""
-
-
-@functools.lru_cache(maxsize=1024)
-def _payload_digest(payload: str) -> str:
-    """SHA-256 of a payload, remembered for the latest ones: an event's digest is asked for its
-    node's position and again for its inbox entry."""
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return payload_digest(event.payload) if event.payload is not None else ""
 
 
 class Entry:
@@ -82,6 +76,11 @@ class Entry:
                    version, seq)
 
 
+def _weight(entries: list[Entry]) -> int:
+    """The memory the payloads of ``entries`` take, in bytes."""
+    return sum(sys.getsizeof(e.event.payload) for e in entries)
+
+
 class _Batch:
     __slots__ = ("entries", "positions", "then")
 
@@ -93,14 +92,16 @@ class _Batch:
 class Inbox:
     """The writer of the inbox (see the module docstring); one per process."""
 
-    def __init__(self, store: Callable[[], Store], retry: float = RETRY, memory_max: int = MEMORY_MAX) -> None:
+    def __init__(self, store: Callable[[], Store], retry: float = RETRY, memory_max: int = MEMORY_MAX,
+                 memory_bytes: int = MEMORY_BYTES) -> None:
         self._store = store
         self.retry = retry
-        self.memory_max = memory_max
+        self.memory_max, self.memory_bytes = memory_max, memory_bytes
         self._cv = threading.Condition()
         self._batches: deque[_Batch] = deque()
         self._dones: list[tuple[int, float, Future | None]] = []
         self._held = 0  # entries in waiting batches
+        self._held_bytes = 0  # the weight of their payloads
         self._thread: threading.Thread | None = None
         #: Why the store cannot be written right now (None when it can).
         self.status: str | None = None
@@ -111,12 +112,16 @@ class Inbox:
                then: Callable[[list[Entry]], None] | None = None) -> bool:
         """Write ``entries`` and ``positions`` in one transaction, then call ``then`` on the loop
         with the entries that were new (copies of versions already in the inbox are left out).
-        False, and nothing kept, when ``memory_max`` entries already wait for a failing store."""
+        False, and nothing kept, when entries wait already (for a failing store) and these would
+        take them past ``memory_max`` entries or ``memory_bytes`` bytes of payloads."""
+        weight = _weight(entries)
         with self._cv:
-            if entries and self._held + len(entries) > self.memory_max:
+            if entries and self._held and (self._held + len(entries) > self.memory_max
+                                           or self._held_bytes + weight > self.memory_bytes):
                 return False
             self._batches.append(_Batch(entries, positions, then))
             self._held += len(entries)
+            self._held_bytes += weight
             self._wake()
         return True
 
@@ -195,6 +200,7 @@ class Inbox:
                 for _ in batches:
                     self._batches.popleft()
                 self._held -= sum(len(b.entries) for b in batches)
+                self._held_bytes -= sum(_weight(b.entries) for b in batches)
                 del self._dones[:len(dones)]
 
     def _prune(self, written: int) -> None:

@@ -1,20 +1,33 @@
 """Bounded in-memory journals (events, hook runs).
 
-A :class:`Journal` keeps the newest ``maxlen`` records (slotted dataclasses) and counts what
-it has dropped.  Appends come from the event-loop thread, snapshots from the notebook's, so
-both take a lock.  Their DataFrames are built by :mod:`hooknb.frames`.
+A :class:`Journal` keeps the newest records (slotted dataclasses) that fit both its bounds:
+``maxlen`` records and ``max_bytes`` bytes (128 MiB by default), and counts what it has
+dropped.  A record's weight is an estimate of the memory it holds: the record and its strings
+(``sys.getsizeof``).  A string field longer than :data:`FIELD_MAX` characters (64 KiB) is kept
+cut, followed by its full length and SHA-256 (:func:`cut`): an event's payload of a megabyte is
+journaled as its first 64 KiB, while the hooks received it whole.  Appends come from the
+event-loop thread and the hooks' threads, snapshots from the notebook's, so all take a lock.
+Their DataFrames are built by :mod:`hooknb.frames`.
 """
 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import gc
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from .events import payload_digest
+
+#: How many bytes of records a journal keeps by default (events and runs: 256 MiB together).
+MAX_BYTES = 128 * 2**20
+#: How many characters of one string field of a record a journal keeps (more are cut).
+FIELD_MAX = 64 * 2**10
 R = TypeVar("R")
 
 
@@ -58,27 +71,81 @@ class Run:
     replay: bool = False  # a run over a node's stored items (hooknb.replay), not a live one
 
 
-class Journal(Generic[R]):
-    """The newest ``maxlen`` records of one kind (of strings, numbers and None), thread-safe."""
+_FIELDS: dict[type, tuple[str, ...]] = {}
+getsizeof = sys.getsizeof
 
-    def __init__(self, maxlen: int = 100_000) -> None:
-        self._rows: deque[R] = deque(maxlen=maxlen)
+
+def cut(text: str, keep: int = FIELD_MAX) -> str:
+    """``text`` itself when it has at most ``keep`` characters; else as many of its first as fit
+    in ``keep`` with ``... [cut: N characters in all, sha256 HEX]`` after them (the SHA-256 of
+    the whole text in UTF-8: for a payload, the digest of the item's version)."""
+    if len(text) <= keep:
+        return text
+    digest = payload_digest(text)
+    tail = f"... [cut: {len(text):,} characters in all, sha256 {digest}]"
+    return text[:max(keep - len(tail), 0)] + tail
+
+
+def fit(row: R) -> tuple[R, int]:
+    """``row`` with its long strings :func:`cut` (a copy, if any is), and its weight in bytes:
+    the record's and its fields' (``sys.getsizeof``: None and numbers count a little too)."""
+    names = _FIELDS.get(type(row))
+    if names is None:
+        names = _FIELDS[type(row)] = tuple(f.name for f in dataclasses.fields(row)) \
+            if dataclasses.is_dataclass(row) else ()
+    size = getsizeof(row)
+    for name in names:
+        size += getsizeof(getattr(row, name))
+    if size <= FIELD_MAX:
+        return row, size
+    long = {name: cut(value) for name in names
+            if type(value := getattr(row, name)) is str and len(value) > FIELD_MAX}
+    if long:
+        row = dataclasses.replace(row, **long)
+        size = getsizeof(row) + sum(getsizeof(getattr(row, name)) for name in names)
+    return row, size
+
+
+class Journal(Generic[R]):
+    """The newest records of one kind (of strings, numbers and None) within ``maxlen`` records
+    and ``max_bytes`` bytes (the newest record is kept whatever its weight), thread-safe."""
+
+    def __init__(self, maxlen: int = 100_000, max_bytes: int = MAX_BYTES) -> None:
+        self._rows: deque[R] = deque()
+        self._sizes: deque[int] = deque()
+        self._maxlen, self._max_bytes = maxlen, max_bytes
         self._lock = threading.Condition()
         #: How many records were appended since the journal was made, kept or not: wait for
         #: ``n`` more with ``journal.wait(journal.total + n)`` (or ``host.wait_runs``).
         self.total = 0
+        #: The weight of the records kept, in bytes (see :func:`fit`).
+        self.bytes = 0
         #: Called with each batch of new records, on the appending thread (e.g. a live counter).
         self.listeners: list[Callable[[list[R]], None]] = []
 
     @property
     def maxlen(self) -> int:
-        """How many records are kept."""
-        return self._rows.maxlen or 0
+        """How many records are kept at most."""
+        return self._maxlen
 
-    def resize(self, maxlen: int) -> None:
-        """Keep at most ``maxlen`` records from now on (the newest are kept)."""
+    @property
+    def max_bytes(self) -> int:
+        """How many bytes of records are kept at most."""
+        return self._max_bytes
+
+    def resize(self, maxlen: int | None = None, max_bytes: int | None = None) -> None:
+        """Keep at most ``maxlen`` records and ``max_bytes`` bytes from now on (each unchanged
+        when None; the newest are kept)."""
         with self._lock:
-            self._rows = deque(self._rows, maxlen=maxlen)
+            self._maxlen = self._maxlen if maxlen is None else maxlen
+            self._max_bytes = self._max_bytes if max_bytes is None else max_bytes
+            self._trim()
+
+    def _trim(self) -> None:
+        rows, sizes = self._rows, self._sizes
+        while len(rows) > self._maxlen or (self.bytes > self._max_bytes and len(rows) > 1):
+            rows.popleft()
+            self.bytes -= sizes.popleft()
 
     @property
     def dropped(self) -> int:
@@ -87,25 +154,25 @@ class Journal(Generic[R]):
 
     def append(self, row: R) -> None:
         """Add one record."""
-        _untrack(row)
-        with self._lock:
-            self._rows.append(row)
-            self.total += 1
-            self._lock.notify_all()
-        for listener in self.listeners:
-            listener([row])
+        self.extend([row])
 
     def extend(self, rows: Iterable[R]) -> None:
-        """Add several records."""
-        rows = list(rows)
+        """Add several records (long strings cut, see :func:`fit`)."""
+        kept, sizes = [], []
         for row in rows:
+            row, size = fit(row)
             _untrack(row)
+            kept.append(row)
+            sizes.append(size)
         with self._lock:
-            self._rows.extend(rows)
-            self.total += len(rows)
+            self._rows.extend(kept)
+            self._sizes.extend(sizes)
+            self.bytes += sum(sizes)
+            self.total += len(kept)
+            self._trim()
             self._lock.notify_all()
         for listener in self.listeners:
-            listener(rows)
+            listener(kept)
 
     def snapshot(self, last: int | None = None) -> list[R]:
         """A copy of the records, oldest first (only the ``last`` newest if given)."""
@@ -142,6 +209,8 @@ class Journal(Generic[R]):
         """Forget every record."""
         with self._lock:
             self._rows.clear()
+            self._sizes.clear()
+            self.bytes = 0
 
     def __len__(self) -> int:
         return len(self._rows)

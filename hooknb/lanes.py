@@ -123,9 +123,10 @@ class ThreadLane(Lane):
         self._worker = False
         self.abandoned = 0
         self.current: tuple[int, float, float, Item, Entry | None] | None = None
+        self._ending = False  # a run ended and is being recorded (and marked done)
 
     def pending(self) -> int:
-        return len(self._items) + (1 if self.current else 0)
+        return len(self._items) + (1 if self.current or self._ending else 0)
 
     def waiting(self) -> int:
         return len(self._items)
@@ -175,10 +176,11 @@ class ThreadLane(Lane):
                         return
                     self._worker, gen = True, self._gen  # take over the lane again
                     continue
-                self.current = None
+                self.current, self._ending = None, True  # pending until recorded and marked done
             engine.record(hook, item, ts, duration, outcome)
             if entry is not None:
                 engine.finish(entry)
+            self._ending = False
 
     def expire(self, now: float) -> tuple[float, Item, Entry | None] | None:
         """Called by the watchdog: abandon the current run if it is past the timeout."""

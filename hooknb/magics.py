@@ -29,6 +29,7 @@ from .connection import DEFAULT_MAX_BYTES
 from .errors import HelpRequested, HooknbError
 from .hooks import WAITING, Hook
 from .host import Host, get_host
+from .journal import FIELD_MAX, MAX_BYTES
 from .loading import TYPES, CodeLoader
 
 #: Redraws per second the widgets never exceed, whatever the setting.
@@ -85,6 +86,10 @@ class HookMagics(Magics):
 
     events_max = Int(100_000, help="How many incoming events the journal keeps.").tag(config=True)
     runs_max = Int(100_000, help="How many hook runs the journal keeps.").tag(config=True)
+    events_max_bytes = Int(MAX_BYTES, help="How many bytes of events the journal keeps (a payload "
+                                           f"longer than {FIELD_MAX:,} characters is kept cut, "
+                                           "with its SHA-256).").tag(config=True)
+    runs_max_bytes = Int(MAX_BYTES, help="How many bytes of hook runs the journal keeps.").tag(config=True)
     default_account = Unicode("", help="The account the magics act on without --jid (empty: "
                                        "$HOOKNB_JID, else the last connected, else the only one "
                                        "with hooks in the store).").tag(config=True)
@@ -112,7 +117,7 @@ class HookMagics(Magics):
         self._host = host
         self._resize_journals()
 
-    @validate("events_max", "runs_max", "max_bytes")
+    @validate("events_max", "runs_max", "max_bytes", "events_max_bytes", "runs_max_bytes")
     def _check_size(self, proposal: Any) -> int:
         if proposal.value < 1:
             raise TraitError(f"{proposal.trait.name} must be at least 1, not {proposal.value}")
@@ -124,15 +129,16 @@ class HookMagics(Magics):
             raise TraitError(f"refresh_rate must be positive, not {proposal.value}")
         return min(proposal.value, MAX_REFRESH_RATE)
 
-    @observe("events_max", "runs_max")
+    @observe("events_max", "runs_max", "events_max_bytes", "runs_max_bytes")
     def _sizes_changed(self, _change: Any) -> None:
         self._resize_journals()
 
     def _resize_journals(self) -> None:
         host = self.host
-        for journal, size in ((host.events, self.events_max), (host.runs, self.runs_max)):
-            if journal.maxlen != size:
-                journal.resize(size)
+        for journal, size, weight in ((host.events, self.events_max, self.events_max_bytes),
+                                      (host.runs, self.runs_max, self.runs_max_bytes)):
+            if (journal.maxlen, journal.max_bytes) != (size, weight):
+                journal.resize(size, weight)
 
     def _named(self, args: argparse.Namespace) -> str | None:
         """The account a magic names: ``--jid``, else ``HookMagics.default_account`` (None: neither)."""

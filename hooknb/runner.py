@@ -58,6 +58,7 @@ from .journal import Run
 SYNC_PERIOD = 0.5  # seconds between looks at the store for hooks added or deleted elsewhere
 TICK = 0.1  # seconds between looks at the runs journal and the connection state
 EVENTS_KEPT = 1_000  # the runner journals events only to look at; runs are logged as they come
+EVENTS_BYTES = 8 * 2**20  # (and at most this many bytes of them)
 RUNS_KEPT = 10_000
 LOG_FORMATS = ("text", "json")
 IN_FLIGHT_WAIT = 5.0  # seconds a run in progress at the end of the grace gets to end
@@ -133,7 +134,7 @@ class Runner:
         """Connect, run hooks until a signal, stop cleanly; returns the exit code."""
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
-        self.host.events.resize(EVENTS_KEPT)
+        self.host.events.resize(EVENTS_KEPT, EVENTS_BYTES)
         self.host.runs.resize(RUNS_KEPT)
         capture.echo = False  # what a run prints is in its log record, never loose on stdout
         self.host.holder = "hooknb run:" + self.host.holder.partition(":")[2]

@@ -206,6 +206,9 @@ storage = "internal"
 admins = {{ {admins} }}
 limits = {{ c2s = {{ rate = "100mb/s" }} }}
 c2s_stanza_size_limit = {stanza_limit}
+-- read up to 1 MiB at a time (4 KiB by default, with a pause of a millisecond or more between
+-- reads: a stanza of 1 MB took 0.28 s to arrive instead of 0.03 s)
+network_default_read_size = 1048576
 pep_max_items = 1000
 
 VirtualHost "{domain}"

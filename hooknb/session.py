@@ -34,6 +34,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from . import loop as _loop
 from .errors import HookCreateError, HooknbError, PubSubError
 from .events import Event
 from .inbox import Entry, Position, digest
@@ -42,7 +43,7 @@ from .operations import ClientHandler, Operation, Send
 if TYPE_CHECKING:
     from .client import Client
     from .engine import Engine
-    from .hooks import HookSpec
+    from .hooks import Hook, HookSpec
 
 log = logging.getLogger(__name__)
 NodeKey = tuple[str, str, str]  # (account, service, node)
@@ -62,14 +63,36 @@ class Positions:
     """The last item seen on each hooked node of each account, with its payload digest (so a
     republished item is told apart), in memory (loop thread only).  Only nodes with hooks are
     kept; those with persistent hooks reach the store through the inbox (:meth:`note` returns
-    them)."""
+    them).
+
+    A node whose hooks are all deleted is forgotten at the next deletion (if it has no hook
+    again by then: a hook replaced by a new one keeps its node's position), and from the first
+    one is no longer taken as known: hooked again, it is looked at anew (:meth:`Session.mark`)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._seen: dict[NodeKey, Mark] = {}
+        self._unhooked: set[NodeKey] = set()  # nodes left without hooks at the last deletion
+        engine.registry.removed.append(self._removed)
 
     def __contains__(self, key: NodeKey) -> bool:
-        return key in self._seen
+        return key in self._seen and key not in self._unhooked
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def _removed(self, hooks: list[Hook]) -> None:
+        """Hooks were deleted (any thread): look at their nodes on the loop."""
+        if self._seen:
+            keys = {(h.account, h.service, h.node) for h in hooks}
+            _loop.get_loop().call_soon_threadsafe(self._forget, keys)
+
+    def _forget(self, keys: set[NodeKey]) -> None:
+        hooked = self._engine.registry.hooked
+        for key in self._unhooked:
+            if not hooked(*key):
+                self._seen.pop(key, None)
+        self._unhooked = {key for key in keys if key in self._seen and not hooked(*key)}
 
     def get(self, key: NodeKey) -> Mark | None:
         """The last item seen on a node (("", "") for a node seen empty; None if never looked at)."""
@@ -105,6 +128,7 @@ class Positions:
     def remember(self, key: NodeKey, items: list[Event]) -> Position:
         """Note a node's newest item ("" when it is empty); returns the position."""
         self._seen[key] = (items[-1].item_id or "", digest(items[-1])) if items else ("", "")
+        self._unhooked.discard(key)
         return (*key, *self._seen[key])
 
 
@@ -117,6 +141,8 @@ class Session(ClientHandler):
         self.holder = holder
         self.lease: dict[str, Any] | None = None
         self.gaps = 0
+        #: Events of nodes neither subscribed to here nor hooked: counted, not journaled.
+        self.unsolicited = 0
         self._held: list[Event] | None = None
         self._marks: dict[NodeKey, Mark | None] = {}
         self._late: dict[NodeKey, frozenset[str]] = {}  # hooks younger than their node's stored mark
@@ -151,7 +177,8 @@ class Session(ClientHandler):
         return {"account": client.jid, "state": client.state, "last_error": client.last_error,
                 "reconnects": client.reconnects, "subscriptions": len(client.subscriptions),
                 "persistent_hooks_run_by": self.describe_lease(), "gaps": self.gaps,
-                "warnings": "\n".join(warnings) or None, "waiting": len(self.waiting)}
+                "warnings": "\n".join(warnings) or None, "waiting": len(self.waiting),
+                "unsolicited": self.unsolicited}
 
     # ---------------------------------------------------------------- ClientHandler
     async def prepare_session(self, client: Client) -> None:
@@ -206,7 +233,14 @@ class Session(ClientHandler):
     # ---------------------------------------------------------------- the pipeline
     def accept(self, client: Client, events: list[Event], skip: frozenset[str] = frozenset()) -> None:
         """Note the last item per node, then hand the events to the engine (not to the hooks in
-        ``skip``); a hooked node deleted is waited for, as a node that does not exist."""
+        ``skip``); a hooked node deleted is waited for, as a node that does not exist.  Events of
+        nodes that this client did not subscribe to and that have no hook (a subscription of
+        another resource of the account, a contact's PEP) are only counted (:attr:`unsolicited`)."""
+        subscribed, hooked = client.subscribed, self.engine.registry.hooked
+        wanted = [e for e in events if subscribed(e.service, e.node) or hooked(e.account, e.service, e.node)]
+        if len(wanted) < len(events):
+            self.unsolicited += len(events) - len(wanted)
+            events = wanted
         fresh, positions = self.positions.note(events)
         self.engine.accept(client, fresh, positions, skip)
         for event in events:

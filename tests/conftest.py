@@ -17,6 +17,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from processes import RunnerProcess
@@ -151,14 +152,16 @@ def make_host(home: Path, server: srv.ServerInfo) -> Iterator[Callable[[], Host]
 
 @pytest.fixture
 def connect(server: srv.ServerInfo, account: Callable[[str], tuple[str, str]]) -> Callable[..., Client]:
-    """``connect(host, jid=None, password=None)``: connect an account (a fresh one by default)
-    over STARTTLS, trusting the server's CA."""
+    """``connect(host, jid=None, password=None, resource="", **options)``: connect an account (a
+    fresh one by default) over STARTTLS, trusting the server's CA (``options``: more of
+    :meth:`Host.aconnect`'s, e.g. ``max_bytes``)."""
 
-    def do(host: Host, jid: str | None = None, password: str | None = None, resource: str = "") -> Client:
+    def do(host: Host, jid: str | None = None, password: str | None = None, resource: str = "",
+           **options: Any) -> Client:
         if jid is None:
             jid, password = account("u")
         full = f"{jid}/{resource}" if resource else jid
-        return host.connect(full, password, host=server.host, port=server.port, cafile=server.cafile)
+        return host.connect(full, password, host=server.host, port=server.port, cafile=server.cafile, **options)
 
     return do
 

@@ -20,12 +20,14 @@ from IPython.core.completer import provisionalcompleter
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from test_payload_size import payload
+from traitlets import TraitError
 from test_publishers import hiding_node
 
 from hooknb import magics as magics_module
 from hooknb.commands import LIST_FIELDS as JSON_FIELDS
 from hooknb.connection import DEFAULT_MAX_BYTES
 from hooknb.hooks import PUBLISHER_UNKNOWN
+from hooknb.journal import MAX_BYTES
 from hooknb.host import Host
 from hooknb.magics import HookMagics
 from hooknb.server import ServerInfo
@@ -459,6 +461,11 @@ def test_settings_with_config(shell, magics, host, account, server, capsys):
     shell.run_line_magic("config", "HookMagics.events_max = 50")
     shell.run_line_magic("config", "HookMagics.runs_max = 60")
     assert (host.events.maxlen, host.runs.maxlen) == (50, 60)
+    shell.run_line_magic("config", "HookMagics.events_max_bytes = 32 * 2**20")
+    shell.run_line_magic("config", "HookMagics.runs_max_bytes = 2**20")
+    assert (host.events.max_bytes, host.runs.max_bytes) == (32 * 2**20, 2**20)
+    with pytest.raises(TraitError, match="events_max_bytes must be at least 1, not 0"):
+        magics.events_max_bytes = 0
     shell.run_line_magic("config", "HookMagics.refresh_rate = 100")
     assert magics.refresh_rate == 10.0
     first, first_password = account("first")
@@ -471,6 +478,8 @@ def test_settings_with_config(shell, magics, host, account, server, capsys):
     assert [h.account for h in host.hooks()] == [first]
     shell.run_line_magic("config", "HookMagics.events_max = 100000")
     shell.run_line_magic("config", "HookMagics.runs_max = 100000")
+    shell.run_line_magic("config", f"HookMagics.events_max_bytes = {MAX_BYTES}")
+    shell.run_line_magic("config", f"HookMagics.runs_max_bytes = {MAX_BYTES}")
 
 
 def test_completion(shell, magics, host, alice, node, hook):

@@ -95,15 +95,15 @@ def test_the_limit_the_server_advertises_wins_over_max_bytes(make_host, limits_s
 
 
 def test_the_advertised_limit_is_the_one_the_server_enforces(make_host, limits_server, node):
-    """Sent anyway (past hooknb's check), a publish 16 kB over the limit makes the server close the
+    """Sent anyway (past hooknb's check), a publish well over the limit makes the server close the
     stream: the limit hooknb keeps to is the one the server enforces (Prosody checks it between
-    reads of 8 kB, so a stanza up to one read over may pass)."""
+    reads, of up to 1 MiB on the local server, so a stanza up to one read over may pass)."""
     info = limits_server
     client = make_host().connect(f"{info.jid('alice')}/raw", info.accounts["alice"], host=info.host,
                                  port=info.port, cafile=info.cafile)
     client.auto_reconnect = False
     client.create_node(node)
-    over = ET.fromstring(payload(SERVER_LIMIT + (16 << 10), client.jid, node, "z"))
+    over = ET.fromstring(payload(SERVER_LIMIT + (2 << 20), client.jid, node, "z"))
     request = client.xmpp.plugin["xep_0060"].publish
     with pytest.raises(PubSubError, match="the connection was lost before the server answered"):
         _loop.call(client._iq("publish", client.jid, node, request(client.jid, node, id="z", payload=over)))

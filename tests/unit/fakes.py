@@ -24,6 +24,7 @@ class FakeClient:
         self.jid = jid
         self.state = "connected"
         self.last_error: str | None = None
+        self.reconnects = 0
         self.capacity: str | None = None
         self.nodes: dict[tuple[str, str], list[Event]] = {}
         self.subscriptions: set[tuple[str, str]] = set()
@@ -49,6 +50,9 @@ class FakeClient:
 
     async def aget_node_config(self, node: str, service: str | None = None) -> dict[str, Any]:
         return {} if self.capacity is None else {"pubsub#max_items": self.capacity}
+
+    def subscribed(self, service: str, node: str) -> bool:
+        return (service, node) in self.subscriptions
 
     def drop_subscription(self, service: str, node: str) -> None:
         self.subscriptions.discard((service, node))
