@@ -40,9 +40,9 @@ from typing import Any
 
 from . import capture, commands
 from .connection import split_jid
-from .errors import ConnectError, GrammarError, HelpRequested, HookCreateError, HooknbError, TrustError
-from .grammar import (Parser, add_account_options, add_create, add_delete, add_list, add_node, add_publish,
-                      add_replay, add_switches)
+from .errors import ConnectError, GrammarError, HelpRequested, HookCreateError, HooknbError, KeyringError, TrustError
+from .grammar import (CLI_JID_DEFAULT, Parser, add_account_options, add_create, add_delete, add_list, add_node,
+                      add_password, add_publish, add_replay, add_switches, jid, leaves)
 from .host import Host, get_host
 from .runner import LOG_FORMATS, RunLog, Runner
 
@@ -50,11 +50,9 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CREATE = 0, 1, 2, 4
 #: The columns of ``list`` (simple format): the listing's fields, the argument last (it may be long).
 SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "pin", "code_changed", "status",
                   "items_waiting", "executor", "arg")
-
-
-def _jid_option(p: argparse.ArgumentParser, required: bool) -> None:
-    p.add_argument("--jid", required=required,
-                   help="the account's JID" + ("" if required else " (default: every account)"))
+PASSWORD_WARNING = ("hooknb: warning: every user of this machine can read --password (ps, /proc) and your "
+                    "shell history keeps it: prefer $HOOKNB_PASSWORD, --password-file or the keyring "
+                    "(hooknb password set JID)")
 
 
 def _subparsers(p: argparse.ArgumentParser, dest: str) -> Any:
@@ -79,36 +77,24 @@ def build_parser() -> Parser:
                      "its node if the node does not exist yet (`hooknb pubsub node create` makes "
                      "one).  A temporary hook would end with this command, so -P/--persistent is "
                      "required.")
-    _jid_option(create, required=True)
     create.set_defaults(func=_create)
-
-    delete = add_delete(actions)
-    _jid_option(delete, required=True)
-    delete.set_defaults(func=_delete)
-
-    listing = add_list(actions, ("simple", "json"))
-    _jid_option(listing, required=False)
-    listing.set_defaults(func=_list)
-
+    add_delete(actions).set_defaults(func=_delete)
+    add_list(actions, ("simple", "json")).set_defaults(func=_list)
     replay = add_replay(actions)
     replay.epilog = ("Connects the account for the replay, in a connection of its own (no other hook "
                      "runs in it); each run is printed with what it printed.")
-    add_account_options(replay)
-    replay.set_defaults(func=_replay, prog=replay.prog)
-
+    replay.set_defaults(func=_replay)
     for switch in add_switches(actions):
-        _jid_option(switch, required=True)
         switch.set_defaults(func=_enable)
-
     for operation in [*add_node(groups).values(), add_publish(groups)]:
-        add_account_options(operation)
-        operation.set_defaults(func=_operate, prog=operation.prog)
+        operation.set_defaults(func=_operate)
+    for keyring in add_password(commands).values():
+        keyring.set_defaults(func=_password)
 
     run = commands.add_parser(
         "run", help="run an account's persistent hooks until SIGINT/SIGTERM",
         description="Connect, restore the account's persistent hooks, run them and log each run; "
                     "hooks created or deleted in the store meanwhile are picked up within a second.")
-    add_account_options(run)
     run.add_argument("--log-format", choices=LOG_FORMATS, default="text",
                      help="one text line (default) or one JSON object per record, on stdout")
     run.add_argument("--grace", type=float, default=30.0, metavar="SECONDS",
@@ -119,7 +105,15 @@ def build_parser() -> Parser:
                           "started on first use)")
     run.add_argument("-v", "--verbose", action="count", default=0,
                      help="show the XMPP library's log on stderr (-vv: with every stanza)")
-    run.set_defaults(func=_run, prog=run.prog)
+    run.set_defaults(func=_run)
+    for leaf in leaves(parser):  # every command takes them: those that do not connect ignore them
+        func = leaf.get_default("func")
+        ignored = ("" if func in (_operate, _run, _replay) else
+                   " (this command does not connect: --password or --password-file gives the password to "
+                   "keep, the other options are ignored)" if leaf.prog == "hooknb password set" else
+                   " (this command does not connect: the connection options are ignored)")
+        add_account_options(leaf.add_argument_group(f"account and connection{ignored}"),
+                            "every account" if func is _list else CLI_JID_DEFAULT)
     return parser
 
 
@@ -128,7 +122,7 @@ def _create(host: Host, args: argparse.Namespace) -> int:
     if not args.persistent:
         raise GrammarError("hooknb pubsub hook create: a temporary hook would end with this command; "
                            "add -P/--persistent (`hooknb run` then runs it)")
-    hook = commands.create(host, args, args.jid)
+    hook = commands.create(host, args, jid(args))
     disabled = " (disabled: it journals what it would run; `hooknb pubsub hook enable` runs it)"
     print(f"hook {hook.id} created: {hook.type} on {hook.service} node {hook.node}"
           + (disabled if hook.disabled else ""))
@@ -138,7 +132,7 @@ def _create(host: Host, args: argparse.Namespace) -> int:
 
 
 def _delete(host: Host, args: argparse.Namespace) -> int:
-    count = commands.delete(host, args, args.jid)
+    count = commands.delete(host, args, jid(args))
     print(f"{count} hook(s) deleted")
     return EXIT_OK
 
@@ -149,7 +143,7 @@ def _printable(value: Any) -> str:
 
 
 def _list(host: Host, args: argparse.Namespace) -> int:
-    rows = commands.list_rows(host, args.jid)
+    rows = commands.list_rows(host, jid(args))
     try:
         host.store.check_trusted()
     except TrustError as exc:  # listing runs nothing: say so, and list what is there
@@ -167,19 +161,19 @@ def _list(host: Host, args: argparse.Namespace) -> int:
 
 
 def _enable(host: Host, args: argparse.Namespace) -> int:
-    print(commands.enable(host, args.hook, args.jid, args.action == "enable"))
+    print(commands.enable(host, args.hook, jid(args), args.action == "enable"))
     return EXIT_OK
 
 
 def _replay(host: Host, args: argparse.Namespace) -> int:
-    _require_jid(args)
-    commands.connect_options(args)  # checked before asking for a password
-    host.sync_store(split_jid(args.jid).bare)  # the stored hooks, their code loaded (a trusted store only)
+    account = _account(host, args)
+    commands.connect_options(args, account)  # checked before asking for a password
+    host.sync_store(split_jid(account).bare)  # the stored hooks, their code loaded (a trusted store only)
     host.registry.require(args.hook)  # before asking for a password
-    client = commands.open_client(args, commands.password(args.jid, args.password))
+    client = commands.open_client(args, account, commands.password(args, account))
     echo, capture.echo = capture.echo, False  # each run's output is printed with it, below
     try:
-        runs = commands.replay(host, args, args.jid, client=client)
+        runs = commands.replay(host, args, account, client=client)
     finally:
         capture.echo = echo
         client.disconnect()
@@ -191,16 +185,16 @@ def _replay(host: Host, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _require_jid(args: argparse.Namespace) -> None:
-    if not args.jid:
-        raise GrammarError(f"{args.prog}: the following arguments are required: --jid")
+def _account(host: Host, args: argparse.Namespace) -> str:
+    """The account a command acts on: ``--jid`` (or its JID argument), else the default one."""
+    return jid(args) or host.account()
 
 
-def _operate(_host: Host, args: argparse.Namespace) -> int:
+def _operate(host: Host, args: argparse.Namespace) -> int:
     """``pubsub node ...`` and ``pubsub publish``: connect for this one operation."""
-    _require_jid(args)
-    commands.connect_options(args)  # checked before asking for a password
-    client = commands.open_client(args, commands.password(args.jid, args.password))
+    account = _account(host, args)
+    commands.connect_options(args, account)  # checked before asking for a password
+    client = commands.open_client(args, account, commands.password(args, account))
     try:
         print(*(commands.node(client, args) if args.group == "node" else [commands.publish(client, args)]),
               sep="\n")
@@ -209,9 +203,14 @@ def _operate(_host: Host, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _password(host: Host, args: argparse.Namespace) -> int:
+    print(commands.keyring(args, _account(host, args), None if sys.stdin.isatty() else sys.stdin))
+    return EXIT_OK
+
+
 def _run(host: Host, args: argparse.Namespace) -> int:
-    _require_jid(args)
-    options = commands.connect_options(args)  # checked before asking for a password
+    account = _account(host, args)
+    options = commands.connect_options(args, account)  # checked before asking for a password
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.verbose:
@@ -220,8 +219,8 @@ def _run(host: Host, args: argparse.Namespace) -> int:
         from .dask_executor import ENV
 
         os.environ[ENV] = args.dask_scheduler  # read by hooknb.dask_executor when a dask hook has work
-    runner = Runner(host, args.jid, options=options, log=RunLog(args.log_format), grace=args.grace)
-    return runner.run(commands.password(args.jid, args.password))
+    runner = Runner(host, account, options=options, log=RunLog(args.log_format), grace=args.grace)
+    return runner.run(commands.password(args, account))
 
 
 # ------------------------------------------------------------------------------------ entry point
@@ -235,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
+        if args.password:
+            print(PASSWORD_WARNING, file=sys.stderr)
         return args.func(get_host(), args)
     except HelpRequested as help_:
         print(help_.text, end="")
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(EXIT_FAILURE, str(exc))
     except HookCreateError as exc:
         return _fail(EXIT_CREATE, f"cannot create the hook: {exc}")
-    except ConnectError as exc:
+    except (ConnectError, KeyringError) as exc:
         return _fail(EXIT_FAILURE, str(exc))
     except HooknbError as exc:
         return _fail(EXIT_USAGE, str(exc))

@@ -247,11 +247,14 @@ class Client:
     def _on_connection_failed(self, error: Any) -> None:
         """One address failed; slixmpp tries the next (SRV records, A and AAAA records), and the
         attempt fails once all have (:meth:`_on_addresses_failed`)."""
-        domain = self.jid.split("@")[-1]
-        where = f"{self.host}:{self.port}" if self.host else domain
-        self._address_error = connection.describe_failure(error, domain, where)
+        self._address_error = connection.describe_failure(error, self.jid.split("@")[-1], self._where)
         if self.state != "connecting":
             self.last_error = self._address_error
+
+    @property
+    def _where(self) -> str:
+        """The address connected to, for messages: host:port, or the domain looked up in DNS."""
+        return f"{self.host}:{self.port}" if self.host else self.jid.split("@")[-1]
 
     def _on_addresses_failed(self, _delay: Any) -> None:
         """slixmpp starts another round of connection attempts: every address has failed."""
@@ -300,12 +303,22 @@ class Client:
             if self.state != "failed":
                 self.state = "disconnected"
             return
+        if self.state == "connecting" and self.xmpp.xml_root is None:
+            self._fail(self._closed_before_stream())
         if self.state in ("connecting", "failed"):
             return
         self.state = "reconnecting"
         self.last_error = str(reason) if reason else "connection lost"
         if self.auto_reconnect:
             self._start_reconnecting()
+
+    def _closed_before_stream(self) -> str:
+        """Why the server closed the connection before opening its XMPP stream: a server waiting
+        for a TLS handshake (a direct TLS port) drops a client that starts with XML at once."""
+        if self.options.uses_direct_tls or "starttls" in self.xmpp.features:
+            return f"{self._where} closed the connection before the XMPP stream began"
+        return (f"{self._where} closed the connection before the XMPP stream began: is it a direct TLS "
+                "port? (give --direct-tls)")
 
     def _start_reconnecting(self, first_delay: float | None = None) -> None:
         if self._reconnect_task is None or self._reconnect_task.done():

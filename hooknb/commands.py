@@ -2,7 +2,7 @@
 
 Both front ends parse with :mod:`hooknb.grammar` (the same argument names), call these
 functions, and only render what they return: a :class:`~hooknb.hooks.Hook`, a count, listing
-rows, a password, the line saying what an operation on a node did, a replay's runs, or what a
+rows, the line saying what an operation on a node or on the keyring did, a replay's runs, or what a
 hook's runs printed.  Rendering (print,
 DataFrame, exit code) stays in the front ends.
 """
@@ -10,18 +10,14 @@ DataFrame, exit code) stays in the front ends.
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
-import sys
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
-from . import grammar
+from . import grammar, passwords
 from . import loop as _loop
 from .connection import ConnectOptions, split_jid
-from .errors import GrammarError, HooknbError
+from .errors import HooknbError
 from .hooks import PUBLISHER_PENDING, Hook, HookSpec
 from .host import Host
 from .replay import Replay
@@ -134,12 +130,12 @@ def node(client: Client, args: argparse.Namespace) -> list[str]:
     return [f"configured {where}:" if config else f"{where}:", *fields]
 
 
-def open_client(args: argparse.Namespace, password: str) -> Client:
+def open_client(args: argparse.Namespace, jid: str, password: str) -> Client:
     """A connection of its own for one command (``connect`` arguments): no hook is restored
     and none runs in it."""
     from .client import Client  # slixmpp: imported by the commands that connect only
 
-    client = Client(args.jid, password, connect_options(args))
+    client = Client(jid, password, connect_options(args, jid))
     _loop.call(client.aconnect())
     return client
 
@@ -174,22 +170,28 @@ def notices(hook: Hook, later: str) -> list[str]:
     return lines
 
 
-def password(jid: str, given: str | None, prompt: Callable[[str], str] | None = getpass.getpass,
-             interactive: bool | None = None) -> str:
-    """The password of ``jid``: ``given``, else ``$HOOKNB_PASSWORD``, else ``prompt`` when
-    interactive (a terminal on stdin, unless said otherwise), else a one-line error."""
-    if given:
-        return given
-    if os.environ.get("HOOKNB_PASSWORD"):
-        return os.environ["HOOKNB_PASSWORD"]
-    if prompt is None or not (sys.stdin.isatty() if interactive is None else interactive):
-        raise GrammarError(f"no password for {jid}: set HOOKNB_PASSWORD, or run from a terminal to be asked")
-    return prompt(f"password for {jid}: ")
+def password(args: argparse.Namespace, jid: str) -> str:
+    """The password to connect ``jid`` with: ``--password`` or ``--password-file``, else
+    ``$HOOKNB_PASSWORD``, the keyring or a prompt (:func:`hooknb.passwords.resolve`)."""
+    return passwords.resolve(jid, args.password, args.password_file)
 
 
-def connect_options(args: argparse.Namespace) -> ConnectOptions:
+def keyring(args: argparse.Namespace, jid: str, lines: TextIO | None = None) -> str:
+    """Run parsed ``password set|delete`` arguments; the line saying what was done.  ``set`` takes
+    the password from ``--password-file`` or ``--password`` when given, else asks for it twice, else
+    reads the first line of ``lines`` (the command line's stdin when it is not a terminal)."""
+    if args.action == "delete":
+        passwords.forget(jid)
+        return f"password of {jid} removed from the keyring"
+    given = getattr(args, "password", None) or getattr(args, "password_file", None)
+    secret = password(args, jid) if given else passwords.ask_new(jid, lines)
+    passwords.keep(jid, secret)
+    return f"password of {jid} kept in the keyring ({passwords.backend()})"
+
+
+def connect_options(args: argparse.Namespace, jid: str) -> ConnectOptions:
     """The connection options of parsed arguments, checked with the JID before any password is
     asked for (a bad port, a JID without a domain, plaintext to a remote host: one line)."""
     options = grammar.connect_options(args)
-    options.check(args.jid)
+    options.check(jid)
     return options

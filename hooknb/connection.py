@@ -24,6 +24,7 @@ import asyncio
 import ipaddress
 import logging
 import os
+import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ new_resolver: Callable[[asyncio.AbstractEventLoop], ResolverProtocol | None] = _
 # OpenSSL's verification codes of the failures users meet
 _UNTRUSTED = {2, 18, 19, 20, 21}  # unknown issuer, self-signed leaf or chain, cannot verify
 _EXPIRED, _NOT_YET_VALID, _HOSTNAME_MISMATCH = 10, 9, 62
+SASL_NS = "urn:ietf:params:xml:ns:xmpp-sasl"
 
 
 def is_loopback(host: str | None) -> bool:
@@ -156,13 +158,29 @@ def _check_cafile(cafile: str) -> str:
     return str(path.resolve())
 
 
+class HideSasl(logging.Filter):
+    """Blanks what SASL sends in slixmpp's stanza log (``SEND: <auth ...>``, ``<response>``): with
+    the PLAIN mechanism that is the password, merely base64-encoded."""
+
+    _PAYLOAD = re.compile(r"(<(auth|response)\b[^>]*>)[^<]+(</\2>)")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (record.msg == "SEND: %s" and isinstance(record.args, tuple) and record.args
+                and isinstance(record.args[0], str) and SASL_NS in record.args[0]):
+            record.args = (self._PAYLOAD.sub(r"\1[hidden]\3", record.args[0]),)
+        return True
+
+
 def quiet_slixmpp() -> None:
     """Keep slixmpp's own log lines (e.g. "No appropriate login method.") from users: hooknb
     reports failures in its own one-line errors.  A level set on the ``slixmpp`` logger (by the
-    user, or by ``hooknb --verbose``) is kept: that is how to see them."""
+    user, or by ``hooknb --verbose``) is kept: that is how to see them, SASL payloads hidden."""
     logger = logging.getLogger("slixmpp")
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.CRITICAL + 1)
+    stream = logging.getLogger("slixmpp.xmlstream.xmlstream")
+    if not any(isinstance(f, HideSasl) for f in stream.filters):
+        stream.addFilter(HideSasl())
 
 
 def apply(xmpp: slixmpp.ClientXMPP, options: ConnectOptions) -> None:

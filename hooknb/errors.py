@@ -8,6 +8,7 @@
      │    ├── HookCreateError   a hook failed validation; nothing was stored (CLI exit 4)
      │    ├── ConnectError      connection or authentication failed         (CLI exit 1)
      │    ├── StoreError        the SQLite store is locked or unreadable
+ │    ├── KeyringError      the system keyring is not installed or refused  (CLI exit 1)
      │    ├── TrustError        refused as a source of code: others could write it, or pinned
      │    │                     code changed (CLI exit 1; a refused run has status ``refused``)
      │    ├── ExecutorError     the Dask executor cannot take work now (scheduler unreachable)
@@ -44,6 +45,10 @@ class HookCreateError(HooknbError):
 
 class StoreError(HooknbError):
     """The persistent store is locked by another process or cannot be read."""
+
+
+class KeyringError(HooknbError):
+    """The system keyring is not installed, or refused to keep, give or remove a password."""
 
 
 class TrustError(HooknbError):

@@ -232,21 +232,58 @@ def add_journal(sub: Any, name: str, what: str) -> argparse.ArgumentParser:
     return p
 
 
+#: Which account a command acts on without --jid (:mod:`hooknb.accounts`): in the magics, and on
+#: the command line (where the command's own process has connected nothing before).
+JID_DEFAULT = "$HOOKNB_JID, else the account connected last, else the only one with hooks in the store"
+CLI_JID_DEFAULT = "$HOOKNB_JID, else the only account with hooks in the store"
+#: Commands that show what they hold of every account unless --jid names one.
+VIEWS = ("list", "events", "runs", "status", "feed", "manager")
+
+
 def add_connect(sub: Any) -> argparse.ArgumentParser:
-    """``connect JID [--password P] [--host H] [--port N] [--cafile PATH] [--direct-tls]
-    [--plaintext] [--max-bytes N]``."""
-    p = sub.add_parser("connect", help="connect an XMPP account")
-    p.add_argument("jid", metavar="JID")
-    add_account_options(p, jid=False)
+    """``connect [JID] [--jid JID] [--password P | --password-file PATH] [--host H] [--port N]
+    [--cafile PATH] [--direct-tls] [--plaintext] [--max-bytes N]``."""
+    p = sub.add_parser("connect", help="connect an XMPP account (it becomes the default account)")
+    _jid_argument(p)
+    add_account_options(p, JID_DEFAULT)
     return p
 
 
-def add_account_options(p: argparse.ArgumentParser, jid: bool = True) -> None:
-    """Account and connection options shared by ``connect`` and the command line (see
-    :mod:`hooknb.connection`; :func:`connect_options` reads them back)."""
-    if jid:
-        p.add_argument("--jid", default=None, help="the account's JID")
-    p.add_argument("--password", default=None, help="password (else $HOOKNB_PASSWORD, else a prompt)")
+def add_password(sub: Any) -> dict[str, argparse.ArgumentParser]:
+    """``password set|delete [JID]``; returns the parser of each action, by name."""
+    p = sub.add_parser("password", help="keep or remove an account's password in the system keyring",
+                       description="The system keyring (pip install 'hooknb[keyring]') keeps passwords "
+                                   "for connecting: without --password, a connection takes the "
+                                   "account's from $HOOKNB_PASSWORD, else from the keyring, else asks.")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser, required=True)
+    parsers = {}
+    for name, what in (("set", "keep an account's password in the keyring (asked for twice, or "
+                               "--password-file on the command line)"),
+                       ("delete", "remove an account's password from the keyring")):
+        parsers[name] = action = actions.add_parser(name, help=what, description=f"{what[:1].upper()}{what[1:]}.")
+        _jid_argument(action)
+    return parsers
+
+
+def _jid_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("jid_arg", metavar="JID", nargs="?", default=None, help="the account's JID (or --jid)")
+
+
+def add_jid(p: argparse.ArgumentParser, default: str) -> None:
+    """``--jid JID``: the account to act on (``default`` says which without it)."""
+    p.add_argument("--jid", default=None, help=f"the account's JID (default: {default})")
+
+
+def add_account_options(p: argparse.ArgumentParser, jid_default: str) -> None:
+    """``--jid`` and the connection options (see :mod:`hooknb.connection` and
+    :mod:`hooknb.passwords`; :func:`connect_options` reads them back)."""
+    add_jid(p, jid_default)
+    secret = p.add_mutually_exclusive_group()
+    secret.add_argument("--password", default=None,
+                        help="password (others can read it: `ps`, shell history, the notebook; by default "
+                             "$HOOKNB_PASSWORD, else the keyring, else a prompt)")
+    secret.add_argument("--password-file", default=None, metavar="PATH",
+                        help="read the password from the first line of PATH (a file only you may read)")
     p.add_argument("--host", default=None,
                    help="server host (default: the JID's domain, through its SRV records)")
     p.add_argument("--port", type=int, default=None,
@@ -267,6 +304,21 @@ def connect_options(args: argparse.Namespace) -> ConnectOptions:
     :class:`~hooknb.errors.HooknbError` if one is wrong)."""
     return ConnectOptions(host=args.host, port=args.port, cafile=args.cafile, direct_tls=args.direct_tls,
                           plaintext=args.plaintext, max_bytes=DEFAULT_MAX_BYTES if args.max_bytes is None else args.max_bytes)
+
+
+def jid(args: argparse.Namespace) -> str | None:
+    """The account a command names, with its JID argument or ``--jid`` (None: the default one)."""
+    named, option = getattr(args, "jid_arg", None), getattr(args, "jid", None)
+    if named and option and named != option:
+        raise GrammarError(f"JID {named} and --jid {option} name different accounts")
+    return named or option
+
+
+def leaves(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parsers of ``parser``'s tree that have no sub-commands (``[parser]`` if it has none)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
+    return [leaf for action in subs for child in dict.fromkeys(action.choices.values())
+            for leaf in leaves(child)] if subs else [parser]
 
 
 def add_subscribe(sub: Any) -> None:
@@ -343,6 +395,11 @@ def magic_parser() -> Parser:
     p = sub.add_parser("feed", help="a live feed widget of incoming events")
     p.add_argument("--rows", type=_count, default=20, help="how many latest events to show")
     sub.add_parser("manager", help="the hook manager widget")
+    add_password(sub)
+    for leaf in leaves(parser):
+        command = leaf.prog.split()[1]
+        if command != "connect":
+            add_jid(leaf, "every account" if command in VIEWS else JID_DEFAULT)
     return parser
 
 
@@ -364,6 +421,7 @@ def cell_parser() -> Parser:
     _max_depth(p)
     _disabled(p)
     _executor(p)
+    add_jid(p, JID_DEFAULT)
     return p
 
 
@@ -376,6 +434,7 @@ def replay_cell_parser() -> Parser:
     p.add_argument("--timeout", type=_positive, default=30.0, help="seconds before a run is a timeout")
     p.add_argument("--from", dest="publishers", nargs="+", default=[], metavar="JID",
                    help="run only for items published by these JIDs")
+    add_jid(p, JID_DEFAULT)
     return p
 
 
@@ -384,6 +443,7 @@ def publish_cell_parser() -> Parser:
     p = Parser(prog="%%hook publish", description="Publish the cell body (an XML payload, taken as "
                                                   "it is: no {expr} expansion) as an item of a node.")
     _publish_options(p)
+    add_jid(p, JID_DEFAULT)
     return p
 
 

@@ -18,7 +18,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import capture, policy, replay
+from . import accounts, capture, passwords, policy, replay
 from . import loop as _loop
 from .connection import DEFAULT_MAX_BYTES, ConnectOptions, split_jid
 from .engine import Engine
@@ -70,16 +70,13 @@ class Host:
 
     # ---------------------------------------------------------------- accounts
     def account(self, account: str | None = None) -> str:
-        """The bare JID of ``account``, or of the default (last connected) account."""
-        if account:
-            return split_jid(account).bare
-        if self.default_account:
-            return self.default_account
-        raise HooknbError("no account: connect first with hooknb.connect(JID, PASSWORD) "
-                          "(or %hook connect JID)")
+        """The bare JID of ``account``, else of the default account: ``$HOOKNB_JID``, else the last
+        connected, else the only one with hooks in the store (:func:`hooknb.accounts.choose`)."""
+        return split_jid(accounts.choose(account, self.default_account,
+                                         lambda: (r["account"] for r in self.store.load_hooks()))).bare
 
     def client(self, account: str | None = None) -> Client:
-        """The connected client of ``account`` (default: the last connected one)."""
+        """The connected client of ``account`` (default: :meth:`account`'s)."""
         jid = self.account(account)
         client = self.clients.get(jid)
         if client is None or client.state in ("disconnected", "failed"):
@@ -92,25 +89,24 @@ class Host:
 
     @_loop.on_loop
     async def aconnect(self, jid: str, password: str, timeout: float = 20.0, **options: Any) -> Client:
-        """Connect ``jid`` (or return its existing connection), restoring its persistent hooks;
-        ``options`` are those of :class:`~hooknb.connection.ConnectOptions` (``host``, ``port``,
-        ``cafile``, ``direct_tls``, ``plaintext``, ``max_bytes``).  :class:`ConnectError` if it cannot;
-        :class:`TrustError` if others could write the store or the policy: nothing runs then."""
+        """Connect ``jid`` (or take its existing connection) as the default account, restoring its
+        persistent hooks; ``options`` are those of :class:`~hooknb.connection.ConnectOptions` (``host``,
+        ``port``, ``cafile``, ``direct_tls``, ``plaintext``, ``max_bytes``).  :class:`ConnectError` if it
+        cannot; :class:`TrustError` if others could write the store or the policy: nothing runs then."""
         from .client import Client  # slixmpp: imported once an account connects, not before
         settings = ConnectOptions(**options)
         bare = split_jid(jid).bare
         client = self.clients.get(bare)
-        if client is not None and client.state in ("connected", "reconnecting", "connecting"):
-            return client
-        check_trusted(self._store_path)
-        policy.check_trusted()
-        client = Client(jid, password, settings, handler=Session(self.engine, self.positions, self.holder))
-        self.clients[bare] = client
-        try:
-            await client.aconnect(timeout)
-        except BaseException:
-            self.clients.pop(bare, None)
-            raise
+        if client is None or client.state not in ("connected", "reconnecting", "connecting"):
+            check_trusted(self._store_path)
+            policy.check_trusted()
+            client = Client(jid, password, settings, handler=Session(self.engine, self.positions, self.holder))
+            self.clients[bare] = client
+            try:
+                await client.aconnect(timeout)
+            except BaseException:
+                self.clients.pop(bare, None)
+                raise
         self.default_account = bare
         return client
 
@@ -278,21 +274,20 @@ class Host:
 
     # ---------------------------------------------------------------- journals
     def events_frame(self, node: str | None = None, last: int | None = None,
-                     expand: bool = False) -> pd.DataFrame:
+                     expand: bool = False, account: str | None = None) -> pd.DataFrame:
         """The events journal as a DataFrame (``received`` in UTC, categoricals for repeats); with
         ``expand``, typed columns of known payloads (a post's ``title``...: :mod:`hooknb.views`)."""
         from . import frames
 
-        rows = [e for e in self.events.snapshot() if not node or e.node == node]
+        rows = [e for e in self.events.snapshot() if accounts.shows(e, node, account)]
         return frames.events(rows[-last:] if last else rows, typed=expand)
 
-    def runs_frame(self, node: str | None = None, last: int | None = None,
-                   hook: str | None = None) -> pd.DataFrame:
+    def runs_frame(self, node: str | None = None, last: int | None = None, hook: str | None = None,
+                   account: str | None = None) -> pd.DataFrame:
         """The runs journal as a DataFrame (``start`` in UTC, ``duration`` in seconds)."""
         from . import frames
 
-        rows = [r for r in self.runs.snapshot()
-                if (not node or r.node == node) and (not hook or r.hook_id == hook)]
+        rows = [r for r in self.runs.snapshot() if accounts.shows(r, node, account) and (not hook or r.hook_id == hook)]
         return frames.records(rows[-last:] if last else rows, Run, {"ts": "start"})
 
     def wait_runs(self, count: int, timeout: float = 10.0) -> bool:
@@ -320,12 +315,13 @@ class Host:
 
         return frames.gaps(self.store.gaps(account))
 
-    def status(self) -> pd.DataFrame:
-        """One row per account: state, last error, reconnects, subscriptions, who runs its persistent hooks,
-        gaps, why the ``store`` cannot be written, hook warnings, nodes waited for, ``unsolicited`` events."""
+    def status(self, account: str | None = None) -> pd.DataFrame:
+        """One row per account (or ``account``'s): state, last error, reconnects, subscriptions, who runs its
+        persistent hooks, gaps, why the ``store`` cannot be written, warnings, nodes waited for, ``unsolicited``."""
         from . import frames
 
-        return frames.accounts({**c.handler.status(c), "store": self.inbox.status} for c in self.clients.values())
+        return frames.accounts({**c.handler.status(c), "store": self.inbox.status} for c in self.clients.values()
+                               if not account or c.jid == self.account(account))
 
 
 _host: Host | None = None
@@ -341,10 +337,13 @@ def get_host() -> Host:
         return _host
 
 
-def connect(jid: str, password: str, host: str | None = None, port: int | None = None,
-            plaintext: bool = False, cafile: str | None = None, direct_tls: bool = False,
-            timeout: float = 20.0, max_bytes: int = DEFAULT_MAX_BYTES) -> Client:
-    """Connect an account through the process-wide host, once its session has started (options:
-    :meth:`Host.aconnect`); :class:`~hooknb.errors.ConnectError` if it cannot."""
-    return get_host().connect(jid, password, host=host, port=port, plaintext=plaintext, cafile=cafile,
-                              direct_tls=direct_tls, timeout=timeout, max_bytes=max_bytes)
+def connect(jid: str | None = None, password: str | None = None, host: str | None = None,
+            port: int | None = None, plaintext: bool = False, cafile: str | None = None,
+            direct_tls: bool = False, timeout: float = 20.0, max_bytes: int = DEFAULT_MAX_BYTES) -> Client:
+    """Connect an account (default: :meth:`Host.account`'s) as the default one, through the process-wide
+    host; without ``password``: ``$HOOKNB_PASSWORD``, the keyring or a prompt (:mod:`hooknb.passwords`);
+    options: :meth:`Host.aconnect`.  :class:`~hooknb.errors.ConnectError` if it cannot."""
+    options = {"host": host, "port": port, "plaintext": plaintext, "cafile": cafile, "direct_tls": direct_tls,
+               "max_bytes": max_bytes}
+    ConnectOptions(**options).check(jid := jid or get_host().account())  # before asking for a password
+    return get_host().connect(jid, passwords.resolve(jid, password), timeout=timeout, **options)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from getpass import getpass
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -38,6 +38,9 @@ MAX_REFRESH_RATE = 10.0
 WELL_KNOWN_NODES = ("urn:xmpp:microblog:0",)
 #: Where a ``--from`` hook shows, once items come, whether the service names publishers.
 LATER = "%hook list and %hook status will show it"
+PASSWORD_WARNING = ("warning: a password written on a %hook line stays in the notebook and in IPython's history: "
+                    "prefer $HOOKNB_PASSWORD, the keyring (%hook password set JID) or no password "
+                    "(you are asked for it)")
 
 
 @contextmanager
@@ -87,8 +90,9 @@ class HookMagics(Magics):
                                            f"longer than {FIELD_MAX:,} characters is kept cut, "
                                            "with its SHA-256).").tag(config=True)
     runs_max_bytes = Int(MAX_BYTES, help="How many bytes of hook runs the journal keeps.").tag(config=True)
-    default_account = Unicode("", help="The account the magics act on "
-                                       "(empty: the last connected one).").tag(config=True)
+    default_account = Unicode("", help="The account the magics act on without --jid (empty: "
+                                       "$HOOKNB_JID, else the last connected, else the only one "
+                                       "with hooks in the store).").tag(config=True)
     refresh_rate = Float(MAX_REFRESH_RATE, help="Widget redraws per second, at most "
                                                 f"{MAX_REFRESH_RATE:g}.").tag(config=True)
     max_bytes = Int(DEFAULT_MAX_BYTES, help="The largest stanza %hook connect lets an account send to a "
@@ -136,8 +140,22 @@ class HookMagics(Magics):
             if (journal.maxlen, journal.max_bytes) != (size, weight):
                 journal.resize(size, weight)
 
-    def _account(self) -> str | None:
-        return self.default_account or None
+    def _named(self, args: argparse.Namespace) -> str | None:
+        """The account a magic names: ``--jid``, else ``HookMagics.default_account`` (None: neither)."""
+        return grammar.jid(args) or self.default_account or None
+
+    def _account(self, args: argparse.Namespace) -> str:
+        """The account a magic acts on: the one it names, else the default (:mod:`hooknb.accounts`)."""
+        return self.host.account(self._named(args))
+
+    def _shown(self, args: argparse.Namespace) -> str | None:
+        """The account a view (list, events, runs...) is limited to: ``--jid``, or None for all."""
+        return self.host.account(args.jid) if args.jid else None
+
+    def _say(self, account: str, *lines: str) -> None:
+        """Print what a magic did, naming the account it acted on when several are connected."""
+        prefix = f"{account}: " if len(self.host.clients) > 1 else ""
+        print(*(f"{prefix}{line}" if i == 0 else line for i, line in enumerate(lines)), sep="\n")
 
     # ------------------------------------------------------------------ %hook
     @line_magic("hook")
@@ -150,80 +168,99 @@ class HookMagics(Magics):
     def _connect(self, args: argparse.Namespace) -> None:
         if args.max_bytes is None:
             args.max_bytes = self.max_bytes
-        options = commands.connect_options(args)  # checked before any prompt
-        password = commands.password(args.jid, args.password, getpass, interactive=True)
-        client = self.host.connect(args.jid, password, **asdict(options))
-        print(f"connected as {client.jid}")
+        jid = grammar.jid(args) or self._account(args)
+        options = commands.connect_options(args, jid)  # checked before any prompt
+        if args.password and self._typed(args.password):
+            print(PASSWORD_WARNING, file=sys.stderr)
+        client = self.host.connect(jid, commands.password(args, jid), **asdict(options))
+        acting = self.host.account(self.default_account or None)
+        if acting != client.jid:  # HookMagics.default_account or $HOOKNB_JID names another
+            print(f"connected as {client.jid} (the magics act on {acting} unless --jid names another)")
+        else:
+            print(f"connected as {client.jid}" + (", the default account" if len(self.host.clients) > 1 else ""))
+
+    def _typed(self, text: str) -> bool:
+        """Whether ``text`` is written in the cell being run, so in the notebook and its history (a
+        value that ``{expr}`` or ``$name`` put in the line is not)."""
+        history = getattr(self.shell, "history_manager", None)
+        cells = history.input_hist_raw if history is not None else []
+        return bool(cells) and text in cells[-1]
+
+    def _password(self, args: argparse.Namespace) -> None:
+        print(commands.keyring(args, self._account(args)))
 
     def _create(self, args: argparse.Namespace) -> None:
-        hook = commands.create(self.host, args, self._account())
-        if args.type is None:
-            print(f"type inferred from the argument: {hook.type} (give -t to choose another)")
+        account = self._account(args)
+        hook = commands.create(self.host, args, account)
         disabled = " disabled: it journals what it would run" if hook.disabled else ""
-        print(f"{describe(hook)} created{disabled}")
-        for line in commands.notices(hook, LATER):
-            print(line)
+        lines = [f"{describe(hook)} created{disabled}", *commands.notices(hook, LATER)]
+        if args.type is None:
+            lines.insert(0, f"type inferred from the argument: {hook.type} (give -t to choose another)")
+        self._say(account, *lines)
         _print_hint(hook)
 
     def _delete(self, args: argparse.Namespace) -> None:
-        count = commands.delete(self.host, args, self._account())
-        print(f"{count} hook(s) deleted")
+        account = self._account(args)
+        self._say(account, f"{commands.delete(self.host, args, account)} hook(s) deleted")
 
     def _list(self, args: argparse.Namespace) -> Any:
         if args.output == "json":
-            print(json.dumps(commands.list_rows(self.host), indent=1))
+            print(json.dumps(commands.list_rows(self.host, self._shown(args)), indent=1))
             return None
-        return self.host.hooks_frame()
+        return self.host.hooks_frame(self._shown(args))
 
     def _events(self, args: argparse.Namespace) -> Any:
-        return self.host.events_frame(node=args.node, last=args.last, expand=args.expand)
+        return self.host.events_frame(node=args.node, last=args.last, expand=args.expand,
+                                      account=self._shown(args))
 
     def _runs(self, args: argparse.Namespace) -> Any:
-        return self.host.runs_frame(node=args.node, last=args.last)
+        return self.host.runs_frame(node=args.node, last=args.last, account=self._shown(args))
 
     def _subscribe(self, args: argparse.Namespace) -> None:
         service, node = grammar.target(args)
-        client = self.host.client(self._account())
+        client = self.host.client(self._account(args))
         getattr(client, args.command)(node, service)
         where = "to" if args.command == "subscribe" else "from"
-        print(f"{args.command}d {where} node {node!r} on {service or client.jid}")
+        self._say(client.jid, f"{args.command}d {where} node {node!r} on {service or client.jid}")
 
     _unsubscribe = _subscribe
 
     def _publish(self, args: argparse.Namespace, payload: str | None = None) -> None:
-        print(commands.publish(self.host.client(self._account()), args, payload))
+        client = self.host.client(self._account(args))
+        self._say(client.jid, commands.publish(client, args, payload))
 
     def _node(self, args: argparse.Namespace) -> None:
-        print("\n".join(commands.node(self.host.client(self._account()), args)))
+        client = self.host.client(self._account(args))
+        self._say(client.jid, *commands.node(client, args))
 
     def _replay(self, args: argparse.Namespace, code: str | None = None) -> Any:
         from . import frames
         from .journal import Run
 
-        runs = commands.replay(self.host, args, self._account(), code=code, cell=capture.cell())
+        runs = commands.replay(self.host, args, self._named(args), code=code, cell=capture.cell())
         print(runs.summary())
         return frames.records(list(runs), Run, {"ts": "start"})
 
     def _enable(self, args: argparse.Namespace) -> None:
-        print(commands.enable(self.host, args.hook, self._account(), args.command == "enable"))
+        print(commands.enable(self.host, args.hook, self._shown(args), args.command == "enable"))
 
     _disable = _enable
 
     def _output(self, args: argparse.Namespace) -> None:
         print("\n".join(commands.output(self.host, args.hook, args.last)))
 
-    def _status(self, _args: argparse.Namespace) -> Any:
-        return self.host.status()
+    def _status(self, args: argparse.Namespace) -> Any:
+        return self.host.status(self._shown(args))
 
     def _feed(self, args: argparse.Namespace) -> Any:
         from .widgets import EventFeed
 
-        return EventFeed(self.host, rows=args.rows, rate=self.refresh_rate)
+        return EventFeed(self.host, rows=args.rows, rate=self.refresh_rate, account=self._shown(args))
 
-    def _manager(self, _args: argparse.Namespace) -> Any:
+    def _manager(self, args: argparse.Namespace) -> Any:
         from .widgets import HookManager
 
-        return HookManager(self.host, rate=self.refresh_rate)
+        return HookManager(self.host, rate=self.refresh_rate, account=self._shown(args))
 
     # ------------------------------------------------------------------ %%hook
     @cell_magic("hook")
@@ -251,15 +288,14 @@ class HookMagics(Magics):
             service, node = grammar.target(args)
             # Compile now, numbering lines as the notebook does (line 1 is the %%hook line).
             CodeLoader(cell, "<%%hook cell>", first_line=2)
-            account = self.host.account(self._account())
+            account = self._account(args)
             hook = commands.create(self.host, args, account, type_="python_code", arg=cell,
                                    name=f"%%hook:{service or account}:{node}")
             kinds = ", ".join(sorted(hook.kinds))
             runs = ("journals each item it would run on (disabled: %hook enable to run it)" if hook.disabled
                     else f"runs on each {kinds} event")
-            print(f"{describe(hook)}: {runs} (run this cell again to replace it)")
-            for line in commands.notices(hook, LATER):
-                print(line)
+            self._say(account, f"{describe(hook)}: {runs} (run this cell again to replace it)",
+                      *commands.notices(hook, LATER))
             _print_hint(hook)
             return None
 

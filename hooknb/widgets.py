@@ -192,15 +192,17 @@ class LiveBox(widgets.VBox):
 class EventFeed(LiveBox):
     """The latest ``rows`` events (newest first) and a count of events per node, live.
 
-    Counts include every event of the journal when the feed was made, and every later one.
+    Counts include every event of the journal when the feed was made, and every later one;
+    ``account``: only that account's events (default: every account's).
     """
 
     css_class = "hooknb-feed"
     COLUMNS = ("received (UTC)", "kind", "service", "node", "item", "publisher", "payload")
     COUNT_COLUMNS = ("service", "node", "events")
 
-    def __init__(self, host: Host, rows: int = 20, rate: float = MAX_RATE) -> None:
+    def __init__(self, host: Host, rows: int = 20, rate: float = MAX_RATE, account: str | None = None) -> None:
         self.rows = rows
+        self.account = account
         self._summary = _html("hooknb-feed-summary")
         self._counts_html = _html("hooknb-feed-counts")
         self._table = _html("hooknb-feed-rows")
@@ -217,14 +219,20 @@ class EventFeed(LiveBox):
 
     def _count(self, events: list[Event]) -> None:
         with self._counts_lock:
-            self._counts.update((e.service, e.node) for e in events)
+            self._counts.update((e.service, e.node) for e in events if self._shown(e))
+
+    def _shown(self, event: Event) -> bool:
+        return self.account is None or event.account == self.account
 
     def version(self) -> Hashable:
         return self.host.events.total
 
     def content(self) -> tuple[str, Rows, Rows]:
         """What the feed shows: a summary line, (service, node, count) rows, event rows."""
-        events = self.host.events.snapshot(last=self.rows)
+        if self.account is None:
+            events = self.host.events.snapshot(last=self.rows)
+        else:
+            events = [e for e in self.host.events.snapshot() if self._shown(e)][-self.rows:]
         with self._counts_lock:
             counts = sorted(self._counts.items(), key=lambda kv: (-kv[1], kv[0]))
         total = sum(n for _, n in counts)
@@ -275,7 +283,8 @@ class HookManager(LiveBox):
                "last error", "last output", "executor", "worker", "queue", "--from")
     WIDTHS = (11, 18, 22, 12, 28, 10, 16, 18, 6, 8, 36, 36, 9, 22, 8, 34)  # in ch
 
-    def __init__(self, host: Host, rate: float = MAX_RATE) -> None:
+    def __init__(self, host: Host, rate: float = MAX_RATE, account: str | None = None) -> None:
+        self.account = account  # only this account's hooks (default: every account's)
         self._summary = _html("hooknb-manager-summary")
         self.status = _html("hooknb-manager-status")
         self._rows_box = widgets.VBox()
@@ -291,13 +300,13 @@ class HookManager(LiveBox):
         return tuple((h.id, h.runs, h.failures, h.skipped, h.last_error, h.load_error, h.persistent,
                       h.publisher_check, h.code_changed, h.status, self.host.engine.waiting(h.id),
                       h.stats.last_output)
-                     for h in self.host.registry.all()) + (dashboard_link(),)
+                     for h in self.host.registry.all(self.account)) + (dashboard_link(),)
 
     def content(self) -> tuple[str, list[tuple[str, tuple[Any, ...]]]]:
         """A summary line and one (hook id, cells) row per hook."""
         rows = []
         runs = failures = skipped = 0
-        for s in self.host.list_hooks():
+        for s in self.host.list_hooks(self.account):
             runs, failures, skipped = runs + s["runs"], failures + s["failures"], skipped + s["skipped"]
             code = ", ".join(w for w, on in (("changed", s["code_changed"]), ("pinned", s["pin"])) if on)
             status = s["status"] + (f", {s['items_waiting']} waiting" if s["items_waiting"] else "")

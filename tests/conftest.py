@@ -35,6 +35,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      choices=srv.KINDS, help="which XMPP server the integration tests run against")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """No test reads or writes the user's keyring: the null backend (which holds nothing) unless a
+    test asks for a keyring of its own (``keyring_backend``); processes the tests start inherit it.
+    No default account comes from the environment either."""
+    os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
+    os.environ.pop("HOOKNB_JID", None)  # the default account is the one a test connects
+
+
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark ``integration`` every test whose fixtures include the session's server."""
@@ -89,6 +97,27 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.mkdir(mode=0o700)
     monkeypatch.setenv("HOOKNB_HOME", str(path))
     return path
+
+
+@pytest.fixture
+def keyring_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """A real keyring backend that works headless, keyrings.alt's file of passwords, in a scratch
+    data directory: this process uses it, and the processes started with the returned environment
+    (also set in ``os.environ``)."""
+    import keyring
+    from keyrings.alt.file import PlaintextKeyring
+
+    previous = keyring.get_keyring()  # the suite's null backend
+    data = tmp_path / "keyring-data"
+    data.mkdir(mode=0o700)
+    env = {"XDG_DATA_HOME": str(data), "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    keyring.set_keyring(PlaintextKeyring())
+    assert str(keyring.get_keyring().file_path).startswith(str(data))
+    yield env
+    keyring.set_keyring(previous)
+    assert keyring.get_keyring().name == "null Keyring"
 
 
 @pytest.fixture

@@ -79,7 +79,7 @@ EXIT_CASES = [  # (arguments, environment, exit code, what stderr says; None: he
     (["pubsub", "hook", "create", "--jid", JID, "-P", "-t", "python_code", "pass"], {}, 2, "node is required"),
     (["pubsub", "hook", "create", "--jid", JID, "-n", "x", "-t", "python_code", "pass"], {}, 2, "--persistent"),
     (["pubsub", "hook", "delete", "--jid", "@@", "-n", "x"], {}, 2, "not a valid JID"),
-    (["run"], {}, 2, "--jid"),
+    (["run"], {"HOOKNB_PASSWORD": ""}, 2, "no password for alice@localhost"),  # the store's one account
     (["run", "--jid", JID, "--host", "192.0.2.1", "--plaintext"], {"HOOKNB_PASSWORD": "x"}, 2, "loopback"),
     (["run", "--jid", "alice@example.org", "--plaintext"], {"HOOKNB_PASSWORD": "x"}, 2, "not 'example.org'"),
     (["run", "--jid", JID, "--plaintext", "--direct-tls"], {"HOOKNB_PASSWORD": "x"}, 2, "exclude each other"),
@@ -139,6 +139,22 @@ def test_run_without_the_servers_ca_exits_1_naming_the_certificate(home, server,
     assert result.returncode == 1
     assert result.stderr == (f"hooknb: cannot connect {jid}: "
                              "certificate of localhost not trusted: unknown CA (give --cafile)\n")
+
+
+@pytest.mark.parametrize("direct", [False, True], ids=["starttls-at-the-direct-tls-port",
+                                                        "direct-tls-at-the-starttls-port"])
+def test_run_at_a_port_of_the_other_tls_exits_1_at_once(home, server, account, direct):
+    jid, password = account("tls")
+    port = server.port if direct else server.direct_tls_port
+    started = time.monotonic()
+    result = hooknb("run", "--jid", jid, "--host", server.host, "--port", str(port), "--cafile", server.cafile,
+                    *(["--direct-tls"] if direct else []), env={"HOOKNB_PASSWORD": password})
+    assert time.monotonic() - started < 10  # not the 20 s connection timeout (a process start included)
+    where = f"{server.host}:{port}"
+    assert (result.returncode, result.stderr) == (1, f"hooknb: cannot connect {jid}: " + (
+        f"{where} does not speak direct TLS (wrong version number): is it a STARTTLS port?\n" if direct else
+        f"{where} closed the connection before the XMPP stream began: is it a direct TLS port? "
+        "(give --direct-tls)\n"))
 
 
 @pytest.mark.parametrize("args, message", [

@@ -51,6 +51,8 @@ def test_every_troubleshooting_line_is_what_hooknb_prints(home, account, server,
     runs = [  # (arguments of `hooknb pubsub node create -n doc`, environment, exit code)
         (["--jid", jid, *where], env, 1),  # unknown CA
         (["--jid", jid, *trusted, "--direct-tls"], env, 1),  # direct TLS on a STARTTLS port
+        (["--jid", jid, "--host", server.host, "--port", str(server.direct_tls_port), "--cafile", server.cafile],
+         env, 1),  # STARTTLS on a direct TLS port
         (["--jid", jid, "--host", server.host, "--port", str(srv.free_port()), "--cafile", server.cafile], env, 1),
         (["--jid", "alice@nonexistent.invalid", "--cafile", server.cafile], env, 1),  # no address in DNS
         (["--jid", "alice@other.test", *trusted], env, 1),  # a domain the server does not serve

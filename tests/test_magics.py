@@ -6,6 +6,7 @@ give a one-line ``UsageError``.
 
 from __future__ import annotations
 
+import getpass
 import json
 import textwrap
 import time
@@ -106,7 +107,7 @@ def test_connect_prompts_for_the_password(hook, host, account, server, monkeypat
     jid, password = account("prompted")
     asked = []
     monkeypatch.delenv("HOOKNB_PASSWORD", raising=False)
-    monkeypatch.setattr(magics_module, "getpass", lambda prompt: asked.append(prompt) or password)
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: asked.append(prompt) or password)
     hook(f"connect {jid} --host {server.host} --port {server.port} --cafile {server.cafile}")
     assert asked == [f"password for {jid}: "]
     assert host.client(jid).state == "connected"
@@ -115,7 +116,7 @@ def test_connect_prompts_for_the_password(hook, host, account, server, monkeypat
 def test_plaintext_to_a_remote_host_is_refused_before_the_prompt(hook, monkeypatch):
     asked = []
     monkeypatch.delenv("HOOKNB_PASSWORD", raising=False)
-    monkeypatch.setattr(magics_module, "getpass", lambda prompt: asked.append(prompt) or "x")
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: asked.append(prompt) or "x")
     assert usage_error(lambda: hook("connect alice@example.org --host example.org --plaintext")) \
         == "--plaintext (no TLS) is only allowed to a loopback host, not 'example.org'"
     assert asked == []
@@ -128,8 +129,7 @@ def test_connect_errors(hook, server, account):
     message = usage_error(lambda: hook(
         f"connect {jid} --password nope --host {server.host} --port {server.port} --cafile {server.cafile}"))
     assert message == f"cannot connect {jid}: authentication failed (wrong JID or password)"
-    assert usage_error(lambda: hook("connect")) == \
-        "%hook connect: the following arguments are required: JID"
+    assert usage_error(lambda: hook("connect")).startswith("no account: give --jid JID, set $HOOKNB_JID")
     assert usage_error(lambda: hook("connect a@b --port many")) == \
         "%hook connect: argument --port: invalid int value: 'many'"
     assert usage_error(lambda: hook(f"connect {jid} --password x --port 99999")) == \
@@ -486,7 +486,8 @@ def test_completion(shell, magics, host, alice, node, hook):
     hook(f"create -n {node} -t python_code 'item.id'")
     assert magics.complete("%hook ") == sorted(
         ["connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
-         "publish", "node", "status", "feed", "manager", "replay", "enable", "disable", "output"])
+         "publish", "node", "status", "feed", "manager", "replay", "enable", "disable", "output",
+         "password"])
     assert magics.complete("%hook cr") == ["create"]
     assert magics.complete("%hook node ") == ["config", "create", "delete", "purge"]
     assert magics.complete("%hook node c") == ["config", "create"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -52,13 +53,29 @@ def test_direct_tls_with_the_servers_ca(make_host, account, server):
     assert client.state == "connected" and encryption(client) == "direct"
 
 
-def test_direct_tls_on_a_starttls_port_says_so(make_host, account, server):
+def test_direct_tls_on_a_starttls_port_says_so_at_once(make_host, account, server):
     jid, password = account("w")
+    started = time.monotonic()
     with pytest.raises(ConnectError) as info:
         make_host().connect(jid, password, host=server.host, port=server.port, cafile=server.cafile,
                             direct_tls=True)
     assert str(info.value) == (f"cannot connect {jid}: {server.host}:{server.port} does not speak direct "
                                "TLS (wrong version number): is it a STARTTLS port?")
+    assert time.monotonic() - started < 5  # not the 20 s connection timeout
+
+
+def test_starttls_on_a_direct_tls_port_says_so_at_once(make_host, account, server):
+    """The server drops a client that starts with XML where it waits for a TLS handshake."""
+    jid, password = account("s")
+    host = make_host()
+    started = time.monotonic()
+    with pytest.raises(ConnectError) as info:
+        host.connect(jid, password, host=server.host, port=server.direct_tls_port, cafile=server.cafile)
+    assert str(info.value) == (f"cannot connect {jid}: {server.host}:{server.direct_tls_port} closed the "
+                               "connection before the XMPP stream began: is it a direct TLS port? "
+                               "(give --direct-tls)")
+    assert time.monotonic() - started < 5
+    assert host.clients == {}
 
 
 def test_a_domain_the_server_does_not_serve_is_one_line(make_host, server):

@@ -44,6 +44,7 @@ def test_every_message_on_the_page_is_the_one_hooknb_prints(server, home, tmp_pa
     messages = [
         stderr_line("run", "--jid", jid, *at, "--cafile", server.cafile, HOOKNB_PASSWORD="wrong"),
         stderr_line("run", "--jid", jid, *at, HOOKNB_PASSWORD=password),
+        stderr_line("run", "--jid", jid, *at, "--cafile", server.cafile, HOOKNB_PASSWORD=""),
         stderr_line("run", "--jid", jid, "--host", server.host, "--port", str(srv.free_port()),
                     "--cafile", server.cafile, HOOKNB_PASSWORD=password),
         as_on_the_page(stderr_line("pubsub", "hook", "create", "--jid", jid, "-n", "news", "-P",

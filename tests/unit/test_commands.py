@@ -1,12 +1,12 @@
 """The command layer shared by the magics and the command line, without a server: hooks made
-from parsed arguments, deletion, listing rows, the password order."""
+from parsed arguments, deletion, listing rows."""
 
 from __future__ import annotations
 
 import pytest
 
 from hooknb import commands, grammar
-from hooknb.errors import GrammarError, HookCreateError
+from hooknb.errors import HookCreateError
 from unit.fakes import ACCOUNT, make_host
 
 
@@ -47,24 +47,7 @@ def test_a_restricted_node_cannot_be_hooked(host):
     assert host.store.load_hooks() == []
 
 
-def test_the_password_comes_from_the_argument_then_the_environment_then_a_prompt(monkeypatch):
-    asked = []
-
-    def prompt(text):
-        asked.append(text)
-        return "typed"
-
-    monkeypatch.setenv("HOOKNB_PASSWORD", "from-env")
-    assert commands.password(ACCOUNT, "given", prompt, interactive=True) == "given"
-    assert commands.password(ACCOUNT, None, prompt, interactive=True) == "from-env"
-    monkeypatch.delenv("HOOKNB_PASSWORD")
-    assert commands.password(ACCOUNT, None, prompt, interactive=True) == "typed"
-    assert asked == [f"password for {ACCOUNT}: "]
-    with pytest.raises(GrammarError, match="no password for alice@localhost: set HOOKNB_PASSWORD"):
-        commands.password(ACCOUNT, None, prompt, interactive=False)
-
-
 def test_plaintext_to_a_remote_host_is_refused_before_any_prompt():
     parsed = args("connect bob@example.org --host 192.0.2.1 --plaintext")
     with pytest.raises(Exception, match="only allowed to a loopback host"):
-        commands.connect_options(parsed)
+        commands.connect_options(parsed, "bob@example.org")

@@ -15,7 +15,8 @@ from hooknb.errors import HooknbError
 from hooknb.events import KINDS
 
 SUBCOMMANDS = ("connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
-               "publish", "status", "feed", "manager", "node", "replay", "enable", "disable", "output")
+               "publish", "status", "feed", "manager", "node", "replay", "enable", "disable", "output",
+               "password")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def test_create_parses_every_option(parser):
         "type": "python_code", "persistent": True, "on": "publish,retract", "phase": "before",
         "priority": -3, "timeout": 2.5, "publishers": ["a@x", "b@y"], "arg": "item.id", "pin": False,
         "max_depth": 4, "create_node": False, "node_config": [], "disabled": False, "executor": "dask",
-        "concurrency": 3, "ordered": False}
+        "concurrency": 3, "ordered": False, "jid": None}
 
 
 def test_executor_options_default_to_threads_in_order_and_refuse_bad_values(parser):
@@ -74,7 +75,7 @@ def test_list_formats(parser):
 
 @pytest.mark.parametrize("command", ["events", "runs"])
 def test_journal_commands_filter_by_node_and_count(parser, command):
-    assert vars(grammar.parse(parser, command)) == {"command": command, "node": None, "last": None,
+    assert vars(grammar.parse(parser, command)) == {"command": command, "node": None, "last": None, "jid": None,
                                                     **({"expand": False} if command == "events" else {})}
     args = grammar.parse(parser, f"{command} -n news --last 5")
     assert (args.node, args.last) == ("news", 5)
@@ -89,9 +90,10 @@ def test_last_and_rows_must_be_whole_positive_numbers(parser, value):
 def test_connect_account_options(parser):
     args = grammar.parse(parser, "connect alice@example.org --password 'p w' --host 127.0.0.1 --port 5223 "
                                  "--plaintext")
-    assert vars(args) == {"command": "connect", "jid": "alice@example.org", "password": "p w",
-                          "host": "127.0.0.1", "port": 5223, "plaintext": True, "cafile": None,
-                          "direct_tls": False, "max_bytes": None}
+    assert vars(args) == {"command": "connect", "jid_arg": "alice@example.org", "jid": None, "password": "p w",
+                          "password_file": None, "host": "127.0.0.1", "port": 5223, "plaintext": True,
+                          "cafile": None, "direct_tls": False, "max_bytes": None}
+    assert grammar.jid(args) == "alice@example.org"
     args = grammar.parse(parser, "connect alice@example.org")
     assert (args.password, args.host, args.port, args.plaintext) == (None, None, None, False)
     assert "--port" in error_of(parser, "connect a@b --port five")
@@ -100,7 +102,8 @@ def test_connect_account_options(parser):
 @pytest.mark.parametrize("command", ["subscribe", "unsubscribe"])
 def test_subscribe_and_unsubscribe_name_a_target(parser, command):
     args = grammar.parse(parser, f"{command} -s pubsub.example.org -n news")
-    assert vars(args) == {"command": command, "service": "pubsub.example.org", "node": "news", "uri": None}
+    assert vars(args) == {"command": command, "service": "pubsub.example.org", "node": "news", "uri": None,
+                          "jid": None}
 
 
 def test_publish_takes_an_item_id_and_a_payload(parser):
@@ -111,8 +114,8 @@ def test_publish_takes_an_item_id_and_a_payload(parser):
 
 
 def test_status_feed_and_manager(parser):
-    assert vars(grammar.parse(parser, "status")) == {"command": "status"}
-    assert vars(grammar.parse(parser, "manager")) == {"command": "manager"}
+    assert vars(grammar.parse(parser, "status")) == {"command": "status", "jid": None}
+    assert vars(grammar.parse(parser, "manager --jid a@x")) == {"command": "manager", "jid": "a@x"}
     assert grammar.parse(parser, "feed").rows == 20
     assert grammar.parse(parser, "feed --rows 3").rows == 3
 
@@ -122,7 +125,7 @@ def test_cell_parser_options():
     assert vars(args) == {"service": None, "node": "news", "uri": None, "persistent": True, "on": "all",
                           "timeout": 2.0, "publishers": ["a@x", "b@y"], "pin": False, "max_depth": 16,
                           "create_node": False, "node_config": [], "disabled": False, "executor": "thread",
-                          "concurrency": 8, "ordered": True}
+                          "concurrency": 8, "ordered": True, "jid": None}
     assert "unrecognized arguments: -t" in error_of(grammar.cell_parser(), "-n news -t python")
 
 
@@ -270,3 +273,48 @@ def test_any_magic_line_splits_or_raises(line):
         assert isinstance(grammar.split(line), list)
     except grammar.GrammarError as exc:
         assert "cannot parse" in str(exc)
+
+
+# ------------------------------------------------------------------------------------ accounts
+CONNECTION_OPTIONS = {"--jid", "--password", "--password-file", "--host", "--port", "--cafile", "--direct-tls",
+                      "--plaintext"}
+
+
+def options_of(parser: argparse.ArgumentParser) -> set[str]:
+    return {o for a in parser._actions for o in a.option_strings}
+
+
+def test_every_magic_takes_jid(parser):
+    leaves = grammar.leaves(parser) + [grammar.cell_parser(), grammar.publish_cell_parser(),
+                                       grammar.replay_cell_parser()]
+    assert len(leaves) == len(SUBCOMMANDS) - 2 + len(grammar.NODE_ACTIONS) + 2 + 3  # node, password: groups
+    assert all("--jid" in options_of(leaf) for leaf in leaves)
+    assert options_of(grammar.leaves(parser)[0]) >= CONNECTION_OPTIONS  # connect
+
+
+def test_every_command_line_subcommand_takes_the_connection_options():
+    from hooknb.cli import build_parser
+
+    leaves = grammar.leaves(build_parser())
+    assert sorted(leaf.prog for leaf in leaves) == sorted(
+        ["hooknb pubsub hook create", "hooknb pubsub hook delete", "hooknb pubsub hook list",
+         "hooknb pubsub hook replay", "hooknb pubsub hook enable", "hooknb pubsub hook disable",
+         *(f"hooknb pubsub node {a}" for a in grammar.NODE_ACTIONS), "hooknb pubsub publish",
+         "hooknb password set", "hooknb password delete", "hooknb run"])
+    for leaf in leaves:
+        assert options_of(leaf) >= CONNECTION_OPTIONS, leaf.prog
+        assert not any(a.required for a in leaf._actions if "--jid" in a.option_strings), leaf.prog
+
+
+@pytest.mark.parametrize("line, account", [("connect a@x", "a@x"), ("connect --jid a@x", "a@x"),
+                                           ("connect a@x --jid a@x", "a@x"), ("connect", None),
+                                           ("password set b@x", "b@x"), ("password delete --jid b@x", "b@x"),
+                                           ("delete -n n --jid c@x", "c@x"), ("list", None)])
+def test_the_account_named_by_a_jid_argument_or_jid(parser, line, account):
+    assert grammar.jid(grammar.parse(parser, line)) == account
+
+
+def test_a_jid_argument_and_another_jid_are_refused(parser):
+    with pytest.raises(grammar.GrammarError, match="^JID a@x and --jid b@x name different accounts$"):
+        grammar.jid(grammar.parse(parser, "connect a@x --jid b@x"))
+    assert "not allowed with argument --password" in error_of(parser, "connect a@x --password p --password-file f")
