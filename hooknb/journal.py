@@ -15,12 +15,13 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import gc
+import operator
 import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .events import payload_digest
 
@@ -74,8 +75,9 @@ class Run:
     queued: float | None = None  # seconds from the item's reception to the run's start
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
+_SHAPES: dict[type, tuple[Callable[[Any], tuple] | None, int] | None] = {}
 getsizeof = sys.getsizeof
+STR_OVERHEAD = sys.getsizeof("")  # a str object's header, before its characters
 
 
 def cut(text: str, keep: int = FIELD_MAX) -> str:
@@ -91,22 +93,40 @@ def cut(text: str, keep: int = FIELD_MAX) -> str:
 
 def fit(row: R) -> tuple[R, int]:
     """``row`` with its long strings :func:`cut` (a copy, if any is), and its weight in bytes:
-    the record's and its fields' (``sys.getsizeof``: None and numbers count a little too)."""
-    names = _FIELDS.get(type(row))
-    if names is None:
-        names = _FIELDS[type(row)] = tuple(f.name for f in dataclasses.fields(row)) \
-            if dataclasses.is_dataclass(row) else ()
-    size = getsizeof(row)
-    for name in names:
-        size += getsizeof(getattr(row, name))
-    if size <= FIELD_MAX:
-        return row, size
-    long = {name: cut(value) for name in names
-            if type(value := getattr(row, name)) is str and len(value) > FIELD_MAX}
-    if long:
-        row = dataclasses.replace(row, **long)
-        size = getsizeof(row) + sum(getsizeof(getattr(row, name)) for name in names)
-    return row, size
+    the record's ``sys.getsizeof``, a string's per field (or 24 bytes for a number or None),
+    and the characters of its text fields (one byte each: ASCII, as XML mostly is)."""
+    shape = _SHAPES.get(type(row), False)
+    if shape is False:
+        shape = _SHAPES[type(row)] = _shape(row)
+    if shape is None:  # not a dataclass (a str, a number): as it is
+        return row, getsizeof(row)
+    texts, base = shape
+    if texts is None:
+        return row, base
+    chars = sum(map(len, filter(None, texts(row))))  # None and "" weigh nothing more
+    if chars > FIELD_MAX:
+        names = [f.name for f in dataclasses.fields(row)]
+        long = {name: cut(value) for name in names
+                if type(value := getattr(row, name)) is str and len(value) > FIELD_MAX}
+        if long:
+            row = dataclasses.replace(row, **long)
+            chars = sum(map(len, filter(None, texts(row))))
+    return row, base + chars
+
+
+def _shape(row: Any) -> tuple[Callable[[Any], tuple] | None, int] | None:
+    """(a getter of the text fields as a tuple, the weight of the rest) of a dataclass record's
+    type; None for other types."""
+    if not dataclasses.is_dataclass(row):
+        return None
+    base = getsizeof(row)
+    fields = dataclasses.fields(row)
+    texts = [f.name for f in fields if "str" in str(f.type)]  # str, str | None
+    base += STR_OVERHEAD * len(texts) + 24 * (len(fields) - len(texts))
+    if not texts:
+        return None, base
+    getter = operator.attrgetter(*texts)
+    return (getter if len(texts) > 1 else lambda r: (getter(r),)), base
 
 
 class Journal(Generic[R]):
