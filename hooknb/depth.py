@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
@@ -52,14 +50,20 @@ def current() -> int | None:
     return _current.get()
 
 
-@contextmanager
-def running(depth: int) -> Iterator[None]:
-    """Mark the code run inside as a hook's run on an item of ``depth``."""
-    token = _current.set(depth)
-    try:
-        yield
-    finally:
-        _current.reset(token)
+class running:  # noqa: N801 - used as a function: ``with running(depth):``
+    """Mark the code run inside as a hook's run on an item of ``depth`` (a class, not a
+    generator: it is entered at every run)."""
+
+    __slots__ = ("depth", "token")
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+
+    def __enter__(self) -> None:
+        self.token = _current.set(self.depth)
+
+    def __exit__(self, *_exc: object) -> None:
+        _current.reset(self.token)
 
 
 class Depths:

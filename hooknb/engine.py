@@ -359,7 +359,7 @@ class Engine:
                 fn, _is_async, digest = self.resolve(hook)
                 with depth.running(item.depth):
                     result = fn(self.context, client, item)
-                    if inspect.isawaitable(result):
+                    if result is not None and inspect.isawaitable(result):
                         result = asyncio.run_coroutine_threadsafe(
                             self._stepped(hook, item, _awaited(result, capture)), _loop.get_loop()).result()
                     if result is not None and (wanted := requests(result)):
