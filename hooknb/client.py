@@ -44,6 +44,8 @@ CONNECT_TIMEOUT = 20.0
 RECONNECT_DELAYS = (0.2, 0.5, 1, 2, 5, 10, 30)
 RECENT_PEP = 256  # PEP notifications remembered to drop a server's duplicate copies
 RSM = "http://jabber.org/protocol/rsm"
+TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls"
+STARTTLS_REQUIRED = f"{{http://etherx.jabber.org/streams}}features/{{{TLS_NS}}}starttls/{{{TLS_NS}}}required"
 RSM_PAGE = 100  # items asked for at a time where a service pages them (XEP-0059)
 #: xep_0060's handlers of pubsub#event messages, which hooknb's own handler replaces.
 PUBSUB_EVENT_HANDLERS = ("Pubsub Event: Items", "Pubsub Event: Purge", "Pubsub Event: Delete",
@@ -168,6 +170,10 @@ class Client:
         xmpp.add_event_handler("reconnect_delay", self._on_addresses_failed)
         xmpp.add_event_handler("ssl_invalid_chain", self._on_invalid_certificate)
         xmpp.add_event_handler("stream_error", self._on_stream_error)
+        if self.options.plaintext:
+            # slixmpp, told not to use TLS, waits out the timeout when the server requires it
+            xmpp.register_handler(Callback("hooknb TLS required", MatchXPath(STARTTLS_REQUIRED),
+                                           self._on_tls_required))
         xmpp.exception = self._on_exception  # slixmpp only logs handler exceptions
         return xmpp
 
@@ -271,6 +277,9 @@ class Client:
         else:  # a reconnection: end this attempt, the reconnect loop tries again
             self.xmpp.disconnect_reason = reason
             self.xmpp.abort()
+
+    def _on_tls_required(self, _features: Any) -> None:
+        self._fail(f"{self._where} requires TLS (STARTTLS): drop --plaintext")
 
     def _on_stream_error(self, error: Any) -> None:
         """The server ended the stream before the session started (e.g. host-unknown)."""

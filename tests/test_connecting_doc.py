@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import ssl
 from pathlib import Path
 
@@ -68,9 +69,14 @@ def test_every_troubleshooting_line_is_what_hooknb_prints(home, account, server,
         result = hooknb("pubsub", "node", "create", "-n", "doc", *args, env=environment)
         assert (result.returncode, result.stdout) == (code, ""), (args, result.stderr)
         printed.append(result.stderr.rstrip("\n"))
-    with pytest.raises(ConnectError) as stalled:  # plain text to a server that requires TLS
+    with pytest.raises(ConnectError) as plain:  # plain text to a server that requires TLS
         make_host().connect(jid, password, host=server.host, port=server.port, plaintext=True, timeout=2)
-    printed += [f"hooknb: {stalled.value}", certificate_failure(62), certificate_failure(10)]
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never answers
+        with pytest.raises(ConnectError) as stalled:
+            make_host().connect(jid, password, host="127.0.0.1", port=silent.getsockname()[1],
+                                cafile=server.cafile, timeout=2)
+    printed += [f"hooknb: {plain.value}", f"hooknb: {stalled.value}", certificate_failure(62),
+                certificate_failure(10)]
 
     node, big = f"doc-{os.getpid()}", tmp_path / "big.xml"
     assert hooknb("pubsub", "node", "create", "-s", server.pubsub, "-n", node, "--jid", jid, *trusted,

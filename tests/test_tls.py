@@ -231,6 +231,16 @@ def test_plaintext_to_loopback_is_accepted(make_host, plaintext_server, address)
     assert (info.cafile, info.direct_tls_port) == (None, None)
 
 
+def test_plaintext_to_a_server_that_requires_tls_fails_at_once_with_one_line(make_host, server, account):
+    jid, password = account("plain")
+    started = time.monotonic()
+    with pytest.raises(ConnectError) as info:
+        make_host().connect(jid, password, host=server.host, port=server.port, plaintext=True)
+    assert str(info.value) == f"cannot connect {jid}: {server.host}:{server.port} requires TLS (STARTTLS): " \
+                              "drop --plaintext"
+    assert time.monotonic() - started < 5  # it waited out the 20 s timeout before
+
+
 # ------------------------------------------------------------------------- checks before connecting
 
 @pytest.mark.parametrize("options, message", [
