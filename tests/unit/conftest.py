@@ -5,9 +5,13 @@ is a private directory of the test."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from hooknb.host import Host
+from unit.fakes import make_host
 
 
 @pytest.fixture(autouse=True)
@@ -27,3 +31,11 @@ def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.mkdir(mode=0o700)
     monkeypatch.setenv("HOOKNB_HOME", str(path))
     return path
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[Host]:
+    """A Host on a scratch store, with no account connected; closed after the test."""
+    made = make_host(tmp_path)
+    yield made
+    made.close()

@@ -3,19 +3,11 @@ feed (what it held when made and what comes later) and the hook manager."""
 
 from __future__ import annotations
 
-import pytest
 
 from hooknb.widgets import EventFeed, HookManager
-from unit.fakes import ACCOUNT, event, make_host, on_loop
+from unit.fakes import ACCOUNT, event, on_loop
 
 BOB = "bob@localhost"
-
-
-@pytest.fixture
-def host(tmp_path):
-    host = make_host(tmp_path)
-    yield host
-    host.close()
 
 
 def test_frames_of_one_account(host):

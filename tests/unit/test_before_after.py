@@ -9,16 +9,9 @@ from hooknb import loop as _loop
 from hooknb.client import Operation, parse_payload
 from hooknb.errors import HooknbError, PubSubError, VetoError
 from hooknb.hooks import HookSpec
-from unit.fakes import ACCOUNT, FakeClient, make_host
+from unit.fakes import ACCOUNT, FakeClient
 
 NODE = "n"
-
-
-@pytest.fixture
-def host(tmp_path):
-    host = make_host(tmp_path)
-    yield host
-    host.close()
 
 
 def phase_hook(host, phase, code, priority=0, kinds=frozenset({"publish"})):

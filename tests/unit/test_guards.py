@@ -19,14 +19,7 @@ from hooknb.errors import HookCreateError
 from hooknb.hooks import HookSpec, check_action
 from hooknb.store import Store
 from hooknb.widgets import HookManager
-from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
-
-
-@pytest.fixture
-def host(tmp_path):
-    host = make_host(tmp_path)
-    yield host
-    host.close()
+from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, on_loop
 
 
 def install(host, node, code, **options):

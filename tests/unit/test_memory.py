@@ -23,7 +23,7 @@ from hooknb.journal import FIELD_MAX, Journal, Run, cut
 from hooknb.session import Session
 from hooknb.store import Store
 from processes import wait_until
-from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
+from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, on_loop
 
 MB = 2**20
 
@@ -36,13 +36,6 @@ def big(item_id: str, node: str = "n", size: int = MB) -> Event:
 
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@pytest.fixture
-def host(tmp_path):
-    host = make_host(tmp_path)
-    yield host
-    host.close()
 
 
 @pytest.fixture

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 
 from hooknb import lanes
 from hooknb import loop as _loop
 from hooknb.hooks import HookSpec, HookStats
-from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
+from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, on_loop
 
 
 def install(host, node, code, **options):
@@ -19,13 +18,6 @@ def install(host, node, code, **options):
 
 def feed(host, client, *events):
     on_loop(host.engine.accept, client, list(events))
-
-
-@pytest.fixture
-def host(tmp_path):
-    host = make_host(tmp_path)
-    yield host
-    host.close()
 
 
 def test_a_hook_runs_once_per_item_in_order_with_its_result(host):

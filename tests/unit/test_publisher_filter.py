@@ -15,7 +15,7 @@ from hooknb.client import Client
 from hooknb.errors import PubSubError
 from hooknb.hooks import PUBLISHER_NAMED, PUBLISHER_PENDING, PUBLISHER_UNKNOWN, HookSpec
 from hooknb.session import Session
-from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
+from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, on_loop
 
 publishers_named = Session.publishers_named
 from hooknb.runner import RunLog, Runner
@@ -23,13 +23,6 @@ from hooknb.runner import RunLog, Runner
 BOB, CAROL = "bob@localhost", "carol@localhost"
 ATOM_BY_BOB = ('<entry xmlns="http://www.w3.org/2005/Atom"><author><uri>xmpp:bob@localhost</uri>'
                '<name>bob@localhost</name></author><title>hi</title></entry>')
-
-
-@pytest.fixture
-def host(tmp_path):
-    host = make_host(tmp_path)
-    yield host
-    host.close()
 
 
 def install(host, node, publishers=(BOB,), **options):

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
-from unit.fakes import event, make_host
+from unit.fakes import event
 
 from hooknb import views
 
@@ -27,13 +27,6 @@ GEOLOC = """<geoloc xmlns="http://jabber.org/protocol/geoloc"><lat>45.44</lat><l
   <accuracy>20</accuracy><country>Italy</country><locality>Venice</locality>
   <timestamp>2024-05-01T12:00:00Z</timestamp></geoloc>"""
 UTC = timezone.utc
-
-
-@pytest.fixture
-def host(tmp_path):
-    host = make_host(tmp_path)
-    yield host
-    host.close()
 
 
 @pytest.fixture
