@@ -176,19 +176,8 @@ class Journal(Generic[R]):
         return self.total - len(self._rows)
 
     def append(self, row: R) -> None:
-        """Add one record (long strings cut, see :func:`fit`)."""
-        row, size = fit(row)
-        _untrack(row)
-        with self._lock:
-            self._rows.append(row)
-            self._sizes.append(size)
-            self.bytes += size
-            self.total += 1
-            if len(self._rows) > self._maxlen or self.bytes > self._max_bytes:
-                self._trim()
-            self._lock.notify_all()
-        for listener in self.listeners:
-            listener([row])
+        """Add one record."""
+        self.extend([row])
 
     def extend(self, rows: Iterable[R]) -> None:
         """Add several records (long strings cut, see :func:`fit`)."""
