@@ -137,7 +137,7 @@ class Host:
     async def aclose(self) -> None:
         """Disconnect every account and close the store."""
         await self._aclose_all()
-        await asyncio.to_thread(self.inbox.flush)
+        await asyncio.to_thread(self.inbox.close)
         if self._store is not None:
             self._store.close()
 

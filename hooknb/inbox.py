@@ -5,7 +5,10 @@ of them to the :class:`Inbox`, whose thread of its own writes the batch in one t
 (with the positions of the nodes it covers) and then gives the entries that were new back to
 the loop, to be queued.  When a run ends (ok, error, timeout) its entry is marked done: at once
 on the worker thread that ran it, before that thread takes its next item, so that a run that
-ended is never run again; through the inbox thread for runs that ended on the loop.
+ended is never run again, by one line in this process's done log (:mod:`hooknb.donelog`), which
+the inbox thread folds into the store with its next batch; through the inbox thread for runs
+that ended on the loop.  Whoever reads pending entries (:meth:`hooknb.store.Store.pending`)
+folds every log first.
 
 SQLite never runs on the event loop.  When the store fails (locked, disk full, read-only), the
 batches and done marks wait in memory (up to ``memory_max`` entries and ``memory_bytes`` bytes
@@ -31,6 +34,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from . import loop as _loop
+from .donelog import DoneLog
 from .errors import HooknbError
 from .events import Event, payload_digest
 
@@ -39,6 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 RETRY = 0.5  # seconds between attempts while the store fails
+FOLD_EVERY = 0.2  # seconds at most between a done mark and its fold into the store
+FOLD_MARKS = 1000  # done marks that wake the inbox thread at once to fold them
 MEMORY_MAX = 100_000  # entries held in memory while the store fails
 MEMORY_BYTES = 256 * 2**20  # bytes of their payloads (100,000 items of 1 MB would be 100 GB)
 PRUNE_EVERY = 10_000  # entries written between two prunings of runs done (DONE_KEEP per hook)
@@ -106,6 +112,8 @@ class Inbox:
         #: Why the store cannot be written right now (None when it can).
         self.status: str | None = None
         self._unpruned = 0  # entries written since the runs done were last pruned
+        self._log: DoneLog | None = None
+        self._fold_now = False  # flush: fold the done marks without waiting for more
 
     # ---------------------------------------------------------------- intake (loop thread)
     def submit(self, entries: list[Entry], positions: list[Position],
@@ -129,19 +137,25 @@ class Inbox:
     def busy(self) -> bool:
         """Whether batches or done marks wait to be written (or the entries of a written batch
         wait to be handed back to the loop)."""
-        return bool(self._batches or self._dones)
+        return bool(self._batches or self._dones or (self._log and self._log.waiting))
 
     # ---------------------------------------------------------------- runs that ended
     def done(self, entry: Entry, when: float) -> None:
-        """Mark ``entry``'s run done, now, on the calling worker thread (never the loop); while
-        the store fails, the mark waits in memory and is written on recovery."""
-        if self.status is None:
-            try:
-                self._store().mark_done(entry.seq, when)
-                return
-            except HooknbError as exc:
-                self._failed(exc)
-        self.done_later(entry, when)
+        """Mark ``entry``'s run done, now, on the calling worker thread (never the loop): a line
+        in the done log, folded into the store by the inbox thread; if the log cannot be written
+        either, the mark waits in memory and is written on recovery."""
+        waiting = self.done_log().append(entry.seq, when)
+        if waiting is None:
+            self.done_later(entry, when)
+        elif waiting == 1 or waiting == FOLD_MARKS:  # folded within FOLD_EVERY, at once for
+            with self._cv:                           # many: not one transaction per run
+                self._wake()
+
+    def done_log(self) -> DoneLog:
+        """This process's done log of the store."""
+        if self._log is None:
+            self._log = DoneLog(self._store().path)
+        return self._log
 
     def done_later(self, entry: Entry, when: float) -> Future:
         """Mark ``entry``'s run done through the inbox thread; the future is resolved once the
@@ -171,11 +185,19 @@ class Inbox:
     def _run(self) -> None:
         while True:
             with self._cv:
-                while not self._batches and not self._dones:
-                    if not self._cv.wait(60.0):
+                while not (self._batches or self._dones or self._fold_now):
+                    marks = self._log.waiting if self._log is not None else 0
+                    if marks:  # folded after FOLD_EVERY, or sooner with a batch or many marks
+                        if marks < FOLD_MARKS:
+                            self._cv.wait(FOLD_EVERY)
+                        break
+                    if not self._cv.wait(60.0) and not self.busy:
                         self._thread = None
                         return
+                self._fold_now = False
                 batches = list(self._batches)
+                if self._log is not None:
+                    self._dones.extend((seq, when, None) for seq, when in self._log.take())
                 dones = list(self._dones)
             try:
                 seqs = self._store().write_batch(
@@ -191,6 +213,8 @@ class Inbox:
             if self.status is not None:
                 log.warning("persistent hooks: the store can be written again")
                 self.status = None
+            if self._log is not None:
+                self._log.folded()
             self._prune(len(seqs))
             for _seq, _when, future in dones:
                 if future is not None and not future.done():
@@ -227,9 +251,19 @@ class Inbox:
             if batch.then is not None and accepted:
                 loop.call_soon_threadsafe(batch.then, accepted)
 
+    def close(self) -> None:
+        """Write what waits (:meth:`flush`) and close the done log."""
+        written = self.flush()
+        if self._log is not None:
+            self._log.close(folded=written)
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything submitted so far was written (False on timeout)."""
         deadline = time.monotonic() + timeout
+        if self._log is not None and self._log.waiting:
+            with self._cv:
+                self._fold_now = True
+                self._wake()
         while self.busy:
             if time.monotonic() > deadline:
                 return False

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import trust
+from . import donelog, trust
 from .errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -299,18 +299,11 @@ class Store:
             db.executemany("UPDATE inbox SET done = ? WHERE seq = ?", [(when, seq) for seq, when in done])
         return seqs
 
-    def mark_done(self, seq: int, when: float) -> None:
-        """Mark one run done: one statement, so one transaction of its own (autocommit)."""
-        with self._lock:
-            self._check_file()
-            try:
-                self._db.execute("UPDATE inbox SET done = ? WHERE seq = ?", (when, seq))
-            except sqlite3.DatabaseError as exc:
-                raise self._error(exc) from None
-
     def pending(self, account: str) -> list[tuple]:
         """The inbox rows of ``account`` whose run has not ended, oldest first: (seq, then the
-        :data:`INBOX_COLUMNS`)."""
+        :data:`INBOX_COLUMNS`), read once the done logs beside the store are folded into it
+        (:func:`hooknb.donelog.fold`)."""
+        donelog.fold(self)
         return self._query(f"SELECT seq, {INBOX_COLUMNS} FROM inbox WHERE account = ? AND done IS NULL"
                            " ORDER BY seq", (account,))
 

@@ -184,7 +184,7 @@ def test_two_processes_write_the_store_at_once(home):
             hook = host.create_hook(f"{tag}-{i}", "pass", type="python_code", persistent=True, account=jid)
             (seq,) = host.store.write_batch([(hook.id, jid, jid, f"{tag}-{i}", "publish", "item", "d", None,
                                               None, 0.0)], [(jid, jid, f"{tag}-{i}", "item", "d")])
-            host.store.mark_done(seq, 1.0)
+            host.store.write_batch([], done=[(seq, 1.0)])
             if i % 2:
                 assert host.delete_hooks(f"{tag}-{i}", account=jid) == 1
         print("done", flush=True)

@@ -11,6 +11,7 @@ lines: 0 lost, at most one repeat per crash.
 from __future__ import annotations
 
 import collections
+import shutil
 import hashlib
 import signal
 import sqlite3
@@ -200,8 +201,9 @@ def test_a_store_locked_for_seconds_delays_runs_without_losing_or_repeating_any(
     assert second.stop() == 0
 
 
-@pytest.mark.parametrize("pattern", ["hooknb.sqlite3", "hooknb.sqlite3*"], ids=["file", "with-wal"])
-def test_a_store_deleted_under_the_runner_mid_burst_is_restored_losing_nothing(hooked, runner, home, pattern):
+@pytest.mark.parametrize("names", [("",), ("", "-wal", "-shm"), ("", "-wal", "-shm", "-done")],
+                         ids=["file", "with-wal", "with-wal-and-done-logs"])
+def test_a_store_deleted_under_the_runner_mid_burst_is_restored_losing_nothing(hooked, runner, home, names):
     hooked.hook(delay=0.01)
     first = runner(hooked.jid, hooked.password)
     first.wait_record("ready")
@@ -209,8 +211,9 @@ def test_a_store_deleted_under_the_runner_mid_burst_is_restored_losing_nothing(h
     publishing = threading.Thread(target=hooked.publish, args=(ids,))
     publishing.start()
     wait_until(lambda: len(ran(hooked.out)) >= 20, 30)
-    for each in home.glob(pattern):                     # fault: the user deletes the store
-        each.unlink()
+    for name in names:                                  # fault: the user deletes the store
+        each = home / f"hooknb.sqlite3{name}"
+        shutil.rmtree(each) if each.is_dir() else each.unlink(missing_ok=True)
     record = first.wait_record("store", timeout=30)
     assert "deleted under this process: restored from the open copy" in record["error"]
     publishing.join(60)

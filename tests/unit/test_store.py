@@ -94,7 +94,7 @@ def test_an_item_version_enters_the_inbox_once_per_hook(store):
 
 def test_runs_done_leave_the_pending_list_and_stay_known(store):
     first, second = store.write_batch([row(item_id="a"), row(item_id="b")])
-    store.mark_done(first, 5.0)
+    store.write_batch([], done=[(first, 5.0)])
     assert [r[0] for r in store.pending("alice@example.org")] == [second]
     assert store.done_items("h1") == [("a", "publish", "d1")]
     assert store.write_batch([row(item_id="a")]) == [None]  # it ran: never again
@@ -265,7 +265,7 @@ def test_a_store_deleted_under_the_process_is_restored_from_the_open_copy(tmp_pa
             for suffix in deleted:
                 path.with_name(path.name + suffix).unlink()
         assert not path.exists()
-        store.mark_done(seq, 2.0)                          # the next write restores the file
+        store.write_batch([], done=[(seq, 2.0)])          # the next write restores the file
         assert "deleted under this process: restored" in store.notice
         assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
         assert [p.name for p in path.parent.iterdir() if "restore" in p.name] == []
