@@ -1,29 +1,32 @@
-"""The done log: each persistent run's end, recorded with one write to a file of this process.
+"""The done log: each persistent run's end, recorded by a memory copy into a file of this process.
 
 Marking a run done in SQLite takes a transaction of its own (about 30 us, more as the WAL grows)
-on the worker thread, before it takes its next item.  Instead the worker appends one line,
-``SEQ WHEN``, to this process's log, and the inbox thread folds the lines into the store with
-its next batch (one transaction for many marks).  A line is in the file before the worker takes
-its next item, so a ``kill -9`` loses no mark: the operating system has the write.  (As with
-SQLite's WAL at ``synchronous=NORMAL``, a power cut is not covered.)
+on the worker thread, before it takes its next item.  Instead the worker copies one line,
+``SEQ WHEN``, into this process's log, a file mapped in memory (``mmap``), and the inbox thread
+folds the lines into the store with its next batch (one transaction for many marks).  The line
+is in the file's pages, which the kernel owns, before the worker takes its next item, so a
+``kill -9`` loses no mark.  (As with SQLite's WAL at ``synchronous=NORMAL``, a power cut is not
+covered.)  A file's space is allocated when it is made; if that fails (a full disk), no log is
+used for a second and marks wait in the inbox's memory, to be written through the store.
 
 The logs live in ``<store>-done/``, a private directory beside the store, one file per process
-(``PID-TOKEN.log``) held under an exclusive ``flock`` while its process lives.  Whoever reads the
-pending entries of an account (a start, a lease take-over) first folds every log it finds
-(:func:`fold`): the lines of a live process's log are folded and the file left alone; the log
-of a dead process is folded and removed.  A writer starts a new file once its current one passes
-:data:`ROTATE` bytes and removes the old one once its lines are in the store.  A line is
-written whole or the file is given up (a short write could join the next line into a wrong
-one); a mark that cannot be written waits in the inbox's memory instead.
+(``PID-TOKEN.log``, :data:`SIZE` bytes, zeros after the last line) held under an exclusive
+``flock`` while its process writes it.  Whoever reads the pending entries of an account (a start,
+a lease take-over) first folds every log it finds (:func:`fold`): the lines of a live process's
+log are folded and the file left alone; the log of a dead process is folded and removed.  A
+writer starts a new file once its current one passes :data:`ROTATE` bytes (or is full) and
+removes the old one once its lines are in the store.
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
+import mmap
 import os
 import secrets
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,13 +36,24 @@ if TYPE_CHECKING:
     from .store import Store
 
 log = logging.getLogger(__name__)
-ROTATE = 1 << 20  # bytes of a log before its writer starts a new one (about 40,000 marks)
+SIZE = 1 << 18  # bytes of a log file (about 10,000 marks)
+ROTATE = SIZE // 2  # bytes written after which the inbox thread's next take starts a new file
+RETRY = 1.0  # seconds after a file could not be made before trying again
 Mark = tuple[int, float]  # (inbox seq, when the run ended)
 
 
 def directory(store_path: str | os.PathLike) -> Path:
     """Where the done logs of the store at ``store_path`` are."""
     return Path(f"{os.fspath(store_path)}-done")
+
+
+def _allocate(fd: int, size: int) -> None:
+    """Give the file ``size`` bytes of disk now (zeros), so that no write through a map needs
+    space later (which would kill the process with SIGBUS on a full disk)."""
+    if hasattr(os, "posix_fallocate"):
+        os.posix_fallocate(fd, 0, size)
+    else:
+        os.pwrite(fd, bytes(size), 0)
 
 
 def _parse(data: bytes) -> list[Mark]:
@@ -62,8 +76,10 @@ class DoneLog:
         self.directory = directory(store_path)
         self._lock = threading.Lock()
         self._fd: int | None = None
+        self._map: mmap.mmap | None = None
         self._path: Path | None = None
-        self._size = 0
+        self._end = 0  # where the next line goes
+        self._retry_at = 0.0  # after a failure, no new file before then
         self._marks: list[Mark] = []  # written, not taken by the inbox thread yet
         self._retired: list[Path] = []  # files of ours no longer written, to remove once folded
         self._taken: list[Path] = []  # those whose every line was taken
@@ -76,56 +92,65 @@ class DoneLog:
     def append(self, seq: int, when: float) -> int | None:
         """Write one mark; the number of marks now waiting to be taken, or None if it could not
         be written (then it is not in the log: the caller keeps it)."""
-        line = b"%d %r\n" % (seq, when)
+        line = b"%d %r" % (seq, when)
+        size = len(line) + 1
         with self._lock:
-            try:
-                if self._fd is None:
-                    self._open()
-                written = os.write(self._fd, line)
-            except OSError as exc:
-                self._give_up(exc)
-                return None
-            if written != len(line):
-                self._give_up(OSError(f"short write ({written} of {len(line)} bytes)"))
-                return None
-            self._size += written
+            if self._map is None or self._end + size > SIZE:
+                if not self._open():
+                    return None
+            end = self._end
+            # A memory copy into the file's pages, which the kernel keeps when the process dies:
+            # no system call, and the GIL is not let go (a write would hand it to the busy loop
+            # thread and wait to get it back).  The newline goes in last, so a line cut by a
+            # kill has none and is not read.
+            self._map[end:end + size - 1] = line
+            self._map[end + size - 1] = 10
+            self._end = end + size
             self._marks.append((seq, when))
             return len(self._marks)
 
-    def _open(self) -> None:
-        trust.private_dir(self.directory)
+    def _open(self) -> bool:
+        """Start a new file (retiring the current one), its space allocated up front so that
+        filling it through the map cannot fail; False (and a warning) if that cannot be done."""
+        self._retire()
+        if time.monotonic() < self._retry_at:
+            return False
         path = self.directory / f"{os.getpid()}-{secrets.token_hex(4)}.log"
         # locked before it is named a log: a reader finding it unlocked would take it for a
         # dead process's and remove it
         making = path.with_suffix(".new")
-        fd = os.open(making, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        fd = None
         try:
+            trust.private_dir(self.directory)
+            fd = os.open(making, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _allocate(fd, SIZE)
+            self._map = mmap.mmap(fd, SIZE)
             os.rename(making, path)
-        except OSError:
-            os.close(fd)
-            making.unlink(missing_ok=True)
-            raise
-        self._fd, self._path, self._size = fd, path, 0
-
-    def _give_up(self, exc: OSError) -> None:
-        """Stop writing the current file (its last line may be partial): the next mark opens a
-        new one."""
-        log.warning("done log %s: %s", self._path or self.directory, exc)
-        self._retire()
+        except OSError as exc:
+            if fd is not None:
+                os.close(fd)
+                making.unlink(missing_ok=True)
+            self._map = None
+            self._retry_at = time.monotonic() + RETRY
+            log.warning("done log in %s: %s (runs are marked done through the store)", self.directory, exc)
+            return False
+        self._fd, self._path, self._end = fd, path, 0
+        return True
 
     def _retire(self) -> None:
         if self._fd is not None:
+            self._map.close()
             os.close(self._fd)  # releases the flock: another process may fold it, harmlessly
             self._retired.append(self._path)
-            self._fd, self._path = None, None
+            self._fd, self._map, self._path = None, None, None
 
     def take(self) -> list[Mark]:
         """The marks written since the last take (the inbox thread folds them into the store,
         then calls :meth:`folded`); starts a new file if the current one is big."""
         with self._lock:
             marks, self._marks = self._marks, []
-            if self._size >= ROTATE:
+            if self._end >= ROTATE:
                 self._retire()
             self._taken = list(self._retired)
             return marks

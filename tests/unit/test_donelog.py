@@ -47,7 +47,8 @@ def test_a_mark_is_in_the_file_at_once_and_in_the_store_after_a_fold(store):
     log = donelog.DoneLog(store.path)
     assert log.append(seqs[0], 5.0) == 1
     (path,) = logs(store)
-    assert path.read_bytes() == f"{seqs[0]} 5.0\n".encode()
+    data = path.read_bytes()
+    assert data.rstrip(b"\0") == f"{seqs[0]} 5.0\n".encode() and len(data) == donelog.SIZE
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
     store.write_batch([], done=log.take())  # what the inbox thread does
@@ -154,3 +155,13 @@ def test_the_inbox_folds_marks_soon_and_closing_leaves_no_file(store):
     assert store.waiting([ACCOUNT]) == {}
     inbox.close()
     assert logs(store) == [] and os.listdir(donelog.directory(store.path)) == []
+
+
+def test_a_full_file_gives_way_to_a_new_one_and_every_mark_is_read(store, monkeypatch):
+    monkeypatch.setattr(donelog, "SIZE", 32)  # room for 5 marks of "N 1.0"
+    seqs = store.write_batch([row(str(i)) for i in range(11)])
+    log = donelog.DoneLog(store.path)
+    for seq in seqs[:10]:
+        assert log.append(seq, 1.0) is not None
+    assert len(logs(store)) == 2
+    assert pending_ids(store) == ["10"]
