@@ -92,6 +92,19 @@ def test_an_item_version_enters_the_inbox_once_per_hook(store):
     assert [r[0] for r in store.pending("alice@example.org")] == [s for s in seqs if s is not None]
 
 
+def test_a_batch_of_many_rows_numbers_the_new_ones_in_order_and_skips_copies(store):
+    store.write_batch([row(item_id="old-1"), row(item_id="old-2")])
+    ids = [f"i{n}" for n in range(150)]
+    ids[70], ids[100], ids[149] = "old-1", "i3", "i99"  # copies: stored before, and in this batch
+    seqs = store.write_batch([row(item_id=i) for i in ids])
+    copies = [n for n, seq in enumerate(seqs) if seq is None]
+    assert copies == [70, 100, 149]
+    new = [seq for seq in seqs if seq is not None]
+    assert new == sorted(new) and len(set(new)) == 147
+    stored = dict((r[0], r[6]) for r in store.pending("alice@example.org"))
+    assert all(stored[seq] == ids[n] for n, seq in enumerate(seqs) if seq is not None)
+
+
 def test_runs_done_leave_the_pending_list_and_stay_known(store):
     first, second = store.write_batch([row(item_id="a"), row(item_id="b")])
     store.write_batch([], done=[(first, 5.0)])
