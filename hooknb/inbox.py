@@ -82,6 +82,11 @@ class Entry:
                    version, seq)
 
 
+def _latest(positions: Iterable[Position]) -> list[Position]:
+    """The last of ``positions`` for each node: one row per node per batch."""
+    return list({p[:3]: p for p in positions}.values())
+
+
 def _weight(entries: list[Entry]) -> int:
     """The memory the payloads of ``entries`` take, in bytes."""
     return sum(sys.getsizeof(e.event.payload) for e in entries)
@@ -202,7 +207,7 @@ class Inbox:
             try:
                 seqs = self._store().write_batch(
                     [e.row() for b in batches for e in b.entries],
-                    [p for b in batches for p in b.positions], [(s, w) for s, w, _ in dones])
+                    _latest(p for b in batches for p in b.positions), [(s, w) for s, w, _ in dones])
             except HooknbError as exc:
                 self._failed(exc)
                 for _seq, _when, future in dones:  # kept in memory: the caller need not wait
