@@ -10,12 +10,14 @@ covered.)  A file's space is allocated when it is made; if that fails (a full di
 used for a second and marks wait in the inbox's memory, to be written through the store.
 
 The logs live in ``<store>-done/``, a private directory beside the store, one file per process
-(``PID-TOKEN.log``, :data:`SIZE` bytes, zeros after the last line) held under an exclusive
-``flock`` while its process writes it.  Whoever reads the pending entries of an account (a start,
+(``PID-TOKEN.log``, :data:`SIZE` bytes: a first line naming the store's id, the marks, zeros)
+held under an exclusive ``flock`` while its process writes it.  Whoever reads the pending entries of an account (a start,
 a lease take-over) first folds every log it finds (:func:`fold`): the lines of a live process's
 log are folded and the file left alone; the log of a dead process is folded and removed.  A
 writer starts a new file once its current one passes :data:`ROTATE` bytes (or is full) and
-removes the old one once its lines are in the store.
+removes the old one once its lines are in the store.  A log naming another store (one since
+replaced at this path, whose row numbers mean other entries) is never folded, and a directory
+or file that others could write is neither written nor read.
 """
 
 from __future__ import annotations
@@ -56,10 +58,14 @@ def _allocate(fd: int, size: int) -> None:
         os.pwrite(fd, bytes(size), 0)
 
 
-def _parse(data: bytes) -> list[Mark]:
-    """The marks of whole lines (a last line without its newline is left out)."""
+def _parse(data: bytes, store_id: str) -> list[Mark] | None:
+    """The marks of the whole lines after the header; None if the header names another store
+    than ``store_id`` (a log left by a process of a store since replaced at this path)."""
+    lines = data.split(b"\n")
+    if lines[0] != b"store %s" % store_id.encode():
+        return None
     marks = []
-    for line in data.split(b"\n")[:-1]:
+    for line in lines[1:-1]:  # a last line without its newline is left out
         fields = line.split()
         if len(fields) == 2:
             try:
@@ -72,8 +78,9 @@ def _parse(data: bytes) -> list[Mark]:
 class DoneLog:
     """This process's done log for one store (see the module docstring); thread-safe."""
 
-    def __init__(self, store_path: str | os.PathLike) -> None:
-        self.directory = directory(store_path)
+    def __init__(self, store: Store) -> None:
+        self.directory = directory(store.path)
+        self._header = b"store %s\n" % store.id.encode()
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._map: mmap.mmap | None = None
@@ -122,10 +129,13 @@ class DoneLog:
         fd = None
         try:
             trust.private_dir(self.directory)
+            if trust.loose(os.stat(self.directory)):  # others could add marks, or remove ours
+                raise OSError(f"{self.directory} is not private to you")
             fd = os.open(making, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             _allocate(fd, SIZE)
             self._map = mmap.mmap(fd, SIZE)
+            self._map[:len(self._header)] = self._header
             os.rename(making, path)
         except OSError as exc:
             if fd is not None:
@@ -135,7 +145,7 @@ class DoneLog:
             self._retry_at = time.monotonic() + RETRY
             log.warning("done log in %s: %s (runs are marked done through the store)", self.directory, exc)
             return False
-        self._fd, self._path, self._end = fd, path, 0
+        self._fd, self._path, self._end = fd, path, len(self._header)
         return True
 
     def _retire(self) -> None:
@@ -176,10 +186,15 @@ class DoneLog:
 
 def fold(store: Store) -> int:
     """Write into ``store`` the marks of every done log beside it, this process's included; the
-    logs of dead processes (and files this process gave up) are removed once folded.  Returns
-    how many marks were read.  Raises :class:`~hooknb.errors.StoreError` if the store fails."""
+    logs of dead processes (and files this process gave up) are removed once folded.  Logs that
+    name another store are not read (and removed once their process is dead); a directory or a
+    file that others could have written is not read at all.  Returns how many marks were read.
+    Raises :class:`~hooknb.errors.StoreError` if the store fails."""
     folder = directory(store.path)
     try:
+        if trust.loose(os.stat(folder)):
+            log.warning("done logs in %s not read: the directory is not private to you", folder)
+            return 0
         paths = sorted(folder.glob("*.log"))
     except OSError:
         return 0
@@ -190,16 +205,21 @@ def fold(store: Store) -> int:
         except FileNotFoundError:
             continue  # its writer removed it meanwhile: folded already
         try:
+            if trust.loose(os.fstat(fd)):
+                log.warning("done log %s not read: it is not private to you", path)
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 dead = True
             except BlockingIOError:
                 dead = False
             with os.fdopen(os.dup(fd), "rb") as f:
-                marks = _parse(f.read())
-            if marks:
+                marks = _parse(f.read(), store.id)
+            if marks is None:
+                log.warning("done log %s belongs to another store%s", path, ": removed" if dead else "")
+            elif marks:
                 store.write_batch([], [], marks)
-            count += len(marks)
+                count += len(marks)
             if dead:
                 path.unlink(missing_ok=True)
         finally:

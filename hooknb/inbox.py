@@ -159,7 +159,7 @@ class Inbox:
     def done_log(self) -> DoneLog:
         """This process's done log of the store."""
         if self._log is None:
-            self._log = DoneLog(self._store().path)
+            self._log = DoneLog(self._store())
         return self._log
 
     def done_later(self, entry: Entry, when: float) -> Future:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import socket
 import sqlite3
 import threading
@@ -91,6 +92,7 @@ CREATE TABLE IF NOT EXISTS stalls (
     hook_id TEXT PRIMARY KEY, account TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
     since REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -142,11 +144,20 @@ class Store:
             self._wal(self._busy_timeout_ms / 1000)
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.executescript(SCHEMA)
+            #: This store's own random id (the store restored from an open copy keeps it; a new
+            #: store at the same path has another): a done log names the store it belongs to.
+            if self._meta("id") is None:  # a new store (or one made before ids)
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('id', ?)", (secrets.token_hex(8),))
+            self.id: str = self._meta("id")
         except sqlite3.DatabaseError as exc:
             raise self._error(exc) from None
         self._file_name = os.fspath(self.path)
         self._file = _identity(self._file_name)
         self._next_check = 0.0
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
 
     def _check_file(self) -> None:
         """Before each write: is :attr:`path` still the file this connection writes?  SQLite

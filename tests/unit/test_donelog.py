@@ -44,11 +44,11 @@ def logs(store: Store) -> list[Path]:
 
 def test_a_mark_is_in_the_file_at_once_and_in_the_store_after_a_fold(store):
     seqs = store.write_batch([row("a"), row("b")])
-    log = donelog.DoneLog(store.path)
+    log = donelog.DoneLog(store)
     assert log.append(seqs[0], 5.0) == 1
     (path,) = logs(store)
     data = path.read_bytes()
-    assert data.rstrip(b"\0") == f"{seqs[0]} 5.0\n".encode() and len(data) == donelog.SIZE
+    assert data.rstrip(b"\0") == f"store {store.id}\n{seqs[0]} 5.0\n".encode() and len(data) == donelog.SIZE
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
     store.write_batch([], done=log.take())  # what the inbox thread does
@@ -61,7 +61,7 @@ def test_a_mark_is_in_the_file_at_once_and_in_the_store_after_a_fold(store):
 def test_a_big_log_is_rotated_and_removed_once_its_marks_are_in_the_store(store, monkeypatch):
     monkeypatch.setattr(donelog, "ROTATE", 20)
     seqs = store.write_batch([row(str(i)) for i in range(10)])
-    log = donelog.DoneLog(store.path)
+    log = donelog.DoneLog(store)
     for seq in seqs[:5]:
         log.append(seq, 1.0)
     first = logs(store)
@@ -74,15 +74,18 @@ def test_a_big_log_is_rotated_and_removed_once_its_marks_are_in_the_store(store,
     assert pending_ids(store) == [str(i) for i in range(6, 10)], "the live log is read too"
 
 
-def test_only_whole_well_formed_lines_are_marks():
-    assert donelog._parse(b"1 2.0\n12") == [(1, 2.0)], "a last line without its newline"
-    assert donelog._parse(b"1 2.0\n\x00\x00\n3 x\n4 5.0 6\n12\x00 1.0\n") == [(1, 2.0)]
+def test_only_whole_well_formed_lines_after_the_stores_header_are_marks():
+    assert donelog._parse(b"store ab\n1 2.0\n12", "ab") == [(1, 2.0)], "a last line without its newline"
+    assert donelog._parse(b"store ab\n1 2.0\n\x00\x00\n3 x\n4 5.0 6\n12\x00 1.0\n", "ab") == [(1, 2.0)]
+    assert donelog._parse(b"store cd\n1 2.0\n", "ab") is None, "another store's"
+    assert donelog._parse(b"1 2.0\n", "ab") is None
 
 
 WRITER = textwrap.dedent("""
     import sys
     from hooknb.donelog import DoneLog
-    log = DoneLog(sys.argv[1])
+    from hooknb.store import Store
+    log = DoneLog(Store(sys.argv[1]))
     for seq in sys.argv[2:]:
         log.append(int(seq), 7.0)
     print("written", flush=True)
@@ -158,10 +161,44 @@ def test_the_inbox_folds_marks_soon_and_closing_leaves_no_file(store):
 
 
 def test_a_full_file_gives_way_to_a_new_one_and_every_mark_is_read(store, monkeypatch):
-    monkeypatch.setattr(donelog, "SIZE", 32)  # room for 5 marks of "N 1.0"
+    monkeypatch.setattr(donelog, "SIZE", 55)  # a header of 23 bytes, then room for 5 marks of "N 1.0"
     seqs = store.write_batch([row(str(i)) for i in range(11)])
-    log = donelog.DoneLog(store.path)
+    log = donelog.DoneLog(store)
     for seq in seqs[:10]:
         assert log.append(seq, 1.0) is not None
     assert len(logs(store)) == 2
     assert pending_ids(store) == ["10"]
+
+
+def test_a_log_of_another_store_at_this_path_is_never_folded(tmp_path):
+    path = tmp_path / "store.sqlite3"
+    old = Store(path)
+    (seq,) = old.write_batch([row("a")])
+    proc = writer(old, [seq])  # killed: its log stays
+    proc.kill()
+    proc.wait()
+    old.close()
+    for suffix in ("", "-wal", "-shm"):  # the user starts afresh, the done logs left behind
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    new = Store(path)
+    try:
+        assert new.id != old.id
+        assert new.write_batch([row("b")]) == [seq], "the same row number, another entry"
+        assert pending_ids(new) == ["b"], "the old log's mark is not for this entry"
+        assert logs(new) == [], "removed: its process is dead"
+    finally:
+        new.close()
+
+
+def test_a_done_log_directory_others_can_write_is_neither_written_nor_read(store):
+    (seq,) = store.write_batch([row("a")])
+    folder = donelog.directory(store.path)
+    folder.mkdir(mode=0o700)
+    forged = folder / "1-forged.log"
+    forged.write_bytes(f"store {store.id}\n{seq} 1.0\n".encode())
+    os.chmod(folder, 0o777)
+    assert pending_ids(store) == ["a"], "a mark anyone could have written is not taken"
+    assert donelog.DoneLog(store).append(seq, 1.0) is None, "nor is ours written there"
+    os.chmod(folder, 0o700)
+    os.chmod(forged, 0o666)
+    assert pending_ids(store) == ["a"] and forged.exists()
