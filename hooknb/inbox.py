@@ -152,8 +152,10 @@ class Inbox:
         waiting = self.done_log().append(entry.seq, when)
         if waiting is None:
             self.done_later(entry, when)
-        elif waiting == 1 or waiting == FOLD_MARKS:  # folded within FOLD_EVERY, at once for
-            with self._cv:                           # many: not one transaction per run
+        elif waiting in (1, FOLD_MARKS):
+            # the thread folds them within FOLD_EVERY, or at once when many wait: not a
+            # transaction per run
+            with self._cv:
                 self._wake()
 
     def done_log(self) -> DoneLog:
