@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from processes import hook_file, hooknb, wait_until
 
+from hooknb.host import Host
 from hooknb.store import Store
 
 NODE_CONFIG = {"max_items": 250, "publish_model": "open"}
@@ -61,8 +62,18 @@ def hooked(make_host, connect, account, server, node, tmp_path):
     class Scene:
         jid, password = account("runner")
         out = tmp_path / "ran"
-        owner = connect(make_host(), jid, password, resource="setup")
-        publisher = connect(make_host())
+        hosts = [make_host(), make_host()]
+        owner = connect(hosts[0], jid, password, resource="setup")
+        publisher = connect(hosts[1])
+
+        def leave_store(self) -> None:
+            """Close this process's hosts on the runner's store (each keeps its account's lease
+            there) and publish from a host on a store of its own: the runner's store is then the
+            runner's alone."""
+            for host in self.hosts:
+                host.close()
+            self.hosts.append(Host(store_path=str(tmp_path / "publisher" / "hooknb.sqlite3")))
+            self.publisher = connect(self.hosts[-1])
 
         def publish(self, ids, version: int = 0) -> None:
             for item_id in ids:
@@ -77,7 +88,9 @@ def hooked(make_host, connect, account, server, node, tmp_path):
     scene = Scene()
     scene.node = node
     scene.owner.create_node(node, server.pubsub, config=NODE_CONFIG)
-    return scene
+    yield scene
+    for host in scene.hosts[2:]:  # those make_host did not make
+        host.close()
 
 
 def count(out: Path) -> collections.Counter:
@@ -204,6 +217,7 @@ def test_a_store_locked_for_seconds_delays_runs_without_losing_or_repeating_any(
 @pytest.mark.parametrize("names", [("",), ("", "-wal", "-shm"), ("", "-wal", "-shm", "-done")],
                          ids=["file", "with-wal", "with-wal-and-done-logs"])
 def test_a_store_deleted_under_the_runner_mid_burst_is_restored_losing_nothing(hooked, runner, home, names):
+    hooked.leave_store()  # else whichever process writes first restores it (the other: "replaced")
     hooked.hook(delay=0.01)
     first = runner(hooked.jid, hooked.password)
     first.wait_record("ready")
