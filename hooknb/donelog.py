@@ -11,10 +11,10 @@ used for a second and marks wait in the inbox's memory, to be written through th
 
 The logs live in ``<store>-done/``, a private directory beside the store, one file per process
 (``PID-TOKEN.log``, :data:`SIZE` bytes: a first line naming the store's id, the marks, zeros)
-held under an exclusive ``flock`` while its process writes it.  Whoever reads the pending entries of an account (a start,
-a lease take-over) first folds every log it finds (:func:`fold`): the lines of a live process's
-log are folded and the file left alone; the log of a dead process is folded and removed.  A
-writer starts a new file once its current one passes :data:`ROTATE` bytes (or is full) and
+held under an exclusive ``flock`` while its process writes it.  Whoever reads the pending
+entries of an account (a start, a lease take-over) first folds every log it finds
+(:func:`fold`): the lines of a live process's log are folded and the file left alone; the log
+of a dead process is folded and removed.  A writer starts a new file once its current one passes :data:`ROTATE` bytes (or is full) and
 removes the old one once its lines are in the store.  A log naming another store (one since
 replaced at this path, whose row numbers mean other entries) is never folded, and a directory
 or file that others could write is neither written nor read.
@@ -138,10 +138,12 @@ class DoneLog:
             self._map[:len(self._header)] = self._header
             os.rename(making, path)
         except OSError as exc:
+            if self._map is not None:
+                self._map.close()
+                self._map = None
             if fd is not None:
                 os.close(fd)
                 making.unlink(missing_ok=True)
-            self._map = None
             self._retry_at = time.monotonic() + RETRY
             log.warning("done log in %s: %s (runs are marked done through the store)", self.directory, exc)
             return False

@@ -149,7 +149,7 @@ class Inbox:
         """Mark ``entry``'s run done, now, on the calling worker thread (never the loop): a line
         in the done log, folded into the store by the inbox thread; if the log cannot be written
         either, the mark waits in memory and is written on recovery."""
-        waiting = self.done_log().append(entry.seq, when)
+        waiting = self._done_log().append(entry.seq, when)
         if waiting is None:
             self.done_later(entry, when)
         elif waiting in (1, FOLD_MARKS):
@@ -158,7 +158,7 @@ class Inbox:
             with self._cv:
                 self._wake()
 
-    def done_log(self) -> DoneLog:
+    def _done_log(self) -> DoneLog:
         """This process's done log of the store."""
         if self._log is None:
             self._log = DoneLog(self._store())

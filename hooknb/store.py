@@ -44,9 +44,9 @@ BUSY_TIMEOUT_MS = 5000
 FILE_CHECK = 0.2  # seconds between two looks at whether the store's file is still the one open
 DONE_KEEP = 20_000  # runs done kept per hook (dedup of copies arriving late)
 INBOX_COLUMNS = "hook_id, account, service, node, kind, item_id, digest, publisher, payload, ts"
-#: Inbox rows per INSERT (or done marks per UPDATE) statement: SQLite runs each statement with the GIL let go, and taking it
-#: back from a busy loop thread can take a switch interval (5 ms), so one statement per row made
-#: a batch of 2,000 entries take 0.2 s.
+#: Inbox rows per INSERT (or done marks per UPDATE) statement: SQLite runs each statement with
+#: the GIL let go, and taking it back from a busy loop thread can take a switch interval (5 ms),
+#: so one statement per row made a batch of 2,000 entries take 0.2 s.
 INSERT_ROWS = 64
 _INSERTS: dict[int, str] = {}  # the INSERT statement of each number of rows
 
@@ -144,10 +144,10 @@ class Store:
             self._wal(self._busy_timeout_ms / 1000)
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.executescript(SCHEMA)
-            #: This store's own random id (the store restored from an open copy keeps it; a new
-            #: store at the same path has another): a done log names the store it belongs to.
             if self._meta("id") is None:  # a new store (or one made before ids)
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('id', ?)", (secrets.token_hex(8),))
+            #: This store's own random id (the store restored from an open copy keeps it; a new
+            #: store at the same path has another): a done log names the store it belongs to.
             self.id: str = self._meta("id")
         except sqlite3.DatabaseError as exc:
             raise self._error(exc) from None
