@@ -39,10 +39,17 @@ def delete(scene, server, hook_file: Path) -> None:
     assert gone.stdout == "1 hook(s) deleted\n", gone.stderr
 
 
-def test_a_hook_made_on_the_command_line_skips_what_the_node_held(scene, runner, server, tmp_path):
-    """The issue's case: A published, the hook created, the runner started, B published."""
-    scene.publish(["A"])
-    hook_id, out = create(scene, server, tmp_path, "new")
+def runs_x(scene, runner, out: Path) -> None:
+    """Start a runner, publish X, wait until the hook writing ``out`` ran on it, stop."""
+    proc = runner(scene.jid, scene.password)
+    proc.wait_record("ready")
+    scene.publish(["X"])
+    wait_until(lambda: lines(out) == ["X"])
+    assert proc.stop() == 0
+
+
+def runs_only_b(scene, runner, hook_id: str, out: Path) -> None:
+    """Start a runner and publish B: the hook runs on B, and nothing else runs at all."""
     proc = runner(scene.jid, scene.password)
     proc.wait_record("ready")
     scene.publish(["B"])
@@ -52,36 +59,29 @@ def test_a_hook_made_on_the_command_line_skips_what_the_node_held(scene, runner,
     assert proc.stop() == 0
 
 
+def test_a_hook_made_on_the_command_line_skips_what_the_node_held(scene, runner, server, tmp_path):
+    """The issue's case: A published, the hook created, the runner started, B published."""
+    scene.publish(["A"])
+    hook_id, out = create(scene, server, tmp_path, "new")
+    runs_only_b(scene, runner, hook_id, out)
+
+
 def test_a_deleted_hooks_position_is_not_where_a_new_hook_starts(scene, runner, server, tmp_path):
     """An earlier hook on the node ran up to X and was deleted; A was published while nothing
     hooked the node; a new hook there starts after A, not after X."""
-    old_id, old_out = create(scene, server, tmp_path, "old")
-    first = runner(scene.jid, scene.password)
-    first.wait_record("ready")
-    scene.publish(["X"])
-    wait_until(lambda: lines(old_out) == ["X"])
-    assert first.stop() == 0
+    _old_id, old_out = create(scene, server, tmp_path, "old")
+    runs_x(scene, runner, old_out)
     delete(scene, server, tmp_path / "old.py")
     scene.publish(["A"])
     new_id, new_out = create(scene, server, tmp_path, "new")
-    second = runner(scene.jid, scene.password)
-    second.wait_record("ready")
-    scene.publish(["B"])
-    second.wait_record("run", hook=new_id, item="B")
-    assert lines(new_out) == ["B"]
-    assert [r["item"] for r in second.records("run")] == ["B"]
-    assert second.stop() == 0
+    runs_only_b(scene, runner, new_id, new_out)
 
 
 def test_a_second_hook_skips_the_backlog_the_first_one_catches_up(scene, runner, server, tmp_path):
     """The node's first hook missed A while no runner ran; a second hook created after A runs
     neither A nor anything before it, the first one runs A; both run B."""
-    first_id, first_out = create(scene, server, tmp_path, "first")
-    proc = runner(scene.jid, scene.password)
-    proc.wait_record("ready")
-    scene.publish(["X"])
-    wait_until(lambda: lines(first_out) == ["X"])
-    assert proc.stop() == 0
+    _first_id, first_out = create(scene, server, tmp_path, "first")
+    runs_x(scene, runner, first_out)
     scene.publish(["A"])
     second_id, second_out = create(scene, server, tmp_path, "second")
     proc = runner(scene.jid, scene.password)
