@@ -137,6 +137,7 @@ class Client:
         self._lost_future: asyncio.Future | None = None
         self._up = asyncio.Event()  # set while a session is up (used on the loop only)
         self._recent: dict[tuple, None] = {}  # the latest PEP notifications, to drop copies
+        self._incoming: list[Event] = []  # events read, not yet handed on (see _hand_on)
 
     @property
     def _lost(self) -> asyncio.Future:
@@ -391,14 +392,28 @@ class Client:
 
     # ------------------------------------------------------------------ incoming
     def _on_notification(self, xml: ET.Element) -> None:
-        """A ``<message/>`` with a ``pubsub#event`` child, from :class:`_Stream` (loop thread)."""
+        """A ``<message/>`` with a ``pubsub#event`` child, from :class:`_Stream` (loop thread):
+        its events join those of the stanzas read with it, handed on together (:meth:`_hand_on`)."""
         try:
             service = JID(xml.get("from", "")).bare
             events = parse_notification(self.jid, service, xml)
             if events and self.is_pep(service):
                 events = [e for e in events if self._first_copy(e)]
-            if events:
-                self.handler.on_events(self, events)
+        except Exception as exc:  # noqa: BLE001 - a bad notification must not stop the stream
+            log.exception("a notification to %s could not be read: %r", self.jid, exc)
+            return
+        if events:
+            if not self._incoming:
+                asyncio.get_running_loop().call_soon(self._hand_on)
+            self._incoming.extend(events)
+
+    def _hand_on(self) -> None:
+        """Hand the events read since the last call to the handler, in one call: one read from
+        the socket holds many notifications, and the pipeline's cost per call (journal, inbox,
+        lanes) is then paid once for all of them (loop thread)."""
+        events, self._incoming = self._incoming, []
+        try:
+            self.handler.on_events(self, events)
         except Exception as exc:  # noqa: BLE001 - a failing handler must not stop the stream
             log.exception("the notification handler of %s failed: %r", self.jid, exc)
 

@@ -343,20 +343,21 @@ class Engine:
 
     # ---------------------------------------------------------------- calling hooks
     @staticmethod
-    def resolve(hook: Hook) -> tuple[Callable[..., Any], bool, str | None]:
-        """The hook's function as its code is now (see :meth:`Loader.resolve`), whether it is a
-        coroutine function, and the SHA-256 of that code; raises why it cannot run."""
+    def resolve(hook: Hook, again: bool = False) -> tuple[Callable[..., Any], bool, str | None]:
+        """The hook's function as its code is now (see :meth:`Loader.resolve`, and ``again``),
+        whether it is a coroutine function, and the SHA-256 of that code; raises why it cannot run."""
         if hook.loader is None:
             raise RuntimeError(f"hook failed to load: {hook.load_error}")
-        return hook.loader.resolve()
+        return hook.loader.resolve(again)
 
-    def call_sync(self, hook: Hook, client: Client, item: Item) -> Outcome:
+    def call_sync(self, hook: Hook, client: Client, item: Item, again: bool = False) -> Outcome:
         """Run a hook on a worker thread (an async function is run on the loop and waited),
-        capturing what it prints (:mod:`hooknb.capture`)."""
+        capturing what it prints (:mod:`hooknb.capture`); ``again``: straight after another run
+        of the hook (see :meth:`Loader.resolve`)."""
         digest, capture = hook.sha256, Capture(hook.cell)
         try:
             with capture.active():
-                fn, _is_async, digest = self.resolve(hook)
+                fn, _is_async, digest = self.resolve(hook, again)
                 with depth.running(item.depth):
                     result = fn(self.context, client, item)
                     if result is not None and inspect.isawaitable(result):

@@ -92,6 +92,16 @@ def _weight(entries: list[Entry]) -> int:
     return sum(sys.getsizeof(e.event.payload) for e in entries)
 
 
+def _hand_over(calls: list[tuple[Callable[[list[Entry]], None], list[Entry]]]) -> None:
+    """Call each batch's ``then`` with its new entries (on the loop); one failing does not keep
+    the others from theirs."""
+    for then, accepted in calls:
+        try:
+            then(accepted)
+        except Exception:  # noqa: BLE001 - as the loop would report a callback of its own
+            log.exception("persistent hooks: queueing %d written entries failed", len(accepted))
+
+
 class _Batch:
     __slots__ = ("entries", "positions", "then")
 
@@ -248,7 +258,10 @@ class Inbox:
 
     @staticmethod
     def _deliver(batches: Iterable[_Batch], seqs: Any) -> None:
-        loop = _loop.get_loop()
+        """Number the entries of ``batches`` and hand the new ones back to the loop: in one
+        call for all of them, since each call wakes the loop through a system call (which lets go
+        of the GIL, and taking it back from the busy loop costs more than the call itself)."""
+        calls = []
         for batch in batches:
             accepted = []
             for entry in batch.entries:
@@ -256,7 +269,9 @@ class Inbox:
                 if entry.seq is not None:
                     accepted.append(entry)
             if batch.then is not None and accepted:
-                loop.call_soon_threadsafe(batch.then, accepted)
+                calls.append((batch.then, accepted))
+        if calls:
+            _loop.get_loop().call_soon_threadsafe(_hand_over, calls)
 
     def close(self) -> None:
         """Write what waits (:meth:`flush`) and close the done log."""

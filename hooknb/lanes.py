@@ -158,8 +158,10 @@ class ThreadLane(Lane):
     def _work(self, gen: int) -> None:
         engine, hook = self.engine, self.hook
         while True:
+            again = True  # the next run comes straight after this one (see Loader.resolve)
             with self._cv:
                 while not self._items and not self.closed:
+                    again = False
                     if not self._cv.wait(IDLE_EXIT) and not self._items:
                         self._worker = False
                         return
@@ -169,7 +171,7 @@ class ThreadLane(Lane):
                 client, item, entry = self._items.popleft()
                 ts, start = time.time(), time.perf_counter()
                 self.current = (gen, start, ts, item, entry)
-            outcome = engine.call_sync(hook, client, item)
+            outcome = engine.call_sync(hook, client, item, again)
             duration = time.perf_counter() - start
             with self._cv:
                 if gen != self._gen:  # the watchdog gave up on this run (timeout recorded)
