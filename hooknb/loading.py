@@ -173,6 +173,7 @@ class FileLoader(Loader):
         # Only code loaded (and checked) before ever runs, so the window can only delay an edit.
         if again and time.monotonic() < self._fresh_until:
             return self.fn, self.is_async, self.digest
+        self._fresh_until = 0.0  # until this look succeeds: a refusal is never skipped
         try:
             st = os.stat(self._name)
         except FileNotFoundError:

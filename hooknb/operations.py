@@ -57,7 +57,8 @@ class ClientHandler:
         """Presence is sent and subscriptions are restored; ``connect()`` returns after this."""
 
     def on_events(self, client: Client, events: list[Event]) -> None:
-        """A notification arrived, as one or more events."""
+        """Notifications arrived, as events in the order they came: those of the notifications
+        read from the socket together, in one call."""
 
     async def intercept(self, client: Client, op: Operation, send: Send) -> Any:
         """Perform a publish or retract: ``await send(op)`` sends it."""

@@ -511,7 +511,7 @@ def start(directory: str | os.PathLike, accounts: list[str] | tuple[str, ...] = 
         raise HooknbError(f"unknown server kind {kind!r}; choose one of {', '.join(KINDS)}")
     passwords = dict(old.accounts) if old else {}
     for name in (a.strip() for a in accounts if a.strip()):
-        passwords.setdefault(_check_name(name), secrets.token_urlsafe(9))
+        passwords.setdefault(_check_name(name), new_password())
     if tls is None:
         tls = old is None or old.cafile is not None
     stanza_limit = stanza_limit or (old.stanza_limit if old else STANZA_LIMIT)
@@ -564,10 +564,17 @@ def stop(directory: str | os.PathLike, timeout: float = 20.0) -> bool:
     return True
 
 
+def new_password() -> str:
+    """A random password for a scratch account, never starting with ``-``: one that did (one in 64
+    of ``token_urlsafe``) read as an option in ``--password PASSWORD``."""
+    password = secrets.token_urlsafe(9)
+    return password if not password.startswith("-") else "p" + password[1:]
+
+
 def add_account(info: ServerInfo, name: str, password: str | None = None) -> str:
     """Create account ``name`` on a running server; returns its password."""
     _check_name(name)
-    password = password or secrets.token_urlsafe(9)
+    password = password or new_password()
     if info.kind == "prosody":
         _prosody_write_account(Path(info.dir) / "data", info.domain, name, password)
     else:

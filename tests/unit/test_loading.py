@@ -8,11 +8,13 @@ import asyncio
 import os
 import textwrap
 import traceback
+import types
 import uuid
 from pathlib import Path
 
 import pytest
 
+from hooknb import loading
 from hooknb.errors import HookCreateError, TrustError
 from hooknb.loading import (
     CodeLoader,
@@ -141,6 +143,24 @@ def test_a_file_that_becomes_writable_by_others_is_refused_when_it_changes(tmp_p
     loader = FileLoader(str(path))
     write(path, "def hook(host, client, item):\n    return 'changed by someone else'\n", 0o666)
     assert "group- or world-writable" in refusal(loader.resolve)
+
+
+def test_in_a_burst_the_file_is_looked_at_every_restat_seconds(tmp_path, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(loading, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    path = write(tmp_path / "hook.py", "def hook(host, client, item):\n    return 'v1'\n")
+    loader = FileLoader(str(path))
+    assert loader.resolve()[0](None, None, None) == "v1"  # looked at: fresh for RESTAT
+    write(path, "def hook(host, client, item):\n    return 'edited, and others may write it'\n", 0o666)
+    now[0] += loading.RESTAT / 2
+    fn, _is_async, digest = loader.resolve(again=True)  # a run straight after: the code checked before
+    assert fn(None, None, None) == "v1" and loader.loads == 1
+    assert "group- or world-writable" in refusal(loader.resolve)  # after a wait: looked at
+    write(path, "def hook(host, client, item):\n    return 'v3'\n")
+    assert loader.resolve(again=True)[0](None, None, None) == "v3"  # a refusal is never cached
+    write(path, "def hook(host, client, item):\n    return 'v4, a burst later'\n")
+    now[0] += loading.RESTAT
+    assert loader.resolve(again=True)[0](None, None, None) == "v4, a burst later"
 
 
 def test_a_file_owned_by_another_user_is_refused(tmp_path, monkeypatch):

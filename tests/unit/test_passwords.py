@@ -186,3 +186,12 @@ def test_the_account_order(monkeypatch):
         accounts.choose(None, None, stored("b@x", "a@x"))
     with pytest.raises(HooknbError, match="^no account: give --jid JID, set \\$HOOKNB_JID, or connect one"):
         accounts.choose(None, None, stored())
+
+
+def test_a_scratch_servers_passwords_never_start_with_a_dash(monkeypatch):
+    from hooknb import server
+
+    drawn = iter(["-AbCdEfGhIjK", "xYz-_0123456"])
+    monkeypatch.setattr(server.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert server.new_password() == "pAbCdEfGhIjK"  # "--password -AbC..." read as an option
+    assert server.new_password() == "xYz-_0123456"

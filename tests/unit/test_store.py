@@ -263,6 +263,22 @@ def test_the_inbox_thread_prunes_runs_done_as_it_writes(tmp_path, monkeypatch):
         made.close()
 
 
+def test_written_entries_go_back_to_the_loop_in_one_call_and_a_failing_then_keeps_no_other_from_its(caplog):
+    from hooknb.events import Event
+    from hooknb.inbox import Entry, _hand_over
+
+    entries = [Entry("h", Event("a@x", "s", "n", "publish", str(i), None, f"<p>{i}</p>")) for i in range(3)]
+    got = []
+
+    def fail(new):
+        raise RuntimeError("lane gone")
+
+    with caplog.at_level("ERROR", "hooknb.inbox"):
+        _hand_over([(got.extend, entries[:1]), (fail, entries[1:2]), (got.extend, entries[2:])])
+    assert got == [entries[0], entries[2]]
+    assert "queueing 1 written entries failed" in caplog.text
+
+
 @pytest.mark.parametrize("deleted", [("",), ("", "-wal", "-shm"), ("dir",)], ids=["file", "with-wal", "directory"])
 def test_a_store_deleted_under_the_process_is_restored_from_the_open_copy(tmp_path, deleted, monkeypatch):
     import shutil
