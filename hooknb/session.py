@@ -31,7 +31,10 @@ temporary hooks; :meth:`Session.take_over` takes the lease explicitly.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+from collections import deque
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from . import loop as _loop
@@ -51,6 +54,7 @@ Mark = tuple[str, str]  # the last item seen on a node: (item id or "" for none,
 Pair = tuple[str, str]  # (service, node)
 LEASE_TTL = 6.0
 LEASE_BEAT = 2.0
+PREFETCH = 4  # nodes whose items are asked for while a catch-up takes in those before
 NODE_POLL = 2.0  # seconds between looks for the hooked nodes that do not exist yet
 
 
@@ -426,21 +430,36 @@ class Session(ClientHandler):
             self.engine.inbox.submit([], [position])
 
     async def _catch_up(self, client: Client) -> None:
-        """Fetch what was published on hooked nodes while away and accept what was missed."""
+        """Fetch what was published on hooked nodes while away and accept what was missed, node
+        after node; the next ``PREFETCH`` nodes' items are asked for meanwhile, so that the
+        server prepares them while the items before are written and queued."""
         marks, self._marks = self._marks, {}
         late, self._late = self._late, {}
-        for service, node in sorted(self.engine.registry.nodes(client.jid) - self.waiting):
-            key = (client.jid, service, node)
-            await self._catch_up_node(client, key, marks.get(key), late.get(key, frozenset()))
+        keys = iter([(client.jid, service, node)
+                     for service, node in sorted(self.engine.registry.nodes(client.jid) - self.waiting)])
+        ahead: deque[tuple[NodeKey, asyncio.Future]] = deque()
+        try:
+            while True:
+                for key in itertools.islice(keys, PREFETCH + 1 - len(ahead)):
+                    ahead.append((key, asyncio.ensure_future(client.aget_items(key[2], key[1]))))
+                if not ahead:
+                    return
+                key, items = ahead.popleft()
+                await self._catch_up_node(client, key, marks.get(key), late.get(key, frozenset()), items)
+        finally:
+            for _key, items in ahead:  # the catch-up ended early (the session did, or it failed)
+                if not items.cancel() and not items.cancelled():
+                    items.exception()  # a fetch that failed meanwhile: nothing more to report
 
     async def _catch_up_node(self, client: Client, key: NodeKey, mark: Mark | None,
-                             late: frozenset[str] = frozenset()) -> None:
+                             late: frozenset[str] = frozenset(), fetch: Awaitable[list[Event]] | None = None) -> None:
         """Accept what a node holds after the item ``mark`` names (("", ""): all of it; None:
         nothing, the node is only looked at for the first time and its position noted) for its
-        hooks but the ``late`` ones (see :meth:`_read_marks`), which start after it."""
+        hooks but the ``late`` ones (see :meth:`_read_marks`), which start after it; ``fetch``:
+        its items, asked for already."""
         _account, service, node = key
         try:
-            items = await client.aget_items(node, service)
+            items = await (fetch or client.aget_items(node, service))
         except HooknbError:
             return
         ids = [e.item_id for e in items]

@@ -218,3 +218,53 @@ def test_a_copy_of_the_last_item_seen_is_not_run_again(host):
     on_loop(session.on_events, client, [old, event("n", "new")])
     assert host.wait_runs(1, 5) and not host.wait_runs(2, 0.3)
     assert ran(host) == ["new"] and [e.item_id for e in host.events.snapshot()] == ["new"]
+
+
+def test_a_catch_up_asks_for_the_next_nodes_items_while_it_takes_in_those_before(host, monkeypatch):
+    nodes = [f"n{i}" for i in range(7)]
+    client, steps = FakeClient(), []
+    for node in nodes:
+        persistent_hook(host, node)
+        host.store.set_position(ACCOUNT, SERVICE, node, "a")
+        client.hold(node, "a", f"{node}-b", f"{node}-c")
+    client.on_fetch = lambda node: steps.append(f"fetch {node}")
+    session = host.session()
+    accept = session.accept
+    monkeypatch.setattr(session, "accept", lambda c, events, skip=frozenset():
+                        steps.append(f"take {events[0].node}") or accept(c, events, skip))
+    start(session, client)
+    assert steps[:session_module.PREFETCH + 2] == [f"fetch n{i}" for i in range(session_module.PREFETCH + 1)] + ["take n0"]
+    assert [s for s in steps if s.startswith("take")] == [f"take {node}" for node in nodes]  # in node order
+    assert host.wait_runs(14, 5)
+    assert sorted(ran(host)) == sorted(f"{node}-{i}" for node in nodes for i in "bc")
+    for node in nodes:  # each hook's items in order
+        assert [i for i in ran(host) if i.startswith(f"{node}-")] == [f"{node}-b", f"{node}-c"]
+
+
+def test_a_catch_up_that_ends_early_cancels_the_fetches_asked_for_ahead(host):
+    import asyncio
+
+    nodes = [f"n{i}" for i in range(4)]
+    for node in nodes:
+        persistent_hook(host, node)
+        host.store.set_position(ACCOUNT, SERVICE, node, "a")
+    cancelled, fetching = [], []
+
+    class Client(FakeClient):
+        async def aget_items(self, node, service=None, max_items=None):
+            if node == "n0":
+                raise RuntimeError("the session broke")
+            fetching.append(node)
+            try:
+                await asyncio.Event().wait()  # never answered
+            except asyncio.CancelledError:
+                cancelled.append(node)
+                raise
+
+    session = host.session()
+    client = Client()
+    _loop.call(session.prepare_session(client))
+    with pytest.raises(RuntimeError, match="the session broke"):
+        _loop.call(session.session_started(client, False))
+    assert fetching == cancelled == ["n1", "n2", "n3"]
+    assert session._held is None  # the live events held meanwhile were let go
