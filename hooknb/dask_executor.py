@@ -53,7 +53,7 @@ from . import depth
 from . import loop as _loop
 from .capture import Capture
 from .errors import ExecutorError, HooknbError
-from .lanes import IDLE_EXIT, QUEUE_MAX, Lane, Outcome, Work, failure
+from .lanes import IDLE_EXIT, Lane, Outcome, Work, failure, fitting
 from .remote import Code, perform, requests
 
 if TYPE_CHECKING:
@@ -232,18 +232,17 @@ class DaskLane(Lane):
     def waiting(self) -> int:
         return len(self._items)
 
-    def offer(self, client: Any, item: Any, entry: Any = None) -> bool:
+    def offer(self, client: Any, work: list[tuple[Any, Any]]) -> int:
         with self._cv:
-            if self.closed or self.pending() >= QUEUE_MAX:
-                return False
-            self._items.append((client, item, entry))
-            if self._thread is None:
+            taken = fitting(work, self.pending(), self.closed)
+            self._items.extend((client, item, entry) for item, entry in taken)
+            if taken and self._thread is None:
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name=f"hooknb-dask-{self.hook.id}")
                 self._thread.start()
-            else:
+            elif taken:
                 self._cv.notify()
-        return True
+        return len(taken)
 
     def stop(self) -> None:
         """Take no more items; the runs in flight come back and are applied."""

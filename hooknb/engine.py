@@ -234,6 +234,7 @@ class Engine:
         runs them."""
         lookup = self.registry.lookup
         entries: list[Entry] = []
+        offers: dict[Hook, list[tuple[Item, None]]] = {}  # temporary hooks' items, offered together
         for event in events:
             hooks = lookup(event.account, event.service, event.node)
             if not hooks:
@@ -249,9 +250,11 @@ class Engine:
                 if hook.disabled:
                     self.would_run(hook, item)
                 elif not hook.persistent:
-                    self.offer(hook, client, item)
+                    offers.setdefault(hook, []).append((item, None))
                 else:
                     entries.append(Entry(hook.id, event))
+        for hook, work in offers.items():
+            self.offer(hook, client, work)
         if (entries or positions) and client.jid in self.active:
             if not self.inbox.submit(entries, list(positions), lambda new: self.deliver(client, new)):
                 for entry in entries:  # not written: a catch-up at the next start may find them
@@ -261,10 +264,15 @@ class Engine:
 
     def deliver(self, client: Client, entries: list[Entry]) -> None:
         """Queue inbox entries (written, or pending from an earlier run) to their hooks' lanes."""
+        offers: dict[str, list[tuple[Item, Entry]]] = {}
         for entry in entries:
-            hook = self.registry.get(entry.hook_id)
-            if hook is not None and entry.event.account in self.active:
-                self.offer(hook, client, Item(entry.event, depth=self.depths.of(entry.event)), entry)
+            if entry.event.account in self.active:
+                offers.setdefault(entry.hook_id, []).append((Item(entry.event, depth=self.depths.of(entry.event)),
+                                                             entry))
+        for hook_id, work in offers.items():
+            hook = self.registry.get(hook_id)
+            if hook is not None:
+                self.offer(hook, client, work)
 
     def _published_by_allowed(self, hook: Hook, item: Item) -> bool:
         """Whether the publisher the service states for ``item`` is in the hook's ``--from``
@@ -305,26 +313,28 @@ class Engine:
         answered when the hook was created (see :meth:`hooknb.session.Session.publishers_named`)."""
         hook.publishers_named = named
 
-    def offer(self, hook: Hook, client: Client, item: Item, entry: Entry | None = None) -> bool:
-        """Queue one item for one hook; False if it was already run or had to be dropped.  A
+    def offer(self, hook: Hook, client: Client, work: list[tuple[Item, Entry | None]]) -> None:
+        """Queue items for one hook, in order, each with its inbox entry (persistent hooks).  A
         temporary hook skips a version it already saw (the inbox does it for persistent ones):
-        versions are remembered by their payload's digest, never the payload itself."""
+        versions are remembered by their payload's digest, never the payload itself.  An item
+        too deep in a chain of hooks is journaled ``loop``, one that does not fit ``dropped``."""
         lane = self.lane(hook)
-        event = item.event
-        if entry is None and event.item_id is not None and \
-                not lane.claim((event.service, event.node, event.item_id, event.kind, digest(event))):
-            return False
-        if item.depth >= hook.max_depth:
-            self.record(hook, item, time.time(), 0.0, self._too_deep(hook, item))
-            if entry is not None:  # not to be run, at the next start either
-                self.inbox.done_later(entry, time.time())
-            return False
-        if lane.offer(client, item, entry):
-            return True
-        self.record(hook, item, time.time(), 0.0,
-                    Outcome("dropped", error=f"queue full ({lane.pending()} items waiting)"
-                            + ("; it stays pending in the inbox" if entry is not None else "")))
-        return False
+        queued = []
+        for item, entry in work:
+            event = item.event
+            if entry is None and event.item_id is not None and \
+                    not lane.claim((event.service, event.node, event.item_id, event.kind, digest(event))):
+                continue
+            if item.depth >= hook.max_depth:
+                self.record(hook, item, time.time(), 0.0, self._too_deep(hook, item))
+                if entry is not None:  # not to be run, at the next start either
+                    self.inbox.done_later(entry, time.time())
+                continue
+            queued.append((item, entry))
+        for item, entry in queued[lane.offer(client, queued):]:
+            self.record(hook, item, time.time(), 0.0,
+                        Outcome("dropped", error=f"queue full ({lane.pending()} items waiting)"
+                                + ("; it stays pending in the inbox" if entry is not None else "")))
 
     def finish(self, entry: Entry) -> None:
         """Mark a persistent hook's run done (on the worker thread that ran it)."""

@@ -68,6 +68,11 @@ def failure(exc: BaseException, digest: str | None) -> Outcome:
     return Outcome("error", None, f"{type(exc).__name__}: {exc}", tb, digest, exc)
 
 
+def fitting(work: list[Any], queued: int, closed: bool) -> list[Any]:
+    """The first of ``work`` that fit in a lane holding ``queued`` items (none if it is closed)."""
+    return [] if closed else work[:max(0, QUEUE_MAX - queued)]
+
+
 class Lane:
     """The ordered queue of one hook, with what is needed to skip items it already ran."""
 
@@ -88,8 +93,10 @@ class Lane:
                 del self.done[old]
         return True
 
-    def offer(self, client: Client, item: Item, entry: Entry | None = None) -> bool:
-        """Queue one item; False when the lane is full (``QUEUE_MAX``) or stopped."""
+    def offer(self, client: Client, work: list[tuple[Item, Entry | None]]) -> int:
+        """Queue items (each with its inbox entry, for a persistent hook), in order, under one
+        lock for them all; returns how many were taken: the rest did not fit (``QUEUE_MAX``), or
+        the lane is stopped."""
         raise NotImplementedError
 
     def pending(self) -> int:
@@ -137,16 +144,15 @@ class ThreadLane(Lane):
     def stalled(self) -> bool:
         return self.abandoned >= MAX_ABANDONED and not self._worker and not self.closed
 
-    def offer(self, client: Client, item: Item, entry: Entry | None = None) -> bool:
+    def offer(self, client: Client, work: list[tuple[Item, Entry | None]]) -> int:
         with self._cv:
-            if len(self._items) >= QUEUE_MAX or self.closed:
-                return False
-            self._items.append((client, item, entry))
-            if not self._worker:
+            taken = fitting(work, len(self._items), self.closed)
+            self._items.extend((client, item, entry) for item, entry in taken)
+            if taken and not self._worker:
                 self._start()
-            else:
+            elif taken:
                 self._cv.notify()
-        return True
+        return len(taken)
 
     def _start(self) -> None:
         if self.abandoned >= MAX_ABANDONED or self.closed:
@@ -221,13 +227,12 @@ class TaskLane(Lane):
     def waiting(self) -> int:
         return len(self._items)
 
-    def offer(self, client: Client, item: Item, entry: Entry | None = None) -> bool:
-        if len(self._items) >= QUEUE_MAX or self.closed:
-            return False
-        self._items.append((client, item, entry))
-        if self._task is None or self._task.done():
+    def offer(self, client: Client, work: list[tuple[Item, Entry | None]]) -> int:
+        taken = fitting(work, len(self._items), self.closed)
+        self._items.extend((client, item, entry) for item, entry in taken)
+        if taken and (self._task is None or self._task.done()):
             self._task = asyncio.get_running_loop().create_task(self._work())
-        return True
+        return len(taken)
 
     async def _work(self) -> None:
         while self._items and not self.closed:
