@@ -147,6 +147,7 @@ class FileLoader(Loader):
         self.expected, self.pin = expected, pin
         self._stamp: tuple[int, int, int, int] | None = None
         self._fresh_until = 0.0  # (monotonic) until when a run in a burst need not stat the file
+        self._refusals = 0  # looks that refused the file (or failed): a look begun before one is stale
         try:
             self._load()
         except TrustError:  # pinned and changed: kept, every run refused until the file is back
@@ -171,18 +172,24 @@ class FileLoader(Loader):
         # A stat lets go of the GIL, and taking it back from a busy event loop cost the worker
         # 12 us a run, half of its time: in a burst the file is looked at every RESTAT seconds.
         # Only code loaded (and checked) before ever runs, so the window can only delay an edit.
-        if again and time.monotonic() < self._fresh_until:
+        looked, refusals = time.monotonic(), self._refusals
+        if again and looked < self._fresh_until:
             return self.fn, self.is_async, self.digest
         self._fresh_until = 0.0  # until this look succeeds: a refusal is never skipped
         try:
             st = os.stat(self._name)
+            if trust.loose(st):
+                raise TrustError(trust.reason(self.path, st, "hook file", "go-w"))
+            if (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino) != self._stamp:
+                self._load()
         except FileNotFoundError:
+            self._refusals += 1
             raise HookCreateError(f"hook file {self._name!r} does not exist any more") from None
-        if trust.loose(st):
-            raise TrustError(trust.reason(self.path, st, "hook file", "go-w"))
-        if (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino) != self._stamp:
-            self._load()
-        self._fresh_until = time.monotonic() + RESTAT
+        except BaseException:
+            self._refusals += 1
+            raise
+        if self._refusals == refusals:  # nobody was refused meanwhile (another thread's look)
+            self._fresh_until = looked + RESTAT  # from the look, not from the end of a slow reload
         return self.fn, self.is_async, self.digest
 
 

@@ -156,6 +156,7 @@ class Session(ClientHandler):
         self.waiting: set[Pair] = set()
         self._appearing: dict[Pair, list[Event]] = {}  # live events held while a node is caught up
         self._poller: asyncio.Task | None = None
+        self._pending_queued = False  # since this process took the persistent hooks (see _run_pending)
 
     @property
     def account(self) -> str:
@@ -284,7 +285,12 @@ class Session(ClientHandler):
         return marks
 
     async def _run_pending(self, client: Client) -> None:
+        """Queue the inbox entries whose run has not ended, once each time this process takes
+        the account's persistent hooks: after a reconnection its lanes hold them already."""
+        if self._pending_queued:
+            return
         rows = await asyncio.to_thread(self.engine.store.pending, client.jid)
+        self._pending_queued = True
         if rows:
             log.info("%s: %d pending inbox entries run first", client.jid, len(rows))
             self.engine.deliver(client, [Entry.from_row(row) for row in rows])
@@ -557,7 +563,7 @@ class Session(ClientHandler):
                 await self._activate(client)
             elif was_active and not self.active:
                 log.warning("%s: the persistent hooks are now run by %s", client.jid, self.describe_lease())
-                self.engine.stop_lanes(client.jid)
+                self._stop_lanes()
 
     async def want_lease(self, client: Client) -> None:
         """A persistent hook is being made here: run the account's persistent hooks here unless
@@ -581,6 +587,12 @@ class Session(ClientHandler):
             await self._catch_up(client)
         finally:
             self._release(client)
+
+    def _stop_lanes(self) -> None:
+        """Stop the lanes of the account's persistent hooks: what they held stays pending, to be
+        queued again when this process takes the hooks back."""
+        self.engine.stop_lanes(self.account)
+        self._pending_queued = False
 
     async def close(self) -> None:
         """Stop renewing and give the lease up (the session's account is disconnecting)."""

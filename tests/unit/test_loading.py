@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import textwrap
+import threading
 import traceback
 import types
 import uuid
@@ -161,6 +163,38 @@ def test_in_a_burst_the_file_is_looked_at_every_restat_seconds(tmp_path, monkeyp
     write(path, "def hook(host, client, item):\n    return 'v4, a burst later'\n")
     now[0] += loading.RESTAT
     assert loader.resolve(again=True)[0](None, None, None) == "v4, a burst later"
+
+
+def test_a_look_begun_before_another_refused_the_file_makes_no_burst_skip_the_next(tmp_path, monkeypatch):
+    # two runs of one hook look at once (its lane's worker; "run once" on the loop): the first
+    # reloads the edited file (a slow top level), the second is refused meanwhile
+    entered, gate = threading.Event(), threading.Event()
+    monkeypatch.setitem(sys.modules, "hooknb_test_gate", types.SimpleNamespace(entered=entered, gate=gate))
+    path = write(tmp_path / "hook.py", "def hook(host, client, item):\n    return 'v1'\n")
+    loader = FileLoader(str(path))
+    write(path, "import hooknb_test_gate as g\ng.entered.set()\ng.gate.wait(10)\n"
+                "def hook(host, client, item):\n    return 'v2'\n")
+    slow = threading.Thread(target=loader.resolve)
+    slow.start()
+    assert entered.wait(10)
+    path.chmod(0o666)
+    assert "group- or world-writable" in refusal(loader.resolve)
+    gate.set()
+    slow.join(10)
+    assert "group- or world-writable" in refusal(loader.resolve, True)  # still refused in a burst
+
+
+def test_the_burst_window_counts_from_the_look_not_from_the_end_of_a_slow_reload(tmp_path, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(loading, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setitem(sys.modules, "hooknb_test_clock", types.SimpleNamespace(now=now))
+    path = write(tmp_path / "hook.py", "def hook(host, client, item):\n    return 'v1'\n")
+    loader = FileLoader(str(path))
+    # the edited file's top level takes a second and makes the file world-writable meanwhile
+    write(path, "import os, hooknb_test_clock as c\nc.now[0] += 1.0\nos.chmod(__file__, 0o666)\n"
+                "def hook(host, client, item):\n    return 'v2'\n")
+    assert loader.resolve()[0](None, None, None) == "v2"  # looked at while private, then loaded
+    assert "group- or world-writable" in refusal(loader.resolve, True)  # that look is 1 s old
 
 
 def test_a_file_owned_by_another_user_is_refused(tmp_path, monkeypatch):

@@ -268,3 +268,27 @@ def test_a_catch_up_that_ends_early_cancels_the_fetches_asked_for_ahead(host):
         _loop.call(session.session_started(client, False))
     assert fetching == cancelled == ["n1", "n2", "n3"]
     assert session._held is None  # the live events held meanwhile were let go
+
+
+def test_a_reconnection_does_not_queue_again_the_entries_the_lanes_hold(host, monkeypatch):
+    import sys
+    import threading
+    import types
+
+    gate = threading.Event()
+    monkeypatch.setitem(sys.modules, "hooknb_test_gate", types.SimpleNamespace(gate=gate))
+    spec = HookSpec.make(ACCOUNT, SERVICE, "n", "python_code", "import hooknb_test_gate as g\ng.gate.wait(5)\nitem.id",
+                         persistent=True)
+    host.store.save_hook(spec.to_record())
+    session, client = host.session(), FakeClient()
+    try:
+        start(session, client)
+        client.hold("n", "a", "b", "c")
+        on_loop(session.on_events, client, [event("n", i) for i in "abc"])  # a slow hook: a backlog
+        assert host.inbox.flush()
+        start(session, client, reconnected=True)  # the connection dropped and came back
+        gate.set()
+        assert host.wait_runs(3, 5) and _loop.call(host.engine.idle(5))
+        assert ran(host) == ["a", "b", "c"]
+    finally:
+        gate.set()
