@@ -544,6 +544,7 @@ class Session(ClientHandler):
             self.engine.active.add(self.account)
         else:
             self.engine.active.discard(self.account)
+            self._pending_queued = False  # what is pending is queued again when the lease comes back
         return mine
 
     async def _keep_lease(self, client: Client) -> None:
@@ -563,7 +564,7 @@ class Session(ClientHandler):
                 await self._activate(client)
             elif was_active and not self.active:
                 log.warning("%s: the persistent hooks are now run by %s", client.jid, self.describe_lease())
-                self._stop_lanes()
+                self.engine.stop_lanes(client.jid)
 
     async def want_lease(self, client: Client) -> None:
         """A persistent hook is being made here: run the account's persistent hooks here unless
@@ -587,12 +588,6 @@ class Session(ClientHandler):
             await self._catch_up(client)
         finally:
             self._release(client)
-
-    def _stop_lanes(self) -> None:
-        """Stop the lanes of the account's persistent hooks: what they held stays pending, to be
-        queued again when this process takes the hooks back."""
-        self.engine.stop_lanes(self.account)
-        self._pending_queued = False
 
     async def close(self) -> None:
         """Stop renewing and give the lease up (the session's account is disconnecting)."""

@@ -292,3 +292,16 @@ def test_a_reconnection_does_not_queue_again_the_entries_the_lanes_hold(host, mo
         assert ran(host) == ["a", "b", "c"]
     finally:
         gate.set()
+
+
+def test_a_lease_lost_at_a_reconnection_and_taken_back_queues_what_is_pending_again(host):
+    spec = persistent_hook(host)
+    session, client = host.session(), FakeClient()
+    start(session, client)
+    host.store.acquire_lease(ACCOUNT, "another process", session_module.LEASE_TTL, force=True)
+    from hooknb.inbox import Entry
+    host.store.write_batch([Entry(spec.id, event("n", "left by the other")).row()])  # it died
+    start(session, client, reconnected=True)  # the lease is the other's now: nothing runs here
+    assert not session.active and ran(host) == []
+    _loop.call(session.take_over(client))
+    assert host.wait_runs(1, 5) and ran(host) == ["left by the other"]
