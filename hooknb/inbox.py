@@ -103,11 +103,12 @@ def _hand_over(calls: list[tuple[Callable[[list[Entry]], None], list[Entry]]]) -
 
 
 class _Batch:
-    __slots__ = ("entries", "positions", "then")
+    __slots__ = ("entries", "positions", "then", "weight")
 
     def __init__(self, entries: list[Entry], positions: list[Position],
-                 then: Callable[[list[Entry]], None] | None) -> None:
+                 then: Callable[[list[Entry]], None] | None, weight: int) -> None:
         self.entries, self.positions, self.then = entries, positions, then
+        self.weight = weight  # of the entries' payloads (_weight), counted in and out of _held_bytes
 
 
 class Inbox:
@@ -142,7 +143,7 @@ class Inbox:
             if entries and self._held and (self._held + len(entries) > self.memory_max
                                            or self._held_bytes + weight > self.memory_bytes):
                 return False
-            self._batches.append(_Batch(entries, positions, then))
+            self._batches.append(_Batch(entries, positions, then, weight))
             self._held += len(entries)
             self._held_bytes += weight
             self._wake()
@@ -241,7 +242,7 @@ class Inbox:
                 for _ in batches:
                     self._batches.popleft()
                 self._held -= sum(len(b.entries) for b in batches)
-                self._held_bytes -= sum(_weight(b.entries) for b in batches)
+                self._held_bytes -= sum(b.weight for b in batches)
                 del self._dones[:len(dones)]
 
     def _prune(self, written: int) -> None:
