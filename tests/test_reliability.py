@@ -198,3 +198,36 @@ def test_hook_stored_offline_catches_up_after_its_first_session(own_server, make
     assert second.wait_runs(1, 10)
     assert _ran(second, hook.id) == ["missed"]
     assert not second.wait_runs(2, 0.3)
+
+
+
+def test_a_persistent_hooks_backlog_runs_once_across_a_killed_connection(own_server, make_host, node,
+                                                                         monkeypatch):
+    import sys
+    import types
+
+    from hooknb import loop as _loop
+
+    started, gate = threading.Event(), threading.Event()
+    monkeypatch.setitem(sys.modules, "hooknb_test_gate", types.SimpleNamespace(started=started, gate=gate))
+    info = own_server
+    host = make_host()
+    alice = _connect(host, info, "alice")
+    alice.create_node(node, info.pubsub)
+    hook = host.create_hook(node, "import hooknb_test_gate as g\ng.started.set()\ng.gate.wait(20)\nitem.id",
+                            type="python_code", service=info.pubsub, persistent=True)
+    publisher = _connect(make_host(), info, "bob")
+    try:
+        _publish(publisher, info, node, ["q0", "q1", "q2"])
+        assert started.wait(10)             # q0 runs, slowly: q1 and q2 wait in the hook's lane
+        alice.auto_reconnect = False
+        alice.xmpp.transport.abort()        # fault: the TCP connection dies with a backlog queued
+        assert alice.wait_for_state("reconnecting", timeout=10)
+        alice.reconnect()                   # returns once the session started again (pending read)
+        assert not gate.is_set() and host.engine.waiting(hook.id) == 2  # the backlog, not twice
+        gate.set()
+        assert host.wait_runs(3, 20), _ran(host, hook.id)
+        assert _loop.call(host.engine.idle(10))
+        assert _ran(host, hook.id) == ["q0", "q1", "q2"]   # once each, in order: none queued again
+    finally:
+        gate.set()
