@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: setup
-	$(PY) -m hooknb.demo
+	$(PY) -m hooknb.frontends.demo
 
 # The browser test: JupyterLab and Playwright from PyPI, Debian's Chromium (no browser download).
 $(VENV)/.installed-browser: $(STAMP)

@@ -81,11 +81,11 @@ from typing import Any
 import slixmpp
 from slixmpp.exceptions import IqError
 
-from hooknb import loop as _loop
+from hooknb.xmpp import loop as _loop
 from hooknb import server as srv
 from hooknb.errors import HooknbError
-from hooknb.events import Event, Item, parse_notification
-from hooknb.hooks import HookSpec
+from hooknb.xmpp.events import Event, Item, parse_notification
+from hooknb.core.hooks import HookSpec
 from hooknb.host import Host
 
 WINDOW = 32  # publish requests in flight (each pending IQ costs every incoming stanza a match)
@@ -769,7 +769,7 @@ class Bench:
         env = {**os.environ, "HOOKNB_HOME": str(home)}
         script = shutil.which("hooknb", path=str(Path(sys.executable).parent))
         commands = {"python": [sys.executable, "-c", "pass"],
-                    "hooknb": [*([script] if script else [sys.executable, "-m", "hooknb.cli"]),
+                    "hooknb": [*([script] if script else [sys.executable, "-m", "hooknb"]),
                                "pubsub", "hook", "list"]}
         n = self.sizes.cli_runs
         log(f"cli_start: {n} runs of each command")
@@ -929,7 +929,7 @@ class Bench:
         kernel, seconds = self.kernel, self.sizes.widget_seconds
         count = int(WIDGET_RATE * seconds)
         log(f"widget: EventFeed while {WIDGET_RATE} items/s arrive for {seconds:g} s")
-        kernel.execute("from hooknb.widgets import EventFeed\nfeed = EventFeed(host)")
+        kernel.execute("from hooknb.frontends.widgets import EventFeed\nfeed = EventFeed(host)")
         probe = "(feed.redraws, host.events.total, time.time())"
         events = kernel.value("host.events.total")
         self.publisher.send("publish", nodes=[kernel.node], count=count, rate=WIDGET_RATE, tag="widget")

@@ -24,13 +24,13 @@ from .errors import (
     Veto,
     VetoError,
 )
-from .events import Event, Item
-from .hooks import Hook
+from .xmpp.events import Event, Item
+from .core.hooks import Hook
 from .host import Host, connect, get_host
-from .remote import Publish, Retract
+from .executors.remote import Publish, Retract
 
 if TYPE_CHECKING:
-    from .client import Client
+    from .xmpp.client import Client
 
 __version__ = "0.1.0"
 
@@ -43,7 +43,7 @@ def __getattr__(name: str) -> Any:
     """``hooknb.Client``, imported on first use: it brings slixmpp, which the commands that do not
     connect (``hooknb pubsub hook list``...) do without."""
     if name == "Client":
-        from .client import Client
+        from .xmpp.client import Client
 
         return Client
     raise AttributeError(f"module 'hooknb' has no attribute {name!r}")
@@ -51,6 +51,6 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython):  # type: ignore[no-untyped-def]
     """``%load_ext hooknb``: register the ``%hook`` / ``%%hook`` magics."""
-    from .magics import load_ipython_extension as load
+    from .frontends.magics import load_ipython_extension as load
 
     load(ipython)

@@ -63,12 +63,12 @@ class TrustError(HooknbError):
 
 class ExecutorError(HooknbError):
     """Hook work cannot go to its executor right now (the Dask scheduler cannot be reached):
-    the items wait (see :mod:`hooknb.dask_executor`)."""
+    the items wait (see :mod:`hooknb.executors.dask_lane`)."""
 
 
 class RemoteError(HooknbError):
     """A hook run by a Dask worker used ``host`` or ``client``: there is no live connection
-    there (see :mod:`hooknb.remote`)."""
+    there (see :mod:`hooknb.executors.remote`)."""
 
 
 class PubSubError(HooknbError):

@@ -2,8 +2,8 @@
 
 ``hooknb.get_host()`` returns the process-wide :class:`Host`; ``hooknb.connect(...)`` connects
 an account through it.  The host only wires the pipeline's stages together and answers for
-them (see ``docs/architecture.md``): each account's :class:`~hooknb.client.Client` feeds its
-:class:`~hooknb.session.Session`, which feeds the shared :class:`~hooknb.engine.Engine`, which
+them (see ``docs/architecture.md``): each account's :class:`~hooknb.xmpp.client.Client` feeds its
+:class:`~hooknb.core.session.Session`, which feeds the shared :class:`~hooknb.core.engine.Engine`, which
 fills the journals.  Every method that talks to the network exists as ``aname`` (awaitable)
 and ``name`` (blocking).
 """
@@ -18,21 +18,23 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import accounts, capture, passwords, policy, replay
-from . import loop as _loop
-from .connection import DEFAULT_MAX_BYTES, ConnectOptions, split_jid
-from .engine import Engine
+from .frontends import accounts
+from .core import capture, policy, replay
+from .xmpp import passwords
+from .xmpp import loop as _loop
+from .xmpp.connection import DEFAULT_MAX_BYTES, ConnectOptions, split_jid
+from .core.engine import Engine
 from .errors import HooknbError
-from .events import Event
-from .hooks import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, MAX_DEPTH, Hook, HookSpec, Registry, check_action, hook_id
-from .inbox import Inbox
-from .journal import Journal, Run
-from .session import LEASE_TTL, Positions, Session
-from .store import Store, check_trusted
+from .xmpp.events import Event
+from .core.hooks import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, MAX_DEPTH, Hook, HookSpec, Registry, check_action, hook_id
+from .core.inbox import Inbox
+from .storage.journal import Journal, Run
+from .core.session import LEASE_TTL, Positions, Session
+from .storage.store import Store, check_trusted
 
 if TYPE_CHECKING:
     import pandas as pd
-    from .client import Client
+    from .xmpp.client import Client
 
 
 class Host:
@@ -71,7 +73,7 @@ class Host:
     # ---------------------------------------------------------------- accounts
     def account(self, account: str | None = None) -> str:
         """The bare JID of ``account``, else of the default account: ``$HOOKNB_JID``, else the last
-        connected, else the only one with hooks in the store (:func:`hooknb.accounts.choose`)."""
+        connected, else the only one with hooks in the store (:func:`hooknb.frontends.accounts.choose`)."""
         return split_jid(accounts.choose(account, self.default_account,
                                          lambda: (r["account"] for r in self.store.load_hooks()))).bare
 
@@ -90,10 +92,10 @@ class Host:
     @_loop.on_loop
     async def aconnect(self, jid: str, password: str, timeout: float = 20.0, **options: Any) -> Client:
         """Connect ``jid`` (or take its existing connection) as the default account, restoring its
-        persistent hooks; ``options`` are those of :class:`~hooknb.connection.ConnectOptions` (``host``,
+        persistent hooks; ``options`` are those of :class:`~hooknb.xmpp.connection.ConnectOptions` (``host``,
         ``port``, ``cafile``, ``direct_tls``, ``plaintext``, ``max_bytes``).  :class:`ConnectError` if it
         cannot; :class:`TrustError` if others could write the store or the policy: nothing runs then."""
-        from .client import Client  # slixmpp: imported once an account connects, not before
+        from .xmpp.client import Client  # slixmpp: imported once an account connects, not before
         settings = ConnectOptions(**options)
         bare = split_jid(jid).bare
         client = self.clients.get(bare)
@@ -172,7 +174,7 @@ class Host:
         replace (``%%hook`` cells); ``publishers``: ``--from`` (``hook.warnings`` says if the
         service does not name publishers); ``pin``: refuse changed code; ``create_node`` (implied
         by ``node_config``) makes a missing node, else waited for; ``max_depth``: the loop guard
-        (:mod:`hooknb.depth`); ``disabled``: journal what it would run, run nothing (:meth:`replay`
+        (:mod:`hooknb.core.depth`); ``disabled``: journal what it would run, run nothing (:meth:`replay`
         tries it); ``executor="dask"``: run on Dask, ``concurrency`` at once, in order if ``ordered``
         (docs/executors.rst).  Creating the same (service, node, type, arg) again updates it."""
         jid = self.account(account)
@@ -241,13 +243,13 @@ class Host:
         return self.registry.all(jid)
 
     def list_hooks(self, account: str | None = None) -> list[dict[str, Any]]:
-        """One listing record per hook (:data:`hooknb.hooks.SUMMARY_FIELDS`, the seeds' first): status
+        """One listing record per hook (:data:`hooknb.core.hooks.SUMMARY_FIELDS`, the seeds' first): status
         and items waiting (those of hooks run by another process: as the store says), counters, errors."""
         return self.engine.listing(self.hooks(account), LEASE_TTL)
 
     def hooks_frame(self, account: str | None = None) -> pd.DataFrame:
         """:meth:`list_hooks` as a DataFrame (``last_run`` as UTC datetimes)."""
-        from . import frames
+        from .frontends import frames
 
         return frames.hooks(self.list_hooks(account))
 
@@ -261,7 +263,7 @@ class Host:
     async def areplay(self, hook: str | Hook, last: int | None = None, since: datetime | None = None,
                       client: Client | None = None, cell: dict[str, Any] | None = None) -> replay.Replay:
         """Run a hook, even disabled, on its node's stored items oldest first (all, the ``last`` newest
-        or those dated ``since``) as replays, inbox and positions untouched (:mod:`hooknb.replay`)."""
+        or those dated ``since``) as replays, inbox and positions untouched (:mod:`hooknb.core.replay`)."""
         hook = hook if isinstance(hook, Hook) else self.registry.require(hook)
         return await replay.areplay(self.engine, client or self.client(hook.account), hook, last, since, cell)
 
@@ -276,8 +278,8 @@ class Host:
     def events_frame(self, node: str | None = None, last: int | None = None,
                      expand: bool = False, account: str | None = None) -> pd.DataFrame:
         """The events journal as a DataFrame (``received`` in UTC, categoricals for repeats); with
-        ``expand``, typed columns of known payloads (a post's ``title``...: :mod:`hooknb.views`)."""
-        from . import frames
+        ``expand``, typed columns of known payloads (a post's ``title``...: :mod:`hooknb.frontends.views`)."""
+        from .frontends import frames
 
         rows = [e for e in self.events.snapshot() if accounts.shows(e, node, account)]
         return frames.events(rows[-last:] if last else rows, typed=expand)
@@ -285,7 +287,7 @@ class Host:
     def runs_frame(self, node: str | None = None, last: int | None = None, hook: str | None = None,
                    account: str | None = None) -> pd.DataFrame:
         """The runs journal as a DataFrame (``start`` in UTC, ``duration`` in seconds)."""
-        from . import frames
+        from .frontends import frames
 
         rows = [r for r in self.runs.snapshot() if accounts.shows(r, node, account) and (not hook or r.hook_id == hook)]
         return frames.records(rows[-last:] if last else rows, Run, {"ts": "start"})
@@ -311,14 +313,14 @@ class Host:
 
     def gaps(self, account: str | None = None) -> pd.DataFrame:
         """Recorded gaps: nodes where items published while away were no longer all held."""
-        from . import frames
+        from .frontends import frames
 
         return frames.gaps(self.store.gaps(account))
 
     def status(self, account: str | None = None) -> pd.DataFrame:
         """One row per account (or ``account``'s): state, last error, reconnects, subscriptions, who runs its
         persistent hooks, gaps, why the ``store`` cannot be written, warnings, nodes waited for, ``unsolicited``."""
-        from . import frames
+        from .frontends import frames
 
         return frames.accounts({**c.handler.status(c), "store": self.inbox.status} for c in self.clients.values()
                                if not account or c.jid == self.account(account))
@@ -341,7 +343,7 @@ def connect(jid: str | None = None, password: str | None = None, host: str | Non
             port: int | None = None, plaintext: bool = False, cafile: str | None = None,
             direct_tls: bool = False, timeout: float = 20.0, max_bytes: int = DEFAULT_MAX_BYTES) -> Client:
     """Connect an account (default: :meth:`Host.account`'s) as the default one, through the process-wide
-    host; without ``password``: ``$HOOKNB_PASSWORD``, the keyring or a prompt (:mod:`hooknb.passwords`);
+    host; without ``password``: ``$HOOKNB_PASSWORD``, the keyring or a prompt (:mod:`hooknb.xmpp.passwords`);
     options: :meth:`Host.aconnect`.  :class:`~hooknb.errors.ConnectError` if it cannot."""
     options = {"host": host, "port": port, "plaintext": plaintext, "cafile": cafile, "direct_tls": direct_tls,
                "max_bytes": max_bytes}

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import server as srv
-from .client import Client
+from .xmpp.client import Client
 from .errors import HooknbError
 from .host import Host, get_host
 

@@ -23,7 +23,7 @@ import pytest
 from processes import RunnerProcess
 
 from hooknb import server as srv
-from hooknb.client import Client
+from hooknb.xmpp.client import Client
 from hooknb.host import Host
 
 _counter = itertools.count()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 SCRIPT = shutil.which("hooknb", path=str(Path(sys.executable).parent))
-HOOKNB = [SCRIPT] if SCRIPT else [sys.executable, "-m", "hooknb.cli"]
+HOOKNB = [SCRIPT] if SCRIPT else [sys.executable, "-m", "hooknb"]
 JID = "alice@localhost"
 
 

@@ -30,9 +30,9 @@ from nbclient import NotebookClient
 from processes import HOOKNB, RunnerProcess, hooknb
 
 import hooknb as api
-from hooknb import connection
+from hooknb.xmpp import connection
 from hooknb import host as host_module
-from hooknb import passwords
+from hooknb.xmpp import passwords
 from hooknb.errors import ConnectError, HooknbError
 from hooknb.host import Host
 from hooknb.server import ServerInfo

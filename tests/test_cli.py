@@ -20,8 +20,8 @@ import pytest
 from processes import JID, RunnerProcess, appender, hook_file, hooknb, lines, publish, wait_until
 from test_publishers import hiding_node
 
-from hooknb.hooks import PUBLISHER_UNKNOWN
-from hooknb.store import Store
+from hooknb.core.hooks import PUBLISHER_UNKNOWN
+from hooknb.storage.store import Store
 
 pytestmark = pytest.mark.integration  # every test runs the console script as a process
 

@@ -9,7 +9,7 @@ import pytest
 
 import hooknb
 from hooknb import server as srv
-from hooknb.client import Client, PubSubError
+from hooknb.xmpp.client import Client, PubSubError
 from hooknb.errors import HooknbError
 
 ATOM = "http://www.w3.org/2005/Atom"

@@ -15,7 +15,7 @@ from processes import hooknb
 from test_payload_size import TEN_MIB, payload
 
 from hooknb import server as srv
-from hooknb.connection import describe_failure
+from hooknb.xmpp.connection import describe_failure
 from hooknb.errors import ConnectError
 
 pytestmark = pytest.mark.integration

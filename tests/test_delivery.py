@@ -24,7 +24,7 @@ import pytest
 from processes import hook_file, hooknb, wait_until
 
 from hooknb.host import Host
-from hooknb.store import Store
+from hooknb.storage.store import Store
 
 NODE_CONFIG = {"max_items": 250, "publish_model": "open"}
 

@@ -314,7 +314,7 @@ def test_temporary_hook_needs_a_connection(make_host, home, node):
 
 
 def test_full_lane_drops_are_counted_and_journaled(pubsub, server, monkeypatch):
-    from hooknb import lanes
+    from hooknb.core import lanes
 
     monkeypatch.setattr(lanes, "QUEUE_MAX", 3)
     host, watcher, publisher, node = pubsub
@@ -341,7 +341,7 @@ def test_full_lane_drops_are_counted_and_journaled(pubsub, server, monkeypatch):
 def test_dispatch_is_indexed_by_node(pubsub, server):
     host, watcher, publisher, node = pubsub
     mine = host.create_hook(node, "pass", type="python_code", service=server.pubsub)
-    from hooknb.hooks import Hook, HookSpec
+    from hooknb.core.hooks import Hook, HookSpec
 
     for i in range(500):  # hooks on other nodes are never looked at for this node
         other = f"other-{i}"

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from processes import hooknb, publish, wait_until
 
-from hooknb import loop as _loop
-from hooknb.depth import MAX_DEPTH
-from hooknb.lanes import MAX_ABANDONED
-from hooknb.watchdog import BLOCK_LIMIT
+from hooknb.xmpp import loop as _loop
+from hooknb.core.depth import MAX_DEPTH
+from hooknb.core.lanes import MAX_ABANDONED
+from hooknb.core.watchdog import BLOCK_LIMIT
 
 pytestmark = pytest.mark.integration
 

@@ -23,15 +23,15 @@ from test_payload_size import payload
 from traitlets import TraitError
 from test_publishers import hiding_node
 
-from hooknb import magics as magics_module
-from hooknb.commands import LIST_FIELDS as JSON_FIELDS
-from hooknb.connection import DEFAULT_MAX_BYTES
-from hooknb.hooks import PUBLISHER_UNKNOWN
-from hooknb.journal import MAX_BYTES
+from hooknb.frontends import magics as magics_module
+from hooknb.frontends.commands import LIST_FIELDS as JSON_FIELDS
+from hooknb.xmpp.connection import DEFAULT_MAX_BYTES
+from hooknb.core.hooks import PUBLISHER_UNKNOWN
+from hooknb.storage.journal import MAX_BYTES
 from hooknb.host import Host
-from hooknb.magics import HookMagics
+from hooknb.frontends.magics import HookMagics
 from hooknb.server import ServerInfo
-from hooknb.widgets import EventFeed, HookManager
+from hooknb.frontends.widgets import EventFeed, HookManager
 
 ENTRY = '<entry xmlns="http://www.w3.org/2005/Atom"><title>hello</title></entry>'
 

@@ -16,7 +16,7 @@ import time
 import pytest
 from processes import wait_until
 
-from hooknb import loop as _loop
+from hooknb.xmpp import loop as _loop
 
 MB = 2**20
 ITEMS = 1_500

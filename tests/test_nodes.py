@@ -8,8 +8,8 @@ import pytest
 from processes import hooknb, wait_until
 from test_magics import alice, hook, host, magics, shell, usage_error  # noqa: F401 - fixtures
 
-from hooknb import loop as _loop
-from hooknb import session as session_module
+from hooknb.xmpp import loop as _loop
+from hooknb.core import session as session_module
 from hooknb.errors import PubSubError
 
 ENTRY = '<entry xmlns="http://www.w3.org/2005/Atom"><title>{}</title></entry>'

@@ -27,7 +27,7 @@ from processes import lines, wait_until
 from hooknb.host import Host
 from hooknb.local import ENV
 from hooknb.server import ServerInfo
-from hooknb.store import Store
+from hooknb.storage.store import Store
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 

@@ -14,7 +14,7 @@ from jupyter_client.manager import start_new_kernel
 from processes import hooknb
 from test_magics import alice, hook, host, magics, shell, usage_error  # noqa: F401 - fixtures
 
-from hooknb.capture import OUTPUT_MAX
+from hooknb.core.capture import OUTPUT_MAX
 from hooknb.server import ServerInfo
 
 ENTRY = '<entry xmlns="http://www.w3.org/2005/Atom"><title>hello</title></entry>'

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 import pytest
 from processes import hooknb
 
-from hooknb import loop as _loop
+from hooknb.xmpp import loop as _loop
 from hooknb import server as srv
-from hooknb.connection import DEFAULT_MAX_BYTES
+from hooknb.xmpp.connection import DEFAULT_MAX_BYTES
 from hooknb.errors import PayloadTooLargeError, PubSubError
-from hooknb.operations import Operation, publish_size
+from hooknb.xmpp.operations import Operation, publish_size
 
 pytestmark = pytest.mark.integration
 TEN_MIB = 10 << 20

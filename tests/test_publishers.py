@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from hooknb import server as srv
-from hooknb.hooks import PUBLISHER_NAMED, PUBLISHER_PENDING, PUBLISHER_UNKNOWN
-from hooknb.widgets import HookManager
+from hooknb.core.hooks import PUBLISHER_NAMED, PUBLISHER_PENDING, PUBLISHER_UNKNOWN
+from hooknb.frontends.widgets import HookManager
 
 pytestmark = pytest.mark.integration
 

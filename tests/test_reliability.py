@@ -206,7 +206,7 @@ def test_a_persistent_hooks_backlog_runs_once_across_a_killed_connection(own_ser
     import sys
     import types
 
-    from hooknb import loop as _loop
+    from hooknb.xmpp import loop as _loop
 
     started, gate = threading.Event(), threading.Event()
     monkeypatch.setitem(sys.modules, "hooknb_test_gate", types.SimpleNamespace(started=started, gate=gate))

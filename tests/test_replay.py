@@ -15,9 +15,9 @@ import pytest
 from processes import appender, hooknb, lines, wait_until
 from test_magics import alice, hook, magics, shell, usage_error  # noqa: F401 - fixtures
 
-from hooknb import client as client_module
-from hooknb import loop as _loop
-from hooknb.client import Client
+from hooknb.xmpp import client as client_module
+from hooknb.xmpp import loop as _loop
+from hooknb.xmpp.client import Client
 from hooknb.errors import HooknbError
 from hooknb.host import Host
 from hooknb.server import ServerInfo

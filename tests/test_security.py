@@ -13,11 +13,11 @@ from contextlib import contextmanager
 
 import pytest
 
-from hooknb import loop as _loop
+from hooknb.xmpp import loop as _loop
 from hooknb import server as srv
 from hooknb.errors import HookCreateError, HooknbError, TrustError
-from hooknb.store import Store
-from hooknb.widgets import HookManager
+from hooknb.storage.store import Store
+from hooknb.frontends.widgets import HookManager
 
 
 def test_default_policy_protects_private_storage(make_host, connect):

@@ -20,10 +20,10 @@ import slixmpp
 import trustme
 from dnslib import QTYPE, RR, SRV, DNSRecord
 
-from hooknb import connection
+from hooknb.xmpp import connection
 from hooknb import server as srv
-from hooknb.client import Client
-from hooknb.connection import ConnectOptions
+from hooknb.xmpp.client import Client
+from hooknb.xmpp.connection import ConnectOptions
 from hooknb.errors import ConnectError, HooknbError
 
 pytestmark = pytest.mark.integration

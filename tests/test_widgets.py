@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from hooknb import loop as _loop
-from hooknb.client import Client
+from hooknb.xmpp import loop as _loop
+from hooknb.xmpp.client import Client
 from hooknb.errors import HooknbError
 from hooknb.host import Host
-from hooknb.widgets import MAX_RATE, EventFeed, HookManager
+from hooknb.frontends.widgets import MAX_RATE, EventFeed, HookManager
 
 ENTRY = '<entry xmlns="http://www.w3.org/2005/Atom"><title>hello</title></entry>'
 
@@ -151,7 +151,7 @@ def test_feed_updates_reach_a_real_front_end(server, home, monkeypatch):
         reply = kc.execute_interactive(textwrap.dedent("""
             import hooknb
             from hooknb.local import local_server
-            from hooknb.widgets import EventFeed
+            from hooknb.frontends.widgets import EventFeed
             server = local_server()
             client = server.connect("alice")
             client.subscribe("feed-over-iopub")

@@ -3,8 +3,8 @@ themselves, so it never drifts.
 
 ``.. hooknb-magics::`` renders one section per ``%hook`` subcommand (its help, as argparse
 prints it), then ``%%hook``; ``.. hooknb-magic-settings::`` renders the ``%config`` settings
-of :class:`hooknb.magics.HookMagics` from its traitlets; ``.. hooknb-cli::`` renders one section
-per ``hooknb`` command, subcommands included, from :func:`hooknb.cli.build_parser`.
+of :class:`hooknb.frontends.magics.HookMagics` from its traitlets; ``.. hooknb-cli::`` renders one section
+per ``hooknb`` command, subcommands included, from :func:`hooknb.frontends.cli.build_parser`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
 
-from hooknb import grammar
-from hooknb.cli import build_parser
-from hooknb.magics import HookMagics, subcommands
+from hooknb.frontends import grammar
+from hooknb.frontends.cli import build_parser
+from hooknb.frontends.magics import HookMagics, subcommands
 
 WIDTH = 92  # columns of the rendered help, whatever the terminal building the docs
 
@@ -97,7 +97,7 @@ def _command(title: str, intro: str, parser: argparse.ArgumentParser) -> list[st
 
 
 class SettingsDirective(_Generated):
-    """The configurable traitlets of :class:`~hooknb.magics.HookMagics`."""
+    """The configurable traitlets of :class:`~hooknb.frontends.magics.HookMagics`."""
 
     def lines(self) -> list[str]:
         out = [".. list-table::", "   :header-rows: 1", "", "   * - setting", "     - default",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hooknb import loop as _loop
+from hooknb.xmpp import loop as _loop
 from hooknb.errors import HooknbError, PubSubError
-from hooknb.events import Event
+from hooknb.xmpp.events import Event
 from hooknb.host import Host
 
 ACCOUNT = "alice@localhost"
@@ -15,7 +15,7 @@ SERVICE = "pubsub.localhost"
 
 
 class FakeClient:
-    """What the session and the engine use of a :class:`hooknb.client.Client`: a JID, a state,
+    """What the session and the engine use of a :class:`hooknb.xmpp.client.Client`: a JID, a state,
     the items each node holds (a node absent from ``nodes`` does not exist) and how many it
     keeps, subscriptions, ``last_error``; ``refused`` subscriptions fail with their error, and
     ``on_fetch`` is called as each fetch of items starts."""

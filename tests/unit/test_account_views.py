@@ -4,7 +4,7 @@ feed (what it held when made and what comes later) and the hook manager."""
 from __future__ import annotations
 
 
-from hooknb.widgets import EventFeed, HookManager
+from hooknb.frontends.widgets import EventFeed, HookManager
 from unit.fakes import ACCOUNT, event, on_loop
 
 BOB = "bob@localhost"

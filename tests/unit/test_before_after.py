@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from hooknb import loop as _loop
-from hooknb.client import Operation, parse_payload
+from hooknb.xmpp import loop as _loop
+from hooknb.xmpp.client import Operation, parse_payload
 from hooknb.errors import HooknbError, PubSubError, VetoError
-from hooknb.hooks import HookSpec
+from hooknb.core.hooks import HookSpec
 from unit.fakes import ACCOUNT, FakeClient
 
 NODE = "n"

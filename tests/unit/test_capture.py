@@ -1,4 +1,4 @@
-"""Per-run capture of what hooks print (:mod:`hooknb.capture`): each run's own output, whatever
+"""Per-run capture of what hooks print (:mod:`hooknb.core.capture`): each run's own output, whatever
 thread or task wrote it, bounded, and nothing else's; writes outside runs go where they went."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from hooknb import capture
-from hooknb.capture import OUTPUT_MAX, Capture, Proxy
+from hooknb.core import capture
+from hooknb.core.capture import OUTPUT_MAX, Capture, Proxy
 
 
 def use_console(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:

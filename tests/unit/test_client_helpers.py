@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hooknb.connection import ConnectOptions, is_loopback, split_jid
+from hooknb.xmpp.connection import ConnectOptions, is_loopback, split_jid
 from hooknb.errors import HooknbError
-from hooknb.operations import MAX_DEPTH, parse_payload, xml_depth
+from hooknb.xmpp.operations import MAX_DEPTH, parse_payload, xml_depth
 
 
 def chain(depth: int) -> ET.Element:

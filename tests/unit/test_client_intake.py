@@ -8,8 +8,8 @@ import asyncio
 import logging
 import xml.etree.ElementTree as ET
 
-from hooknb.client import Client
-from hooknb.operations import ClientHandler
+from hooknb.xmpp.client import Client
+from hooknb.xmpp.operations import ClientHandler
 
 
 class Recorder(ClientHandler):
@@ -53,7 +53,7 @@ def test_notifications_read_together_are_handed_on_in_one_call_in_order():
 def test_a_notification_that_cannot_be_read_is_logged_and_the_others_go_on(caplog):
     handler = Recorder()
     client = Client("hook@localhost", "secret", handler=handler)
-    with caplog.at_level(logging.ERROR, "hooknb.client"):
+    with caplog.at_level(logging.ERROR, "hooknb.xmpp.client"):
         read(client, [notification("a", "1"), notification("a", "2", service="bad@@jid"), notification("a", "3")])
     assert handler.calls == [[("a", "1"), ("a", "3")]]
     assert "could not be read" in caplog.text
@@ -62,7 +62,7 @@ def test_a_notification_that_cannot_be_read_is_logged_and_the_others_go_on(caplo
 def test_a_failing_handler_is_logged_and_the_next_read_is_handed_on(caplog):
     handler = Recorder(fail=True)
     client = Client("hook@localhost", "secret", handler=handler)
-    with caplog.at_level(logging.ERROR, "hooknb.client"):
+    with caplog.at_level(logging.ERROR, "hooknb.xmpp.client"):
         read(client, [notification("a", "1")], [notification("a", "2")])
     assert handler.calls == [[("a", "1")], [("a", "2")]]
     assert caplog.text.count("the notification handler of hook@localhost failed") == 2

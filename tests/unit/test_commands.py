@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hooknb import commands, grammar
+from hooknb.frontends import commands, grammar
 from hooknb.errors import HookCreateError
 from unit.fakes import ACCOUNT, make_host
 

@@ -1,4 +1,4 @@
-"""The done log (hooknb.donelog) on a scratch store: marks folded by the inbox thread, files
+"""The done log (hooknb.storage.donelog) on a scratch store: marks folded by the inbox thread, files
 rotated and removed once folded, the logs of killed processes folded and removed by the next
 reader of pending entries, a live process's log folded and left alone, partial lines ignored,
 and a log that cannot be written falling back to the inbox's memory."""
@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from hooknb import donelog
+from hooknb.storage import donelog
 from hooknb.errors import StoreError
-from hooknb.inbox import Entry, Inbox
-from hooknb.store import Store
+from hooknb.core.inbox import Entry, Inbox
+from hooknb.storage.store import Store
 
 ACCOUNT = "alice@example.org"
 
 
 def row(item_id: str) -> tuple:
-    """An inbox row (hooknb.store.INBOX_COLUMNS)."""
+    """An inbox row (hooknb.storage.store.INBOX_COLUMNS)."""
     return ("h1", ACCOUNT, "pubsub.example.org", "news", "publish", item_id, "d", None, "<p/>", 1.0)
 
 
@@ -83,8 +83,8 @@ def test_only_whole_well_formed_lines_after_the_stores_header_are_marks():
 
 WRITER = textwrap.dedent("""
     import sys
-    from hooknb.donelog import DoneLog
-    from hooknb.store import Store
+    from hooknb.storage.donelog import DoneLog
+    from hooknb.storage.store import Store
     log = DoneLog(Store(sys.argv[1]))
     for seq in sys.argv[2:]:
         log.append(int(seq), 7.0)

@@ -15,7 +15,7 @@ from slixmpp import Message
 from slixmpp.plugins.xep_0060.stanza.pubsub_event import EventItem, EventRetract
 from slixmpp.xmlstream import tostring
 
-from hooknb.events import (
+from hooknb.xmpp.events import (
     KINDS,
     XML_NS,
     Event,
@@ -280,6 +280,6 @@ def test_serialise_a_parsed_payload_and_none():
 @settings(max_examples=300, deadline=None)
 @given(st.text(), st.booleans())
 def test_the_escape_slixmpp_uses_matches_its_own(text, use_cdata):
-    from hooknb import client
+    from hooknb.xmpp import client
 
     assert client._fast_escape(text, use_cdata) == client._slixmpp_escape(text, use_cdata)

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hooknb import grammar
+from hooknb.frontends import grammar
 from hooknb.errors import HooknbError
-from hooknb.events import KINDS
+from hooknb.xmpp.events import KINDS
 
 SUBCOMMANDS = ("connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
                "publish", "status", "feed", "manager", "node", "replay", "enable", "disable", "output",
@@ -293,7 +293,7 @@ def test_every_magic_takes_jid(parser):
 
 
 def test_every_command_line_subcommand_takes_the_connection_options():
-    from hooknb.cli import build_parser
+    from hooknb.frontends.cli import build_parser
 
     leaves = grammar.leaves(build_parser())
     assert sorted(leaf.prog for leaf in leaves) == sorted(

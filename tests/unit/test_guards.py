@@ -12,13 +12,13 @@ from dataclasses import replace
 
 import pytest
 
-from hooknb import depth, lanes, watchdog
-from hooknb import loop as _loop
-from hooknb.client import Operation
+from hooknb.core import depth, lanes, watchdog
+from hooknb.xmpp import loop as _loop
+from hooknb.xmpp.client import Operation
 from hooknb.errors import HookCreateError
-from hooknb.hooks import HookSpec, check_action
-from hooknb.store import Store
-from hooknb.widgets import HookManager
+from hooknb.core.hooks import HookSpec, check_action
+from hooknb.storage.store import Store
+from hooknb.frontends.widgets import HookManager
 from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, on_loop
 
 

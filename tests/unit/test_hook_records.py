@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hooknb.errors import HookCreateError, HooknbError
-from hooknb.hooks import (
+from hooknb.core.hooks import (
     SUMMARY_FIELDS,
     Hook,
     HookSpec,

@@ -10,10 +10,10 @@ from dataclasses import fields
 
 import pandas as pd
 
-from hooknb.events import Event
-from hooknb.frames import CATEGORICAL
-from hooknb.frames import records as frame
-from hooknb.journal import Journal, Run
+from hooknb.xmpp.events import Event
+from hooknb.frontends.frames import CATEGORICAL
+from hooknb.frontends.frames import records as frame
+from hooknb.storage.journal import Journal, Run
 
 
 def event(item_id: str, node: str = "news", ts: float = 1_700_000_000.5) -> Event:
@@ -133,7 +133,7 @@ def test_an_empty_frame_has_every_column_and_the_same_kinds_of_dtype():
 
 
 def test_a_journal_of_plain_values_does_not_crash_the_interpreter():
-    code = ("import gc\nfrom hooknb.journal import Journal\nj = Journal()\n"
+    code = ("import gc\nfrom hooknb.storage.journal import Journal\nj = Journal()\n"
             "for i in range(1000):\n    j.append(f'row {i}')\n    j.append(float(i))\ngc.collect()\n")
     child = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert child.returncode == 0, child.stderr.decode()[-500:]

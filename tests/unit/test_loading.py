@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from hooknb import loading
+from hooknb.core import loading
 from hooknb.errors import HookCreateError, TrustError
-from hooknb.loading import (
+from hooknb.core.loading import (
     CodeLoader,
     FileLoader,
     ModuleLoader,

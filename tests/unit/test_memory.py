@@ -13,15 +13,15 @@ import tracemalloc
 
 import pytest
 
-from hooknb import loop as _loop
-from hooknb.client import Client
+from hooknb.xmpp import loop as _loop
+from hooknb.xmpp.client import Client
 from hooknb.errors import HooknbError
-from hooknb.events import Event
-from hooknb.hooks import HookSpec
-from hooknb.inbox import Entry, Inbox, digest
-from hooknb.journal import FIELD_MAX, Journal, Run, cut
-from hooknb.session import Session
-from hooknb.store import Store
+from hooknb.xmpp.events import Event
+from hooknb.core.hooks import HookSpec
+from hooknb.core.inbox import Entry, Inbox, digest
+from hooknb.storage.journal import FIELD_MAX, Journal, Run, cut
+from hooknb.core.session import Session
+from hooknb.storage.store import Store
 from processes import wait_until
 from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, on_loop
 

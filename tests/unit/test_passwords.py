@@ -11,7 +11,9 @@ import sys
 import keyring
 import pytest
 
-from hooknb import accounts, passwords
+from hooknb.frontends import accounts
+
+from hooknb.xmpp import passwords
 from hooknb.errors import GrammarError, HooknbError, KeyringError
 
 JID = "alice@localhost"

@@ -10,10 +10,10 @@ import slixmpp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hooknb.connection import DEFAULT_MAX_BYTES, ConnectOptions
+from hooknb.xmpp.connection import DEFAULT_MAX_BYTES, ConnectOptions
 from hooknb.errors import HooknbError
-from hooknb.grammar import connect_options, magic_parser, parse
-from hooknb.operations import ENVELOPE_BYTES, Operation, parse_payload, publish_size
+from hooknb.frontends.grammar import connect_options, magic_parser, parse
+from hooknb.xmpp.operations import ENVELOPE_BYTES, Operation, parse_payload, publish_size
 
 XMPP = slixmpp.ClientXMPP("alice@example.org/phone", "secret")
 XMPP.register_plugin("xep_0060")

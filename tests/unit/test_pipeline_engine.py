@@ -6,9 +6,9 @@ from __future__ import annotations
 import threading
 
 
-from hooknb import lanes
-from hooknb import loop as _loop
-from hooknb.hooks import HookSpec, HookStats
+from hooknb.core import lanes
+from hooknb.xmpp import loop as _loop
+from hooknb.core.hooks import HookSpec, HookStats
 from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, on_loop
 
 

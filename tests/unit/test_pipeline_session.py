@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from hooknb import loop as _loop
-from hooknb import session as session_module
+from hooknb.xmpp import loop as _loop
+from hooknb.core import session as session_module
 from hooknb.errors import HooknbError
-from hooknb.hooks import HookSpec
-from hooknb.session import Session
+from hooknb.core.hooks import HookSpec
+from hooknb.core.session import Session
 from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
 
 
@@ -141,7 +141,7 @@ def test_only_the_lease_holder_runs_persistent_hooks_and_a_take_over_moves_them(
 
 
 def test_the_last_item_seen_runs_again_in_a_catch_up_if_it_was_republished(host):
-    from hooknb.inbox import digest
+    from hooknb.core.inbox import digest
 
     persistent_hook(host)
     client = FakeClient()
@@ -299,7 +299,7 @@ def test_a_lease_lost_at_a_reconnection_and_taken_back_queues_what_is_pending_ag
     session, client = host.session(), FakeClient()
     start(session, client)
     host.store.acquire_lease(ACCOUNT, "another process", session_module.LEASE_TTL, force=True)
-    from hooknb.inbox import Entry
+    from hooknb.core.inbox import Entry
     host.store.write_batch([Entry(spec.id, event("n", "left by the other")).row()])  # it died
     start(session, client, reconnected=True)  # the lease is the other's now: nothing runs here
     assert not session.active and ran(host) == []

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hooknb import policy
+from hooknb.core import policy
 from hooknb.errors import HookCreateError, HooknbError
-from hooknb.policy import DEFAULT_RULES, Rule
+from hooknb.core.policy import DEFAULT_RULES, Rule
 
 
 @pytest.fixture

@@ -9,16 +9,16 @@ import json
 
 import pytest
 
-from hooknb import commands
-from hooknb import loop as _loop
-from hooknb.client import Client
+from hooknb.frontends import commands
+from hooknb.xmpp import loop as _loop
+from hooknb.xmpp.client import Client
 from hooknb.errors import PubSubError
-from hooknb.hooks import PUBLISHER_NAMED, PUBLISHER_PENDING, PUBLISHER_UNKNOWN, HookSpec
-from hooknb.session import Session
+from hooknb.core.hooks import PUBLISHER_NAMED, PUBLISHER_PENDING, PUBLISHER_UNKNOWN, HookSpec
+from hooknb.core.session import Session
 from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, on_loop
 
 publishers_named = Session.publishers_named
-from hooknb.runner import RunLog, Runner
+from hooknb.frontends.runner import RunLog, Runner
 
 BOB, CAROL = "bob@localhost", "carol@localhost"
 ATOM_BY_BOB = ('<entry xmlns="http://www.w3.org/2005/Atom"><author><uri>xmpp:bob@localhost</uri>'

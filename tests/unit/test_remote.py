@@ -14,10 +14,11 @@ import textwrap
 import pytest
 
 import hooknb
-from hooknb import hooks, remote
+from hooknb.core import hooks
+from hooknb.executors import remote
 from hooknb.errors import HookCreateError, PubSubError
-from hooknb.hooks import HookSpec
-from hooknb.loading import sha256
+from hooknb.core.hooks import HookSpec
+from hooknb.core.loading import sha256
 from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
 
 
@@ -141,7 +142,7 @@ def test_without_distributed_a_dask_hook_is_refused_with_what_to_install(monkeyp
 
 
 def test_the_front_ends_and_the_engine_do_not_import_dask():
-    code = ("import sys, hooknb.cli, hooknb.magics, hooknb.widgets, hooknb.engine, hooknb.dask_executor\n"
+    code = ("import sys, hooknb.frontends.cli, hooknb.frontends.magics, hooknb.frontends.widgets, hooknb.core.engine, hooknb.executors.dask_lane\n"
             "print(sorted(m for m in ('distributed', 'dask') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr

@@ -29,11 +29,11 @@ def env(tmp_path) -> dict[str, str]:
 
 
 def test_importing_the_command_line_imports_none_of_them(env):
-    assert imported_after("import hooknb.cli", env) == []
+    assert imported_after("import hooknb.frontends.cli", env) == []
 
 
 def test_hook_list_on_an_empty_store_imports_none_of_them(env):
-    code = "import hooknb.cli\nassert hooknb.cli.main(['pubsub', 'hook', 'list']) == 0"
+    code = "import hooknb.frontends.cli\nassert hooknb.frontends.cli.main(['pubsub', 'hook', 'list']) == 0"
     assert imported_after(code, env) == []
 
 

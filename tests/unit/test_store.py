@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from hooknb import store as store_module
+from hooknb.storage import store as store_module
 from hooknb.errors import HooknbError
-from hooknb.store import Store
+from hooknb.storage.store import Store
 
 
 def record(hook_id: str, account: str = "alice@example.org", created: float = 1.0, **options) -> dict:
@@ -81,7 +81,7 @@ def test_delete_hooks_counts_what_it_deleted(store):
 
 def row(hook_id: str = "h1", item_id: str = "item-1", digest: str = "d1", account: str = "alice@example.org",
         kind: str = "publish") -> tuple:
-    """An inbox row (hooknb.store.INBOX_COLUMNS)."""
+    """An inbox row (hooknb.storage.store.INBOX_COLUMNS)."""
     return (hook_id, account, "pubsub.example.org", "news", kind, item_id, digest, None, "<p/>", 1.0)
 
 
@@ -245,9 +245,9 @@ def test_a_locked_store_is_a_one_line_error_and_loses_nothing(tmp_path):
 
 
 def test_the_inbox_thread_prunes_runs_done_as_it_writes(tmp_path, monkeypatch):
-    from hooknb import inbox as inbox_module
-    from hooknb.events import Event
-    from hooknb.inbox import Entry, Inbox
+    from hooknb.core import inbox as inbox_module
+    from hooknb.xmpp.events import Event
+    from hooknb.core.inbox import Entry, Inbox
 
     made = Store(tmp_path / "store.sqlite3")
     pruned = []
@@ -264,8 +264,8 @@ def test_the_inbox_thread_prunes_runs_done_as_it_writes(tmp_path, monkeypatch):
 
 
 def test_written_entries_go_back_to_the_loop_in_one_call_and_a_failing_then_keeps_no_other_from_its(caplog):
-    from hooknb.events import Event
-    from hooknb.inbox import Entry, _hand_over
+    from hooknb.xmpp.events import Event
+    from hooknb.core.inbox import Entry, _hand_over
 
     entries = [Entry("h", Event("a@x", "s", "n", "publish", str(i), None, f"<p>{i}</p>")) for i in range(3)]
     got = []
@@ -273,7 +273,7 @@ def test_written_entries_go_back_to_the_loop_in_one_call_and_a_failing_then_keep
     def fail(new):
         raise RuntimeError("lane gone")
 
-    with caplog.at_level("ERROR", "hooknb.inbox"):
+    with caplog.at_level("ERROR", "hooknb.core.inbox"):
         _hand_over([(got.extend, entries[:1]), (fail, entries[1:2]), (got.extend, entries[2:])])
     assert got == [entries[0], entries[2]]
     assert "queueing 1 written entries failed" in caplog.text

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from hooknb import loop as _loop
-from hooknb import policy
+from hooknb.xmpp import loop as _loop
+from hooknb.core import policy
 from hooknb.errors import HookCreateError, TrustError
-from hooknb.hooks import HookSpec
-from hooknb.loading import CodeLoader, FileLoader, ModuleLoader, sha256
-from hooknb.store import Store, check_trusted
+from hooknb.core.hooks import HookSpec
+from hooknb.core.loading import CodeLoader, FileLoader, ModuleLoader, sha256
+from hooknb.storage.store import Store, check_trusted
 from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
 
 NOBODY = 65534
@@ -319,7 +319,7 @@ def test_an_unloaded_hook_lists_whether_its_file_changed(tmp_path):
 
 
 def test_pin_is_given_by_the_magics_and_the_command_line_and_stored(tmp_path):
-    from hooknb import cli, commands, grammar
+    from hooknb.frontends import cli, commands, grammar
 
     host = make_host(tmp_path)
     try:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hooknb.errors import HooknbError
-from hooknb.uri import PubSubAddress, parse_xmpp_uri
+from hooknb.xmpp.uri import PubSubAddress, parse_xmpp_uri
 
 
 @pytest.mark.parametrize("uri, service, node", [

@@ -1,0 +1,253 @@
+"""Lanes: one ordered queue per hook, drained by a thread (sync hooks) or a task (async ones).
+
+* Each hook has its own lane, so a slow or stuck hook delays nobody else, and sees its items
+  in arrival order.
+* Sync hooks run on the lane's own worker thread; async hooks run as a task on hooknb's loop.
+  The event loop itself never runs hook code that could block.
+* A run longer than the hook's timeout is recorded as ``timeout``: an async run is cancelled;
+  a sync run's thread is abandoned (Python cannot kill it) and a fresh thread carries on with
+  the next items.  At most ``MAX_ABANDONED`` stuck threads per hook; at that cap the lane is
+  ``stalled`` (its items wait) until one of them returns and takes the items again (see
+  :mod:`hooknb.core.stalls`, which makes it visible).
+* Lanes are bounded (``QUEUE_MAX`` items).  An item that does not fit is dropped, counted on
+  the hook (``dropped``) and journaled as a run with status ``dropped``: never silently.
+* A lane calls its engine (:class:`hooknb.core.engine.Engine`) to run the hook, to record each run
+  and, for a persistent hook, to mark its inbox entry done (:meth:`Engine.finish`) before it
+  takes the next item; it knows nothing about dispatch, phases or the store.
+* :meth:`Lane.stop` takes no more items and lets the run in progress end (a clean stop: what is
+  left is pending in the inbox); :meth:`Lane.close` also cancels an async run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import traceback
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ..errors import TrustError
+from ..xmpp.events import Item
+from .hooks import Hook
+from ..storage.store import DONE_KEEP
+
+if TYPE_CHECKING:
+    from ..xmpp.client import Client
+    from .engine import Engine
+    from .inbox import Entry
+
+Work = tuple["Client", Item, "Entry | None"]  # what a lane queues: the entry of a persistent hook
+
+QUEUE_MAX = 10_000
+MAX_ABANDONED = 8
+IDLE_EXIT = 60.0
+
+
+class Outcome:
+    """How one call of a hook ended."""
+
+    __slots__ = ("status", "result", "error", "tb", "digest", "exc", "output")
+
+    def __init__(self, status: str = "ok", result: Any = None, error: str | None = None,
+                 tb: str | None = None, digest: str | None = None, exc: BaseException | None = None,
+                 output: str | None = None):
+        self.status, self.result, self.error, self.tb, self.digest, self.exc = (
+            status, result, error, tb, digest, exc)
+        #: What the run printed (see :mod:`hooknb.core.capture`).
+        self.output = output
+
+
+def failure(exc: BaseException, digest: str | None) -> Outcome:
+    """The outcome of a call that raised ``exc`` (the traceback starts in the hook's code);
+    ``refused`` when the hook's code was not trusted to run (:class:`TrustError`)."""
+    if isinstance(exc, TrustError):
+        return Outcome("refused", error=str(exc), digest=exc.digest or digest, exc=exc)
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next
+                                            if exc.__traceback__ else None))
+    return Outcome("error", None, f"{type(exc).__name__}: {exc}", tb, digest, exc)
+
+
+def fitting(work: list[Any], queued: int, closed: bool) -> list[Any]:
+    """The first of ``work`` that fit in a lane holding ``queued`` items (none if it is closed)."""
+    return [] if closed else work[:max(0, QUEUE_MAX - queued)]
+
+
+class Lane:
+    """The ordered queue of one hook, with what is needed to skip items it already ran."""
+
+    executor = "thread"  # the hook executor it serves (see hooknb.core.hooks.EXECUTORS)
+
+    def __init__(self, engine: Engine, hook: Hook) -> None:
+        self.engine, self.hook = engine, hook
+        self.done: dict[tuple, None] = {}
+        self.closed = False
+
+    def claim(self, key: tuple) -> bool:
+        """True the first time ``key`` (an item version) is seen by this hook."""
+        if key in self.done:
+            return False
+        self.done[key] = None
+        if len(self.done) > DONE_KEEP:
+            for old in list(self.done)[: DONE_KEEP // 10]:
+                del self.done[old]
+        return True
+
+    def offer(self, client: Client, work: list[tuple[Item, Entry | None]]) -> int:
+        """Queue items (each with its inbox entry, for a persistent hook), in order, under one
+        lock for them all; returns how many were taken: the rest did not fit (``QUEUE_MAX``), or
+        the lane is stopped."""
+        raise NotImplementedError
+
+    def pending(self) -> int:
+        """Items waiting or running."""
+        raise NotImplementedError
+
+    def waiting(self) -> int:
+        """Items queued and not started."""
+        raise NotImplementedError
+
+    @property
+    def stalled(self) -> bool:
+        """Whether no worker takes the items (every thread it may have is stuck in a run)."""
+        return False
+
+    def stop(self) -> None:
+        """Take no more items; the run in progress ends normally."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop at once (a deleted hook)."""
+        self.stop()
+
+
+class ThreadLane(Lane):
+    """A sync hook's lane: a worker thread draining a deque."""
+
+    def __init__(self, engine: Engine, hook: Hook) -> None:
+        super().__init__(engine, hook)
+        self._items: deque[Work] = deque()
+        self._cv = threading.Condition()
+        self._gen = 0
+        self._worker = False
+        self.abandoned = 0
+        self.current: tuple[int, float, float, Item, Entry | None] | None = None
+        self._ending = False  # a run ended and is being recorded (and marked done)
+
+    def pending(self) -> int:
+        return len(self._items) + (1 if self.current or self._ending else 0)
+
+    def waiting(self) -> int:
+        return len(self._items)
+
+    @property
+    def stalled(self) -> bool:
+        return self.abandoned >= MAX_ABANDONED and not self._worker and not self.closed
+
+    def offer(self, client: Client, work: list[tuple[Item, Entry | None]]) -> int:
+        with self._cv:
+            taken = fitting(work, len(self._items), self.closed)
+            self._items.extend((client, item, entry) for item, entry in taken)
+            if taken and not self._worker:
+                self._start()
+            elif taken:
+                self._cv.notify()
+        return len(taken)
+
+    def _start(self) -> None:
+        if self.abandoned >= MAX_ABANDONED or self.closed:
+            return
+        self._worker = True
+        threading.Thread(target=self._work, args=(self._gen,), daemon=True,
+                         name=f"hooknb-hook-{self.hook.id}").start()
+
+    def _work(self, gen: int) -> None:
+        engine, hook = self.engine, self.hook
+        while True:
+            again = True  # the next run comes straight after this one (see Loader.resolve)
+            with self._cv:
+                while not self._items and not self.closed:
+                    again = False
+                    if not self._cv.wait(IDLE_EXIT) and not self._items:
+                        self._worker = False
+                        return
+                if self.closed:
+                    self._worker = False
+                    return
+                client, item, entry = self._items.popleft()
+                ts, start = time.time(), time.perf_counter()
+                self.current = (gen, start, ts, item, entry)
+            outcome = engine.call_sync(hook, client, item, again)
+            duration = time.perf_counter() - start
+            with self._cv:
+                if gen != self._gen:  # the watchdog gave up on this run (timeout recorded)
+                    self.abandoned -= 1
+                    if self._worker or self.closed:
+                        return
+                    self._worker, gen = True, self._gen  # take over the lane again
+                    continue
+                self.current, self._ending = None, True  # pending until recorded and marked done
+            engine.record(hook, item, ts, duration, outcome)
+            if entry is not None:
+                engine.finish(entry)
+            self._ending = False
+
+    def expire(self, now: float) -> tuple[float, Item, Entry | None] | None:
+        """Called by the watchdog: abandon the current run if it is past the timeout."""
+        with self._cv:
+            cur = self.current
+            if cur is None or now - cur[1] <= self.hook.timeout:
+                return None
+            self._gen += 1
+            self.abandoned += 1
+            self.current = None
+            self._worker = False
+            if self._items:
+                self._start()
+            return cur[2], cur[3], cur[4]
+
+    def stop(self) -> None:
+        with self._cv:
+            self.closed = True
+            self._items.clear()
+            self._cv.notify_all()
+
+
+class TaskLane(Lane):
+    """An async hook's lane: a task on the shared loop draining a deque (loop thread only)."""
+
+    def __init__(self, engine: Engine, hook: Hook) -> None:
+        super().__init__(engine, hook)
+        self._items: deque[Work] = deque()
+        self._task: asyncio.Task | None = None
+
+    def pending(self) -> int:
+        return len(self._items) + (1 if self._task and not self._task.done() else 0)
+
+    def waiting(self) -> int:
+        return len(self._items)
+
+    def offer(self, client: Client, work: list[tuple[Item, Entry | None]]) -> int:
+        taken = fitting(work, len(self._items), self.closed)
+        self._items.extend((client, item, entry) for item, entry in taken)
+        if taken and (self._task is None or self._task.done()):
+            self._task = asyncio.get_running_loop().create_task(self._work())
+        return len(taken)
+
+    async def _work(self) -> None:
+        while self._items and not self.closed:
+            client, item, entry = self._items.popleft()
+            ts, start = time.time(), time.perf_counter()
+            outcome = await self.engine.call_async(self.hook, client, item)
+            self.engine.record(self.hook, item, ts, time.perf_counter() - start, outcome)
+            if entry is not None:
+                await self.engine.afinish(entry)
+
+    def stop(self) -> None:
+        self.closed = True
+        self._items.clear()
+
+    def close(self) -> None:
+        self.stop()
+        if self._task is not None:
+            self._task.cancel()

@@ -1,0 +1,260 @@
+"""The ``hooknb`` command line: the seeds' ``pubsub hook create|delete|list``, ``pubsub node``,
+``pubsub publish`` and ``run``.
+
+A thin front end over :class:`hooknb.host.Host` and the shared grammar (:mod:`hooknb.frontends.grammar`):
+parse, call the API, print.  Everything goes through the persistent store in ``$HOOKNB_HOME``,
+the one a notebook uses.
+
+* ``pubsub hook create``, ``delete`` and ``list`` never connect.  ``create`` validates the hook
+  (type, argument loads, restrict policy) and stores it; whatever is connected to the account
+  (``hooknb run``, a notebook) picks it up within a second and subscribes to its node, or waits
+  for the node if it does not exist yet.  A temporary hook would end with the command that made
+  it, so ``create`` requires ``-P``.
+* ``pubsub hook enable`` and ``disable`` never connect either: a disabled hook journals (and
+  ``hooknb run`` logs) each item it would have run, with status ``would_run``.
+* ``pubsub node create|delete|purge|config``, ``pubsub publish`` and ``pubsub hook replay``
+  connect the account for the one operation, in a connection of their own (no other hook runs in
+  it); ``replay`` prints each run with what it printed.
+* ``run`` connects one account and runs its persistent hooks until SIGINT/SIGTERM
+  (:mod:`hooknb.frontends.runner`).
+
+A store that another user owns or that group or others may write is refused as a source of
+code (:mod:`hooknb.storage.trust`): ``run`` and ``create`` exit 1 with one line saying why and how to
+fix it, before anything runs; ``list`` and ``delete``, which read no code, still work (``list``
+says so on stderr), so an injected hook can be seen and removed.
+
+Exit codes: 0 success, 2 usage error (one line on stderr), 4 a hook cannot be created, 1 any
+other failure (one line on stderr for a connection or authentication failure, or an untrusted
+store).  slixmpp's own log lines are shown only with ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import traceback
+from typing import Any
+
+from ..core import capture
+from . import commands
+from ..xmpp.connection import split_jid
+from ..errors import ConnectError, GrammarError, HelpRequested, HookCreateError, HooknbError, KeyringError, TrustError
+from .grammar import (CLI_JID_DEFAULT, Parser, add_account_options, add_create, add_delete, add_list, add_node,
+                      add_password, add_publish, add_replay, add_switches, jid, leaves)
+from ..host import Host, get_host
+from .runner import LOG_FORMATS, RunLog, Runner
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CREATE = 0, 1, 2, 4
+#: The columns of ``list`` (simple format): the listing's fields, the argument last (it may be long).
+SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "pin", "code_changed", "status",
+                  "items_waiting", "executor", "arg")
+PASSWORD_WARNING = ("hooknb: warning: every user of this machine can read --password (ps, /proc) and your "
+                    "shell history keeps it: prefer $HOOKNB_PASSWORD, --password-file or the keyring "
+                    "(hooknb password set JID)")
+
+
+def _subparsers(p: argparse.ArgumentParser, dest: str) -> Any:
+    return p.add_subparsers(dest=dest, metavar=dest.upper(), parser_class=Parser, required=True)
+
+
+def build_parser() -> Parser:
+    """The ``hooknb`` parser (leaf parsers carry their handler as ``func``)."""
+    parser = Parser(prog="hooknb", description="XMPP PubSub hooks from the command line (hooknb).",
+                    epilog="Exit codes: 0 success, 2 usage error, 4 a hook cannot be created, 1 "
+                           "connection or authentication failures and other failures (a store "
+                           "others could write among them).  The store is $HOOKNB_HOME/hooknb.sqlite3.")
+    commands = _subparsers(parser, "command")
+    pubsub = commands.add_parser("pubsub", help="PubSub commands")
+    groups = _subparsers(pubsub, "group")
+    hook = groups.add_parser("hook", help="PubSub hooks management")
+    actions = _subparsers(hook, "action")
+
+    create = add_create(actions, connected=False)
+    create.epilog = ("The hook is validated and stored without connecting; `hooknb run` (or a "
+                     "notebook connected to the account) picks it up within a second, and waits for "
+                     "its node if the node does not exist yet (`hooknb pubsub node create` makes "
+                     "one).  A temporary hook would end with this command, so -P/--persistent is "
+                     "required.")
+    create.set_defaults(func=_create)
+    add_delete(actions).set_defaults(func=_delete)
+    add_list(actions, ("simple", "json")).set_defaults(func=_list)
+    replay = add_replay(actions)
+    replay.epilog = ("Connects the account for the replay, in a connection of its own (no other hook "
+                     "runs in it); each run is printed with what it printed.")
+    replay.set_defaults(func=_replay)
+    for switch in add_switches(actions):
+        switch.set_defaults(func=_enable)
+    for operation in [*add_node(groups).values(), add_publish(groups)]:
+        operation.set_defaults(func=_operate)
+    for keyring in add_password(commands).values():
+        keyring.set_defaults(func=_password)
+
+    run = commands.add_parser(
+        "run", help="run an account's persistent hooks until SIGINT/SIGTERM",
+        description="Connect, restore the account's persistent hooks, run them and log each run; "
+                    "hooks created or deleted in the store meanwhile are picked up within a second.")
+    run.add_argument("--log-format", choices=LOG_FORMATS, default="text",
+                     help="one text line (default) or one JSON object per record, on stdout")
+    run.add_argument("--grace", type=float, default=30.0, metavar="SECONDS",
+                     help="on SIGINT/SIGTERM, how long to wait for runs in progress (default 30)")
+    run.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
+                     help="the Dask scheduler that --executor dask hooks send their runs to, e.g. "
+                          "tcp://10.0.0.5:8786 (default: $HOOKNB_DASK_SCHEDULER, else a LocalCluster "
+                          "started on first use)")
+    run.add_argument("-v", "--verbose", action="count", default=0,
+                     help="show the XMPP library's log on stderr (-vv: with every stanza)")
+    run.set_defaults(func=_run)
+    for leaf in leaves(parser):  # every command takes them: those that do not connect ignore them
+        func = leaf.get_default("func")
+        ignored = ("" if func in (_operate, _run, _replay) else
+                   " (this command does not connect: --password or --password-file gives the password to "
+                   "keep, the other options are ignored)" if leaf.prog == "hooknb password set" else
+                   " (this command does not connect: the connection options are ignored)")
+        add_account_options(leaf.add_argument_group(f"account and connection{ignored}"),
+                            "every account" if func is _list else CLI_JID_DEFAULT)
+    return parser
+
+
+# ------------------------------------------------------------------------------------ commands
+def _create(host: Host, args: argparse.Namespace) -> int:
+    if not args.persistent:
+        raise GrammarError("hooknb pubsub hook create: a temporary hook would end with this command; "
+                           "add -P/--persistent (`hooknb run` then runs it)")
+    hook = commands.create(host, args, jid(args))
+    disabled = " (disabled: it journals what it would run; `hooknb pubsub hook enable` runs it)"
+    print(f"hook {hook.id} created: {hook.type} on {hook.service} node {hook.node}"
+          + (disabled if hook.disabled else ""))
+    for line in commands.notices(hook, "`hooknb run` logs it"):
+        print(line, file=sys.stderr)
+    return EXIT_OK
+
+
+def _delete(host: Host, args: argparse.Namespace) -> int:
+    count = commands.delete(host, args, jid(args))
+    print(f"{count} hook(s) deleted")
+    return EXIT_OK
+
+
+def _printable(value: Any) -> str:
+    text = str(value)
+    return text if text.isprintable() else json.dumps(text)
+
+
+def _list(host: Host, args: argparse.Namespace) -> int:
+    rows = commands.list_rows(host, jid(args))
+    try:
+        host.store.check_trusted()
+    except TrustError as exc:  # listing runs nothing: say so, and list what is there
+        print(f"hooknb: warning: {exc}", file=sys.stderr)
+    if args.output == "json":
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("no hooks", file=sys.stderr)
+    else:
+        from tabulate import tabulate  # 10 ms of start-up (wcwidth): not for an empty list
+
+        print(tabulate([[_printable(r[c]) for c in SIMPLE_COLUMNS] for r in rows], SIMPLE_COLUMNS,
+                       tablefmt="plain", disable_numparse=True))
+    return EXIT_OK
+
+
+def _enable(host: Host, args: argparse.Namespace) -> int:
+    print(commands.enable(host, args.hook, jid(args), args.action == "enable"))
+    return EXIT_OK
+
+
+def _replay(host: Host, args: argparse.Namespace) -> int:
+    account = _account(host, args)
+    commands.connect_options(args, account)  # checked before asking for a password
+    host.sync_store(split_jid(account).bare)  # the stored hooks, their code loaded (a trusted store only)
+    host.registry.require(args.hook)  # before asking for a password
+    client = commands.open_client(args, account, commands.password(args, account))
+    echo, capture.echo = capture.echo, False  # each run's output is printed with it, below
+    try:
+        runs = commands.replay(host, args, account, client=client)
+    finally:
+        capture.echo = echo
+        client.disconnect()
+    for run in runs:
+        print(f"{run.item_id}\t{run.status}\t{run.error or run.result or ''}")
+        for line in (run.output or "").splitlines():
+            print(f"  | {line}")
+    print(runs.summary(), file=sys.stderr)
+    return EXIT_OK
+
+
+def _account(host: Host, args: argparse.Namespace) -> str:
+    """The account a command acts on: ``--jid`` (or its JID argument), else the default one."""
+    return jid(args) or host.account()
+
+
+def _operate(host: Host, args: argparse.Namespace) -> int:
+    """``pubsub node ...`` and ``pubsub publish``: connect for this one operation."""
+    account = _account(host, args)
+    commands.connect_options(args, account)  # checked before asking for a password
+    client = commands.open_client(args, account, commands.password(args, account))
+    try:
+        print(*(commands.node(client, args) if args.group == "node" else [commands.publish(client, args)]),
+              sep="\n")
+    finally:
+        client.disconnect()
+    return EXIT_OK
+
+
+def _password(host: Host, args: argparse.Namespace) -> int:
+    print(commands.keyring(args, _account(host, args), None if sys.stdin.isatty() else sys.stdin))
+    return EXIT_OK
+
+
+def _run(host: Host, args: argparse.Namespace) -> int:
+    account = _account(host, args)
+    options = commands.connect_options(args, account)  # checked before asking for a password
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.verbose:
+        logging.getLogger("slixmpp").setLevel(logging.INFO if args.verbose == 1 else logging.DEBUG)
+    if args.dask_scheduler:
+        from ..executors.dask_lane import ENV
+
+        os.environ[ENV] = args.dask_scheduler  # read by hooknb.executors.dask_lane when a dask hook has work
+    runner = Runner(host, account, options=options, log=RunLog(args.log_format), grace=args.grace)
+    return runner.run(commands.password(args, account))
+
+
+# ------------------------------------------------------------------------------------ entry point
+def _fail(code: int, message: str) -> int:
+    line = " ".join(message.split())
+    print(line if line.startswith("hooknb") else f"hooknb: {line}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.password:
+            print(PASSWORD_WARNING, file=sys.stderr)
+        return args.func(get_host(), args)
+    except HelpRequested as help_:
+        print(help_.text, end="")
+        return EXIT_OK
+    except TrustError as exc:
+        return _fail(EXIT_FAILURE, str(exc))
+    except HookCreateError as exc:
+        return _fail(EXIT_CREATE, f"cannot create the hook: {exc}")
+    except (ConnectError, KeyringError) as exc:
+        return _fail(EXIT_FAILURE, str(exc))
+    except HooknbError as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    except KeyboardInterrupt:
+        return _fail(130, "interrupted")
+    except OSError as exc:
+        return _fail(EXIT_FAILURE, str(exc))
+    except Exception:  # noqa: BLE001 - a bug: keep its traceback
+        traceback.print_exc()
+        return EXIT_FAILURE
+
+

@@ -1,0 +1,475 @@
+"""The one argument grammar shared by the ``%hook`` magic and the ``hooknb`` command line.
+
+It follows the seeds' ``pubsub hook`` commands (``create [-s SERVICE] -n NODE [-u XMPP_URI]
+[-t TYPE] [-P] ARG``, ``delete [-s SERVICE] -n NODE [-t TYPE] [-a ARG]``, ``list [-O FORMAT]``)
+plus the notebook's extras.  Parse errors raise :class:`GrammarError` with a one-line message;
+front ends turn it into ``UsageError`` (magics) or exit code 2 (command line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from datetime import datetime, timezone
+from typing import Any, NoReturn
+
+from ..xmpp.connection import DEFAULT_MAX_BYTES, ConnectOptions
+from ..core.depth import MAX_DEPTH
+from ..errors import GrammarError, HelpRequested
+from ..xmpp.events import KINDS
+from ..core.hooks import DEFAULT_CONCURRENCY, EXECUTORS, PHASES
+from ..core.loading import TYPES
+from ..xmpp.uri import parse_xmpp_uri
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises instead of printing and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise GrammarError(f"{self.prog}: {message}".replace("\n", "\\n"))
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise GrammarError(message.strip() if message else f"{self.prog}: exit {status}")
+
+    def print_help(self, file: Any = None) -> None:
+        raise HelpRequested(self.format_help())
+
+
+def _target(p: argparse.ArgumentParser, node_required: bool = True) -> None:
+    p.add_argument("-s", "--service", default=None,
+                   help="PubSub service JID (default: your own PEP service, i.e. your bare JID)")
+    p.add_argument("-n", "--node", default=None,
+                   help="PubSub node" + (" (required unless -u names one)" if node_required else ""))
+    p.add_argument("-u", "--uri", default=None, metavar="XMPP_URI",
+                   help="xmpp: URI naming the service and node, e.g. xmpp:pubsub.example.org?;node=news")
+
+
+def _kinds(value: str) -> str:
+    wanted = [k for k in value.replace(" ", ",").split(",") if k]
+    allowed = set(KINDS) | {"all"}
+    bad = [k for k in wanted if k not in allowed]
+    if bad or not wanted:
+        raise argparse.ArgumentTypeError(
+            f"unknown event kind {', '.join(bad) or repr(value)}; choose among {', '.join(KINDS)}, all")
+    return ",".join(wanted)
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not number > 0 or number == float("inf"):  # also nan, which compares false to anything
+        raise argparse.ArgumentTypeError(f"must be a positive number: {value!r}")
+    return number
+
+
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value!r}")
+    return number
+
+
+def _since(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {value!r} "
+                                         "(e.g. 2024-05-01T12:00:00Z)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _disabled(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--disabled", action="store_true",
+                   help="create it disabled: it runs nothing and journals each item it would have run "
+                        "(status would_run); try it with replay, then enable it")
+
+
+def _replay_range(p: argparse.ArgumentParser) -> None:
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--last", type=_count, default=None, metavar="N", help="the N newest items (default: all)")
+    which.add_argument("--since", type=_since, default=None, metavar="ISO",
+                       help="the items whose payload is dated at or after this time (ISO 8601, UTC unless "
+                            "it says; an Atom entry's published or updated date); items without a date "
+                            "are left out")
+
+
+REPLAY_DESCRIPTION = ("Run a hook, even a disabled one, on the items its node holds, oldest first: every item, "
+                      "the N newest, or those dated since a time.  Each run is journaled as a replay; nothing "
+                      "else changes (no inbox entry, no node position).")
+
+
+def add_replay(sub: Any) -> argparse.ArgumentParser:
+    """``replay HOOK [--last N | --since ISO]``."""
+    p = sub.add_parser("replay", help="try a hook on the items its node holds", description=REPLAY_DESCRIPTION)
+    p.add_argument("hook", metavar="HOOK", help="the hook's id (see list)")
+    _replay_range(p)
+    return p
+
+
+#: ``enable`` / ``disable`` and what each does.
+SWITCHES = {"enable": "run a disabled hook again, from the next item on",
+            "disable": "run a hook no more, journal what it would run"}
+
+
+def add_switches(sub: Any) -> list[argparse.ArgumentParser]:
+    """``enable HOOK`` and ``disable HOOK``."""
+    parsers = []
+    for name, what in SWITCHES.items():
+        p = sub.add_parser(name, help=what, description=f"{what[:1].upper()}{what[1:]}.  A disabled hook "
+                           "journals each item it would have run (status would_run) and runs nothing.")
+        p.add_argument("hook", metavar="HOOK", help="the hook's id (see list)")
+        parsers.append(p)
+    return parsers
+
+
+def _pin(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pin", action="store_true",
+                   help="refuse to run the hook's code once it differs from the code it was created "
+                        "with (default: run it and journal the change); re-create it to accept a change")
+
+
+def _executor(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=EXECUTORS, default="thread",
+                   help="where runs go: this process's threads (default), or a Dask cluster (the "
+                        "notebook's Dask client, else $HOOKNB_DASK_SCHEDULER, else a LocalCluster "
+                        "started on first use; needs hooknb[dask])")
+    p.add_argument("--concurrency", type=_count, default=DEFAULT_CONCURRENCY, metavar="N",
+                   help=f"with --executor dask, runs in flight at once (default {DEFAULT_CONCURRENCY})")
+    p.add_argument("--unordered", dest="ordered", action="store_false",
+                   help="with --executor dask, apply results as they finish (default: in item order)")
+
+
+def _max_depth(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-depth", type=_count, default=MAX_DEPTH, metavar="N",
+                   help="the loop guard: do not run on an item that N hooks' runs led to, each publishing "
+                        f"the next (journaled as loop; default {MAX_DEPTH})")
+
+
+def _key_value(value: str) -> tuple[str, str]:
+    key, sep, text = value.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"not KEY=VALUE: {value!r}")
+    return key.strip(), text
+
+
+def _node_config(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--node-config", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                   help=f"a field of the node's configuration{what}, e.g. max_items=10 (the pubsub# "
+                        "prefix may be left out; repeat for more fields)")
+
+
+def _create_node(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--create-node", action="store_true",
+                   help="create the node first if it does not exist (without it, a hook on a node "
+                        "that does not exist waits for it, and subscribes as soon as it exists)")
+    _node_config(p, " if it is created (implies --create-node)")
+
+
+def add_create(sub: Any, connected: bool = True) -> argparse.ArgumentParser:
+    """``create [-s SERVICE] -n NODE [-u XMPP_URI] [-t TYPE] [-P] ARG``; a front end that is
+    ``connected`` also offers ``--create-node`` and ``--node-config``."""
+    p = sub.add_parser("create", help="create a hook of a given type on a node",
+                       description="Create a hook: an action run when an event arrives on a node.")
+    _target(p)
+    if connected:
+        _create_node(p)
+    p.add_argument("-t", "--type", choices=TYPES, default=None,
+                   help="hook type (default: inferred: an existing .py file -> python_file, "
+                        "an importable module -> python)")
+    p.add_argument("-P", "--persistent", action="store_true",
+                   help="keep the hook across reconnections and restarts (default: temporary)")
+    p.add_argument("--on", type=_kinds, default=None, metavar="KINDS",
+                   help=f"event kinds that trigger the hook, comma-separated ({', '.join(KINDS)}, "
+                        "all; default: publish)")
+    p.add_argument("--phase", choices=PHASES, default="event",
+                   help="event (default), or before/after this toolkit's own publish/retract")
+    p.add_argument("--priority", type=int, default=0, help="order among before/after hooks (lower first)")
+    p.add_argument("--timeout", type=_positive, default=30.0, help="seconds before a run is a timeout")
+    p.add_argument("--from", dest="publishers", nargs="+", default=[], metavar="JID",
+                   help="run only for items published by these JIDs")
+    _pin(p)
+    _max_depth(p)
+    _disabled(p)
+    _executor(p)
+    p.add_argument("arg", metavar="ARG",
+                   help="module name (python), script path (python_file) or code (python_code)")
+    return p
+
+
+def add_delete(sub: Any) -> argparse.ArgumentParser:
+    """``delete [-s SERVICE] -n NODE [-t TYPE] [-a ARG]``."""
+    p = sub.add_parser("delete", help="delete one hook, or every hook of a node",
+                       description="Delete hooks. With empty --type and --arg, every hook on the "
+                                   "service/node is deleted.")
+    _target(p)
+    p.add_argument("-t", "--type", default="", help="type of the hook to delete (empty: any)")
+    p.add_argument("-a", "--arg", default="", help="argument of the hook to delete (empty: any)")
+    return p
+
+
+def add_list(sub: Any, formats: tuple[str, ...]) -> argparse.ArgumentParser:
+    """``list [-O FORMAT]``."""
+    p = sub.add_parser("list", help="list registered hooks",
+                       description="List hooks: service, node, type, arg, persistent, id, counters.")
+    p.add_argument("-O", "--output", choices=formats, default=formats[0], help="output format")
+    return p
+
+
+def add_journal(sub: Any, name: str, what: str) -> argparse.ArgumentParser:
+    """``events`` / ``runs`` [-n NODE] [--last N]."""
+    p = sub.add_parser(name, help=f"the {what} journal as a DataFrame")
+    p.add_argument("-n", "--node", default=None, help="only this node")
+    p.add_argument("--last", type=_count, default=None, metavar="N", help="only the N newest")
+    if name == "events":
+        p.add_argument("-x", "--expand", action="store_true",
+                       help="typed columns for known payloads (a microblog post's title, author, "
+                            "published...)")
+    return p
+
+
+#: Which account a command acts on without --jid (:mod:`hooknb.frontends.accounts`): in the magics, and on
+#: the command line (where the command's own process has connected nothing before).
+JID_DEFAULT = "$HOOKNB_JID, else the account connected last, else the only one with hooks in the store"
+CLI_JID_DEFAULT = "$HOOKNB_JID, else the only account with hooks in the store"
+#: Commands that show what they hold of every account unless --jid names one.
+VIEWS = ("list", "events", "runs", "status", "feed", "manager")
+
+
+def add_connect(sub: Any) -> argparse.ArgumentParser:
+    """``connect [JID] [--jid JID] [--password P | --password-file PATH] [--host H] [--port N]
+    [--cafile PATH] [--direct-tls] [--plaintext] [--max-bytes N]``."""
+    p = sub.add_parser("connect", help="connect an XMPP account (it becomes the default account)")
+    _jid_argument(p)
+    add_account_options(p, JID_DEFAULT)
+    return p
+
+
+def add_password(sub: Any) -> dict[str, argparse.ArgumentParser]:
+    """``password set|delete [JID]``; returns the parser of each action, by name."""
+    p = sub.add_parser("password", help="keep or remove an account's password in the system keyring",
+                       description="The system keyring (pip install 'hooknb[keyring]') keeps passwords "
+                                   "for connecting: without --password, a connection takes the "
+                                   "account's from $HOOKNB_PASSWORD, else from the keyring, else asks.")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser, required=True)
+    parsers = {}
+    for name, what in (("set", "keep an account's password in the keyring (asked for twice, or "
+                               "--password-file on the command line)"),
+                       ("delete", "remove an account's password from the keyring")):
+        parsers[name] = action = actions.add_parser(name, help=what, description=f"{what[:1].upper()}{what[1:]}.")
+        _jid_argument(action)
+    return parsers
+
+
+def _jid_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("jid_arg", metavar="JID", nargs="?", default=None, help="the account's JID (or --jid)")
+
+
+def add_jid(p: argparse.ArgumentParser, default: str) -> None:
+    """``--jid JID``: the account to act on (``default`` says which without it)."""
+    p.add_argument("--jid", default=None, help=f"the account's JID (default: {default})")
+
+
+def add_account_options(p: argparse.ArgumentParser, jid_default: str) -> None:
+    """``--jid`` and the connection options (see :mod:`hooknb.xmpp.connection` and
+    :mod:`hooknb.xmpp.passwords`; :func:`connect_options` reads them back)."""
+    add_jid(p, jid_default)
+    secret = p.add_mutually_exclusive_group()
+    secret.add_argument("--password", default=None,
+                        help="password (others can read it: `ps`, shell history, the notebook; by default "
+                             "$HOOKNB_PASSWORD, else the keyring, else a prompt)")
+    secret.add_argument("--password-file", default=None, metavar="PATH",
+                        help="read the password from the first line of PATH (a file only you may read)")
+    p.add_argument("--host", default=None,
+                   help="server host (default: the JID's domain, through its SRV records)")
+    p.add_argument("--port", type=int, default=None,
+                   help="server port (default: the SRV records', else 5222, or 5223 with --direct-tls)")
+    p.add_argument("--cafile", default=None, metavar="PATH",
+                   help="CA certificates to trust (PEM), e.g. a self-hosted server's own CA")
+    p.add_argument("--direct-tls", action="store_true",
+                   help="TLS from the first byte (XEP-0368), as on ports 5223 and 443 (default: STARTTLS)")
+    p.add_argument("--plaintext", action="store_true", help="no TLS (loopback hosts only)")
+    p.add_argument("--max-bytes", type=int, default=None, metavar="N",
+                   help="the largest stanza to send to a server that does not advertise its limit "
+                        "(XEP-0478): a larger publish is refused before it is sent (default "
+                        f"{DEFAULT_MAX_BYTES}; in a notebook: %%config HookMagics.max_bytes)")
+
+
+def connect_options(args: argparse.Namespace) -> ConnectOptions:
+    """The connection options given with :func:`add_account_options` (checked: a one-line
+    :class:`~hooknb.errors.HooknbError` if one is wrong)."""
+    return ConnectOptions(host=args.host, port=args.port, cafile=args.cafile, direct_tls=args.direct_tls,
+                          plaintext=args.plaintext, max_bytes=DEFAULT_MAX_BYTES if args.max_bytes is None else args.max_bytes)
+
+
+def jid(args: argparse.Namespace) -> str | None:
+    """The account a command names, with its JID argument or ``--jid`` (None: the default one)."""
+    named, option = getattr(args, "jid_arg", None), getattr(args, "jid", None)
+    if named and option and named != option:
+        raise GrammarError(f"JID {named} and --jid {option} name different accounts")
+    return named or option
+
+
+def leaves(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parsers of ``parser``'s tree that have no sub-commands (``[parser]`` if it has none)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
+    return [leaf for action in subs for child in dict.fromkeys(action.choices.values())
+            for leaf in leaves(child)] if subs else [parser]
+
+
+def add_subscribe(sub: Any) -> None:
+    """``subscribe`` / ``unsubscribe`` / ``publish`` for quick experiments."""
+    for name, prep in (("subscribe", "to"), ("unsubscribe", "from")):
+        p = sub.add_parser(name, help=f"{name} {prep} a node")
+        _target(p)
+    add_publish(sub)
+
+
+#: ``node`` actions and what each does.
+NODE_ACTIONS = {"create": "create a node",
+                "delete": "delete a node and its items (subscribers get a delete event)",
+                "purge": "remove every item of a node (subscribers get a purge event)",
+                "config": "show a node's configuration, or change it with --node-config"}
+
+
+def add_node(sub: Any) -> dict[str, argparse.ArgumentParser]:
+    """``node create|delete|purge|config [-s SERVICE] -n NODE [-u XMPP_URI]``; returns the
+    parser of each action, by name."""
+    p = sub.add_parser("node", help="create, delete, purge or configure a node",
+                       description="Operations on PubSub nodes (those of a PubSub service need its "
+                                   "permission; those of your own PEP service are yours).")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser, required=True)
+    parsers = {}
+    for name, what in NODE_ACTIONS.items():
+        parsers[name] = action = actions.add_parser(name, help=what, description=f"{what[:1].upper()}{what[1:]}.")
+        _target(action)
+        if name in ("create", "config"):
+            _node_config(action, "" if name == "create" else " to set")
+    return parsers
+
+
+def add_publish(sub: Any) -> argparse.ArgumentParser:
+    """``publish [-s SERVICE] -n NODE [-u XMPP_URI] [-i ID] (XML | -f FILE)``."""
+    p = sub.add_parser("publish", help="publish an item (an XML payload) to a node",
+                       description="Publish an item.  Long payloads: -f FILE, or a %%hook publish cell "
+                                   "whose body is the payload (a magic's line has {expr} expanded).")
+    _publish_options(p)
+    payload = p.add_mutually_exclusive_group(required=True)
+    payload.add_argument("payload", metavar="XML", nargs="?", help="the payload, as an XML string")
+    payload.add_argument("-f", "--file", default=None, help="read the payload from this file")
+    return p
+
+
+def _publish_options(p: argparse.ArgumentParser) -> None:
+    _target(p)
+    p.add_argument("-i", "--id", "--item", dest="item", default=None,
+                   help="item id (default: chosen by the server)")
+
+
+def magic_parser() -> Parser:
+    """The ``%hook`` line magic's parser."""
+    parser = Parser(prog="%hook", description="XMPP PubSub hooks (hooknb).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    add_connect(sub)
+    add_create(sub)
+    add_delete(sub)
+    add_list(sub, ("table", "json"))
+    add_journal(sub, "events", "incoming events")
+    add_journal(sub, "runs", "hook runs")
+    add_subscribe(sub)
+    add_node(sub)
+    add_replay(sub)
+    add_switches(sub)
+    p = sub.add_parser("output", help="what a hook's recent runs printed",
+                       description="What a hook's recent runs printed (kept with each run in the runs "
+                                   "journal, the first 8 KiB of each).")
+    p.add_argument("hook", metavar="HOOK", help="the hook's id (see list)")
+    p.add_argument("--last", type=_count, default=5, metavar="N",
+                   help="the N newest runs that printed something (default 5)")
+    sub.add_parser("status", help="connection state of each account")
+    p = sub.add_parser("feed", help="a live feed widget of incoming events")
+    p.add_argument("--rows", type=_count, default=20, help="how many latest events to show")
+    sub.add_parser("manager", help="the hook manager widget")
+    add_password(sub)
+    for leaf in leaves(parser):
+        command = leaf.prog.split()[1]
+        if command != "connect":
+            add_jid(leaf, "every account" if command in VIEWS else JID_DEFAULT)
+    return parser
+
+
+def cell_parser() -> Parser:
+    """The ``%%hook`` cell magic's parser."""
+    p = Parser(prog="%%hook", description="The cell body becomes a python_code hook "
+                                          "(host, client and item are bound).  "
+                                          "%%hook publish publishes the body instead; %%hook replay "
+                                          "runs it on the items the node holds.")
+    _target(p)
+    _create_node(p)
+    p.add_argument("-P", "--persistent", action="store_true", help="keep across restarts")
+    p.add_argument("--on", type=_kinds, default=None, metavar="KINDS",
+                   help="event kinds that trigger it (default: publish)")
+    p.add_argument("--timeout", type=_positive, default=30.0, help="seconds before a run is a timeout")
+    p.add_argument("--from", dest="publishers", nargs="+", default=[], metavar="JID",
+                   help="run only for items published by these JIDs")
+    _pin(p)
+    _max_depth(p)
+    _disabled(p)
+    _executor(p)
+    add_jid(p, JID_DEFAULT)
+    return p
+
+
+def replay_cell_parser() -> Parser:
+    """The ``%%hook replay`` cell magic's parser: the cell body, as a hook, runs on stored items."""
+    p = Parser(prog="%%hook replay", description=f"{REPLAY_DESCRIPTION}  Here the hook is the cell "
+                                                 "body, as %%hook would make it, but no hook is created.")
+    _target(p)
+    _replay_range(p)
+    p.add_argument("--timeout", type=_positive, default=30.0, help="seconds before a run is a timeout")
+    p.add_argument("--from", dest="publishers", nargs="+", default=[], metavar="JID",
+                   help="run only for items published by these JIDs")
+    add_jid(p, JID_DEFAULT)
+    return p
+
+
+def publish_cell_parser() -> Parser:
+    """The ``%%hook publish`` cell magic's parser: the cell body is the payload."""
+    p = Parser(prog="%%hook publish", description="Publish the cell body (an XML payload, taken as "
+                                                  "it is: no {expr} expansion) as an item of a node.")
+    _publish_options(p)
+    add_jid(p, JID_DEFAULT)
+    return p
+
+
+def split(line: str) -> list[str]:
+    """Split a magic line like a shell would; a clear error on unbalanced quotes."""
+    try:
+        return shlex.split(line, posix=True)
+    except ValueError as exc:
+        raise GrammarError(f"cannot parse the arguments: {exc}") from None
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | str) -> argparse.Namespace:
+    """Parse ``argv`` (a list, or a line to split) with ``parser``."""
+    return parser.parse_args(split(argv) if isinstance(argv, str) else argv)
+
+
+def target(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The (service, node) named by ``-s``/``-n``/``-u``; a clear error if there is no node."""
+    service, node = getattr(args, "service", None), getattr(args, "node", None)
+    if getattr(args, "uri", None):
+        address = parse_xmpp_uri(args.uri)
+        if service and service != address.service:
+            raise GrammarError(f"-s {service} and -u {args.uri} name different services")
+        if node and address.node and node != address.node:
+            raise GrammarError(f"-n {node} and -u {args.uri} name different nodes")
+        service, node = address.service, node or address.node
+    if not node:
+        raise GrammarError("a node is required: -n NODE (or -u 'xmpp:SERVICE?;node=NODE')")
+    return service, node

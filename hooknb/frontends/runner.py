@@ -1,0 +1,277 @@
+"""``hooknb run``: run an account's persistent hooks unattended, until SIGINT or SIGTERM.
+
+The runner connects the account (on a resource of its own, as every client, so it never knocks
+a notebook's session off), which restores and subscribes its persistent hooks from the store a
+notebook uses.  It logs every run on stdout, one text line or one JSON object per line,
+and every ``SYNC_PERIOD`` seconds picks up hooks that another process (a notebook,
+``hooknb pubsub hook create``) created or deleted in the store, subscribing to their nodes.
+
+Records (``ts`` in UTC, then ``event`` and its fields): ``hook-loaded`` / ``hook-added`` /
+``hook-updated`` (re-created with new options or code) / ``hook-removed`` (hook, service, node,
+type, arg, status, error, and ``code_changed`` when the hook's code is not the code it was
+created with; status ``waiting for node`` while the node does not exist, the runner then
+subscribing as soon as it does), ``ready`` (account, hooks, nodes), ``run`` (hook, service,
+node, kind, item, status, duration in seconds, error, ``code_changed`` when that run's code
+was not the created one, ``output``, what the run printed, bounded (:mod:`hooknb.core.capture`),
+executor, worker (a Dask worker's address) and queued (seconds from the item's reception to
+the run's start); status ``refused`` when it was not run; items a ``--from`` hook skips too,
+with status ``skipped`` and the reason; status ``loop`` for an item the loop guard did not run,
+``blocked_loop`` for a run of an async hook that held the event loop, with that time as its
+duration; ``would_run`` for an item a disabled hook did not run; ``lost`` for a run whose Dask
+worker died, the item running again), ``executor`` (hook, service, node, error) when a
+``dask`` hook's scheduler cannot be reached (its items wait) and again when it can, ``warning``
+(hook, service, node, error) once per hook, e.g. when the service turns out not to name
+publishers, ``stalled`` (hook, service, node, waiting, error) when a hook's runs past their
+timeout have taken every thread it may have, so that its items wait, and ``recovered`` (hook,
+service, node, waiting, stalled_for) when one returns and it goes on, ``state`` (account, state, error)
+when the connection drops or comes back, ``lease`` (account, held, by) when this runner starts
+or stops running the account's persistent hooks (one runner per account: see
+:mod:`hooknb.core.session`), ``gap`` (service, node, item: the last seen) when items published while
+away may be lost, ``store`` (error) when the store cannot be written and again when it can,
+``error``, ``stopping`` (signal, pending) and ``stopped`` (account, runs, unfinished, pending).
+
+On the first SIGINT/SIGTERM it stops taking items, goes on running those queued for up to
+``grace`` seconds, then leaves the rest pending in the store's inbox (the next start runs them
+first), gives the run in progress up to ``IN_FLIGHT_WAIT`` seconds to end, disconnects and
+says ``stopped`` with ``pending``, the entries left.  It exits 0, or 1 if a run in progress had
+to be abandoned (it did not end in time, or a second signal came): that run may run again at
+the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from types import FrameType
+from typing import Any, TextIO
+
+from ..core import capture
+from ..xmpp import loop as _loop
+from ..xmpp.connection import ConnectOptions, split_jid
+from ..errors import HooknbError
+from ..xmpp.events import Event
+from ..core.hooks import Hook, HookSpec
+from ..host import Host
+from ..storage.journal import Run
+
+SYNC_PERIOD = 0.5  # seconds between looks at the store for hooks added or deleted elsewhere
+TICK = 0.1  # seconds between looks at the runs journal and the connection state
+EVENTS_KEPT = 1_000  # the runner journals events only to look at; runs are logged as they come
+EVENTS_BYTES = 8 * 2**20  # (and at most this many bytes of them)
+RUNS_KEPT = 10_000
+LOG_FORMATS = ("text", "json")
+IN_FLIGHT_WAIT = 5.0  # seconds a run in progress at the end of the grace gets to end
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _text(value: Any) -> str:
+    text = f"{value:.6f}" if isinstance(value, float) else str(value)
+    return json.dumps(text) if not text or any(c.isspace() or c in '"=' for c in text) else text
+
+
+class RunLog:
+    """The runner's log: ``text`` lines (``TS EVENT key=value...``) or ``json`` lines, each flushed."""
+
+    def __init__(self, fmt: str = "text", out: TextIO | None = None) -> None:
+        self.fmt = fmt
+        self.out = out or sys.stdout
+
+    def write(self, event: str, ts: float | None = None, **fields: Any) -> None:
+        """Write one record (``ts`` defaults to now; in text, None fields are left out)."""
+        stamp = _utc(time.time() if ts is None else ts)
+        if self.fmt == "json":
+            line = json.dumps({"ts": stamp, "event": event, **fields})
+        else:
+            line = " ".join([stamp, event, *(f"{k}={_text(v)}" for k, v in fields.items() if v is not None)])
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    def run(self, run: Run) -> None:
+        """Log one run of a hook."""
+        self.write("run", run.ts, hook=run.hook_id, service=run.service, node=run.node, kind=run.kind,
+                   item=run.item_id, status=run.status, duration=round(run.duration, 6), error=run.error,
+                   **({"code_changed": True} if run.code_changed else {}), output=run.output,
+                   executor=run.executor, worker=run.worker,
+                   queued=None if run.queued is None else round(run.queued, 6))
+
+    def hook(self, event: str, hook: Hook) -> None:
+        """Log a hook loaded at start, added or removed."""
+        self.write(event, hook=hook.id, service=hook.service, node=hook.node, type=hook.type,
+                   arg=hook.arg, status=hook.status, error=hook.load_error or hook.last_error,
+                   **({"code_changed": True} if hook.code_changed else {}))
+
+
+class Runner:
+    """One account's headless runner (see the module docstring)."""
+
+    def __init__(self, host: Host, jid: str, *, options: ConnectOptions | None = None,
+                 log: RunLog | None = None, grace: float = 30.0) -> None:
+        self.host = host
+        self.jid = jid
+        self.account = split_jid(jid).bare
+        self.options = options or ConnectOptions()
+        self.log = log or RunLog()
+        self.grace = grace
+        self.signals: list[str] = []
+        self.gaps: list[Event] = []
+        self.held: bool | None = None
+        self.store_error: str | None = None
+        self.store_notice: str | None = None
+        self.known: dict[str, Hook] = {}
+        self.executor_errors: dict[str, str | None] = {}  # per hook, as last logged
+        self.warned: set[str] = set()  # hooks whose warnings were logged
+        self.stalled: dict[str, float] = {}  # hooks logged as stalled, and since when
+        self.specs: dict[str, HookSpec] = {}  # the known hooks' specs, to tell re-created ones
+        self.logged = 0  # the runs journal's total when last logged
+        self.count = 0  # runs logged
+        self.state = ""
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.signals.append(signal.Signals(signum).name)  # only a note: the main loop acts on it
+
+    def run(self, password: str) -> int:
+        """Connect, run hooks until a signal, stop cleanly; returns the exit code."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+        self.host.events.resize(EVENTS_KEPT, EVENTS_BYTES)
+        self.host.runs.resize(RUNS_KEPT)
+        capture.echo = False  # what a run prints is in its log record, never loose on stdout
+        self.host.holder = "hooknb run:" + self.host.holder.partition(":")[2]
+        self.host.events.listeners.append(self._note_gaps)
+        self.logged = self.host.runs.total
+        self.host.connect(self.jid, password, **asdict(self.options))
+        self._pick_up(initial=True)
+        client = self.host.clients[self.account]
+        self.log.write("ready", account=self.account, hooks=len(self.known),
+                       nodes=len(client.subscriptions))
+        next_sync = time.monotonic() + SYNC_PERIOD
+        while not self.signals:
+            self.host.runs.wait(self.logged + 1, TICK)
+            self._log_runs()
+            self._log_warnings()
+            self._log_stalls()
+            self._log_state()
+            if time.monotonic() >= next_sync:
+                self._pick_up()
+                next_sync = time.monotonic() + SYNC_PERIOD
+        return self._stop()
+
+    def _pick_up(self, initial: bool = False) -> None:
+        """Sync with the store (here, never on the loop) and log hooks added or removed."""
+        try:
+            if self.host.sync_store(self.account):
+                self.host.subscribe_hooks(self.account)
+        except HooknbError as exc:  # e.g. the store locked for long: try again next time
+            self.log.write("error", error=str(exc))
+            return
+        current = {h.id: h for h in self.host.registry.all(self.account) if h.persistent}
+        for hook_id in current.keys() - self.known.keys():
+            self.log.hook("hook-loaded" if initial else "hook-added", current[hook_id])
+        for hook_id in self.known.keys() - current.keys():
+            self.log.hook("hook-removed", self.known[hook_id])
+        for hook_id in current.keys() & self.specs.keys():
+            if current[hook_id].spec != self.specs[hook_id]:
+                self.log.hook("hook-updated", current[hook_id])
+        self.known = current
+        self.specs = {hook_id: hook.spec for hook_id, hook in current.items()}
+
+    def _log_runs(self) -> None:
+        runs, total = self.host.runs.since(self.logged)
+        lost = total - self.logged - len(runs)
+        if lost:
+            self.log.write("overflow", lost=lost, error=f"{lost} runs fell off the journal before being logged")
+        for run in runs:
+            self.log.run(run)
+        self.logged = total
+        self.count += len(runs)
+
+    def _log_warnings(self) -> None:
+        for hook in list(self.known.values()):
+            if hook.executor_error != self.executor_errors.get(hook.id):
+                self.executor_errors[hook.id] = hook.executor_error
+                self.log.write("executor", hook=hook.id, service=hook.service, node=hook.node,
+                               error=hook.executor_error or "dask: the scheduler can be reached again")
+            if hook.id not in self.warned and hook.warnings:
+                self.warned.add(hook.id)
+                for warning in hook.warnings:
+                    self.log.write("warning", hook=hook.id, service=hook.service, node=hook.node,
+                                   error=warning)
+
+    def _log_stalls(self) -> None:
+        for hook in list(self.known.values()):
+            since, logged = hook.stalled_since, self.stalled.get(hook.id)
+            if since is not None and logged is None:
+                self.stalled[hook.id] = since
+                self.log.write("stalled", ts=since, hook=hook.id, service=hook.service, node=hook.node,
+                               waiting=self.host.engine.waiting(hook.id),
+                               error=f"its runs past the {hook.timeout:g} s timeout have not returned and "
+                                     "hold every thread it may have: its items wait until one returns")
+            elif since is None and logged is not None:
+                del self.stalled[hook.id]
+                self.log.write("recovered", hook=hook.id, service=hook.service, node=hook.node,
+                               waiting=self.host.engine.waiting(hook.id),
+                               stalled_for=round(time.time() - logged, 3))
+
+    def _log_state(self) -> None:
+        client = self.host.clients.get(self.account)
+        state = client.state if client is not None else "disconnected"
+        if state != self.state:
+            if self.state:  # the first state (connected) is said by "ready"
+                self.log.write("state", account=self.account, state=state,
+                               error=client.last_error if client is not None else None)
+            self.state = state
+        if client is not None and client.handler.active != self.held:
+            self.held = client.handler.active
+            self.log.write("lease", account=self.account, held=self.held, by=client.handler.describe_lease())
+        if self.host.inbox.status != self.store_error:
+            self.store_error = self.host.inbox.status
+            self.log.write("store", error=self.store_error or "the store can be written again")
+        if self.host.store.notice != self.store_notice:
+            self.store_notice = self.host.store.notice
+            self.log.write("store", error=self.store_notice)
+        for gap in self.gaps[:]:
+            self.gaps.remove(gap)
+            self.log.write("gap", ts=gap.ts, service=gap.service, node=gap.node, item=gap.item_id,
+                           error="items published while away may be lost")
+
+    def _note_gaps(self, events: list[Event]) -> None:
+        """An events journal listener (loop thread): keep the gaps for the main thread to log."""
+        self.gaps.extend(e for e in events if e.kind == "gap")
+
+    def _pending(self) -> int:
+        return self.host.engine.pending()
+
+    def _settle(self, deadline: float) -> bool:
+        """Wait until no run is queued or running, logging runs meanwhile; False if given up."""
+        while not _loop.call(self.host.engine.idle(TICK)):
+            self._log_runs()
+            if len(self.signals) > 1 or time.monotonic() >= deadline:
+                return False
+        return True
+
+    def _stop(self) -> int:
+        self.log.write("stopping", signal=self.signals[0], pending=self._pending())
+        client = self.host.clients.get(self.account)
+        if client is not None:
+            _loop.call(_on_loop(client.handler.stop_intake))
+        self._settle(time.monotonic() + self.grace)
+        self.host.engine.stop_lanes(self.account)  # what is still queued stays pending
+        self._settle(time.monotonic() + IN_FLIGHT_WAIT)
+        unfinished = self._pending()
+        self.host.disconnect(self.account)
+        self.host.inbox.flush()
+        self._log_runs()
+        left = len(self.host.store.pending(self.account))
+        self.log.write("stopped", account=self.account, runs=self.count, unfinished=unfinished, pending=left)
+        return 0 if not unfinished else 1
+
+
+async def _on_loop(fn: Any) -> Any:
+    return fn()

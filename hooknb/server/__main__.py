@@ -1,0 +1,7 @@
+"""``python -m hooknb.server``: start or stop a throwaway local XMPP server."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

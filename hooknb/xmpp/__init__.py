@@ -1,0 +1,1 @@
+"""The XMPP client layer: the shared loop, connections, passwords, PubSub requests and typed events."""

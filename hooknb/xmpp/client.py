@@ -1,0 +1,729 @@
+"""The shared per-account XMPP client: connection, PubSub operations and incoming events.
+
+A :class:`Client` wraps one slixmpp ``ClientXMPP`` running on hooknb's background loop (see
+:mod:`hooknb.xmpp.loop`).  Every operation exists twice: ``apublish(...)`` is awaitable from any
+loop (the kernel's, a script's, or an async hook's) and ``publish(...)`` blocks until the
+result is in (for plain code and sync hooks).  Incoming PubSub notifications are parsed into
+:class:`~hooknb.xmpp.events.Event` objects and handed to listeners on the loop thread.
+
+The client knows nothing about hooks.  It talks to the layer above through one
+:class:`~hooknb.xmpp.operations.ClientHandler` given at construction: told before presence is sent,
+when a session has started (subscriptions restored), of each batch of incoming events, and asked
+to run every publish and retract (so before/after hooks can wrap them).  A publish larger than
+the server takes (:attr:`Client.max_bytes`) is refused before it is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import secrets
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import slixmpp
+from slixmpp import JID
+from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
+
+from . import connection
+from . import loop as _loop
+from .connection import ConnectOptions, split_jid
+from ..errors import ConnectError, HooknbError, PayloadTooLargeError, PubSubError
+from .events import EVENT_TAG, Event, escape, parse_notification, payload_digest, serialise
+from .operations import ClientHandler, Operation, parse_payload, publish_size
+
+log = logging.getLogger(__name__)
+
+IQ_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 20.0
+RECONNECT_DELAYS = (0.2, 0.5, 1, 2, 5, 10, 30)
+RECENT_PEP = 256  # PEP notifications remembered to drop a server's duplicate copies
+RSM = "http://jabber.org/protocol/rsm"
+MESSAGE_TAG = "{jabber:client}message"
+TAKEN_TAG = "{urn:hooknb:internal}taken"  # what slixmpp gets in place of a notification
+TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls"
+STARTTLS_REQUIRED = f"{{http://etherx.jabber.org/streams}}features/{{{TLS_NS}}}starttls/{{{TLS_NS}}}required"
+RSM_PAGE = 100  # items asked for at a time where a service pages them (XEP-0059)
+#: xep_0060's handlers of pubsub#event messages, which hooknb's own handler replaces.
+PUBSUB_EVENT_HANDLERS = ("Pubsub Event: Items", "Pubsub Event: Purge", "Pubsub Event: Delete",
+                         "Pubsub Event: Configuration", "Pubsub Event: Subscription")
+
+_tostring = importlib.import_module("slixmpp.xmlstream.tostring")  # the module, not its function
+_slixmpp_escape = _tostring.escape
+
+
+def _fast_escape(text: str, use_cdata: bool = False) -> str:
+    """slixmpp's ``escape``, done in C: slixmpp's own escapes every text one character at a
+    time, a quarter of a second for each 300 kB published."""
+    return _slixmpp_escape(text, use_cdata) if use_cdata else escape(text)
+
+
+_tostring.escape = _fast_escape
+
+
+def _rsm_query(size: int, cursor: str | None, forward: bool) -> ET.Element:
+    """An RSM ``<set/>`` asking for ``size`` items after ``cursor`` (``forward``) or before it
+    (an empty ``before``: the newest)."""
+    query = ET.Element(f"{{{RSM}}}set")
+    ET.SubElement(query, f"{{{RSM}}}max").text = str(size)
+    if forward and cursor is not None:
+        ET.SubElement(query, f"{{{RSM}}}after").text = cursor
+    elif not forward:
+        ET.SubElement(query, f"{{{RSM}}}before").text = cursor or ""
+    return query
+
+
+class _Stream(slixmpp.ClientXMPP):
+    """slixmpp's client, with PubSub notifications taken as XML before slixmpp builds stanza
+    objects of them (``on_notification``)."""
+
+    on_notification: Callable[[ET.Element], None]
+
+    def incoming_filter(self, xml: ET.Element) -> ET.Element:
+        # slixmpp's override point for incoming XML, before it makes a stanza object of it.  A
+        # notification is handed over here, whole, and slixmpp goes on with an empty placeholder,
+        # which _drop_taken removes before any handler sees it.  The Message object, with its
+        # event, items and item plugins, cost 13 us a notification; matching it against every
+        # handler (17) 20 us: together half of the loop thread's time per item.
+        if xml.tag == MESSAGE_TAG and xml.find(EVENT_TAG) is not None:
+            self.on_notification(xml)
+            return ET.Element(TAKEN_TAG)
+        return xml
+
+
+def _drop_taken(stanza: slixmpp.xmlstream.StanzaBase) -> slixmpp.xmlstream.StanzaBase | None:
+    """The ``in`` filter: the placeholder of a notification taken by :class:`_Stream` goes no
+    further; any other stanza goes on to slixmpp's handlers."""
+    return None if stanza.xml.tag == TAKEN_TAG else stanza
+
+
+class Client:
+    """One account's connection (use :func:`hooknb.connect` rather than building one).
+
+    ``state`` is one of ``disconnected``, ``connecting``, ``connected``, ``reconnecting``,
+    ``failed``; ``last_error`` says why it last failed.
+    """
+
+    def __init__(self, jid: str, password: str, options: ConnectOptions | None = None,
+                 handler: ClientHandler | None = None) -> None:
+        self.options = options or ConnectOptions()
+        self.options.check(jid)
+        parsed = split_jid(jid)
+        self.jid = parsed.bare
+        # a resource of its own per client: two processes on one account must not kick each other
+        self.resource = parsed.resource or f"hooknb-{secrets.token_hex(4)}"
+        # (None, None): the domain is looked up in DNS (SRV records)
+        self.host, self.port = self.options.address(parsed.domain)
+        self._password = password
+        self._state = "disconnected"
+        self._state_cv = threading.Condition()
+        self.last_error: str | None = None
+        self._address_error = "no address to connect to"  # why the latest address failed
+        self.auto_reconnect = True
+        self.reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS
+        self.handler = handler or ClientHandler()
+        self._subscriptions: set[tuple[str, str]] = set()
+        self._subscribing: set[tuple[str, str]] = set()  # asked for, not answered yet
+        self.reconnects = 0
+        self._closing = False
+        self._reconnect_task: asyncio.Task | None = None
+        self._session_ready: asyncio.Event | None = None
+        self.xmpp: slixmpp.ClientXMPP | None = None
+        self._lost_future: asyncio.Future | None = None
+        self._up = asyncio.Event()  # set while a session is up (used on the loop only)
+        self._recent: dict[tuple, None] = {}  # the latest PEP notifications, to drop copies
+        self._incoming: list[Event] = []  # events read, not yet handed on (see _hand_on)
+
+    @property
+    def _lost(self) -> asyncio.Future:
+        """A future resolved when the current connection drops (renewed for each session)."""
+        if self._lost_future is None or self._lost_future.done():
+            self._lost_future = asyncio.get_running_loop().create_future()
+        return self._lost_future
+
+    def __repr__(self) -> str:
+        return f"<hooknb.Client {self.jid} {self.state}>"
+
+    @property
+    def state(self) -> str:
+        """connecting, connected, reconnecting, disconnected or failed."""
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        with self._state_cv:
+            self._state = value
+            self._state_cv.notify_all()
+
+    def wait_for_state(self, *states: str, timeout: float = 30.0) -> bool:
+        """Block until the state is one of ``states`` (False on timeout)."""
+        with self._state_cv:
+            return self._state_cv.wait_for(lambda: self._state in states, timeout)
+
+    # ------------------------------------------------------------------ connection
+    def _build(self) -> slixmpp.ClientXMPP:
+        xmpp = _Stream(f"{self.jid}/{self.resource}", self._password, loop=_loop.get_loop())
+        xmpp.on_notification = self._on_notification
+        connection.apply(xmpp, self.options)
+        for plugin in ("xep_0030", "xep_0060", "xep_0115", "xep_0163", "xep_0199"):
+            xmpp.register_plugin(plugin)
+        # Notifications are taken before slixmpp makes stanza objects of them (_Stream), and
+        # the placeholder left in their place is dropped by an incoming filter (slixmpp's API
+        # for seeing stanzas before its handlers).  xep_0060's handlers of notifications go:
+        # they would never see one.
+        for name in PUBSUB_EVENT_HANDLERS:
+            xmpp.remove_handler(name)
+        xmpp.add_filter("in", _drop_taken)
+        xmpp.add_event_handler("session_start", self._on_session_start)
+        xmpp.add_event_handler("disconnected", self._on_disconnected)
+        xmpp.add_event_handler("failed_all_auth", self._on_failed_auth)
+        xmpp.add_event_handler("connection_failed", self._on_connection_failed)
+        xmpp.add_event_handler("reconnect_delay", self._on_addresses_failed)
+        xmpp.add_event_handler("ssl_invalid_chain", self._on_invalid_certificate)
+        xmpp.add_event_handler("stream_error", self._on_stream_error)
+        if self.options.plaintext:
+            # slixmpp, told not to use TLS, waits out the timeout when the server requires it
+            xmpp.register_handler(Callback("hooknb TLS required", MatchXPath(STARTTLS_REQUIRED),
+                                           self._on_tls_required))
+        xmpp.exception = self._on_exception  # slixmpp only logs handler exceptions
+        return xmpp
+
+    def _on_exception(self, exc: BaseException) -> None:
+        log.error("error in an XMPP handler of %s: %r", self.jid, exc, exc_info=exc)
+
+    @property
+    def subscriptions(self) -> frozenset[tuple[str, str]]:
+        """The (service, node) pairs this client receives notifications of (restored on every
+        session start)."""
+        return frozenset(self._subscriptions)
+
+    def subscribed(self, service: str, node: str) -> bool:
+        """Whether this client subscribed to ``node`` on ``service``, or is subscribing (a server
+        may send the node's last item before it answers), without copying the set."""
+        return (service, node) in self._subscriptions or (service, node) in self._subscribing
+
+    @_loop.on_loop
+    async def aconnect(self, timeout: float = CONNECT_TIMEOUT) -> Client:
+        """Connect and wait until the session has started (the handler's ``session_started``
+        included); :class:`ConnectError` with the reason if it cannot."""
+        if self.state == "connected":
+            return self
+        self._closing = False
+        self.state = "connecting"
+        self.xmpp = self._build()
+        self._session_ready = asyncio.Event()
+        self._failure: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.xmpp.connect(self.host, self.port)
+        waiter = asyncio.ensure_future(self._session_ready.wait())
+        try:
+            done, _ = await asyncio.wait({waiter, self._failure}, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if self._failure in done or not done:
+            reason = self._failure.result() if self._failure.done() else (
+                f"no session within {timeout:.0f} s")
+            self.state, self.last_error = "failed", reason
+            await self._drop()
+            self.state = "failed"
+            raise ConnectError(f"cannot connect {self.jid}: {reason}")
+        return self
+
+    async def _drop(self) -> None:
+        self._closing = True
+        if self.xmpp is not None:
+            self.xmpp.cancel_connection_attempt()
+            disconnected = self.xmpp.disconnected
+            self.xmpp.disconnect(wait=0.5)
+            try:
+                await asyncio.wait_for(disconnected, 3)
+            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - best effort
+                self.xmpp.abort()
+            # slixmpp cancels its send loop only when the object is collected, which leaves a
+            # "Task was destroyed but it is pending" warning: end it here instead.
+            sender = self.xmpp._run_out_filters
+            if sender is not None and not sender.done():
+                sender.cancel()
+                await asyncio.gather(sender, return_exceptions=True)
+
+    def _fail(self, reason: str) -> None:
+        failure = getattr(self, "_failure", None)
+        if failure is not None and not failure.done():
+            failure.set_result(reason)
+
+    def _on_failed_auth(self, _event: Any) -> None:
+        reason = "authentication failed (wrong JID or password)"
+        if self.state == "reconnecting":  # the password changed while away: give up
+            self.last_error = reason
+            self.state = "failed"
+            self._closing = True
+            if self._reconnect_task is not None:
+                self._reconnect_task.cancel()
+        self._fail(reason)
+
+    def _on_connection_failed(self, error: Any) -> None:
+        """One address failed; slixmpp tries the next (SRV records, A and AAAA records), and the
+        attempt fails once all have (:meth:`_on_addresses_failed`)."""
+        self._address_error = connection.describe_failure(error, self.jid.split("@")[-1], self._where)
+        if self.state != "connecting":
+            self.last_error = self._address_error
+
+    @property
+    def _where(self) -> str:
+        """The address connected to, for messages: host:port, or the domain looked up in DNS."""
+        return f"{self.host}:{self.port}" if self.host else self.jid.split("@")[-1]
+
+    def _on_addresses_failed(self, _delay: Any) -> None:
+        """slixmpp starts another round of connection attempts: every address has failed."""
+        if self.state == "connecting":
+            self._fail(self._address_error)
+
+    def _on_invalid_certificate(self, error: Any) -> None:
+        """The certificate presented after STARTTLS failed verification (handling this event
+        tells slixmpp not to disconnect by itself)."""
+        domain = self.jid.split("@")[-1]
+        reason = connection.describe_failure(error, domain, self.host or domain)
+        if self.state == "connecting":
+            self._fail(reason)  # _aconnect drops the connection
+        else:  # a reconnection: end this attempt, the reconnect loop tries again
+            self.xmpp.disconnect_reason = reason
+            self.xmpp.abort()
+
+    def _on_tls_required(self, _features: Any) -> None:
+        self._fail(f"{self._where} requires TLS (STARTTLS): drop --plaintext")
+
+    def _on_stream_error(self, error: Any) -> None:
+        """The server ended the stream before the session started (e.g. host-unknown)."""
+        if self.state == "connecting" and error["condition"] != "see-other-host":
+            text = f": {error['text']}" if error["text"] else ""
+            self._fail(f"the server closed the stream ({error['condition']}{text})")
+
+    async def _on_session_start(self, _event: Any) -> None:
+        reconnected = self._session_ready is not None and self._session_ready.is_set()
+        await self.handler.prepare_session(self)
+        self.xmpp.send_presence()
+        self.state = "connected"
+        try:
+            # a subscription refused now (its node was deleted meanwhile, say) is left out: the
+            # handler sees its hooked nodes unsubscribed and deals with them
+            restore, self._subscriptions = self._subscriptions, set()
+            _added, refused = await self.asubscribe_missing(restore)
+            for (service, node), error in refused.items():
+                log.warning("%s: subscription to %s node %r not restored: %s", self.jid, service, node, error)
+            await self.handler.session_started(self, reconnected)
+        finally:  # connect() and reconnect() return once subscriptions and catch-up are done
+            self._session_ready.set()
+            self._up.set()
+
+    def _on_disconnected(self, reason: Any) -> None:
+        if self._lost_future is not None and not self._lost_future.done():
+            self._lost_future.set_result(None)
+        self._up.clear()
+        if self._closing:
+            if self.state != "failed":
+                self.state = "disconnected"
+            return
+        if self.state == "connecting" and self.xmpp.xml_root is None:
+            self._fail(self._closed_before_stream())
+        if self.state in ("connecting", "failed"):
+            return
+        self.state = "reconnecting"
+        self.last_error = str(reason) if reason else "connection lost"
+        if self.auto_reconnect:
+            self._start_reconnecting()
+
+    def _closed_before_stream(self) -> str:
+        """Why the server closed the connection before opening its XMPP stream: a server waiting
+        for a TLS handshake (a direct TLS port) drops a client that starts with XML at once."""
+        if self.options.uses_direct_tls or "starttls" in self.xmpp.features:
+            return f"{self._where} closed the connection before the XMPP stream began"
+        return (f"{self._where} closed the connection before the XMPP stream began: is it a direct TLS "
+                "port? (give --direct-tls)")
+
+    def _start_reconnecting(self, first_delay: float | None = None) -> None:
+        if self._reconnect_task is None or self._reconnect_task.done():
+            self._reconnect_task = asyncio.ensure_future(self._reconnect_loop(first_delay))
+
+    @_loop.on_loop
+    async def areconnect(self) -> None:
+        """Reconnect now after a lost connection (when ``auto_reconnect`` is off, or to skip the
+        back-off wait); returns once the session is up again."""
+        if self.state == "connected":
+            return
+        if self.state not in ("reconnecting", "failed") or self.xmpp is None:
+            raise HooknbError(f"{self.jid} cannot reconnect from state {self.state!r}")
+        self.state = "reconnecting"
+        self._closing = False
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+            self._reconnect_task = None
+        self._start_reconnecting(first_delay=0)
+        await asyncio.shield(self._reconnect_task)
+
+    async def _reconnect_loop(self, first_delay: float | None = None) -> None:
+        attempt = 0
+        while not self._closing and self.state != "connected":
+            delays = self.reconnect_delays
+            delay = delays[min(attempt, len(delays) - 1)] if first_delay is None or attempt else first_delay
+            await asyncio.sleep(delay)
+            attempt += 1
+            if self._closing:
+                return
+            self.reconnects += 1
+            self.xmpp.connect(self.host, self.port)
+            try:
+                await asyncio.wait_for(self._up.wait(), 10 + delay)
+                return
+            except asyncio.TimeoutError:
+                self.xmpp.cancel_connection_attempt()
+                self.last_error = self.last_error or "reconnect timed out"
+
+    async def _adisconnect(self) -> None:
+        """Disconnect cleanly (unavailable presence, stream close)."""
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+        await self._drop()
+        self.state = "disconnected"
+
+    # ------------------------------------------------------------------ incoming
+    def _on_notification(self, xml: ET.Element) -> None:
+        """A ``<message/>`` with a ``pubsub#event`` child, from :class:`_Stream` (loop thread):
+        its events join those of the stanzas read with it, handed on together (:meth:`_hand_on`)."""
+        try:
+            service = JID(xml.get("from", "")).bare
+            events = parse_notification(self.jid, service, xml)
+            if events and self.is_pep(service):
+                events = [e for e in events if self._first_copy(e)]
+        except Exception as exc:  # noqa: BLE001 - a bad notification must not stop the stream
+            log.exception("a notification to %s could not be read: %r", self.jid, exc)
+            return
+        if events:
+            if not self._incoming:
+                asyncio.get_running_loop().call_soon(self._hand_on)
+            self._incoming.extend(events)
+
+    def _hand_on(self) -> None:
+        """Hand the events read since the last call to the handler, in one call: one read from
+        the socket holds many notifications, and the pipeline's cost per call (journal, inbox,
+        lanes) is then paid once for all of them (loop thread)."""
+        events, self._incoming = self._incoming, []
+        try:
+            self.handler.on_events(self, events)
+        except Exception as exc:  # noqa: BLE001 - a failing handler must not stop the stream
+            log.exception("the notification handler of %s failed: %r", self.jid, exc)
+
+    def _first_copy(self, event: Event) -> bool:
+        """False for a second copy of a PEP notification: ejabberd sends the owner one copy to
+        the bare JID (as a subscriber) and one to the full JID (for the +notify interest).  The
+        payload is remembered by its digest, never itself (it may weigh megabytes)."""
+        payload = None if event.payload is None else payload_digest(event.payload)
+        key = (event.service, event.node, event.kind, event.item_id, payload)
+        if key in self._recent:
+            return False
+        self._recent[key] = None
+        if len(self._recent) > RECENT_PEP:
+            del self._recent[next(iter(self._recent))]
+        return True
+
+    # ------------------------------------------------------------------ PubSub
+    def _service(self, service: str | None) -> str:
+        if not service:
+            return self.jid
+        return split_jid(service).bare
+
+    @staticmethod
+    def is_pep(service: str) -> bool:
+        """PEP services are user accounts (a JID with a local part)."""
+        return "@" in service
+
+    async def _iq(self, what: str, service: str, node: str, request: Awaitable[Any]) -> Any:
+        lost = self._lost
+        try:
+            done, _ = await asyncio.wait({asyncio.ensure_future(request), lost},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            answer = done.pop()
+            if answer is lost:
+                request.cancel()
+                raise PubSubError(f"{what} on {service} node {node!r}: the connection was lost "
+                                  "before the server answered", "connection-lost")
+            return answer.result()
+        except IqError as exc:
+            cond = exc.condition or "error"
+            text = f": {exc.text}" if exc.text else ""
+            if cond == "item-not-found":
+                raise PubSubError(f"{what}: node {node!r} not found on {service} ({cond}{text})",
+                                  cond) from None
+            raise PubSubError(f"{what} on {service} node {node!r} refused: {cond}{text}", cond) from None
+        except IqTimeout:
+            raise PubSubError(f"{what} on {service} node {node!r}: no answer within {IQ_TIMEOUT:.0f} s",
+                              "timeout") from None
+
+    def _require_session(self) -> slixmpp.ClientXMPP:
+        if self.xmpp is None or self.state not in ("connected", "connecting"):
+            raise HooknbError(f"{self.jid} is not connected ({self.state})")
+        return self.xmpp
+
+    async def _subscribe_raw(self, service: str, node: str) -> None:
+        self._subscribing.add((service, node))
+        try:
+            await self._subscribe_request(service, node)
+        finally:
+            self._subscribing.discard((service, node))
+
+    async def _subscribe_request(self, service: str, node: str) -> None:
+        xmpp = self.xmpp
+        if self.is_pep(service):
+            # PEP (XEP-0163): ask with a +notify interest in our capabilities, then make sure
+            # the server has processed it (it may query our disco#info first).
+            xmpp.plugin["xep_0030"].add_feature(f"{node}+notify")
+            await self._refresh_caps()
+        else:
+            pubsub = xmpp.plugin["xep_0060"]
+            await self._iq("subscribe", service, node, pubsub.subscribe(service, node, timeout=IQ_TIMEOUT))
+
+    async def _refresh_caps(self) -> None:
+        xmpp = self.xmpp
+        queried = asyncio.Event()
+        handler = Callback("hooknb caps query", MatchXPath(
+            "{jabber:client}iq/{http://jabber.org/protocol/disco#info}query"),
+            lambda iq: queried.set() if iq["type"] == "get" else None)
+        xmpp.register_handler(handler)
+        try:
+            await xmpp.plugin["xep_0115"].update_caps(broadcast=True)
+            await self._ping()
+            if queried.is_set():  # the server asked for our features: let the answer land
+                await asyncio.sleep(0)
+                await self._ping()
+        finally:
+            xmpp.remove_handler("hooknb caps query")
+
+    async def _ping(self) -> None:
+        try:
+            await self.xmpp.plugin["xep_0199"].ping(self.xmpp.boundjid.domain, timeout=10)
+        except (IqError, IqTimeout):
+            pass
+
+    @_loop.on_loop
+    async def asubscribe(self, node: str, service: str | None = None) -> None:
+        """Receive notifications of ``node`` on ``service`` (default: own PEP)."""
+        self._require_session()
+        service = self._service(service)
+        await self._subscribe_raw(service, node)
+        self._subscriptions.add((service, node))
+
+    async def asubscribe_missing(self, pairs: set[tuple[str, str]]) -> tuple[list[tuple[str, str]],
+                                                                            dict[tuple[str, str], HooknbError]]:
+        """Subscribe to the (service, node) pairs not subscribed yet: returns those added and,
+        for those refused, the error (loop thread, with a session)."""
+        added, failed = [], {}
+        for service, node in sorted(pairs - self._subscriptions):
+            try:
+                await self._subscribe_raw(service, node)
+            except HooknbError as exc:
+                failed[(service, node)] = exc
+                continue
+            self._subscriptions.add((service, node))
+            added.append((service, node))
+        return added, failed
+
+    def drop_subscription(self, service: str, node: str) -> None:
+        """Forget a subscription the server ended (its node was deleted); loop thread."""
+        self._subscriptions.discard((service, node))
+
+    @_loop.on_loop
+    async def aunsubscribe(self, node: str, service: str | None = None) -> None:
+        """Stop receiving notifications of ``node`` on ``service``."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        self._subscriptions.discard((service, node))
+        if self.is_pep(service):
+            xmpp.plugin["xep_0030"].del_feature(feature=f"{node}+notify")
+            await self._refresh_caps()
+        else:
+            await self._iq("unsubscribe", service, node,
+                           xmpp.plugin["xep_0060"].unsubscribe(service, node, timeout=IQ_TIMEOUT))
+
+    @property
+    def max_bytes(self) -> int:
+        """The largest stanza this client sends: the limit the server advertises (XEP-0478), else
+        ``options.max_bytes`` (default :data:`~hooknb.xmpp.connection.DEFAULT_MAX_BYTES`)."""
+        advertised = self.xmpp.limits.max_bytes if self.xmpp is not None else None
+        return advertised or self.options.max_bytes
+
+    def _check_size(self, op: Operation) -> None:
+        """Refuse a publish whose stanza is larger than :attr:`max_bytes`: sent, it would make
+        the server close the stream (the connection drops, every operation in flight with it)."""
+        size, advertised = publish_size(op), self.xmpp.limits.max_bytes
+        limit = advertised or self.options.max_bytes
+        if size > limit:
+            whose = (f"that {self.jid.split('@')[-1]} advertises" if advertised else
+                     "for servers that advertise none (raise it with --max-bytes or max_bytes=)")
+            raise PayloadTooLargeError(f"publish to node {op.node!r} on {op.service} not sent: the item "
+                                       f"takes {size:,} bytes, over the {limit:,}-byte limit {whose}")
+
+    async def _send_publish(self, op: Operation) -> str:
+        self._check_size(op)
+        result = await self._iq("publish", op.service, op.node, self.xmpp.plugin["xep_0060"].publish(
+            op.service, op.node, id=op.item_id, payload=op.payload, timeout=IQ_TIMEOUT))
+        return result["pubsub"]["publish"]["item"]["id"] or op.item_id
+
+    async def _send_retract(self, op: Operation) -> None:
+        await self._iq("retract", op.service, op.node, self.xmpp.plugin["xep_0060"].retract(
+            op.service, op.node, op.item_id, notify=True, timeout=IQ_TIMEOUT))
+
+    @_loop.on_loop
+    async def apublish(self, node: str, payload: str | ET.Element | None, item_id: str | None = None,
+                       service: str | None = None) -> str:
+        """Publish ``payload`` (XML string or Element) as an item of ``node``; returns the item id."""
+        self._require_session()
+        op = Operation("publish", self._service(service), node, item_id, parse_payload(payload))
+        return await self.handler.intercept(self, op, self._send_publish)
+
+    @_loop.on_loop
+    async def aretract(self, node: str, item_id: str, service: str | None = None) -> None:
+        """Retract (delete) item ``item_id`` from ``node``, notifying subscribers."""
+        self._require_session()
+        op = Operation("retract", self._service(service), node, item_id)
+        await self.handler.intercept(self, op, self._send_retract)
+
+    @_loop.on_loop
+    async def aget_items(self, node: str, service: str | None = None, max_items: int | None = None,
+                         item_ids: list[str] | None = None) -> list[Event]:
+        """The items stored in ``node`` (newest last), as ``publish`` events."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        result = await self._iq("get items", service, node, xmpp.plugin["xep_0060"].get_items(
+            service, node, item_ids=item_ids, max_items=max_items, timeout=IQ_TIMEOUT))
+        return self._item_events(service, node, result)
+
+    def _item_events(self, service: str, node: str, result: Any) -> list[Event]:
+        return [Event(self.jid, service, node, "publish", item["id"] or None, item.xml.get("publisher") or None,
+                      serialise(next(iter(item.xml), None))) for item in result["pubsub"]["items"]["substanzas"]]
+
+    @_loop.on_loop
+    async def astored_items(self, node: str, service: str | None = None, last: int | None = None) -> list[Event]:
+        """Every item ``node`` holds, or its ``last`` newest, oldest first, as ``publish`` events.
+
+        Asks for pages of :data:`RSM_PAGE` items (XEP-0059): a service that pages (ejabberd) is
+        followed page by page, forwards (``last`` backwards from the newest); one that does not
+        (Prosody 0.12) answers with every item it holds in one reply, or the ``last`` newest
+        (``max_items``, which ejabberd ignores when it pages).  The order is the service's:
+        Prosody moves an item published again to the end, ejabberd keeps it where it was first
+        published."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        pages: list[list[Event]] = []
+        held, cursor, seen = 0, None, set()
+        while True:
+            iq = xmpp.Iq(sto=service, stype="get")
+            iq["pubsub"]["items"]["node"] = node
+            if last is not None:
+                iq["pubsub"]["items"]["max_items"] = last
+            iq["pubsub"].xml.append(_rsm_query(RSM_PAGE if last is None else min(RSM_PAGE, last - held),
+                                               cursor, forward=last is None))
+            result = await self._iq("get items", service, node, iq.send(timeout=IQ_TIMEOUT))
+            events = self._item_events(service, node, result)
+            answer = result["pubsub"].xml.find(f"{{{RSM}}}set")
+            if answer is None:  # the service does not page: this is all it gives
+                return events[-last:] if last is not None else events
+            if last is None:
+                pages.append(events)
+            else:
+                pages.insert(0, events)
+            held += len(events)
+            first, count = answer.find(f"{{{RSM}}}first"), answer.findtext(f"{{{RSM}}}count")
+            cursor = answer.findtext(f"{{{RSM}}}last" if last is None else f"{{{RSM}}}first")
+            done = (not events or cursor is None or cursor in seen
+                    or (count is not None and count.isdigit() and held >= int(count))
+                    or (last is not None and (held >= last or (first is not None and first.get("index") == "0"))))
+            if done:
+                flat = [event for page in pages for event in page]
+                return flat[-last:] if last is not None else flat
+            seen.add(cursor)
+
+    @_loop.on_loop
+    async def aget_node_config(self, node: str, service: str | None = None) -> dict[str, Any]:
+        """The configuration of ``node`` (``pubsub#`` fields to values); most services answer
+        only its owner."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        result = await self._iq("get node config", service, node, xmpp.plugin["xep_0060"].get_node_config(
+            service, node, timeout=IQ_TIMEOUT))
+        return dict(result["pubsub_owner"]["configure"]["form"].get_values())
+
+    @_loop.on_loop
+    async def acreate_node(self, node: str, service: str | None = None,
+                           config: dict[str, Any] | None = None) -> None:
+        """Create ``node`` (optionally with ``pubsub#`` config fields, e.g. ``{"max_items": 5}``)."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        form = self._config_form(config) if config else None
+        await self._iq("create node", service, node,
+                       xmpp.plugin["xep_0060"].create_node(service, node, config=form, timeout=IQ_TIMEOUT))
+
+    def _config_form(self, config: dict[str, Any]) -> Any:
+        """A node configuration form submitting ``config`` (``pubsub#`` prefixed when not)."""
+        form = self.xmpp.plugin["xep_0004"].make_form(ftype="submit")
+        form.add_field("FORM_TYPE", value="http://jabber.org/protocol/pubsub#node_config", ftype="hidden")
+        for key, value in config.items():
+            form.add_field(key if key.startswith("pubsub#") else f"pubsub#{key}", value=str(value))
+        return form
+
+    @_loop.on_loop
+    async def anode_config(self, node: str, service: str | None = None) -> dict[str, Any]:
+        """The configuration of ``node``, ``pubsub#`` field by field (its owner may ask)."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        result = await self._iq("get node config", service, node,
+                                xmpp.plugin["xep_0060"].get_node_config(service, node, timeout=IQ_TIMEOUT))
+        fields = result["pubsub_owner"]["configure"]["form"].get_fields()
+        return {name: f["value"] for name, f in fields.items() if name != "FORM_TYPE"}
+
+    @_loop.on_loop
+    async def aconfigure_node(self, node: str, config: dict[str, Any], service: str | None = None) -> None:
+        """Change fields of ``node``'s configuration, e.g. ``{"max_items": 5}`` (its owner may)."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        await self._iq("configure node", service, node, xmpp.plugin["xep_0060"].set_node_config(
+            service, node, self._config_form(config), timeout=IQ_TIMEOUT))
+
+    @_loop.on_loop
+    async def adelete_node(self, node: str, service: str | None = None) -> None:
+        """Delete ``node`` (subscribers get a ``delete`` event)."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        await self._iq("delete node", service, node,
+                       xmpp.plugin["xep_0060"].delete_node(service, node, timeout=IQ_TIMEOUT))
+
+    @_loop.on_loop
+    async def apurge(self, node: str, service: str | None = None) -> None:
+        """Remove every item of ``node`` (subscribers get a ``purge`` event)."""
+        xmpp = self._require_session()
+        service = self._service(service)
+        await self._iq("purge", service, node,
+                       xmpp.plugin["xep_0060"].purge(service, node, timeout=IQ_TIMEOUT))
+
+    @_loop.on_loop
+    async def adisconnect(self) -> None:
+        """Close the connection cleanly."""
+        await self._adisconnect()
+
+    subscribe = _loop.blocking(asubscribe)
+    unsubscribe = _loop.blocking(aunsubscribe)
+    publish = _loop.blocking(apublish)
+    retract = _loop.blocking(aretract)
+    get_items = _loop.blocking(aget_items)
+    stored_items = _loop.blocking(astored_items)
+    get_node_config = _loop.blocking(aget_node_config)
+    create_node = _loop.blocking(acreate_node)
+    node_config = _loop.blocking(anode_config)
+    configure_node = _loop.blocking(aconfigure_node)
+    delete_node = _loop.blocking(adelete_node)
+    purge = _loop.blocking(apurge)
+    disconnect = _loop.blocking(adisconnect)
+    reconnect = _loop.blocking(areconnect)
