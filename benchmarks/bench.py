@@ -837,7 +837,7 @@ class Bench:
 
         def hooknb(items: list[Item]) -> None:
             for item in items:
-                outcome = host.engine.call_sync(hook, None, item)
+                outcome = host.engine.invoker.call_sync(hook, None, item)
                 if outcome.status != "ok":
                     raise HooknbError(f"the realistic hook failed: {outcome.error}")
 

@@ -27,7 +27,7 @@ from .errors import (
 from .xmpp.events import Event, Item
 from .core.hooks import Hook
 from .host import Host, connect, get_host
-from .executors.remote import Publish, Retract
+from .core.publishing import Publish, Retract
 
 if TYPE_CHECKING:
     from .xmpp.client import Client

@@ -18,7 +18,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .frontends import accounts
+from . import accounts
 from .core import capture, policy, replay
 from .xmpp import passwords
 from .xmpp import loop as _loop
@@ -29,7 +29,9 @@ from .xmpp.events import Event
 from .core.hooks import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, MAX_DEPTH, Hook, HookSpec, Registry, check_action, hook_id
 from .core.inbox import Inbox
 from .storage.journal import Journal, Run
-from .core.session import LEASE_TTL, Positions, Session
+from .core.lease import LEASE_TTL
+from .core.positions import Positions
+from .core.session import Parts, Session
 from .storage.store import Store, check_trusted
 
 if TYPE_CHECKING:
@@ -47,8 +49,15 @@ class Host:
         self.events: Journal[Event] = Journal(events_max)
         self.runs: Journal[Run] = Journal(runs_max)
         self.inbox = Inbox(lambda: self.store)
-        self.engine = Engine(self.registry, self.events, self.runs, lambda: self.store, self.inbox, context=self)
-        self.positions = Positions(self.engine)
+        #: The accounts whose persistent hooks run in this process (their sessions' leases write it).
+        active: set[str] = set()
+        self.engine = Engine(self.registry, self.events, self.runs, lambda: self.store, self.inbox, context=self,
+                             executors={"dask": _dask_lane}, active=active)
+        self.positions = Positions(self.registry)
+        self._parts = Parts(self.engine, self.registry, self.positions, lambda: self.store, self.inbox,
+                            self.events, active)
+        #: Each connected account's session (the handler of its client).
+        self.sessions: dict[str, Session] = {}
         #: Who this process is, in the account leases: ``PROGRAM:TOKEN``.
         self.holder = f"{program or os.path.basename(sys.argv[0] or 'python')}:{uuid.uuid4().hex[:12]}"
         self.default_account: str | None = None
@@ -58,6 +67,10 @@ class Host:
         self._store_lock = threading.Lock()
         self._store_version: int | None = None
         _loop.at_shutdown(self._aclose_all)
+
+    def new_session(self) -> Session:
+        """A session for an account's client, wired to this host's engine, store and journals."""
+        return Session(self._parts, self.holder)
 
     def __repr__(self) -> str:
         return f"<hooknb.Host accounts={list(self.clients)} hooks={len(self.registry)}>"
@@ -73,7 +86,7 @@ class Host:
     # ---------------------------------------------------------------- accounts
     def account(self, account: str | None = None) -> str:
         """The bare JID of ``account``, else of the default account: ``$HOOKNB_JID``, else the last
-        connected, else the only one with hooks in the store (:func:`hooknb.frontends.accounts.choose`)."""
+        connected, else the only one with hooks in the store (:func:`hooknb.accounts.choose`)."""
         return split_jid(accounts.choose(account, self.default_account,
                                          lambda: (r["account"] for r in self.store.load_hooks()))).bare
 
@@ -102,12 +115,14 @@ class Host:
         if client is None or client.state not in ("connected", "reconnecting", "connecting"):
             check_trusted(self._store_path)
             policy.check_trusted()
-            client = Client(jid, password, settings, handler=Session(self.engine, self.positions, self.holder))
+            session = self.sessions[bare] = self.new_session()
+            client = Client(jid, password, settings, handler=session)
             self.clients[bare] = client
             try:
                 await client.aconnect(timeout)
             except BaseException:
                 self.clients.pop(bare, None)
+                self.sessions.pop(bare, None)
                 raise
         self.default_account = bare
         return client
@@ -117,15 +132,16 @@ class Host:
         """Subscribe a connected account to the nodes of hooks added since (e.g. by :meth:`sync_store`);
         returns the (service, node) pairs newly subscribed (none while not connected)."""
         client = self._connected(self.account(account))
-        return [] if client is None else await client.handler.subscribe_hooks(client)
+        return [] if client is None else await self.sessions[client.jid].subscribe_hooks(client)
 
     @_loop.on_loop
     async def adisconnect(self, account: str | None = None) -> None:
         """Disconnect an account (default: the default one); its temporary hooks end with it."""
         jid = self.account(account)
         client = self.clients.pop(jid, None)
+        session = self.sessions.pop(jid, None)
         if client is not None:
-            await client.handler.close()
+            await session.close()
             await client.adisconnect()
         self.engine.remove([h.id for h in self.registry.all(jid) if not h.persistent])
         if self.default_account == jid:
@@ -148,7 +164,7 @@ class Host:
         """Run the account's persistent hooks in this process, even while another process (e.g.
         ``hooknb run``) holds its lease: that one stops running them within seconds."""
         client = self.client(account)
-        await client.handler.take_over(client)
+        await self.sessions[client.jid].take_over(client)
 
     close = _loop.blocking(aclose)
     take_over = _loop.blocking(atake_over)
@@ -199,7 +215,7 @@ class Host:
                              publishers=frozenset(split_jid(p).bare for p in publishers), max_depth=max_depth,
                              disabled=disabled, executor=executor, concurrency=concurrency, ordered=ordered,
                              **({"created": old.spec.created} if old else {}))
-        exists, named = (await client.handler.attach(client, spec, create_node or bool(node_config), node_config)
+        exists, named = (await self.sessions[client.jid].attach(client, spec, create_node or bool(node_config), node_config)
                          if client is not None else (True, None))
         replaced = [h.id for h in self.registry.all(jid) if name and h.name == name
                     and (h.service, h.node) == (service, node) and h.id != spec.id]
@@ -211,7 +227,7 @@ class Host:
         if named is not None:
             self.engine.note_publishers(hook, named)
         if not exists:
-            client.handler.wait_for_node(client, service, node)
+            self.sessions[client.jid].wait_for_node(client, service, node)
         return hook
 
     def create_hook(self, node: str, arg: str, type: str | None = None, **options: Any) -> Hook:
@@ -235,12 +251,22 @@ class Host:
         if jid not in self.clients:
             self.engine.restore(jid, load=False)
 
-    def hooks(self, account: str | None = None) -> list[Hook]:
-        """The hooks of an account (default: every account), stored ones included."""
+    def hooks(self, account: str | None = None, stored: bool = True) -> list[Hook]:
+        """The hooks of an account (default: every account), stored ones included (unless not
+        ``stored``: only those this process has loaded, without reading the store)."""
         jid = self.account(account) if account else None
-        for each in [jid] if jid else {r["account"] for r in self.store.load_hooks()}:
-            self._restore_if_offline(each)
+        if stored:
+            for each in [jid] if jid else {r["account"] for r in self.store.load_hooks()}:
+                self._restore_if_offline(each)
         return self.registry.all(jid)
+
+    def hook(self, hook_id: str) -> Hook:
+        """The hook with this id (:class:`HooknbError` naming it if there is none)."""
+        return self.registry.require(hook_id)
+
+    def trial(self, spec: HookSpec) -> Hook:
+        """A hook that is not registered, its code loaded, to be replayed (a ``%%hook replay`` cell)."""
+        return self.engine.trial(spec)
 
     def list_hooks(self, account: str | None = None) -> list[dict[str, Any]]:
         """One listing record per hook (:data:`hooknb.core.hooks.SUMMARY_FIELDS`, the seeds' first): status
@@ -249,7 +275,7 @@ class Host:
 
     def hooks_frame(self, account: str | None = None) -> pd.DataFrame:
         """:meth:`list_hooks` as a DataFrame (``last_run`` as UTC datetimes)."""
-        from .frontends import frames
+        from . import frames
 
         return frames.hooks(self.list_hooks(account))
 
@@ -257,7 +283,7 @@ class Host:
     async def arun_hook(self, hook_id: str) -> Run:
         """Run a hook once, now, on the latest item of its node (within its timeout): the run."""
         hook = self.registry.require(hook_id)
-        return await replay.arun_latest(self.engine, self.client(hook.account), hook)
+        return await replay.arun_latest(self.engine.invoker, self.client(hook.account), hook)
 
     @_loop.on_loop
     async def areplay(self, hook: str | Hook, last: int | None = None, since: datetime | None = None,
@@ -265,7 +291,7 @@ class Host:
         """Run a hook, even disabled, on its node's stored items oldest first (all, the ``last`` newest
         or those dated ``since``) as replays, inbox and positions untouched (:mod:`hooknb.core.replay`)."""
         hook = hook if isinstance(hook, Hook) else self.registry.require(hook)
-        return await replay.areplay(self.engine, client or self.client(hook.account), hook, last, since, cell)
+        return await replay.areplay(self.engine.invoker, client or self.client(hook.account), hook, last, since, cell)
 
     def enable(self, hook_id: str, enabled: bool = True) -> Hook:
         """Enable (or, with ``enabled=False``, disable) a hook, stored ones included."""
@@ -278,8 +304,8 @@ class Host:
     def events_frame(self, node: str | None = None, last: int | None = None,
                      expand: bool = False, account: str | None = None) -> pd.DataFrame:
         """The events journal as a DataFrame (``received`` in UTC, categoricals for repeats); with
-        ``expand``, typed columns of known payloads (a post's ``title``...: :mod:`hooknb.frontends.views`)."""
-        from .frontends import frames
+        ``expand``, typed columns of known payloads (a post's ``title``...: :mod:`hooknb.xmpp.views`)."""
+        from . import frames
 
         rows = [e for e in self.events.snapshot() if accounts.shows(e, node, account)]
         return frames.events(rows[-last:] if last else rows, typed=expand)
@@ -287,7 +313,7 @@ class Host:
     def runs_frame(self, node: str | None = None, last: int | None = None, hook: str | None = None,
                    account: str | None = None) -> pd.DataFrame:
         """The runs journal as a DataFrame (``start`` in UTC, ``duration`` in seconds)."""
-        from .frontends import frames
+        from . import frames
 
         rows = [r for r in self.runs.snapshot() if accounts.shows(r, node, account) and (not hook or r.hook_id == hook)]
         return frames.records(rows[-last:] if last else rows, Run, {"ts": "start"})
@@ -311,18 +337,74 @@ class Host:
         self.engine.restore(account)
         return before != {h.id for h in self.registry.all(account) if h.persistent}
 
+    def check_store(self) -> None:
+        """:class:`TrustError` if others could write the store (nothing would run from it)."""
+        self.store.check_trusted()
+
+    def store_state(self) -> tuple[str | None, str | None]:
+        """(why the store cannot be written now, the store's last notice), None when all is well."""
+        return self.inbox.status, self.store.notice
+
+    def runs_here(self, account: str) -> bool:
+        """Whether this process runs the account's persistent hooks (it holds the lease)."""
+        session = self.sessions.get(split_jid(account).bare)
+        return session is not None and session.active
+
+    def lease_holder(self, account: str) -> str:
+        """Who runs the account's persistent hooks, in words ("this process", "nobody", or which)."""
+        session = self.sessions.get(split_jid(account).bare)
+        return session.describe_lease() if session is not None else "nobody"
+
+    def waiting(self, hook_id: str | None = None) -> int:
+        """Items queued in this process and not started, for a hook."""
+        return self.engine.waiting(hook_id)
+
+    def pending(self) -> int:
+        """Items waiting or running in this process, every hook."""
+        return self.engine.pending()
+
+    async def aidle(self, timeout: float = 10.0) -> bool:
+        """Wait until no hook has items waiting or running and the inbox has written everything
+        (False if still busy after ``timeout`` seconds)."""
+        return await self.engine.idle(timeout)
+
+    idle = _loop.blocking(aidle)
+
+    @_loop.on_loop
+    async def astop_intake(self, account: str) -> None:
+        """A clean stop, first step: take no more items for the account's persistent hooks; queued
+        ones run on, and what arrives from now on waits in the node (the next holder catches up)."""
+        session = self.sessions.get(split_jid(account).bare)
+        if session is not None:
+            session.stop_intake()
+
+    stop_intake = _loop.blocking(astop_intake)
+
+    def stop_lanes(self, account: str) -> None:
+        """A clean stop, second step: what is still queued for the account's persistent hooks stays
+        pending in the inbox; runs in progress end."""
+        self.engine.stop_lanes(split_jid(account).bare)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until the inbox wrote everything submitted so far (False on timeout)."""
+        return self.inbox.flush(timeout)
+
+    def pending_entries(self, account: str) -> int:
+        """How many inbox entries of the account's persistent hooks have not run to their end."""
+        return len(self.inbox.pending(split_jid(account).bare))
+
     def gaps(self, account: str | None = None) -> pd.DataFrame:
         """Recorded gaps: nodes where items published while away were no longer all held."""
-        from .frontends import frames
+        from . import frames
 
         return frames.gaps(self.store.gaps(account))
 
     def status(self, account: str | None = None) -> pd.DataFrame:
         """One row per account (or ``account``'s): state, last error, reconnects, subscriptions, who runs its
         persistent hooks, gaps, why the ``store`` cannot be written, warnings, nodes waited for, ``unsolicited``."""
-        from .frontends import frames
+        from . import frames
 
-        return frames.accounts({**c.handler.status(c), "store": self.inbox.status} for c in self.clients.values()
+        return frames.accounts({**self.sessions[c.jid].status(c), "store": self.inbox.status} for c in self.clients.values()
                                if not account or c.jid == self.account(account))
 
 
@@ -349,3 +431,10 @@ def connect(jid: str | None = None, password: str | None = None, host: str | Non
                "max_bytes": max_bytes}
     ConnectOptions(**options).check(jid := jid or get_host().account())  # before asking for a password
     return get_host().connect(jid, passwords.resolve(jid, password), timeout=timeout, **options)
+
+
+def _dask_lane(invoker: Any, hook: Hook) -> Any:
+    """The lane of a ``--executor dask`` hook (the Dask executor is imported on first use)."""
+    from .executors.dask_lane import DaskLane
+
+    return DaskLane(invoker, hook)

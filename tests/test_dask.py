@@ -23,7 +23,7 @@ from distributed import Client, LocalCluster
 from IPython.core.interactiveshell import InteractiveShell
 from processes import hook_file, hooknb, publish, wait_until
 
-from hooknb.executors import dask_lane
+from hooknb.executors import dask_cluster
 from hooknb.storage.store import Store
 from hooknb.frontends.widgets import HookManager
 
@@ -158,7 +158,7 @@ def test_code_is_shipped_once_per_digest_not_per_item(scene, dask_client, tmp_pa
     workers = dask_client.run(os.getpid)  # address -> pid
     here_and_each_worker_once = {str(os.getpid()): 1, **{str(pid): 1 for pid in workers.values()}}
     assert collections.Counter(loads.read_text().split()) == here_and_each_worker_once
-    assert dask_lane.SHIPPED[hooked.sha256] == 1
+    assert dask_cluster.CLUSTER.shipped[hooked.sha256] == 1
 
 
 def test_a_magic_creates_a_hook_that_runs_on_dask(scene, dask_client, tmp_path, capsys):
@@ -272,7 +272,7 @@ def test_hooknb_run_waits_out_a_scheduler_that_goes_away(stored, runner, server,
 
 def test_hooknb_run_starts_a_local_cluster_when_no_scheduler_is_named(stored, runner, server, node,
                                                                      monkeypatch, tmp_path):
-    monkeypatch.delenv(dask_lane.ENV, raising=False)
+    monkeypatch.delenv(dask_cluster.ENV, raising=False)
     proc = runner(stored.jid, stored.password)
     proc.wait_record("ready")
     publish(stored.publisher, node, server.pubsub, "l1", "l2")
@@ -314,7 +314,7 @@ def test_a_worker_killed_mid_run_is_journaled_and_every_item_applied_once(scene,
         lines = traced()
         ended = {(item, pid) for what, item, pid in lines if what == "end"}
         mid = [(item, pid) for what, item, pid in lines if what == "start" and (item, pid) not in ended]
-        said = {worker for workers in dask_lane.started().values() for worker in workers}
+        said = {worker for workers in dask_cluster.CLUSTER.started().values() for worker in workers}
         return len(ended) >= 2 and mid and workers[mid[-1][1]] in said and mid[-1]
 
     killed_item, pid = wait_until(running, 30)

@@ -1,38 +1,33 @@
-"""The hook engine: the registry's hooks, loaded, fed the events of their nodes, runs journaled.
+"""The hook engine: the registry's hooks, loaded, fed the events of their nodes, queued in their lanes.
 
 The stage after :mod:`hooknb.core.session` in the pipeline (see ``docs/architecture.md``)::
 
     session --accept(events)--> engine --> events journal
                                   |-- registry lookup (account, service, node, phase)
-                                  |-- persistent hooks: inbox (:mod:`hooknb.core.inbox`), then lanes
-                                  |-- one lane per hook (:mod:`hooknb.core.lanes`) --> runs journal
+                                  |-- persistent hooks: inbox (:mod:`hooknb.core.inbox`) --deliver--> lanes
+                                  |-- one lane per hook (:mod:`hooknb.core.lanes`)
+    lanes, replays -----------> invoker (:mod:`hooknb.core.invoke`) --> runs journal, done marks
     client --intercept(op)-----> engine: before hooks, send, after hooks
 
-The engine is built from what it uses: the :class:`~hooknb.core.hooks.Registry`, the two journals,
-the store (opened on first use), the inbox and the ``context`` handed to hooks as ``host``.
-Persistent hooks run only for the accounts in :attr:`Engine.active` (those whose lease this
-process holds, see :mod:`hooknb.core.session`); elsewhere their events are journaled, not run.  It is the only
-place that loads hook code (``make_loader``) and the only writer of hook statistics.
+An item enters the engine at most twice: :meth:`Engine.accept` (dispatch), and for a persistent
+hook :meth:`Engine.deliver` when the inbox hands its written entry back.  From the lane on, only
+the :class:`~hooknb.core.invoke.Invoker` is called: lanes never see the engine.
 
-* A run longer than the hook's timeout is recorded as ``timeout`` (see :mod:`hooknb.core.lanes`).
-* A hook created with ``--executor dask`` gets a Dask lane (:mod:`hooknb.executors.dask_lane`): its
-  runs happen in Dask workers and their results come back to :meth:`Engine.record` and
-  :meth:`Engine.finish` in item order.  A hook of either executor may return
-  :class:`~hooknb.executors.remote.Publish` / :class:`~hooknb.executors.remote.Retract` requests, which the engine
-  performs before the run is recorded (a refused one fails the run).
+The engine is built from what it uses: the :class:`~hooknb.core.hooks.Registry`, the two journals,
+the store (opened on first use), the inbox, the ``context`` handed to hooks as ``host``, the lane
+makers of executors other than ``thread`` (the Dask executor's, given by the facade) and the set
+of accounts whose persistent hooks run here (written by their sessions, read here).  It is the
+only place that loads hook code (``make_loader``).
+
+* A run longer than the hook's timeout is recorded as ``timeout`` (see :mod:`hooknb.core.lanes`);
+  the engine's watchdog task notices it.
 * An item a ``--from`` hook does not run, because the service did not name its publisher or
   named one not in the list, is journaled as ``skipped`` with the reason, never dropped
   silently.  Only the ``publisher`` the service states counts, never the payload's author.
-* Every run lands in the runs journal, with its duration, status, error, traceback, the repr
-  of the return value and the SHA-256 of the code that ran (``code_changed`` when it is not
-  the code the hook was created with).
 * Loading is where trust is checked: the store before code is taken from it, the restrict
   policy and the pinned code (see :mod:`hooknb.storage.trust`, :mod:`hooknb.core.policy`,
   :mod:`hooknb.core.loading`); a refused run is journaled with status ``refused``.
-* What a run prints is captured with it (``output``) and shown under the cell that created the
-  hook (:mod:`hooknb.core.capture`).  A disabled hook runs nothing: each item it would have run is
-  journaled with status ``would_run``.  Replays (:mod:`hooknb.core.replay`) are journaled as runs
-  with ``replay`` set.
+* A disabled hook runs nothing: each item it would have run is journaled with status ``would_run``.
 * Three guards, each in a module of its own: a sync hook whose stuck runs reached the cap is
   ``stalled`` (:mod:`hooknb.core.stalls`); an async hook that holds the event loop more than 100 ms
   is journaled ``blocked_loop`` (:mod:`hooknb.core.watchdog`); a chain of hooks publishing items
@@ -42,55 +37,55 @@ place that loads hook code (``make_loader``) and the only writer of hook statist
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import inspect
-import reprlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from . import depth
 from ..xmpp import loop as _loop
 from . import policy
-from .capture import Capture
 from ..errors import HooknbError, PubSubError, Veto, VetoError
 from ..xmpp.events import Event, Item
 from .hooks import Hook, HookSpec, Registry
 from .inbox import Entry, Inbox, Position, digest
 from ..storage.journal import Journal, Run
-from .lanes import Lane, Outcome, TaskLane, ThreadLane, failure
+from .invoke import Invoker
+from .lanes import Lane, TaskLane, ThreadLane
+from .outcome import Outcome
 from .loading import Loader, make_loader
 from .phases import operation_item
-from ..executors.remote import perform, requests
 from .stalls import Stalls
-from .watchdog import Stepped
 
 if TYPE_CHECKING:
+    from .lanes import LaneFactory
     from ..xmpp.client import Client
     from ..xmpp.operations import Operation, Send
     from ..storage.store import Store
 
 WATCH_PERIOD = 0.05
 
-_repr = reprlib.Repr()
-_repr.maxstring = _repr.maxother = 200
-
 
 class Engine:
     """Loads hooks, dispatches events to their lanes, runs them, journals runs."""
 
     def __init__(self, registry: Registry, events: Journal[Event], runs: Journal[Run],
-                 store: Callable[[], Store], inbox: Inbox | None = None, context: Any = None) -> None:
+                 store: Callable[[], Store], inbox: Inbox | None = None, context: Any = None,
+                 executors: dict[str, LaneFactory] | None = None, active: Container[str] = frozenset()) -> None:
         self.registry = registry
         self.events = events
         self.runs = runs
         self._store = store
         self.inbox = inbox or Inbox(store)
-        self.context = context
+        #: What lanes and replays call: the hooks' code, runs recorded, done marks.
+        self.invoker = Invoker(runs, self.inbox, context)
         self.lanes: dict[str, Lane] = {}
-        #: The accounts whose persistent hooks run in this process (written by their sessions).
-        self.active: set[str] = set()
+        #: Lanes of executors other than ``thread``, by executor name (given by the facade,
+        #: which knows them: the engine imports no executor).
+        self._executors = dict(executors or {})
+        #: The accounts whose persistent hooks run in this process (read here; written by their
+        #: sessions alone, :mod:`hooknb.core.lease`).
+        self.active = active
         self._watchdog: asyncio.Task | None = None
         self.stalls = Stalls(store)
         #: The items published from hooks' runs, with their depth (the loop guard).
@@ -207,12 +202,11 @@ class Engine:
                     is_async = hook.loader.resolve()[1]
                 except Exception:  # noqa: BLE001 - reported by the run itself
                     pass
-            if hook.spec.executor == "dask":
-                from ..executors.dask_lane import DaskLane
-
-                lane = DaskLane(self, hook)
+            make = self._executors.get(hook.spec.executor)
+            if make is not None:
+                lane = make(self.invoker, hook)
             else:
-                lane = (TaskLane if is_async else ThreadLane)(self, hook)
+                lane = (TaskLane if is_async else ThreadLane)(self.invoker, hook)
             old = self.lanes.get(hook.id)
             if old is not None:
                 lane.done.update(old.done)
@@ -258,8 +252,8 @@ class Engine:
         if (entries or positions) and client.jid in self.active:
             if not self.inbox.submit(entries, list(positions), lambda new: self.deliver(client, new)):
                 for entry in entries:  # not written: a catch-up at the next start may find them
-                    self.record(self.registry.get(entry.hook_id), Item(entry.event), time.time(), 0.0,
-                                Outcome("dropped", error=f"the store fails ({self.inbox.status}) "
+                    self.invoker.note(self.registry.get(entry.hook_id), Item(entry.event),
+                                      Outcome("dropped", error=f"the store fails ({self.inbox.status}) "
                                                          "and the memory for waiting items is full"))
 
     def deliver(self, client: Client, entries: list[Entry]) -> None:
@@ -294,7 +288,7 @@ class Engine:
             if publisher in hook.publishers:
                 return True
             reason = f"--from: published by {publisher}, not in the list"
-        self.record(hook, item, time.time(), 0.0, Outcome("skipped", error=reason))
+        self.invoker.note(hook, item, Outcome("skipped", error=reason))
         return False
 
     @staticmethod
@@ -306,7 +300,7 @@ class Engine:
 
     def would_run(self, hook: Hook, item: Item) -> None:
         """Journal that a disabled hook would have run on ``item`` (it does not run)."""
-        self.record(hook, item, time.time(), 0.0, Outcome("would_run", error="the hook is disabled"))
+        self.invoker.note(hook, item, Outcome("would_run", error="the hook is disabled"))
 
     def note_publishers(self, hook: Hook, named: bool) -> None:
         """Note whether the service names the publisher of items on the hook's node, as it
@@ -326,23 +320,12 @@ class Engine:
                     not lane.claim((event.service, event.node, event.item_id, event.kind, digest(event))):
                 continue
             if item.depth >= hook.max_depth:
-                self.record(hook, item, time.time(), 0.0, self._too_deep(hook, item))
-                if entry is not None:  # not to be run, at the next start either
-                    self.inbox.done_later(entry, time.time())
+                self.invoker.note(hook, item, self.invoker.too_deep(hook, item), entry)  # not to run later either
                 continue
             queued.append((item, entry))
         for item, entry in queued[lane.offer(client, queued):]:
-            self.record(hook, item, time.time(), 0.0,
-                        Outcome("dropped", error=f"queue full ({lane.pending()} items waiting)"
+            self.invoker.note(hook, item, Outcome("dropped", error=f"queue full ({lane.pending()} items waiting)"
                                 + ("; it stays pending in the inbox" if entry is not None else "")))
-
-    def finish(self, entry: Entry) -> None:
-        """Mark a persistent hook's run done (on the worker thread that ran it)."""
-        self.inbox.done(entry, time.time())
-
-    async def afinish(self, entry: Entry) -> None:
-        """Mark a persistent hook's run done (a run that ended on the loop)."""
-        await self.inbox.adone(entry, time.time())
 
     def stop_lanes(self, account: str) -> None:
         """Take no more items for the account's persistent hooks; runs in progress end."""
@@ -350,113 +333,6 @@ class Engine:
             lane = self.lanes.get(hook.id)
             if hook.persistent and lane is not None:
                 lane.stop()
-
-    # ---------------------------------------------------------------- calling hooks
-    @staticmethod
-    def resolve(hook: Hook, again: bool = False) -> tuple[Callable[..., Any], bool, str | None]:
-        """The hook's function as its code is now (see :meth:`Loader.resolve`, and ``again``),
-        whether it is a coroutine function, and the SHA-256 of that code; raises why it cannot run."""
-        if hook.loader is None:
-            raise RuntimeError(f"hook failed to load: {hook.load_error}")
-        return hook.loader.resolve(again)
-
-    def call_sync(self, hook: Hook, client: Client, item: Item, again: bool = False) -> Outcome:
-        """Run a hook on a worker thread (an async function is run on the loop and waited),
-        capturing what it prints (:mod:`hooknb.core.capture`); ``again``: straight after another run
-        of the hook (see :meth:`Loader.resolve`)."""
-        digest, capture = hook.sha256, Capture(hook.cell)
-        try:
-            with capture.active():
-                fn, _is_async, digest = self.resolve(hook, again)
-                with depth.running(item.depth):
-                    result = fn(self.context, client, item)
-                    if result is not None and inspect.isawaitable(result):
-                        result = asyncio.run_coroutine_threadsafe(
-                            self._stepped(hook, item, _awaited(result, capture)), _loop.get_loop()).result()
-                    if result is not None and (wanted := requests(result)):
-                        _loop.call(perform(client, wanted))  # at the item's depth: the loop guard sees it
-            outcome = Outcome("ok", result, digest=digest)
-        except BaseException as exc:  # noqa: BLE001 - a hook's failure is recorded, never raised
-            outcome = failure(exc, digest)
-        outcome.output = capture.text()
-        return outcome
-
-    async def call_async(self, hook: Hook, client: Client, item: Item,
-                         cell: dict[str, Any] | None = None) -> Outcome:
-        """Run a hook on the loop with its timeout (a sync function goes to a thread), capturing
-        what it prints (:mod:`hooknb.core.capture`): shown under ``cell``, else the hook's own."""
-        digest, capture = hook.sha256, Capture(cell or hook.cell)
-        try:
-            with capture.active():
-                fn, is_async, digest = self.resolve(hook)
-                with depth.running(item.depth):
-                    if is_async:
-                        result = await self._stepped(hook, item, fn(self.context, client, item), hook.timeout)
-                    else:
-                        call = contextvars.copy_context().run  # the thread runs it at this depth, captured
-                        result = await asyncio.wait_for(asyncio.shield(asyncio.get_running_loop().run_in_executor(
-                            None, call, fn, self.context, client, item)), hook.timeout)
-                    if inspect.isawaitable(result):
-                        result = await self._stepped(hook, item, result, hook.timeout)
-                    if result is not None and hook.phase == "event" and (wanted := requests(result)):
-                        await perform(client, wanted)
-            outcome = Outcome("ok", result, digest=digest)
-        except asyncio.TimeoutError as exc:
-            outcome = Outcome("timeout", error=f"timed out after {hook.timeout:g} s", digest=digest, exc=exc)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            outcome = failure(exc, digest)
-        outcome.output = capture.text()
-        return outcome
-
-    async def _stepped(self, hook: Hook, item: Item, awaitable: Any, timeout: float | None = None) -> Any:
-        """Await a hook's coroutine (on the loop, within ``timeout``), journaling it as
-        ``blocked_loop`` if one of its steps held the loop too long (see :mod:`hooknb.core.watchdog`)."""
-        stepped = Stepped(awaitable)
-        ts = time.time()
-        try:
-            return await asyncio.wait_for(stepped.run(), timeout)
-        finally:
-            if stepped.blocked:
-                self.record(hook, item, ts, stepped.longest, Outcome(
-                    "blocked_loop", error=f"held the event loop for {stepped.longest:.3f} s without awaiting: "
-                                          "every hook and publish of the process waited (await instead of "
-                                          "blocking, or make the hook a plain function)", digest=hook.sha256))
-
-    @staticmethod
-    def _too_deep(hook: Hook, item: Item) -> Outcome:
-        """The outcome of an item a hook does not run: the chain of hooks that led to it is as
-        deep as the hook's ``max_depth`` (see :mod:`hooknb.core.depth`)."""
-        return Outcome("loop", error=f"not run: {item.depth} hooks' runs published the items that led to "
-                                     f"this one (a loop?); the hook stops chains at --max-depth {hook.max_depth}",
-                       digest=hook.sha256)
-
-    def record(self, hook: Hook, item: Item, ts: float, duration: float, outcome: Outcome,
-               replay: bool = False, worker: str | None = None) -> Run:
-        """Journal one run (a replay's when ``replay``; ``worker``: the Dask worker it ran on)
-        and count it in the hook's statistics (any thread)."""
-        event = item.event
-        result = None if outcome.result is None else _repr.repr(outcome.result)
-        changed = bool(hook.sha256 and outcome.digest and outcome.digest != hook.sha256)
-        queued = max(0.0, ts - event.ts)
-        run = Run(hook.id, event.account, event.service, event.node, event.kind, event.item_id, ts,
-                  duration, outcome.status, outcome.error, result, outcome.digest, outcome.tb, changed,
-                  outcome.output, replay, hook.spec.executor, worker, queued)
-        self.runs.append(run)
-        hook.stats.record(outcome.status, ts, outcome.error, outcome.output, worker, queued)
-        return run
-
-    async def call_inline(self, hook: Hook, client: Client, item: Item, replay: bool = False,
-                          cell: dict[str, Any] | None = None) -> tuple[Outcome, Run]:
-        """Run a hook now (before/after hooks, "run once", replays: ``replay``, output shown
-        under ``cell``) and journal it; errors, including Veto, are in the outcome."""
-        ts, start = time.time(), time.perf_counter()
-        if item.depth >= hook.max_depth:
-            outcome = self._too_deep(hook, item)
-        else:
-            outcome = await self.call_async(hook, client, item, cell)
-        return outcome, self.record(hook, item, ts, time.perf_counter() - start, outcome, replay)
 
     # ---------------------------------------------------------------- before / after phases
     async def intercept(self, client: Client, op: Operation, send: Send) -> Any:
@@ -471,7 +347,7 @@ class Engine:
         if not befores and not afters:
             return await send(op)
         for hook in befores:
-            outcome, _run = await self.call_inline(hook, client, operation_item(client.jid, op, level))
+            outcome, _run = await self.invoker.call_inline(hook, client, operation_item(client.jid, op, level))
             if isinstance(outcome.exc, Veto):
                 raise VetoError(f"{op.op} to node {op.node!r} vetoed by before hook {hook.id}: "
                                 f"{outcome.exc.reason}")
@@ -491,7 +367,7 @@ class Engine:
             item.outcome = failed.condition if failed else "ok"
             item.error = str(failed) if failed else None
             item.result = result
-            await self.call_inline(hook, client, item)
+            await self.invoker.call_inline(hook, client, item)
         if failed is not None:
             raise failed
         return result
@@ -511,10 +387,8 @@ class Engine:
                     if expired is not None:
                         ts, item, entry = expired
                         error = f"timed out after {lane.hook.timeout:g} s"
-                        self.record(lane.hook, item, ts, lane.hook.timeout,
-                                    Outcome("timeout", error=error, digest=lane.hook.sha256))
-                        if entry is not None:
-                            self.inbox.done_later(entry, time.time())
+                        self.invoker.note(lane.hook, item, Outcome("timeout", error=error, digest=lane.hook.sha256),
+                                          entry, ts, lane.hook.timeout)
                     self.stalls.check(lane)
 
     def pending(self, hook_id: str | None = None) -> int:
@@ -545,7 +419,3 @@ class Engine:
             await asyncio.sleep(0.01)
         return True
 
-
-async def _awaited(awaitable: Any, capture: Capture) -> Any:
-    with capture.active():
-        return await awaitable

@@ -7,8 +7,8 @@ the loop, to be queued.  When a run ends (ok, error, timeout) its entry is marke
 on the worker thread that ran it, before that thread takes its next item, so that a run that
 ended is never run again, by one line in this process's done log (:mod:`hooknb.storage.donelog`), which
 the inbox thread folds into the store with its next batch; through the inbox thread for runs
-that ended on the loop.  Whoever reads pending entries (:meth:`hooknb.storage.store.Store.pending`)
-folds every log first.
+that ended on the loop.  Pending entries are read through :meth:`Inbox.pending`, which folds
+every done log beside the store first.
 
 SQLite never runs on the event loop.  When the store fails (locked, disk full, read-only), the
 batches and done marks wait in memory (up to ``memory_max`` entries and ``memory_bytes`` bytes
@@ -34,6 +34,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from ..xmpp import loop as _loop
+from ..storage import donelog
 from ..storage.donelog import DoneLog
 from ..errors import HooknbError
 from ..xmpp.events import Event, payload_digest
@@ -148,6 +149,14 @@ class Inbox:
             self._held_bytes += weight
             self._wake()
         return True
+
+    def pending(self, account: str) -> list[tuple]:
+        """The entries of ``account`` not done yet, oldest first, as rows (seq, then
+        :data:`~hooknb.storage.store.INBOX_COLUMNS`): every done log beside the store is folded
+        first, so that a run whose end was marked is never among them (any thread but the loop)."""
+        store = self._store()
+        donelog.fold(store)
+        return store.pending(account)
 
     @property
     def busy(self) -> bool:

@@ -11,9 +11,9 @@
   :mod:`hooknb.core.stalls`, which makes it visible).
 * Lanes are bounded (``QUEUE_MAX`` items).  An item that does not fit is dropped, counted on
   the hook (``dropped``) and journaled as a run with status ``dropped``: never silently.
-* A lane calls its engine (:class:`hooknb.core.engine.Engine`) to run the hook, to record each run
-  and, for a persistent hook, to mark its inbox entry done (:meth:`Engine.finish`) before it
-  takes the next item; it knows nothing about dispatch, phases or the store.
+* A lane calls its invoker (:class:`hooknb.core.invoke.Invoker`) to run the hook, to record each run
+  and, for a persistent hook, to mark its inbox entry done (:meth:`Invoker.finish`) before it
+  takes the next item; it never sees the engine, and knows nothing about dispatch, phases or the store.
 * :meth:`Lane.stop` takes no more items and lets the run in progress end (a clean stop: what is
   left is pending in the inbox); :meth:`Lane.close` also cancels an async run.
 """
@@ -23,49 +23,26 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import traceback
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import TrustError
 from ..xmpp.events import Item
 from .hooks import Hook
 from ..storage.store import DONE_KEEP
 
 if TYPE_CHECKING:
     from ..xmpp.client import Client
-    from .engine import Engine
+    from .invoke import Invoker
     from .inbox import Entry
 
 Work = tuple["Client", Item, "Entry | None"]  # what a lane queues: the entry of a persistent hook
+#: Makes the lane of a hook of an executor other than ``thread`` (the facade knows them).
+LaneFactory = Callable[["Invoker", Hook], "Lane"]
 
 QUEUE_MAX = 10_000
 MAX_ABANDONED = 8
 IDLE_EXIT = 60.0
-
-
-class Outcome:
-    """How one call of a hook ended."""
-
-    __slots__ = ("status", "result", "error", "tb", "digest", "exc", "output")
-
-    def __init__(self, status: str = "ok", result: Any = None, error: str | None = None,
-                 tb: str | None = None, digest: str | None = None, exc: BaseException | None = None,
-                 output: str | None = None):
-        self.status, self.result, self.error, self.tb, self.digest, self.exc = (
-            status, result, error, tb, digest, exc)
-        #: What the run printed (see :mod:`hooknb.core.capture`).
-        self.output = output
-
-
-def failure(exc: BaseException, digest: str | None) -> Outcome:
-    """The outcome of a call that raised ``exc`` (the traceback starts in the hook's code);
-    ``refused`` when the hook's code was not trusted to run (:class:`TrustError`)."""
-    if isinstance(exc, TrustError):
-        return Outcome("refused", error=str(exc), digest=exc.digest or digest, exc=exc)
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next
-                                            if exc.__traceback__ else None))
-    return Outcome("error", None, f"{type(exc).__name__}: {exc}", tb, digest, exc)
 
 
 def fitting(work: list[Any], queued: int, closed: bool) -> list[Any]:
@@ -78,8 +55,8 @@ class Lane:
 
     executor = "thread"  # the hook executor it serves (see hooknb.core.hooks.EXECUTORS)
 
-    def __init__(self, engine: Engine, hook: Hook) -> None:
-        self.engine, self.hook = engine, hook
+    def __init__(self, invoker: Invoker, hook: Hook) -> None:
+        self.invoker, self.hook = invoker, hook
         self.done: dict[tuple, None] = {}
         self.closed = False
 
@@ -124,8 +101,8 @@ class Lane:
 class ThreadLane(Lane):
     """A sync hook's lane: a worker thread draining a deque."""
 
-    def __init__(self, engine: Engine, hook: Hook) -> None:
-        super().__init__(engine, hook)
+    def __init__(self, invoker: Invoker, hook: Hook) -> None:
+        super().__init__(invoker, hook)
         self._items: deque[Work] = deque()
         self._cv = threading.Condition()
         self._gen = 0
@@ -162,7 +139,7 @@ class ThreadLane(Lane):
                          name=f"hooknb-hook-{self.hook.id}").start()
 
     def _work(self, gen: int) -> None:
-        engine, hook = self.engine, self.hook
+        invoker, hook = self.invoker, self.hook
         while True:
             again = True  # the next run comes straight after this one (see Loader.resolve)
             with self._cv:
@@ -177,7 +154,7 @@ class ThreadLane(Lane):
                 client, item, entry = self._items.popleft()
                 ts, start = time.time(), time.perf_counter()
                 self.current = (gen, start, ts, item, entry)
-            outcome = engine.call_sync(hook, client, item, again)
+            outcome = invoker.call_sync(hook, client, item, again)
             duration = time.perf_counter() - start
             with self._cv:
                 if gen != self._gen:  # the watchdog gave up on this run (timeout recorded)
@@ -187,9 +164,9 @@ class ThreadLane(Lane):
                     self._worker, gen = True, self._gen  # take over the lane again
                     continue
                 self.current, self._ending = None, True  # pending until recorded and marked done
-            engine.record(hook, item, ts, duration, outcome)
+            invoker.record(hook, item, ts, duration, outcome)
             if entry is not None:
-                engine.finish(entry)
+                invoker.finish(entry)
             self._ending = False
 
     def expire(self, now: float) -> tuple[float, Item, Entry | None] | None:
@@ -216,8 +193,8 @@ class ThreadLane(Lane):
 class TaskLane(Lane):
     """An async hook's lane: a task on the shared loop draining a deque (loop thread only)."""
 
-    def __init__(self, engine: Engine, hook: Hook) -> None:
-        super().__init__(engine, hook)
+    def __init__(self, invoker: Invoker, hook: Hook) -> None:
+        super().__init__(invoker, hook)
         self._items: deque[Work] = deque()
         self._task: asyncio.Task | None = None
 
@@ -238,10 +215,10 @@ class TaskLane(Lane):
         while self._items and not self.closed:
             client, item, entry = self._items.popleft()
             ts, start = time.time(), time.perf_counter()
-            outcome = await self.engine.call_async(self.hook, client, item)
-            self.engine.record(self.hook, item, ts, time.perf_counter() - start, outcome)
+            outcome = await self.invoker.call_async(self.hook, client, item)
+            self.invoker.record(self.hook, item, ts, time.perf_counter() - start, outcome)
             if entry is not None:
-                await self.engine.afinish(entry)
+                await self.invoker.afinish(entry)
 
     def stop(self) -> None:
         self.closed = True

@@ -10,7 +10,7 @@ replays like any other: that is how it is tried before it is enabled.
 
 * ``last=N``: the N newest items; ``since``: the items whose payload says it was made at or
   after ``since`` (an Atom entry's ``published``, else its ``updated``; a location's
-  ``timestamp``; see :mod:`hooknb.frontends.views`).  PubSub items carry no date of their own, so items
+  ``timestamp``; see :mod:`hooknb.xmpp.views`).  PubSub items carry no date of their own, so items
   without one are left out of a ``since`` replay and counted (:attr:`Replay.undated`).  Neither:
   every item the node holds.
 * A ``--from`` hook replays only the items whose publisher the service names and lists; the
@@ -25,18 +25,18 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..frontends import views
+from ..xmpp import views
 from ..errors import HooknbError
 from ..xmpp.events import Event, Item
 from ..storage.journal import Run
-from .lanes import Outcome
+from .outcome import Outcome
 
 if TYPE_CHECKING:
     from ..xmpp.client import Client
-    from .engine import Engine
+    from .invoke import Invoker
     from .hooks import Hook
 
-#: The payload columns (see :mod:`hooknb.frontends.views`) that date an item, the first present wins.
+#: The payload columns (see :mod:`hooknb.xmpp.views`) that date an item, the first present wins.
 DATE_COLUMNS = ("published", "updated", "timestamp")
 
 
@@ -94,7 +94,7 @@ def _refusal(hook: Hook, event: Event) -> str | None:
     return None if publisher in hook.publishers else f"--from: published by {publisher}, not in the list"
 
 
-async def areplay(engine: Engine, client: Client, hook: Hook, last: int | None = None,
+async def areplay(invoker: Invoker, client: Client, hook: Hook, last: int | None = None,
                   since: datetime | None = None, cell: dict[str, Any] | None = None) -> Replay:
     """Run ``hook`` on its node's stored items (see the module docstring) through ``client`` (the
     account's connection, or one of its own), what they print shown under ``cell`` (default: the
@@ -111,17 +111,17 @@ async def areplay(engine: Engine, client: Client, hook: Hook, last: int | None =
     for event in events:
         item, reason = Item(event), _refusal(hook, event)
         if reason is not None:
-            runs.append(engine.record(hook, item, time.time(), 0.0, Outcome("skipped", error=reason), replay=True))
+            runs.append(invoker.record(hook, item, time.time(), 0.0, Outcome("skipped", error=reason), replay=True))
             continue
-        _outcome, run = await engine.call_inline(hook, client, item, replay=True, cell=cell)
+        _outcome, run = await invoker.call_inline(hook, client, item, replay=True, cell=cell)
         runs.append(run)
     return Replay(runs, hook.id, fetched, undated)
 
 
-async def arun_latest(engine: Engine, client: Client, hook: Hook) -> Run:
+async def arun_latest(invoker: Invoker, client: Client, hook: Hook) -> Run:
     """Run ``hook`` once, now, on the newest item of its node (a live run: ``replay`` unset)."""
     items = await client.aget_items(hook.node, hook.service, max_items=1)
     if not items:
         raise HooknbError(f"node {hook.node!r} on {hook.service} has no item to run the hook on")
-    _outcome, run = await engine.call_inline(hook, client, Item(items[-1]))
+    _outcome, run = await invoker.call_inline(hook, client, Item(items[-1]))
     return run

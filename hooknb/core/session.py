@@ -31,119 +31,61 @@ temporary hooks; :meth:`Session.take_over` takes the lease explicitly.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..xmpp import loop as _loop
+from dataclasses import dataclass
+
 from ..errors import HookCreateError, HooknbError, PubSubError
+from ..storage.journal import Journal
 from ..xmpp.events import Event
-from .inbox import Entry, Position, digest
 from ..xmpp.operations import ClientHandler, Operation, Send
+from .inbox import Entry, Inbox, Position
+from .lease import LEASE_BEAT, Lease
+from .catchup import CatchUp
+from .nodes import node_missing, publishers_named
+from .positions import Mark, NodeKey, Positions
 
 if TYPE_CHECKING:
     from ..xmpp.client import Client
+    from ..storage.store import Store
     from .engine import Engine
-    from .hooks import Hook, HookSpec
+    from .hooks import HookSpec, Registry
 
 log = logging.getLogger(__name__)
-NodeKey = tuple[str, str, str]  # (account, service, node)
-Mark = tuple[str, str]  # the last item seen on a node: (item id or "" for none, payload digest)
 Pair = tuple[str, str]  # (service, node)
-LEASE_TTL = 6.0
-LEASE_BEAT = 2.0
-PREFETCH = 4  # nodes whose items are asked for while a catch-up takes in those before
 NODE_POLL = 2.0  # seconds between looks for the hooked nodes that do not exist yet
 
 
-def node_missing(error: HooknbError) -> bool:
-    """Whether a refusal says that the node does not exist."""
-    return isinstance(error, PubSubError) and error.condition == "item-not-found"
+@dataclass(frozen=True)
+class Parts:
+    """What every session of a process works with, given by the facade: the engine (asked with
+    its methods: accept, deliver, intercept, restore, stop_lanes), the registry it reads, the
+    positions it keeps, the store, the inbox, the events journal (gaps), and the accounts whose
+    persistent hooks run here (written by the sessions' leases alone)."""
+
+    engine: Engine
+    registry: Registry
+    positions: Positions
+    store: Callable[[], Store]
+    inbox: Inbox
+    events: Journal[Event]
+    active: set[str]
 
 
-class Positions:
-    """The last item seen on each hooked node of each account, with its payload digest (so a
-    republished item is told apart), in memory (loop thread only).  Only nodes with hooks are
-    kept; those with persistent hooks reach the store through the inbox (:meth:`note` returns
-    them).
-
-    A node whose hooks are all deleted is forgotten at the next deletion (if it has no hook
-    again by then: a hook replaced by a new one keeps its node's position), and from the first
-    one is no longer taken as known: hooked again, it is looked at anew (:meth:`Session.mark`)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._seen: dict[NodeKey, Mark] = {}
-        self._unhooked: set[NodeKey] = set()  # nodes left without hooks at the last deletion
-        engine.registry.removed.append(self._removed)
-
-    def __contains__(self, key: NodeKey) -> bool:
-        return key in self._seen and key not in self._unhooked
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-    def _removed(self, hooks: list[Hook]) -> None:
-        """Hooks were deleted (any thread): look at their nodes on the loop."""
-        if self._seen:
-            keys = {(h.account, h.service, h.node) for h in hooks}
-            _loop.get_loop().call_soon_threadsafe(self._forget, keys)
-
-    def _forget(self, keys: set[NodeKey]) -> None:
-        hooked = self._engine.registry.hooked
-        for key in self._unhooked:
-            if not hooked(*key):
-                self._seen.pop(key, None)
-        self._unhooked = {key for key in keys if key in self._seen and not hooked(*key)}
-
-    def get(self, key: NodeKey) -> Mark | None:
-        """The last item seen on a node (("", "") for a node seen empty; None if never looked at)."""
-        return self._seen.get(key)
-
-    def note(self, events: list[Event]) -> tuple[list[Event], list[Position]]:
-        """Remember the newest published item of each hooked node in ``events``.  Returns the
-        events that are not a copy of the item last seen on their node (a server sends the last
-        item again on subscription, ejabberd sends the owner two copies of a PEP item: such a
-        copy is the same version, already seen), and the new positions of the persistently
-        hooked nodes, to be written."""
-        lookup, out, fresh = self._engine.registry.lookup, {}, []
-        for event in events:
-            if event.kind == "publish" and event.item_id:
-                hooks = lookup(event.account, event.service, event.node)
-                if hooks:
-                    key, mark = (event.account, event.service, event.node), (event.item_id, digest(event))
-                    if self._seen.get(key) == mark:
-                        continue
-                    self._seen[key] = mark
-                    if any(h.persistent for h in hooks):
-                        out[key] = mark
-            fresh.append(event)
-        return fresh, [(*key, *mark) for key, mark in out.items()]
-
-    def prune(self) -> None:
-        """Forget the nodes no hook is on any more: nobody followed them since, so what is known
-        of them is old (a hook made there later looks at the node again)."""
-        hooked = {(account, service, node) for account, service, node in self._seen
-                  if self._engine.registry.lookup(account, service, node)}
-        self._seen = {key: mark for key, mark in self._seen.items() if key in hooked}
-
-    def remember(self, key: NodeKey, items: list[Event]) -> Position:
-        """Note a node's newest item ("" when it is empty); returns the position."""
-        self._seen[key] = (items[-1].item_id or "", digest(items[-1])) if items else ("", "")
-        self._unhooked.discard(key)
-        return (*key, *self._seen[key])
-
-
-class Session(ClientHandler):
+class Session(CatchUp, ClientHandler):
     """One account's handler of its client's sessions (see the module docstring)."""
 
-    def __init__(self, engine: Engine, positions: Positions, holder: str) -> None:
-        self.engine = engine
-        self.positions = positions
+    def __init__(self, parts: Parts, holder: str) -> None:
+        self.engine = parts.engine
+        self.registry = parts.registry
+        self.positions = parts.positions
+        self._store = parts.store
+        self.inbox = parts.inbox
+        self.events = parts.events
         self.holder = holder
-        self.lease: dict[str, Any] | None = None
+        self.lease = Lease(parts.store, parts.active, holder)
         self.gaps = 0
         #: Events of nodes neither subscribed to here nor hooked: counted, not journaled.
         self.unsolicited = 0
@@ -165,20 +107,15 @@ class Session(ClientHandler):
     @property
     def active(self) -> bool:
         """Whether this process runs the account's persistent hooks (it holds the lease)."""
-        return self.account in self.engine.active
+        return self.lease.held
 
     def describe_lease(self) -> str:
         """Who runs the account's persistent hooks, in words."""
-        if self.active:
-            return "this process"
-        if not self.lease:
-            return "nobody"
-        info = self.lease["info"]
-        return f"{info.get('program')} (pid {info.get('pid')} on {info.get('host')})"
+        return self.lease.describe()
 
     def status(self, client: Client) -> dict[str, Any]:
         """The account's row of :meth:`hooknb.host.Host.status` (but the store's)."""
-        warnings = [w for h in self.engine.registry.all(client.jid) for w in h.warnings]
+        warnings = [w for h in self.registry.all(client.jid) for w in h.warnings]
         return {"account": client.jid, "state": client.state, "last_error": client.last_error,
                 "reconnects": client.reconnects, "subscriptions": len(client.subscriptions),
                 "persistent_hooks_run_by": self.describe_lease(), "gaps": self.gaps,
@@ -191,11 +128,12 @@ class Session(ClientHandler):
         where each hooked node stands.  A store that cannot be read (locked, corrupt) costs the
         catch-up, never the session."""
         self._client = client
+        self.lease.account = client.jid
         self._held = []
         self._marks = {}
         self.waiting = set()  # every node is looked at again
         try:
-            records = await asyncio.to_thread(self.engine.store.load_hooks, client.jid)
+            records = await asyncio.to_thread(self._store().load_hooks, client.jid)
             self.engine.restore(client.jid, records=records)
             await self._take_lease(force=False)
             self._marks = await self._read_marks(client)
@@ -241,7 +179,7 @@ class Session(ClientHandler):
         ``skip``); a hooked node deleted is waited for, as a node that does not exist.  Events of
         nodes that this client did not subscribe to and that have no hook (a subscription of
         another resource of the account, a contact's PEP) are only counted (:attr:`unsolicited`)."""
-        subscribed, hooked = client.subscribed, self.engine.registry.hooked
+        subscribed, hooked = client.subscribed, self.registry.hooked
         wanted = [e for e in events if subscribed(e.service, e.node) or hooked(e.account, e.service, e.node)]
         if len(wanted) < len(events):
             self.unsolicited += len(events) - len(wanted)
@@ -251,7 +189,7 @@ class Session(ClientHandler):
         for event in events:
             if event.kind == "delete" and (event.service, event.node) in client.subscriptions:
                 client.drop_subscription(event.service, event.node)
-                if (event.service, event.node) in self.engine.registry.nodes(client.jid):
+                if (event.service, event.node) in self.registry.nodes(client.jid):
                     self.wait_for_node(client, event.service, event.node)
 
     def _release(self, client: Client) -> None:
@@ -267,7 +205,7 @@ class Session(ClientHandler):
         connect, while nothing followed the node) is *late*: what the node got since may be older
         than the hook, so the catch-up does not run it there (:attr:`_late`); a hook never runs on
         an item published before it was created."""
-        registry = self.engine.registry
+        registry = self.registry
         self.positions.prune()
         self._late = {}
         marks = {key: self.positions.get(key) for key in
@@ -275,7 +213,7 @@ class Session(ClientHandler):
         stored = {key: [h for h in registry.find(*key) if h.persistent] for key in marks} if self.active else {}
         stored = {key: hooks for key, hooks in stored.items() if hooks}
         if stored:
-            noted = self.engine.store.noted_position
+            noted = self._store().noted_position
             found = await asyncio.to_thread(lambda: {key: noted(*key) for key in stored})
             for key, row in found.items():
                 marks[key] = row[:2] if row else None
@@ -289,7 +227,7 @@ class Session(ClientHandler):
         the account's persistent hooks: after a reconnection its lanes hold them already."""
         if self._pending_queued:
             return
-        rows = await asyncio.to_thread(self.engine.store.pending, client.jid)
+        rows = await asyncio.to_thread(self.inbox.pending, client.jid)
         self._pending_queued = True
         if rows:
             log.info("%s: %d pending inbox entries run first", client.jid, len(rows))
@@ -298,7 +236,7 @@ class Session(ClientHandler):
     async def _subscribe_hooked(self, client: Client, pairs: set[Pair] | None = None) -> list[Pair]:
         """Subscribe to the hooked nodes (of ``pairs``, else those not waited for) not subscribed
         yet; a refusal is shown on the hooks, and a missing node is waited for."""
-        registry = self.engine.registry
+        registry = self.registry
         wanted = registry.nodes(client.jid) - self.waiting if pairs is None else pairs
         added, failed = await client.asubscribe_missing(wanted)
         for (service, node), error in failed.items():
@@ -321,19 +259,19 @@ class Session(ClientHandler):
         pairs newly subscribed."""
         self.positions.prune()
         added = await self._subscribe_hooked(client)
-        if any(h.persistent for h in self.engine.registry.all(client.jid)):
+        if any(h.persistent for h in self.registry.all(client.jid)):
             await self.want_lease(client)  # (which notes the new nodes' positions if it takes it)
         for service, node in added:
             await self.mark(client, service, node, self._persistent(client, service, node))
         if self.active and self._held is None:  # (during a catch-up, the catch-up notes them)
-            followed = [key for key in ((client.jid, s, n) for s, n in self.engine.registry.nodes(client.jid))
+            followed = [key for key in ((client.jid, s, n) for s, n in self.registry.nodes(client.jid))
                         if key in self.positions and self._persistent(client, *key[1:])]
             if followed:
-                self.engine.inbox.submit([], [(*key, *self.positions.get(key)) for key in followed])
+                self.inbox.submit([], [(*key, *self.positions.get(key)) for key in followed])
         return added
 
     def _persistent(self, client: Client, service: str, node: str) -> bool:
-        return any(h.persistent for h in self.engine.registry.find(client.jid, service, node))
+        return any(h.persistent for h in self.registry.find(client.jid, service, node))
 
     async def hook_node(self, client: Client, service: str, node: str, persistent: bool) -> bool:
         """Subscribe to a newly hooked node and note its newest item (see :meth:`mark`); False
@@ -370,7 +308,7 @@ class Session(ClientHandler):
             exists = await self.hook_node(client, service, node, spec.persistent)
         except HooknbError as exc:
             raise HookCreateError(f"cannot hook node {node!r} on {service}: {exc}") from None
-        named = await self.publishers_named(client, service, node) if spec.publishers and exists else None
+        named = await publishers_named(client, service, node) if spec.publishers and exists else None
         return exists, named
 
     def wait_for_node(self, client: Client, service: str, node: str) -> None:
@@ -381,7 +319,7 @@ class Session(ClientHandler):
         if (service, node) not in self.waiting:
             self._write_position(self.positions.remember(key, []), self._persistent(client, service, node))
             self.waiting.add((service, node))
-        for hook in self.engine.registry.find(*key):
+        for hook in self.registry.find(*key):
             hook.waiting = True
         if self._poller is None or self._poller.done():
             self._poller = asyncio.get_running_loop().create_task(self._poll_waiting(client))
@@ -398,7 +336,7 @@ class Session(ClientHandler):
         """Subscribe to the nodes waited for that exist now, and run what they hold (all
         published since they appeared) before the live events that arrive meanwhile; returns
         the pairs that appeared."""
-        self.waiting &= self.engine.registry.nodes(client.jid)  # hooks deleted meanwhile
+        self.waiting &= self.registry.nodes(client.jid)  # hooks deleted meanwhile
         pairs = set(self.waiting)
         self._appearing.update((pair, []) for pair in pairs)
         appeared: list[Pair] = []
@@ -433,117 +371,15 @@ class Session(ClientHandler):
     def _write_position(self, position: Position, persistent: bool) -> None:
         """Persist a persistently hooked node's position (through the inbox, off the loop)."""
         if persistent and self.active:
-            self.engine.inbox.submit([], [position])
-
-    async def _catch_up(self, client: Client) -> None:
-        """Fetch what was published on hooked nodes while away and accept what was missed, node
-        after node; the next ``PREFETCH`` nodes' items are asked for meanwhile, so that the
-        server prepares them while the items before are written and queued."""
-        marks, self._marks = self._marks, {}
-        late, self._late = self._late, {}
-        keys = iter([(client.jid, service, node)
-                     for service, node in sorted(self.engine.registry.nodes(client.jid) - self.waiting)])
-        ahead: deque[tuple[NodeKey, asyncio.Future]] = deque()
-        try:
-            while True:
-                for key in itertools.islice(keys, PREFETCH + 1 - len(ahead)):
-                    ahead.append((key, asyncio.ensure_future(client.aget_items(key[2], key[1]))))
-                if not ahead:
-                    return
-                key, items = ahead.popleft()
-                await self._catch_up_node(client, key, marks.get(key), late.get(key, frozenset()), items)
-        finally:
-            for _key, items in ahead:  # the catch-up ended early (the session did, or it failed)
-                if not items.cancel() and not items.cancelled():
-                    items.exception()  # a fetch that failed meanwhile: nothing more to report
-
-    async def _catch_up_node(self, client: Client, key: NodeKey, mark: Mark | None,
-                             late: frozenset[str] = frozenset(), fetch: Awaitable[list[Event]] | None = None) -> None:
-        """Accept what a node holds after the item ``mark`` names (("", ""): all of it; None:
-        nothing, the node is only looked at for the first time and its position noted) for its
-        hooks but the ``late`` ones (see :meth:`_read_marks`), which start after it; ``fetch``:
-        its items, asked for already."""
-        _account, service, node = key
-        try:
-            items = await (fetch or client.aget_items(node, service))
-        except HooknbError:
-            return
-        ids = [e.item_id for e in items]
-        if mark is None:  # first look at this node: remember where it stands
-            self._write_position(self.positions.remember(key, items), self._persistent(client, service, node))
-            return
-        last, version = mark
-        if last in ids:  # the item after it; or it, if it was republished since
-            at = ids.index(last)
-            missed = items[at + (1 if digest(items[at]) == version or not version else 0):]
-        else:  # "" marks a node seen empty
-            missed = items
-            if last or (items and len(items) >= await self._capacity(client, service, node)):
-                await self._gap(client, service, node, last, len(items))
-        if missed:
-            self.accept(client, missed, late)
-        if late:  # noted again now: the late hooks are followed from here on
-            self._write_position(self.positions.remember(key, items), True)
-
-    async def _capacity(self, client: Client, service: str, node: str) -> float:
-        """How many items the node keeps (``pubsub#max_items``; infinite when unknown)."""
-        try:
-            return float((await client.aget_node_config(node, service))["pubsub#max_items"])
-        except (HooknbError, KeyError, TypeError, ValueError):  # not the owner; "max"
-            return float("inf")
-
-    async def _gap(self, client: Client, service: str, node: str, last: str, held: int) -> None:
-        """Record that items published while away may be lost: in the store, the events journal
-        (kind ``gap``), the log and the client's ``last_error``."""
-        self.gaps += 1
-        seen = f"item {last!r} is no longer held" if last else f"it was empty and now holds {held} items, all it keeps"
-        client.last_error = f"gap on {service} node {node!r}: {seen}; items published while away may be lost"
-        log.warning("%s: %s", client.jid, client.last_error)
-        self.engine.events.append(Event(client.jid, service, node, "gap", last or None, None, None))
-        try:
-            await asyncio.to_thread(self.engine.store.add_gap, client.jid, service, node, last, held)
-        except HooknbError as exc:
-            log.error("%s: the gap could not be recorded in the store: %s", client.jid, exc)
-
-    @staticmethod
-    async def publishers_named(client: Client, service: str, node: str) -> bool | None:
-        """Whether ``service`` names the publisher of items on ``node``, as far as it shows without
-        publishing (None: not known yet, the first notification will tell).
-
-        Measured (see ``docs/security.rst``): Prosody's component names them in items and
-        notifications alike, or in neither (``expose_publisher``), and has no ``pubsub#itemreply``;
-        ejabberd names them in both exactly when the node's ``pubsub#itemreply`` is ``publisher``
-        (only the owner may read it); Prosody's PEP names them in notifications but never in
-        fetched items, so a fetched item without one proves nothing on a PEP service.
-        """
-        try:
-            items = await client.aget_items(node, service, max_items=1)
-        except HooknbError:
-            items = []
-        if items and items[-1].publisher:
-            return True
-        try:
-            itemreply = (await client.aget_node_config(node, service)).get("pubsub#itemreply")
-        except HooknbError:
-            itemreply = None
-        if itemreply:
-            return itemreply == "publisher"
-        if items and not client.is_pep(service):
-            return False
-        return None
+            self.inbox.submit([], [position])
 
     # ---------------------------------------------------------------- the lease
     async def _take_lease(self, force: bool, want: bool = False) -> bool:
         """Take or renew the account's lease if this process has persistent hooks of the account
         to run (or ``want``s to: it is making one; or ``force``); True if it holds it now."""
-        take = force or want or self.active or any(h.persistent for h in self.engine.registry.all(self.account))
-        self.lease = await asyncio.to_thread(self.engine.store.acquire_lease, self.account, self.holder,
-                                             LEASE_TTL, force, take)
-        mine = self.lease is not None and self.lease["holder"] == self.holder
-        if mine:
-            self.engine.active.add(self.account)
-        else:
-            self.engine.active.discard(self.account)
+        take = force or want or self.active or any(h.persistent for h in self.registry.all(self.account))
+        mine = await self.lease.take(force, take)
+        if not mine:
             self._pending_queued = False  # what is pending is queued again when the lease comes back
         return mine
 
@@ -593,9 +429,8 @@ class Session(ClientHandler):
         """Stop renewing and give the lease up (the session's account is disconnecting)."""
         if self._lease_task is not None:
             self._lease_task.cancel()
-        self.engine.active.discard(self.account)
         try:  # only if this process holds it (it may have stopped taking items already)
-            await asyncio.to_thread(self.engine.store.release_lease, self.account, self.holder)
+            await self.lease.release()
         except HooknbError as exc:
             log.warning("%s: the lease could not be released: %s", self.account, exc)
 
@@ -604,4 +439,4 @@ class Session(ClientHandler):
         what arrives from now on waits in the node (the next holder catches up)."""
         if self._lease_task is not None:
             self._lease_task.cancel()
-        self.engine.active.discard(self.account)
+        self.lease.drop()

@@ -2,13 +2,8 @@
 applied here, in item order.
 
 A hook created with ``--executor dask`` gets a :class:`DaskLane` instead of a thread or a task
-(:mod:`hooknb.core.lanes`); what its code receives and may return is :mod:`hooknb.executors.remote`.
-
-Which cluster: the Dask client the notebook already has (``distributed.get_client()``), else one
-connected to ``$HOOKNB_DASK_SCHEDULER`` (``hooknb run --dask-scheduler``), else a ``LocalCluster``
-(a worker process per core, one thread each) started on first use and kept for the process
-(:func:`connection`).  ``distributed`` is imported only on a lane's thread, once a ``dask`` hook
-has work.
+(:mod:`hooknb.core.lanes`); what its code receives and may return is :mod:`hooknb.executors.remote`;
+which cluster, and shipping the code, is :mod:`hooknb.executors.dask_cluster`.
 
 A lane's thread:
 
@@ -16,12 +11,11 @@ A lane's thread:
   item, or, while more items wait than that, of several (about ``TASK_SECONDS`` of work, run
   one after another on the worker): Dask spends milliseconds of CPU on each task (scheduler,
   client, worker), which a hook of a few milliseconds would otherwise pay per item; the code
-  is shipped once per digest first (:func:`ship`: a worker plugin, which every worker, and
-  every worker that joins later, compiles once); the lane holds at most ``QUEUE_MAX`` items,
+  is shipped once per digest first (:meth:`~hooknb.executors.dask_cluster.DaskCluster.ship`); the lane holds at most ``QUEUE_MAX`` items,
   in flight or waiting, as every lane;
 * applies the results in item order (a reorder buffer; unordered hooks as they finish): it
   journals the run (executor, worker, queue time: from the item's reception to the run's start
-  on the worker), performs the :class:`~hooknb.executors.remote.Publish` / :class:`~hooknb.executors.remote.Retract`
+  on the worker), performs the :class:`~hooknb.core.publishing.Publish` / :class:`~hooknb.core.publishing.Retract`
   requests it returned, then marks a persistent hook's inbox entry done, so that an item is done
   only once its result has been applied;
 * a task whose worker dies is run again by the scheduler on another worker (up to
@@ -45,146 +39,29 @@ import os
 import sys
 import threading
 import time
-import uuid
-from collections import Counter, deque
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ..core import depth
-from ..xmpp import loop as _loop
 from ..core.capture import Capture
-from ..errors import ExecutorError, HooknbError
-from ..core.lanes import IDLE_EXIT, Lane, Outcome, Work, failure, fitting
-from .remote import Code, perform, requests
+from ..errors import HooknbError
+from ..core.lanes import IDLE_EXIT, Lane, Work, fitting
+from ..core.outcome import Outcome, failure
+from ..core.publishing import perform_at, requests
+from .dask_cluster import CLUSTER, ENV, PREFIX, address
+from .remote import Code
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
-    from ..core.engine import Engine
+    from ..core.invoke import Invoker
     from ..core.hooks import Hook
 
 log = logging.getLogger(__name__)
 
-ENV = "HOOKNB_DASK_SCHEDULER"
 RETRY = 1.0  # seconds between attempts while the scheduler cannot be reached
-CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler (and to reconnect before a client closes)
 RETRIES = 2  # Dask retries of a task that failed outside the hook
 TASK_SECONDS = 0.5  # while items wait, a task carries about this much work...
 MAX_BATCH = 64  # ...in at most this many items
-#: Keys of this process's tasks start with it (workers' start events of other processes are ignored).
-PREFIX = f"hooknb-{uuid.uuid4().hex[:8]}-"
-
-_lock = threading.Lock()  # held briefly: the tables below
-_connecting = threading.Lock()  # held while this process's own client connects (seconds)
-_own: dict[str, Any] = {}  # "client", "cluster": the ones this process made
-_shipped: dict[Any, set[str]] = {}  # per Dask client: the code keys its scheduler has
-_dashboards: dict[Any, str | None] = {}  # per Dask client used: its dashboard's address
-_starts: dict[str, list[str]] = {}  # task key -> the workers that started it, in order
-#: How many times each code (:attr:`~hooknb.executors.remote.Code.key`: its digest, for code and files) was
-#: shipped (registered as a worker plugin) by this process.
-SHIPPED: Counter[str] = Counter()
-
-
-# ------------------------------------------------------------------------------------ the cluster
-def connection() -> Client:
-    """The Dask client hook work goes to (see the module docstring), connected; an
-    :class:`~hooknb.errors.ExecutorError` saying why not when its scheduler cannot be reached."""
-    import distributed
-
-    try:
-        client = distributed.get_client()
-    except ValueError:
-        client = _own_client()
-    if client.status != "running":
-        raise ExecutorError(f"the Dask scheduler {_address(client)} cannot be reached (client {client.status})")
-    return client
-
-
-def _own_client() -> Client:
-    """This process's own client: to ``$HOOKNB_DASK_SCHEDULER``, else to a LocalCluster."""
-    from distributed import Client, LocalCluster
-
-    with _connecting:
-        client = _own.get("client")
-        if client is not None and client.status not in ("closing", "closed"):
-            return client
-        address = os.environ.get(ENV)
-        try:
-            if address:
-                client = Client(address, set_as_default=False, timeout=CONNECT_TIMEOUT)
-            else:
-                cluster = _own.get("cluster")
-                if cluster is None or cluster.status.name != "running":
-                    log.warning("dask executor: starting a LocalCluster for this process's hooks")
-                    cluster = _own["cluster"] = LocalCluster(threads_per_worker=1, processes=True,
-                                                             dashboard_address=":0")
-                client = Client(cluster, set_as_default=False, timeout=CONNECT_TIMEOUT)
-        except (OSError, TimeoutError) as exc:
-            raise ExecutorError(f"the Dask scheduler {address or 'of the LocalCluster'} cannot be "
-                                f"reached: {exc}") from None
-        _own["client"] = client
-        return client
-
-
-def _address(client: Client) -> str:
-    scheduler = getattr(client, "scheduler", None)
-    return getattr(scheduler, "address", None) or "?"
-
-
-def dashboard_link() -> str | None:
-    """The dashboard of the Dask cluster that ``dask`` hooks use, once one is in use (None
-    before: nothing is imported or started to answer)."""
-    with _lock:
-        links = [link for client, link in _dashboards.items() if link and client.status == "running"]
-    return links[-1] if links else None
-
-
-def ship(client: Client, code: Code) -> None:
-    """Make sure the workers of ``client``'s scheduler have ``code`` (once per digest: a worker
-    plugin, set up on every worker and on every worker that joins later)."""
-    from .dask_worker import STARTED, CodePlugin, plugin_name
-
-    with _lock:
-        shipped = _shipped.get(client)
-        if shipped is None:
-            client.subscribe_topic(STARTED, _started)
-            shipped = _shipped[client] = set()
-        if code.key in shipped:
-            return
-    if client not in _dashboards:
-        _dashboards[client] = client.dashboard_link  # asks the scheduler: once per client
-    client.register_plugin(CodePlugin(code), name=plugin_name(code))
-    with _lock:
-        shipped.add(code.key)
-        SHIPPED[code.key] += 1
-
-
-def forget(client: Client | None) -> None:
-    """Forget what ``client``'s scheduler was sent (it went away: a new one knows nothing)."""
-    with _lock:
-        _shipped.pop(client, None)
-
-
-def _started(event: tuple[float, dict[str, str]]) -> None:
-    """A worker started a task (on the Dask client's thread): note it, if it is one of ours."""
-    msg = event[1]
-    if str(msg.get("key", "")).startswith(PREFIX):
-        with _lock:
-            _starts.setdefault(msg["key"], []).append(msg["worker"])
-
-
-def started() -> dict[str, list[str]]:
-    """The tasks in flight that workers said they started: task key -> their addresses, in order."""
-    with _lock:
-        return {key: list(workers) for key, workers in _starts.items()}
-
-
-def _lost_workers(key: str, final: str | None) -> list[str]:
-    """The workers that started task ``key`` and died before it ended (``final`` ran it)."""
-    with _lock:
-        started = _starts.pop(key, [])
-    if final in started:
-        started.remove(final)
-    return started
 
 
 # ------------------------------------------------------------------------------------ the lane
@@ -212,8 +89,8 @@ class DaskLane(Lane):
 
     executor = "dask"
 
-    def __init__(self, engine: Engine, hook: Hook) -> None:
-        super().__init__(engine, hook)
+    def __init__(self, invoker: Invoker, hook: Hook) -> None:
+        super().__init__(invoker, hook)
         self._items: deque[Work] = deque()
         self._flight: deque[Flight] = deque()
         self._flying = 0  # items in the tasks of _flight
@@ -347,7 +224,7 @@ class DaskLane(Lane):
         its result) and of its start events; never blocks."""
         if flight.future is not None:
             flight.future.release()
-        _lost_workers(flight.key, None)
+        CLUSTER.lost_workers(flight.key, None)
 
     def _lost(self, reason: str, retry: float = RETRY, say: bool = True) -> None:
         """The scheduler went away (``reason`` says how), or forgot the code (not ``say``): every
@@ -363,8 +240,8 @@ class DaskLane(Lane):
             self._items.extendleft(reversed([work for f in flights for work in f.works]))
         self._retry_at = time.monotonic() + retry
         if self._dask is not None:
-            self._where = _address(self._dask)
-        forget(self._dask)
+            self._where = address(self._dask)
+        CLUSTER.forget(self._dask)
         self._dask = None
         error = (f"dask: the scheduler {self._where or os.environ.get(ENV) or '?'} cannot be reached; "
                  f"its items wait, tried again every {RETRY:g} s")
@@ -374,13 +251,13 @@ class DaskLane(Lane):
 
     def _submit(self, flights: list[Flight]) -> None:
         try:
-            dask = self._dask = connection()
+            dask = self._dask = CLUSTER.connection()
             task = _run_task()
             for flight in flights:
                 code = self._code(flight)
                 if code is None:
                     continue
-                ship(dask, code)
+                CLUSTER.ship(dask, code)
                 flight.future = future = dask.submit(task, code.key, [w[1].event for w in flight.works],
                                                      key=flight.key, pure=False, retries=RETRIES)
                 future.add_done_callback(self._wake)
@@ -407,7 +284,7 @@ class DaskLane(Lane):
         cannot run: refused (pinned code changed, a file others may write) or failed to load."""
         hook = self.hook
         try:
-            _fn, _is_async, digest = self.engine.resolve(hook)  # trust checks, reload if changed
+            _fn, _is_async, digest = self.invoker.resolve(hook)  # trust checks, reload if changed
         except Exception as exc:  # noqa: BLE001 - journaled as the runs' outcome
             flight.outcome = failure(exc, hook.sha256)
             return None
@@ -426,10 +303,10 @@ class DaskLane(Lane):
                     self._lost("the workers did not have the hook's code", retry=0.1, say=False)
                 return
             final = got[0].worker if isinstance(got, list) and got else _worker_of(got)
-            lost = _lost_workers(flight.key, final)
+            lost = CLUSTER.lost_workers(flight.key, final)
             for index, (client, item, entry) in enumerate(flight.works):
                 for worker in lost:
-                    self.engine.record(self.hook, item, time.time(), 0.0, Outcome(
+                    self.invoker.record(self.hook, item, time.time(), 0.0, Outcome(
                         "lost", error=f"worker {worker} was lost mid-run; the item runs again"), worker=worker)
                 self._apply_one(client, item, entry, *self._outcome(flight, got, index))
             with self._cv:
@@ -445,14 +322,13 @@ class DaskLane(Lane):
                 sys.stdout.write(outcome.output)
         if outcome.status == "ok" and (wanted := requests(outcome.result)):
             try:
-                with depth.running(item.depth):
-                    _loop.call(perform(client, wanted))
+                perform_at(client, wanted, item.depth)
             except HooknbError as exc:
                 outcome = Outcome("error", outcome.result, f"a request it returned failed: {exc}",
                                   digest=outcome.digest, output=outcome.output)
-        self.engine.record(self.hook, item, ts, duration, outcome, worker=worker)
+        self.invoker.record(self.hook, item, ts, duration, outcome, worker=worker)
         if entry is not None:
-            self.engine.finish(entry)
+            self.invoker.finish(entry)
 
     def _outcome(self, flight: Flight, got: Any, index: int) -> tuple[Outcome, float, float, str | None]:
         """(outcome, start, duration, worker) of item ``index`` of a task: its reply, the error

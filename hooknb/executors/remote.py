@@ -12,7 +12,7 @@ in the process that received its item:
   printed (:mod:`hooknb.core.capture`, on the worker); that process journals both (as for every run),
   shows the output under the cell that created the hook, and performs the requests it holds, in
   item order, with the account that received the item, at the item's depth (the loop guard,
-  :mod:`hooknb.core.depth`, follows a chain through workers): a :class:`Publish` or a :class:`Retract`, or a list or
+  :mod:`hooknb.core.depth`, follows a chain through workers): a :class:`~hooknb.core.publishing.Publish` or a :class:`~hooknb.core.publishing.Retract`, or a list or
   tuple of them (see :func:`requests`).  A ``thread`` hook may return them too, so one hook
   runs unchanged on either executor.
 * Its code is shipped once per code digest, never per item (:class:`Code`, installed on every
@@ -37,52 +37,8 @@ from typing import Any
 from ..core.capture import Capture
 from ..errors import HookCreateError, HooknbError, RemoteError
 from ..xmpp.events import Event, Item
-from ..core.lanes import Outcome, failure
+from ..core.outcome import Outcome, failure
 from ..core.loading import CodeLoader, HookFn, ModuleLoader, file_function
-
-
-@dataclass(frozen=True, slots=True)
-class Publish:
-    """Returned by a hook: publish ``payload`` (an XML string) as item ``id`` (None: the server
-    chooses) on ``node`` of ``service`` (None: the account's own PEP service)."""
-
-    node: str
-    payload: str
-    id: str | None = None
-    service: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Retract:
-    """Returned by a hook: retract item ``id`` from ``node`` of ``service`` (None: the account's
-    own PEP service)."""
-
-    node: str
-    id: str
-    service: str | None = None
-
-
-REQUESTS = (Publish, Retract)
-
-
-def requests(value: Any) -> list[Publish | Retract]:
-    """The requests a hook's return value holds: itself if it is one, the items of a non-empty
-    list or tuple made only of them, else none."""
-    if isinstance(value, REQUESTS):
-        return [value]
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, REQUESTS) for v in value):
-        return list(value)
-    return []
-
-
-async def perform(client: Any, wanted: list[Publish | Retract]) -> None:
-    """Carry out ``wanted`` in order with ``client`` (on hooknb's loop); the first refusal
-    raises its :class:`~hooknb.errors.PubSubError`."""
-    for request in wanted:
-        if isinstance(request, Publish):
-            await client.apublish(request.node, request.payload, item_id=request.id, service=request.service)
-        else:
-            await client.aretract(request.node, request.id, service=request.service)
 
 
 class Offline:

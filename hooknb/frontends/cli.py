@@ -146,7 +146,7 @@ def _printable(value: Any) -> str:
 def _list(host: Host, args: argparse.Namespace) -> int:
     rows = commands.list_rows(host, jid(args))
     try:
-        host.store.check_trusted()
+        host.check_store()
     except TrustError as exc:  # listing runs nothing: say so, and list what is there
         print(f"hooknb: warning: {exc}", file=sys.stderr)
     if args.output == "json":
@@ -170,7 +170,7 @@ def _replay(host: Host, args: argparse.Namespace) -> int:
     account = _account(host, args)
     commands.connect_options(args, account)  # checked before asking for a password
     host.sync_store(split_jid(account).bare)  # the stored hooks, their code loaded (a trusted store only)
-    host.registry.require(args.hook)  # before asking for a password
+    host.hook(args.hook)  # before asking for a password
     client = commands.open_client(args, account, commands.password(args, account))
     echo, capture.echo = capture.echo, False  # each run's output is printed with it, below
     try:

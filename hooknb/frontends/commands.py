@@ -66,7 +66,7 @@ def replay(host: Host, args: argparse.Namespace, account: str | None, *, code: s
     spec = HookSpec.make(jid, service, node, "python_code", code, timeout=args.timeout,
                          publishers=frozenset(split_jid(p).bare for p in args.publishers),
                          name=f"%%hook:{service}:{node}")
-    return host.replay(host.engine.trial(spec), last=args.last, since=args.since, client=client, cell=cell)
+    return host.replay(host.trial(spec), last=args.last, since=args.since, client=client, cell=cell)
 
 
 def enable(host: Host, hook_id: str, account: str | None, enabled: bool) -> str:
@@ -80,7 +80,7 @@ def output(host: Host, hook_id: str, last: int = 5) -> list[str]:
     """What the ``last`` newest runs of a hook that printed something printed, each under a line
     naming the run (from the runs journal: replays and runs of hooks deleted since included)."""
     runs = [r for r in host.runs.snapshot() if r.hook_id == hook_id]
-    if not runs and hook_id not in host.registry:
+    if not runs and hook_id not in {h.id for h in host.hooks(stored=False)}:
         raise HooknbError(f"no hook with id {hook_id!r}, and no run of one in the runs journal")
     printed = [r for r in runs if r.output][-last:]
     if not printed:

@@ -232,7 +232,7 @@ def add_journal(sub: Any, name: str, what: str) -> argparse.ArgumentParser:
     return p
 
 
-#: Which account a command acts on without --jid (:mod:`hooknb.frontends.accounts`): in the magics, and on
+#: Which account a command acts on without --jid (:mod:`hooknb.accounts`): in the magics, and on
 #: the command line (where the command's own process has connected nothing before).
 JID_DEFAULT = "$HOOKNB_JID, else the account connected last, else the only one with hooks in the store"
 CLI_JID_DEFAULT = "$HOOKNB_JID, else the only account with hooks in the store"

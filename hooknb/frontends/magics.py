@@ -146,7 +146,7 @@ class HookMagics(Magics):
         return grammar.jid(args) or self.default_account or None
 
     def _account(self, args: argparse.Namespace) -> str:
-        """The account a magic acts on: the one it names, else the default (:mod:`hooknb.frontends.accounts`)."""
+        """The account a magic acts on: the one it names, else the default (:mod:`hooknb.accounts`)."""
         return self.host.account(self._named(args))
 
     def _shown(self, args: argparse.Namespace) -> str | None:
@@ -235,7 +235,7 @@ class HookMagics(Magics):
         self._say(client.jid, *commands.node(client, args))
 
     def _replay(self, args: argparse.Namespace, code: str | None = None) -> Any:
-        from . import frames
+        from .. import frames
         from ..storage.journal import Run
 
         runs = commands.replay(self.host, args, self._named(args), code=code, cell=capture.cell())
@@ -327,7 +327,7 @@ class HookMagics(Magics):
 
     def _known_nodes(self) -> list[str]:
         host = self.host
-        nodes = {h.node for h in host.registry.all()} | {e.node for e in host.events.snapshot(last=1000)}
+        nodes = {h.node for h in host.hooks(stored=False)} | {e.node for e in host.events.snapshot(last=1000)}
         return sorted(nodes | set(WELL_KNOWN_NODES))
 
 

@@ -50,7 +50,6 @@ from types import FrameType
 from typing import Any, TextIO
 
 from ..core import capture
-from ..xmpp import loop as _loop
 from ..xmpp.connection import ConnectOptions, split_jid
 from ..errors import HooknbError
 from ..xmpp.events import Event
@@ -171,7 +170,7 @@ class Runner:
         except HooknbError as exc:  # e.g. the store locked for long: try again next time
             self.log.write("error", error=str(exc))
             return
-        current = {h.id: h for h in self.host.registry.all(self.account) if h.persistent}
+        current = {h.id: h for h in self.host.hooks(self.account, stored=False) if h.persistent}
         for hook_id in current.keys() - self.known.keys():
             self.log.hook("hook-loaded" if initial else "hook-added", current[hook_id])
         for hook_id in self.known.keys() - current.keys():
@@ -210,13 +209,13 @@ class Runner:
             if since is not None and logged is None:
                 self.stalled[hook.id] = since
                 self.log.write("stalled", ts=since, hook=hook.id, service=hook.service, node=hook.node,
-                               waiting=self.host.engine.waiting(hook.id),
+                               waiting=self.host.waiting(hook.id),
                                error=f"its runs past the {hook.timeout:g} s timeout have not returned and "
                                      "hold every thread it may have: its items wait until one returns")
             elif since is None and logged is not None:
                 del self.stalled[hook.id]
                 self.log.write("recovered", hook=hook.id, service=hook.service, node=hook.node,
-                               waiting=self.host.engine.waiting(hook.id),
+                               waiting=self.host.waiting(hook.id),
                                stalled_for=round(time.time() - logged, 3))
 
     def _log_state(self) -> None:
@@ -227,14 +226,15 @@ class Runner:
                 self.log.write("state", account=self.account, state=state,
                                error=client.last_error if client is not None else None)
             self.state = state
-        if client is not None and client.handler.active != self.held:
-            self.held = client.handler.active
-            self.log.write("lease", account=self.account, held=self.held, by=client.handler.describe_lease())
-        if self.host.inbox.status != self.store_error:
-            self.store_error = self.host.inbox.status
+        if client is not None and self.host.runs_here(self.account) != self.held:
+            self.held = self.host.runs_here(self.account)
+            self.log.write("lease", account=self.account, held=self.held, by=self.host.lease_holder(self.account))
+        error, notice = self.host.store_state()
+        if error != self.store_error:
+            self.store_error = error
             self.log.write("store", error=self.store_error or "the store can be written again")
-        if self.host.store.notice != self.store_notice:
-            self.store_notice = self.host.store.notice
+        if notice != self.store_notice:
+            self.store_notice = notice
             self.log.write("store", error=self.store_notice)
         for gap in self.gaps[:]:
             self.gaps.remove(gap)
@@ -246,11 +246,11 @@ class Runner:
         self.gaps.extend(e for e in events if e.kind == "gap")
 
     def _pending(self) -> int:
-        return self.host.engine.pending()
+        return self.host.pending()
 
     def _settle(self, deadline: float) -> bool:
         """Wait until no run is queued or running, logging runs meanwhile; False if given up."""
-        while not _loop.call(self.host.engine.idle(TICK)):
+        while not self.host.idle(TICK):
             self._log_runs()
             if len(self.signals) > 1 or time.monotonic() >= deadline:
                 return False
@@ -258,20 +258,15 @@ class Runner:
 
     def _stop(self) -> int:
         self.log.write("stopping", signal=self.signals[0], pending=self._pending())
-        client = self.host.clients.get(self.account)
-        if client is not None:
-            _loop.call(_on_loop(client.handler.stop_intake))
+        self.host.stop_intake(self.account)
         self._settle(time.monotonic() + self.grace)
-        self.host.engine.stop_lanes(self.account)  # what is still queued stays pending
+        self.host.stop_lanes(self.account)  # what is still queued stays pending
         self._settle(time.monotonic() + IN_FLIGHT_WAIT)
         unfinished = self._pending()
         self.host.disconnect(self.account)
-        self.host.inbox.flush()
+        self.host.flush()
         self._log_runs()
-        left = len(self.host.store.pending(self.account))
+        left = self.host.pending_entries(self.account)
         self.log.write("stopped", account=self.account, runs=self.count, unfinished=unfinished, pending=left)
         return 0 if not unfinished else 1
 
-
-async def _on_loop(fn: Any) -> Any:
-    return fn()

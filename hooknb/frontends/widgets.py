@@ -31,7 +31,7 @@ import ipywidgets as widgets
 from tabulate import tabulate
 
 from ..xmpp import loop as _loop
-from ..executors.dask_lane import dashboard_link
+from ..executors.dask_cluster import dashboard_link
 from ..errors import HooknbError
 from ..xmpp.events import Event
 from ..host import Host
@@ -298,9 +298,9 @@ class HookManager(LiveBox):
 
     def version(self) -> Hashable:
         return tuple((h.id, h.runs, h.failures, h.skipped, h.last_error, h.load_error, h.persistent,
-                      h.publisher_check, h.code_changed, h.status, self.host.engine.waiting(h.id),
+                      h.publisher_check, h.code_changed, h.status, self.host.waiting(h.id),
                       h.stats.last_output)
-                     for h in self.host.registry.all(self.account)) + (dashboard_link(),)
+                     for h in self.host.hooks(self.account, stored=False)) + (dashboard_link(),)
 
     def content(self) -> tuple[str, list[tuple[str, tuple[Any, ...]]]]:
         """A summary line and one (hook id, cells) row per hook."""

@@ -7,7 +7,7 @@ dropped.  A record's weight is an estimate of the memory it holds: the record an
 cut, followed by its full length and SHA-256 (:func:`cut`): an event's payload of a megabyte is
 journaled as its first 64 KiB, while the hooks received it whole.  Appends come from the
 event-loop thread and the hooks' threads, snapshots from the notebook's, so all take a lock.
-Their DataFrames are built by :mod:`hooknb.frontends.frames`.
+Their DataFrames are built by :mod:`hooknb.frames`.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import donelog, trust
+from . import trust
 from ..errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -312,10 +312,9 @@ class Store:
         return seqs
 
     def pending(self, account: str) -> list[tuple]:
-        """The inbox rows of ``account`` whose run has not ended, oldest first: (seq, then the
-        :data:`INBOX_COLUMNS`), read once the done logs beside the store are folded into it
-        (:func:`hooknb.storage.donelog.fold`)."""
-        donelog.fold(self)
+        """The inbox entries of ``account`` not done yet, oldest first (seq, then
+        :data:`INBOX_COLUMNS`), as the store has them: done marks still in a done log are not
+        in it yet (:meth:`hooknb.core.inbox.Inbox.pending` folds them first)."""
         return self._query(f"SELECT seq, {INBOX_COLUMNS} FROM inbox WHERE account = ? AND done IS NULL"
                            " ORDER BY seq", (account,))
 

@@ -11,8 +11,8 @@ from dataclasses import fields
 import pandas as pd
 
 from hooknb.xmpp.events import Event
-from hooknb.frontends.frames import CATEGORICAL
-from hooknb.frontends.frames import records as frame
+from hooknb.frames import CATEGORICAL
+from hooknb.frames import records as frame
 from hooknb.storage.journal import Journal, Run
 
 

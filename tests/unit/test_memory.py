@@ -20,7 +20,6 @@ from hooknb.xmpp.events import Event
 from hooknb.core.hooks import HookSpec
 from hooknb.core.inbox import Entry, Inbox, digest
 from hooknb.storage.journal import FIELD_MAX, Journal, Run, cut
-from hooknb.core.session import Session
 from hooknb.storage.store import Store
 from processes import wait_until
 from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, on_loop
@@ -40,7 +39,7 @@ def sha256(text: str) -> str:
 
 @pytest.fixture
 def session(host):
-    session = Session(host.engine, host.positions, host.holder)
+    session = host.new_session()
     client = FakeClient()
     _loop.call(session.prepare_session(client))
     _loop.call(session.session_started(client, False))

@@ -11,7 +11,7 @@ import sys
 import keyring
 import pytest
 
-from hooknb.frontends import accounts
+from hooknb import accounts
 
 from hooknb.xmpp import passwords
 from hooknb.errors import GrammarError, HooknbError, KeyringError

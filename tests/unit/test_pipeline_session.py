@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from hooknb.xmpp import loop as _loop
+from hooknb.core import catchup, lease
 from hooknb.core import session as session_module
 from hooknb.errors import HooknbError
 from hooknb.core.hooks import HookSpec
-from hooknb.core.session import Session
 from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
 
 
@@ -18,7 +18,7 @@ from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
 def host(tmp_path):
     host = make_host(tmp_path)
     sessions = []
-    host.session = lambda: sessions.append(Session(host.engine, host.positions, host.holder)) or sessions[-1]
+    host.session = lambda: sessions.append(host.new_session()) or sessions[-1]
     yield host
     for session in sessions:
         _loop.call(session.close())
@@ -123,7 +123,7 @@ def test_a_node_seen_empty_that_is_now_full_is_a_gap(host):
 def test_only_the_lease_holder_runs_persistent_hooks_and_a_take_over_moves_them(host, tmp_path):
     persistent_hook(host)
     other = make_host(tmp_path)  # another process on the same store
-    first, second = host.session(), Session(other.engine, other.positions, other.holder)
+    first, second = host.session(), other.new_session()
     client, other_client = FakeClient(), FakeClient()
     start(first, client)
     start(second, other_client)
@@ -233,7 +233,7 @@ def test_a_catch_up_asks_for_the_next_nodes_items_while_it_takes_in_those_before
     monkeypatch.setattr(session, "accept", lambda c, events, skip=frozenset():
                         steps.append(f"take {events[0].node}") or accept(c, events, skip))
     start(session, client)
-    assert steps[:session_module.PREFETCH + 2] == [f"fetch n{i}" for i in range(session_module.PREFETCH + 1)] + ["take n0"]
+    assert steps[:catchup.PREFETCH + 2] == [f"fetch n{i}" for i in range(catchup.PREFETCH + 1)] + ["take n0"]
     assert [s for s in steps if s.startswith("take")] == [f"take {node}" for node in nodes]  # in node order
     assert host.wait_runs(14, 5)
     assert sorted(ran(host)) == sorted(f"{node}-{i}" for node in nodes for i in "bc")
@@ -298,7 +298,7 @@ def test_a_lease_lost_at_a_reconnection_and_taken_back_queues_what_is_pending_ag
     spec = persistent_hook(host)
     session, client = host.session(), FakeClient()
     start(session, client)
-    host.store.acquire_lease(ACCOUNT, "another process", session_module.LEASE_TTL, force=True)
+    host.store.acquire_lease(ACCOUNT, "another process", lease.LEASE_TTL, force=True)
     from hooknb.core.inbox import Entry
     host.store.write_batch([Entry(spec.id, event("n", "left by the other")).row()])  # it died
     start(session, client, reconnected=True)  # the lease is the other's now: nothing runs here

@@ -14,10 +14,9 @@ from hooknb.xmpp import loop as _loop
 from hooknb.xmpp.client import Client
 from hooknb.errors import PubSubError
 from hooknb.core.hooks import PUBLISHER_NAMED, PUBLISHER_PENDING, PUBLISHER_UNKNOWN, HookSpec
-from hooknb.core.session import Session
 from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, on_loop
 
-publishers_named = Session.publishers_named
+from hooknb.core.nodes import publishers_named
 from hooknb.frontends.runner import RunLog, Runner
 
 BOB, CAROL = "bob@localhost", "carol@localhost"

@@ -15,6 +15,7 @@ import pytest
 
 import hooknb
 from hooknb.core import hooks
+from hooknb.core import publishing
 from hooknb.executors import remote
 from hooknb.errors import HookCreateError, PubSubError
 from hooknb.core.hooks import HookSpec
@@ -31,9 +32,9 @@ def shipped(type_: str, arg: str, source: bytes | None = None, **options) -> str
 
 def test_requests_are_a_publish_a_retract_or_a_list_of_only_them():
     p, r = hooknb.Publish("out", "<x/>", id="1"), hooknb.Retract("out", "1")
-    assert remote.requests(p) == [p] and remote.requests((p, r)) == [p, r]
-    assert remote.requests([p, "text"]) == [] and remote.requests([]) == [] and remote.requests(None) == []
-    assert remote.requests(["a"]) == []
+    assert publishing.requests(p) == [p] and publishing.requests((p, r)) == [p, r]
+    assert publishing.requests([p, "text"]) == [] and publishing.requests([]) == [] and publishing.requests(None) == []
+    assert publishing.requests(["a"]) == []
 
 
 def test_a_remote_hook_gets_the_item_and_offline_host_and_client():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from unit.fakes import event
 
-from hooknb.frontends import views
+from hooknb.xmpp import views
 
 POST = """<entry xmlns="http://www.w3.org/2005/Atom">
   <title> Hello </title>

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..errors import HooknbError
+from .errors import HooknbError
 
 ENV = "HOOKNB_JID"
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..xmpp.events import Event
-from ..core.hooks import SUMMARY_FIELDS
+from .xmpp.events import Event
+from .core.hooks import SUMMARY_FIELDS
 
 #: Columns turned into categoricals when they appear in a record type.
 CATEGORICAL = frozenset({"account", "service", "node", "kind", "status", "type", "hook_id"})
@@ -101,8 +101,8 @@ def accounts(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 def events(rows: list[Event], typed: bool = False) -> pd.DataFrame:
     """Events (``received`` in UTC); ``typed``: known payloads add typed columns (see
-    :mod:`hooknb.frontends.views`)."""
-    from . import views
+    :mod:`hooknb.xmpp.views`)."""
+    from .xmpp import views
 
     df = records(rows, Event, {"ts": "received"})
     return expand(df, [views.extract(e.payload) for e in rows]) if typed else df

@@ -1,0 +1,98 @@
+"""The catch-up: what was published on hooked nodes while a session was away, accepted in order,
+and the gaps where items may have been lost (:class:`CatchUp`, a part of
+:class:`~hooknb.core.session.Session`).
+
+Each hooked node's items are fetched and those after the node's stored position are accepted,
+node after node (the next ``PREFETCH`` nodes' items asked for meanwhile, so that the server
+prepares them while the items before are written and queued).  A node that no longer holds the
+last item seen, or that is full when it was seen empty, is a **gap**: recorded in the store, the
+events journal (kind ``gap``), the log and the client's ``last_error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import deque
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
+
+from ..errors import HooknbError
+from ..xmpp.events import Event
+from .inbox import digest
+from .nodes import capacity
+from .positions import Mark, NodeKey
+
+if TYPE_CHECKING:
+    from ..xmpp.client import Client
+
+log = logging.getLogger(__name__)
+PREFETCH = 4  # nodes whose items are asked for while a catch-up takes in those before
+
+
+class CatchUp:
+    """The catch-up part of a session (its state: ``_marks``, ``_late``, ``positions``, ``gaps``)."""
+
+    async def _catch_up(self, client: Client) -> None:
+        """Fetch what was published on hooked nodes while away and accept what was missed, node
+        after node; the next ``PREFETCH`` nodes' items are asked for meanwhile, so that the
+        server prepares them while the items before are written and queued."""
+        marks, self._marks = self._marks, {}
+        late, self._late = self._late, {}
+        keys = iter([(client.jid, service, node)
+                     for service, node in sorted(self.registry.nodes(client.jid) - self.waiting)])
+        ahead: deque[tuple[NodeKey, asyncio.Future]] = deque()
+        try:
+            while True:
+                for key in itertools.islice(keys, PREFETCH + 1 - len(ahead)):
+                    ahead.append((key, asyncio.ensure_future(client.aget_items(key[2], key[1]))))
+                if not ahead:
+                    return
+                key, items = ahead.popleft()
+                await self._catch_up_node(client, key, marks.get(key), late.get(key, frozenset()), items)
+        finally:
+            for _key, items in ahead:  # the catch-up ended early (the session did, or it failed)
+                if not items.cancel() and not items.cancelled():
+                    items.exception()  # a fetch that failed meanwhile: nothing more to report
+
+    async def _catch_up_node(self, client: Client, key: NodeKey, mark: Mark | None,
+                             late: frozenset[str] = frozenset(), fetch: Awaitable[list[Event]] | None = None) -> None:
+        """Accept what a node holds after the item ``mark`` names (("", ""): all of it; None:
+        nothing, the node is only looked at for the first time and its position noted) for its
+        hooks but the ``late`` ones (see :meth:`_read_marks`), which start after it; ``fetch``:
+        its items, asked for already."""
+        _account, service, node = key
+        try:
+            items = await (fetch or client.aget_items(node, service))
+        except HooknbError:
+            return
+        ids = [e.item_id for e in items]
+        if mark is None:  # first look at this node: remember where it stands
+            self._write_position(self.positions.remember(key, items), self._persistent(client, service, node))
+            return
+        last, version = mark
+        if last in ids:  # the item after it; or it, if it was republished since
+            at = ids.index(last)
+            missed = items[at + (1 if digest(items[at]) == version or not version else 0):]
+        else:  # "" marks a node seen empty
+            missed = items
+            if last or (items and len(items) >= await capacity(client, service, node)):
+                await self._gap(client, service, node, last, len(items))
+        if missed:
+            self.accept(client, missed, late)
+        if late:  # noted again now: the late hooks are followed from here on
+            self._write_position(self.positions.remember(key, items), True)
+
+    async def _gap(self, client: Client, service: str, node: str, last: str, held: int) -> None:
+        """Record that items published while away may be lost: in the store, the events journal
+        (kind ``gap``), the log and the client's ``last_error``."""
+        self.gaps += 1
+        seen = f"item {last!r} is no longer held" if last else f"it was empty and now holds {held} items, all it keeps"
+        client.last_error = f"gap on {service} node {node!r}: {seen}; items published while away may be lost"
+        log.warning("%s: %s", client.jid, client.last_error)
+        self.events.append(Event(client.jid, service, node, "gap", last or None, None, None))
+        try:
+            await asyncio.to_thread(self._store().add_gap, client.jid, service, node, last, held)
+        except HooknbError as exc:
+            log.error("%s: the gap could not be recorded in the store: %s", client.jid, exc)
