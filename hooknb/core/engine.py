@@ -45,16 +45,18 @@ from typing import TYPE_CHECKING, Any
 from . import depth
 from ..xmpp import loop as _loop
 from . import policy
-from ..errors import HooknbError, PubSubError, Veto, VetoError
+from ..errors import HooknbError
 from ..xmpp.events import Event, Item
 from .hooks import Hook, HookSpec, Registry
 from .inbox import Entry, Inbox, Position, digest
 from ..storage.journal import Journal, Run
 from .invoke import Invoker
+from . import lanes
 from .lanes import Lane, TaskLane, ThreadLane
+from .spill import Spill
 from .outcome import Outcome
 from .loading import Loader, make_loader
-from .phases import operation_item
+from .phases import around, operation_item
 from .stalls import Stalls
 
 if TYPE_CHECKING:
@@ -88,6 +90,8 @@ class Engine:
         self.active = active
         self._watchdog: asyncio.Task | None = None
         self.stalls = Stalls(store)
+        #: Persistent entries waiting in the store for room in their lane.
+        self.spill = Spill(self.inbox, lambda: lanes.QUEUE_MAX)
         #: The items published from hooks' runs, with their depth (the loop guard).
         self.depths = depth.Depths()
 
@@ -218,6 +222,7 @@ class Engine:
     def drop_lane(self, hook_id: str) -> None:
         """Stop a deleted hook's lane (items not started yet are discarded)."""
         lane = self.lanes.pop(hook_id, None)
+        _loop.get_loop().call_soon_threadsafe(self.spill.forget, [hook_id])
         if lane is not None:
             _loop.get_loop().call_soon_threadsafe(lane.close)
 
@@ -261,12 +266,15 @@ class Engine:
         offers: dict[str, list[tuple[Item, Entry]]] = {}
         for entry in entries:
             if entry.event.account in self.active:
-                offers.setdefault(entry.hook_id, []).append((Item(entry.event, depth=self.depths.of(entry.event)),
-                                                             entry))
+                offers.setdefault(entry.hook_id, []).append((self._item(entry), entry))
         for hook_id, work in offers.items():
             hook = self.registry.get(hook_id)
             if hook is not None:
                 self.offer(hook, client, work)
+
+    def _item(self, entry: Entry) -> Item:
+        """The item of a persistent hook's entry, at the depth its event was published from."""
+        return Item(entry.event, depth=self.depths.of(entry.event))
 
     def _published_by_allowed(self, hook: Hook, item: Item) -> bool:
         """Whether the publisher the service states for ``item`` is in the hook's ``--from``
@@ -323,16 +331,27 @@ class Engine:
                 self.invoker.note(hook, item, self.invoker.too_deep(hook, item), entry)  # not to run later either
                 continue
             queued.append((item, entry))
+        if hook.id in self.spill:  # its entries wait in the store for room (see hooknb.core.spill)
+            fresh = [(item, entry) for item, entry in queued if entry is None]
+            for _ in range(len(queued) - len(fresh)):
+                self.spill.skip(hook.id)
+            queued = fresh
         for item, entry in queued[lane.offer(client, queued):]:
-            self.invoker.note(hook, item, Outcome("dropped", error=f"queue full ({lane.pending()} items waiting)"
-                                + ("; it stays pending in the inbox" if entry is not None else "")))
+            if entry is not None:
+                self.spill.start(hook.id, client, entry)  # it waits in the store, and so do the next ones
+                self.spill.skip(hook.id)
+            else:
+                self.invoker.note(hook, item, Outcome("dropped", error=f"queue full ({lane.pending()} items waiting)"))
 
     def stop_lanes(self, account: str) -> None:
         """Take no more items for the account's persistent hooks; runs in progress end."""
+        stopped = set()
         for hook in self.registry.all(account):
             lane = self.lanes.get(hook.id)
             if hook.persistent and lane is not None:
                 lane.stop()
+                stopped.add(hook.id)
+        self.spill.forget(stopped)
 
     # ---------------------------------------------------------------- before / after phases
     async def intercept(self, client: Client, op: Operation, send: Send) -> Any:
@@ -346,31 +365,7 @@ class Engine:
         befores, afters = ([h for h in hooks if not h.disabled] for hooks in (befores, afters))
         if not befores and not afters:
             return await send(op)
-        for hook in befores:
-            outcome, _run = await self.invoker.call_inline(hook, client, operation_item(client.jid, op, level))
-            if isinstance(outcome.exc, Veto):
-                raise VetoError(f"{op.op} to node {op.node!r} vetoed by before hook {hook.id}: "
-                                f"{outcome.exc.reason}")
-            if outcome.status != "ok":
-                raise HooknbError(f"{op.op} to node {op.node!r} not sent: before hook {hook.id} "
-                                  f"failed ({outcome.error})")
-            if outcome.result is not None:
-                op.hook_data[hook.id] = outcome.result
-        failed: PubSubError | None = None
-        result = None
-        try:
-            result = await send(op)
-        except PubSubError as exc:
-            failed = exc
-        for hook in afters:
-            item = operation_item(client.jid, op, level)
-            item.outcome = failed.condition if failed else "ok"
-            item.error = str(failed) if failed else None
-            item.result = result
-            await self.invoker.call_inline(hook, client, item)
-        if failed is not None:
-            raise failed
-        return result
+        return await around(self.invoker, befores, afters, client, op, send, level)
 
     # ---------------------------------------------------------------- timeouts, idleness
     def _ensure_watchdog(self) -> None:
@@ -390,6 +385,8 @@ class Engine:
                         self.invoker.note(lane.hook, item, Outcome("timeout", error=error, digest=lane.hook.sha256),
                                           entry, ts, lane.hook.timeout)
                     self.stalls.check(lane)
+            if self.spill:
+                self.spill.refill(self.lanes, self._item)
 
     def pending(self, hook_id: str | None = None) -> int:
         """Items waiting or running for a hook (every hook when None)."""

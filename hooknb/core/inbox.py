@@ -150,13 +150,14 @@ class Inbox:
             self._wake()
         return True
 
-    def pending(self, account: str) -> list[tuple]:
-        """The entries of ``account`` not done yet, oldest first, as rows (seq, then
-        :data:`~hooknb.storage.store.INBOX_COLUMNS`): every done log beside the store is folded
-        first, so that a run whose end was marked is never among them (any thread but the loop)."""
+    def pending(self, account: str, hook_id: str | None = None, first: int = 0, limit: int = -1) -> list[tuple]:
+        """The entries of ``account`` (of one hook, from seq ``first``, at most ``limit``) not done
+        yet, oldest first, as rows (seq, then :data:`~hooknb.storage.store.INBOX_COLUMNS`): every
+        done log beside the store is folded first, so that a run whose end was marked is never
+        among them (any thread but the loop)."""
         store = self._store()
         donelog.fold(store)
-        return store.pending(account)
+        return store.pending(account, hook_id, first, limit)
 
     @property
     def busy(self) -> bool:
@@ -230,7 +231,10 @@ class Inbox:
                 seqs = self._store().write_batch(
                     [e.row() for b in batches for e in b.entries],
                     _latest(p for b in batches for p in b.positions), [(s, w) for s, w, _ in dones])
-            except HooknbError as exc:
+            except Exception as exc:  # noqa: BLE001 - the thread lives on: the batch waits and is retried
+                if not isinstance(exc, HooknbError):
+                    log.exception("persistent hooks: writing a batch failed unexpectedly")
+                    exc = HooknbError(f"writing to the store failed: {type(exc).__name__}: {exc}")
                 self._failed(exc)
                 for _seq, _when, future in dones:  # kept in memory: the caller need not wait
                     if future is not None and not future.done():

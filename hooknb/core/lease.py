@@ -2,7 +2,9 @@
 
 A lease row in the store names its holder; the holder renews it every ``LEASE_BEAT`` seconds and
 a lease older than ``LEASE_TTL`` is free, so when the holder dies another process takes it within
-``LEASE_TTL + LEASE_BEAT`` seconds.  The set of accounts this process runs (``active``, read by
+``LEASE_TTL + STANDBY_POLL`` seconds; a holder that ends cleanly (``host.close()``, the
+interpreter's exit, a kernel shut down or restarted, SIGTERM of ``hooknb run``) releases it, and a
+standby takes it within ``STANDBY_POLL`` seconds.  The set of accounts this process runs (``active``, read by
 the engine's dispatch) has one writer: the :class:`Lease` of each account's session.
 """
 
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
 
 LEASE_TTL = 6.0
 LEASE_BEAT = 2.0
+STANDBY_POLL = 0.25  # seconds between a standby's looks at a lease held elsewhere
 
 
 class Lease:

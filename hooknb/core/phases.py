@@ -11,16 +11,24 @@ Seed 003's 'B' and 'A' hooks, for PubSub:
   error condition (``"forbidden"``, ``"item-not-found"``...), ``item.error`` the message.
   They cannot change the outcome; their own failures are journaled and ignored.
 
-The engine runs them (:meth:`hooknb.core.engine.Engine.intercept`); this module holds what they see.
+The engine finds them (:meth:`hooknb.core.engine.Engine.intercept`); :func:`around` runs them around
+the operation, and :class:`OperationItem` is what they see.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..xmpp.events import Event, Item, serialise
+from ..errors import HooknbError, PubSubError, Veto, VetoError
 from ..xmpp.operations import Operation, parse_payload
+
+if TYPE_CHECKING:
+    from ..xmpp.client import Client
+    from ..xmpp.operations import Send
+    from .hooks import Hook
+    from .invoke import Invoker
 
 
 class OperationItem(Item):
@@ -64,3 +72,35 @@ def operation_item(account: str, op: Operation, depth: int = 0) -> OperationItem
     """The item a before/after hook receives for ``op``, performed by ``account`` at ``depth``
     (see :mod:`hooknb.core.depth`)."""
     return OperationItem(Event(account, op.service, op.node, op.op, op.item_id, account, None), op, depth)
+
+
+async def around(invoker: Invoker, befores: list[Hook], afters: list[Hook], client: Client, op: Operation,
+                 send: Send, level: int) -> Any:
+    """Run the ``befores`` (any may veto or fail: nothing is sent), send, then run the ``afters``
+    with the outcome; the operation's result, or its refusal raised (``level``: the depth of the
+    run that made the operation, see :mod:`hooknb.core.depth`)."""
+    for hook in befores:
+        outcome, _run = await invoker.call_inline(hook, client, operation_item(client.jid, op, level))
+        if isinstance(outcome.exc, Veto):
+            raise VetoError(f"{op.op} to node {op.node!r} vetoed by before hook {hook.id}: "
+                            f"{outcome.exc.reason}")
+        if outcome.status != "ok":
+            raise HooknbError(f"{op.op} to node {op.node!r} not sent: before hook {hook.id} "
+                              f"failed ({outcome.error})")
+        if outcome.result is not None:
+            op.hook_data[hook.id] = outcome.result
+    failed: PubSubError | None = None
+    result = None
+    try:
+        result = await send(op)
+    except PubSubError as exc:
+        failed = exc
+    for hook in afters:
+        item = operation_item(client.jid, op, level)
+        item.outcome = failed.condition if failed else "ok"
+        item.error = str(failed) if failed else None
+        item.result = result
+        await invoker.call_inline(hook, client, item)
+    if failed is not None:
+        raise failed
+    return result

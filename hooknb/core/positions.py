@@ -86,6 +86,14 @@ class Positions:
                   if self._registry.lookup(account, service, node)}
         self._seen = {key: mark for key, mark in self._seen.items() if key in hooked}
 
+    def reset(self, key: NodeKey, mark: Mark | None) -> None:
+        """Take ``mark`` as the last item seen on a node (None: never looked at), whatever was
+        seen since (what a process saw while another one ran the node's persistent hooks)."""
+        if mark is None:
+            self._seen.pop(key, None)
+        else:
+            self._seen[key] = mark
+
     def remember(self, key: NodeKey, items: list[Event]) -> Position:
         """Note a node's newest item ("" when it is empty); returns the position."""
         self._seen[key] = (items[-1].item_id or "", digest(items[-1])) if items else ("", "")

@@ -22,9 +22,11 @@ item it holds (all published since it appeared) is run, in order, before the liv
 arrived meanwhile.
 
 **One runner per account**: a lease in the store decides which process runs an account's
-persistent hooks.  The holder renews it every ``LEASE_BEAT`` seconds; a lease older than
-``LEASE_TTL`` is free, so when the holder dies another process takes it within
-``LEASE_TTL + LEASE_BEAT`` seconds and catches up.  The others still see events and run their
+persistent hooks (:mod:`hooknb.core.lease`): a holder that ends cleanly releases it and a
+standby takes it within a second; when the holder dies another process takes it within
+``LEASE_TTL + STANDBY_POLL`` seconds.  Whenever this process takes it (at start, after waiting
+out a dead holder, by :meth:`Session.take_over`, back after a reconnection), every pending inbox
+entry is queued and every hooked node caught up from the store's positions.  The others still see events and run their
 temporary hooks; :meth:`Session.take_over` takes the lease explicitly.
 """
 
@@ -42,7 +44,7 @@ from ..storage.journal import Journal
 from ..xmpp.events import Event
 from ..xmpp.operations import ClientHandler, Operation, Send
 from .inbox import Entry, Inbox, Position
-from .lease import LEASE_BEAT, Lease
+from .lease import LEASE_BEAT, STANDBY_POLL, Lease
 from .catchup import CatchUp
 from .nodes import node_missing, publishers_named
 from .positions import Mark, NodeKey, Positions
@@ -167,7 +169,21 @@ class Session(CatchUp, ClientHandler):
                 (live if held is None else held).append(event)
             events = live
         if events:
+            self._accept_each_if_need_be(client, events)
+
+    def _accept_each_if_need_be(self, client: Client, events: list[Event]) -> None:
+        """Accept live events together; if that fails (a bug, a store that raises where it should
+        not), one by one, so that a bad event costs itself only, logged with its node and item."""
+        try:
             self.accept(client, events)
+        except Exception:  # noqa: BLE001 - the others of the read go on
+            if len(events) == 1:
+                event = events[0]
+                log.exception("%s: event %s of %s node %r (item %r) could not be taken in", client.jid,
+                              event.kind, event.service, event.node, event.item_id)
+                return
+            for event in events:
+                self._accept_each_if_need_be(client, [event])
 
     async def intercept(self, client: Client, op: Operation, send: Send) -> Any:
         """Publishes and retracts go through the engine's before/after hooks."""
@@ -217,6 +233,9 @@ class Session(CatchUp, ClientHandler):
             found = await asyncio.to_thread(lambda: {key: noted(*key) for key in stored})
             for key, row in found.items():
                 marks[key] = row[:2] if row else None
+                # What this process saw of the node while another one ran its hooks is no
+                # position of ours: the catch-up starts from the store's, the newest item included
+                self.positions.reset(key, marks[key])
                 late = frozenset(h.id for h in stored[key] if row and h.created > row[2])
                 if late:
                     self._late[key] = late
@@ -377,16 +396,24 @@ class Session(CatchUp, ClientHandler):
     async def _take_lease(self, force: bool, want: bool = False) -> bool:
         """Take or renew the account's lease if this process has persistent hooks of the account
         to run (or ``want``s to: it is making one; or ``force``); True if it holds it now."""
-        take = force or want or self.active or any(h.persistent for h in self.registry.all(self.account))
-        mine = await self.lease.take(force, take)
+        was_active = self.active
+        mine = await self.lease.take(force, force or want or was_active or self._has_persistent())
         if not mine:
             self._pending_queued = False  # what is pending is queued again when the lease comes back
+            if was_active:  # wherever it is noticed (a beat, a reconnection): the new holder runs them
+                log.warning("%s: the persistent hooks are now run by %s", self.account, self.describe_lease())
+                self.engine.stop_lanes(self.account)
         return mine
+
+    def _has_persistent(self) -> bool:
+        return any(h.persistent for h in self.registry.all(self.account))
 
     async def _keep_lease(self, client: Client) -> None:
         """Renew the lease while holding it; take it when its holder stops renewing."""
         while client.state != "disconnected":
-            await asyncio.sleep(LEASE_BEAT)
+            # a standby looks often (a read of one row), so that a holder's clean release is
+            # taken at once; the holder renews every LEASE_BEAT
+            await asyncio.sleep(LEASE_BEAT if self.active or not self._has_persistent() else STANDBY_POLL)
             if client.state != "connected" or self._held is not None:
                 continue
             was_active = self.active
@@ -398,9 +425,6 @@ class Session(CatchUp, ClientHandler):
             if self.active and not was_active:
                 log.warning("%s: this process now runs the persistent hooks", client.jid)
                 await self._activate(client)
-            elif was_active and not self.active:
-                log.warning("%s: the persistent hooks are now run by %s", client.jid, self.describe_lease())
-                self.engine.stop_lanes(client.jid)
 
     async def want_lease(self, client: Client) -> None:
         """A persistent hook is being made here: run the account's persistent hooks here unless

@@ -311,12 +311,14 @@ class Store:
             _mark_done(db, list(done))
         return seqs
 
-    def pending(self, account: str) -> list[tuple]:
-        """The inbox entries of ``account`` not done yet, oldest first (seq, then
-        :data:`INBOX_COLUMNS`), as the store has them: done marks still in a done log are not
-        in it yet (:meth:`hooknb.core.inbox.Inbox.pending` folds them first)."""
-        return self._query(f"SELECT seq, {INBOX_COLUMNS} FROM inbox WHERE account = ? AND done IS NULL"
-                           " ORDER BY seq", (account,))
+    def pending(self, account: str, hook_id: str | None = None, first: int = 0,
+                limit: int = -1) -> list[tuple]:
+        """The inbox entries of ``account`` (of one hook, from seq ``first``, at most ``limit``) not
+        done yet, oldest first (seq, then :data:`INBOX_COLUMNS`), as the store has them: done marks
+        still in a done log are not in it yet (:meth:`hooknb.core.inbox.Inbox.pending` folds them first)."""
+        where = "account = ? AND done IS NULL AND seq >= ?" + (" AND hook_id = ?" if hook_id else "")
+        return self._query(f"SELECT seq, {INBOX_COLUMNS} FROM inbox WHERE {where} ORDER BY seq LIMIT ?",
+                           (account, first, *([hook_id] if hook_id else []), limit))
 
     def waiting(self, accounts: Iterable[str]) -> dict[str, int]:
         """How many inbox entries of each hook (of ``accounts``) wait for their run to end."""

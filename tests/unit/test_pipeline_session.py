@@ -4,10 +4,12 @@ waited for until they exist."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from hooknb.xmpp import loop as _loop
-from hooknb.core import catchup, lease
+from hooknb.core import catchup, lanes, lease
 from hooknb.core import session as session_module
 from hooknb.errors import HooknbError
 from hooknb.core.hooks import HookSpec
@@ -305,3 +307,95 @@ def test_a_lease_lost_at_a_reconnection_and_taken_back_queues_what_is_pending_ag
     assert not session.active and ran(host) == []
     _loop.call(session.take_over(client))
     assert host.wait_runs(1, 5) and ran(host) == ["left by the other"]
+
+
+def test_a_standby_that_saw_the_newest_item_live_runs_it_once_it_takes_the_lease(host):
+    """The lease window of a restart: the item arrives while another process still holds the
+    lease; this one sees it live (and runs nothing), then takes the lease: the item runs."""
+    persistent_hook(host)
+    host.store.set_position(ACCOUNT, SERVICE, "n", "a")
+    host.store.acquire_lease(ACCOUNT, "a process that died", lease.LEASE_TTL, force=True)
+    session, client = host.session(), FakeClient()
+    client.hold("n", "a")
+    start(session, client)
+    assert not session.active
+    client.hold("n", "newest")  # the node holds a, newest
+    on_loop(session.on_events, client, [event("n", "newest")])  # seen live by the standby
+    assert host.wait_events(1, 5) and ran(host) == []
+    _loop.call(session.take_over(client))
+    assert host.wait_runs(1, 5) and ran(host) == ["newest"]
+
+
+def test_a_clean_close_frees_the_lease_for_the_next_process_at_once(host, tmp_path):
+    persistent_hook(host)
+    first, client = host.session(), FakeClient()
+    start(first, client)
+    assert first.active
+    _loop.call(first.close())
+    row = host.store.acquire_lease(ACCOUNT, "the next process", lease.LEASE_TTL, take=False)
+    assert row is None, "released, not left to expire"
+
+
+def test_a_lease_lost_at_a_reconnection_stops_the_lanes(host):
+    persistent_hook(host)
+    session, client = host.session(), FakeClient()
+    start(session, client)
+    on_loop(session.on_events, client, [event("n", "x")])
+    assert host.wait_runs(1, 5)
+    lane = next(iter(host.engine.lanes.values()))
+    host.store.acquire_lease(ACCOUNT, "another process", lease.LEASE_TTL, force=True)
+    start(session, client, reconnected=True)
+    assert not session.active and lane.closed, "the new holder runs them, not this process's lanes"
+
+
+def test_an_event_that_cannot_be_taken_in_costs_itself_only(host, monkeypatch):
+    hook = host.engine.install(HookSpec.make(ACCOUNT, SERVICE, "n", "python_code", "item.id"))
+    session, client = host.session(), FakeClient()
+    start(session, client)
+    accept = host.engine.accept
+
+    def fails_on_bad(client, events, *args):
+        if any(e.item_id == "bad" for e in events):
+            raise RuntimeError("a bug")
+        return accept(client, events, *args)
+
+    monkeypatch.setattr(host.engine, "accept", fails_on_bad)
+    on_loop(session.on_events, client, [event("n", "a"), event("n", "bad"), event("n", "c")])
+    assert host.wait_runs(2, 5) and ran(host) == ["a", "c"] and hook.runs == 2
+
+
+def test_entries_a_full_lane_cannot_take_wait_in_the_store_and_run_in_order(host, monkeypatch):
+    monkeypatch.setattr(lanes, "QUEUE_MAX", 2)
+    host.gate = threading.Event()
+    spec = HookSpec.make(ACCOUNT, SERVICE, "n", "python_code", "host.gate.wait(5) and item.id", persistent=True)
+    host.store.save_hook(spec.to_record())
+    session, client = host.session(), FakeClient()
+    start(session, client)
+    ids = [f"i{k}" for k in range(10)]
+    on_loop(session.on_events, client, [event("n", i) for i in ids[:4]])
+    assert host.runs.wait_for(lambda: len(host.engine.spill) == 1, 5), "the lane is full: the rest wait"
+    on_loop(session.on_events, client, [event("n", i) for i in ids[4:]])  # not ahead of those
+    host.gate.set()
+    assert host.wait_runs(10, 10)
+    assert ran(host) == ids and {r.status for r in host.runs.snapshot()} == {"ok"}, "none dropped"
+    assert _loop.call(host.engine.idle(5)) and len(host.engine.spill) == 0
+    assert host.inbox.flush() and host.inbox.pending(ACCOUNT) == []
+
+
+def test_the_inbox_thread_survives_an_unexpected_error_and_writes_the_batch(host, monkeypatch):
+    persistent_hook(host)
+    session, client = host.session(), FakeClient()
+    start(session, client)
+    write, failures = host.store.write_batch, []
+
+    def fails_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise ValueError("a bug in a row")
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(host.store, "write_batch", fails_once)
+    monkeypatch.setattr(host.inbox, "retry", 0.01)
+    on_loop(session.on_events, client, [event("n", "kept")])
+    assert host.wait_runs(1, 5) and ran(host) == ["kept"] and failures == [1]
+    assert host.inbox.status is None, "recovered"
