@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import RunnerProcess
+from helpers import NODE_CONFIG, versioned_payload
+from IPython.core.interactiveshell import InteractiveShell
+from processes import RunnerProcess, hooknb, recorder
 
 from hooknb import server as srv
+from hooknb.frontends.magics import HookMagics
 from hooknb.xmpp.client import Client
 from hooknb.host import Host
 
@@ -199,3 +202,87 @@ def pubsub_node(make_host, connect, server, node):
     publisher = connect(make_host())
     publisher.create_node(node, server.pubsub)
     return publisher, node
+
+
+@pytest.fixture
+def host(make_host: Callable[[], Host]) -> Host:
+    """A Host on the test's store, with no account connected (``make_host`` closes it)."""
+    return make_host()
+
+
+@pytest.fixture
+def hooked(make_host, connect, account, server, node, tmp_path):
+    """The scene of the delivery tests (test_delivery, test_new_hooks): the runner's account owns
+    a node (open to publishers), a persistent recording hook is stored, and another account
+    publishes.  Returns a namespace."""
+
+    class Scene:
+        jid, password = account("runner")
+        out = tmp_path / "ran"
+        hosts = [make_host(), make_host()]
+        owner = connect(hosts[0], jid, password, resource="setup")
+        publisher = connect(hosts[1])
+
+        def leave_store(self) -> None:
+            """Close this process's hosts on the runner's store (each keeps its account's lease
+            there) and publish from a host on a store of its own: the runner's store is then the
+            runner's alone."""
+            for host in self.hosts:
+                host.close()
+            self.hosts.append(Host(store_path=str(tmp_path / "publisher" / "hooknb.sqlite3")))
+            self.publisher = connect(self.hosts[-1])
+
+        def publish(self, ids, version: int = 0) -> None:
+            for item_id in ids:
+                self.publisher.publish(node, versioned_payload(item_id, version), item_id=item_id,
+                                       service=server.pubsub)
+
+        def hook(self, delay: float = 0.0, env: dict[str, str] | None = None) -> None:
+            path = recorder(tmp_path / "hook.py", self.out, delay)
+            made = hooknb("pubsub", "hook", "create", "--jid", self.jid, "-s", server.pubsub, "-n", node,
+                          "-P", path, env=env)
+            assert made.returncode == 0, made.stderr
+
+    scene = Scene()
+    scene.node = node
+    scene.owner.create_node(node, server.pubsub, config=NODE_CONFIG)
+    yield scene
+    for host in scene.hosts[2:]:  # those make_host did not make
+        host.close()
+
+
+# ----------------------------------------------------------------------------------- the magics
+
+@pytest.fixture(scope="session")
+def shell() -> InteractiveShell:
+    """One IPython shell for the session, with ``%load_ext hooknb`` done."""
+    ip = InteractiveShell.instance()
+    ip.extension_manager.load_extension("hooknb")
+    return ip
+
+
+@pytest.fixture
+def magics(shell: InteractiveShell, host: Host) -> Iterator[HookMagics]:
+    """The registered magics, acting on the test's Host; settings restored afterwards."""
+    m = shell.magics_manager.registry["HookMagics"]
+    m.host = host
+    yield m
+    m.default_account = ""
+    m.refresh_rate = 10.0
+    m.host = None
+
+
+@pytest.fixture
+def hook(shell: InteractiveShell, magics: HookMagics) -> Callable[[str], object]:
+    """``hook("create -n x ...")`` runs ``%hook create -n x ...``."""
+    return lambda line: shell.run_line_magic("hook", line)
+
+
+@pytest.fixture
+def alice(hook: Callable[[str], object], account: Callable[[str], tuple[str, str]],
+          server: srv.ServerInfo) -> str:
+    """A fresh account connected with ``%hook connect``."""
+    jid, password = account("alice")
+    hook(f"connect {jid} --password={password} --host {server.host} --port {server.port} "
+         f"--cafile {server.cafile}")
+    return jid

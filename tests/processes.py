@@ -45,6 +45,18 @@ def appender(path: Path, out: Path, delay: float = 0.0) -> str:
     """)
 
 
+def recorder(path: Path, out: Path, delay: float = 0.0) -> str:
+    """A python_file hook appending ``item-id payload-digest`` to ``out`` (after ``delay`` s)."""
+    return hook_file(path, f"""
+        import hashlib, time
+        def hook(host, client, item):
+            time.sleep({delay})
+            digest = hashlib.sha256((item.payload or "").encode()).hexdigest()[:12]
+            with open({str(out)!r}, "a") as f:
+                f.write(item.id + " " + digest + "\\n")
+    """)
+
+
 def lines(path: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import hiding_node
 from processes import JID, RunnerProcess, appender, hook_file, hooknb, lines, publish, wait_until
-from test_publishers import hiding_node
 
 from hooknb.core.hooks import PUBLISHER_UNKNOWN
 from hooknb.storage.store import Store

@@ -11,8 +11,8 @@ import ssl
 from pathlib import Path
 
 import pytest
+from helpers import TEN_MIB, payload
 from processes import hooknb
-from test_payload_size import TEN_MIB, payload
 
 from hooknb import server as srv
 from hooknb.xmpp.connection import describe_failure

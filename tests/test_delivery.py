@@ -21,24 +21,10 @@ import time
 from pathlib import Path
 
 import pytest
-from processes import hook_file, hooknb, wait_until
+from helpers import NODE_CONFIG, versioned_payload
+from processes import hooknb, wait_until
 
-from hooknb.host import Host
 from hooknb.storage.store import Store
-
-NODE_CONFIG = {"max_items": 250, "publish_model": "open"}
-
-
-def recorder(path: Path, out: Path, delay: float = 0.0) -> str:
-    """A python_file hook appending ``item-id payload-digest`` to ``out`` (after ``delay`` s)."""
-    return hook_file(path, f"""
-        import hashlib, time
-        def hook(host, client, item):
-            time.sleep({delay})
-            digest = hashlib.sha256((item.payload or "").encode()).hexdigest()[:12]
-            with open({str(out)!r}, "a") as f:
-                f.write(item.id + " " + digest + "\\n")
-    """)
 
 
 def ran(out: Path) -> list[tuple[str, str]]:
@@ -48,49 +34,6 @@ def ran(out: Path) -> list[tuple[str, str]]:
 
 def digest_of(payload: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
-
-
-def payload(item_id: str, version: int = 0) -> str:
-    return f'<n xmlns="urn:test">{item_id} v{version}</n>'
-
-
-@pytest.fixture
-def hooked(make_host, connect, account, server, node, tmp_path):
-    """Set up the scene: the runner's account owns a node (open to publishers), a persistent
-    recording hook is stored, and another account publishes.  Returns a namespace."""
-
-    class Scene:
-        jid, password = account("runner")
-        out = tmp_path / "ran"
-        hosts = [make_host(), make_host()]
-        owner = connect(hosts[0], jid, password, resource="setup")
-        publisher = connect(hosts[1])
-
-        def leave_store(self) -> None:
-            """Close this process's hosts on the runner's store (each keeps its account's lease
-            there) and publish from a host on a store of its own: the runner's store is then the
-            runner's alone."""
-            for host in self.hosts:
-                host.close()
-            self.hosts.append(Host(store_path=str(tmp_path / "publisher" / "hooknb.sqlite3")))
-            self.publisher = connect(self.hosts[-1])
-
-        def publish(self, ids, version: int = 0) -> None:
-            for item_id in ids:
-                self.publisher.publish(node, payload(item_id, version), item_id=item_id, service=server.pubsub)
-
-        def hook(self, delay: float = 0.0, env: dict[str, str] | None = None) -> None:
-            path = recorder(tmp_path / "hook.py", self.out, delay)
-            made = hooknb("pubsub", "hook", "create", "--jid", self.jid, "-s", server.pubsub, "-n", node,
-                          "-P", path, env=env)
-            assert made.returncode == 0, made.stderr
-
-    scene = Scene()
-    scene.node = node
-    scene.owner.create_node(node, server.pubsub, config=NODE_CONFIG)
-    yield scene
-    for host in scene.hosts[2:]:  # those make_host did not make
-        host.close()
 
 
 def count(out: Path) -> collections.Counter:
@@ -164,8 +107,8 @@ def test_a_republished_item_runs_once_per_version_across_a_restart(hooked, runne
     hooked.publish(["same"], 4)                         # a copy of the last version: not again
     hooked.publish(["other"])
     wait_until(lambda: ran(hooked.out)[-1][0] == "other")
-    assert ran(hooked.out) == [("same", digest_of(payload("same", v))) for v in (1, 2, 3, 4)] + [
-        ("other", digest_of(payload("other")))]
+    assert ran(hooked.out) == [("same", digest_of(versioned_payload("same", v))) for v in (1, 2, 3, 4)] + [
+        ("other", digest_of(versioned_payload("other")))]
     assert second.stop() == 0
 
 

@@ -8,87 +8,25 @@ from __future__ import annotations
 
 import getpass
 import json
-import textwrap
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from IPython.core.completer import provisionalcompleter
-from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
-from test_payload_size import payload
+from helpers import hiding_node, payload, usage_error
+from processes import hook_file
 from traitlets import TraitError
-from test_publishers import hiding_node
 
 from hooknb.frontends import magics as magics_module
 from hooknb.frontends.commands import LIST_FIELDS as JSON_FIELDS
 from hooknb.xmpp.connection import DEFAULT_MAX_BYTES
 from hooknb.core.hooks import PUBLISHER_UNKNOWN
 from hooknb.storage.journal import MAX_BYTES
-from hooknb.host import Host
 from hooknb.frontends.magics import HookMagics
-from hooknb.server import ServerInfo
 from hooknb.frontends.widgets import EventFeed, HookManager
 
 ENTRY = '<entry xmlns="http://www.w3.org/2005/Atom"><title>hello</title></entry>'
-
-
-@pytest.fixture(scope="session")
-def shell() -> InteractiveShell:
-    """One IPython shell for the session, with ``%load_ext hooknb`` done."""
-    ip = InteractiveShell.instance()
-    ip.extension_manager.load_extension("hooknb")
-    return ip
-
-
-@pytest.fixture
-def host(make_host: Callable[[], Host]) -> Host:
-    return make_host()
-
-
-@pytest.fixture
-def magics(shell: InteractiveShell, host: Host) -> Iterator[HookMagics]:
-    """The registered magics, acting on the test's Host; settings restored afterwards."""
-    m = shell.magics_manager.registry["HookMagics"]
-    m.host = host
-    yield m
-    m.default_account = ""
-    m.refresh_rate = 10.0
-    m.host = None
-
-
-@pytest.fixture
-def hook(shell: InteractiveShell, magics: HookMagics) -> Callable[[str], object]:
-    """``hook("create -n x ...")`` runs ``%hook create -n x ...``."""
-    return lambda line: shell.run_line_magic("hook", line)
-
-
-@pytest.fixture
-def alice(hook: Callable[[str], object], account: Callable[[str], tuple[str, str]],
-          server: ServerInfo) -> str:
-    """A fresh account connected with ``%hook connect``."""
-    jid, password = account("alice")
-    hook(f"connect {jid} --password={password} --host {server.host} --port {server.port} "
-         f"--cafile {server.cafile}")
-    return jid
-
-
-def usage_error(run: Callable[[], object]) -> str:
-    """The one-line message of the UsageError that ``run()`` raises."""
-    with pytest.raises(UsageError) as info:
-        run()
-    message = str(info.value)
-    assert message and "\n" not in message and "Traceback" not in message
-    return message
-
-
-def hook_file(path: Path, body: str) -> str:
-    path.write_text(textwrap.dedent(body))
-    path.chmod(0o644)
-    return str(path)
 
 
 # ------------------------------------------------------------------------------ connect / status

@@ -2,7 +2,7 @@
 ``%load_ext hooknb``, in a subprocess of its own so that its RSS is its own) takes 1,500 items
 of 1 MB published by another account and stays under its journal's bytes plus a margin; events
 of a node that this process neither subscribed to nor hooked are counted, not journaled.
-(The same stages without a server: ``tests/unit/test_memory.py``.)"""
+(The same stages without a server: ``tests/unit/test_memory_unit.py``.)"""
 
 from __future__ import annotations
 

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 from processes import appender, hooknb, lines, wait_until
-from test_delivery import hooked  # noqa: F401 - the fixture behind ``scene``
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def scene(request: pytest.FixtureRequest):
-    """test_delivery's scene: the runner's account, its component node, a publisher."""
-    return request.getfixturevalue("hooked")
+def scene(hooked):
+    """The delivery tests' scene (``hooked``, in conftest.py): the runner's account, its component
+    node, a publisher."""
+    return hooked
 
 
 def create(scene, server, tmp_path: Path, name: str) -> tuple[str, Path]:

@@ -5,8 +5,8 @@ notebook, across a reconnection, and in ``hooknb run``) and miss no item publish
 from __future__ import annotations
 
 import pytest
+from helpers import usage_error
 from processes import hooknb, wait_until
-from test_magics import alice, hook, host, magics, shell, usage_error  # noqa: F401 - fixtures
 
 from hooknb.xmpp import loop as _loop
 from hooknb.core import session as session_module

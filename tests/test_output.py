@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import pytest
 from jupyter_client.manager import start_new_kernel
+from helpers import usage_error
 from processes import hooknb
-from test_magics import alice, hook, host, magics, shell, usage_error  # noqa: F401 - fixtures
 
 from hooknb.core.capture import OUTPUT_MAX
 from hooknb.server import ServerInfo

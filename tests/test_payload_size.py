@@ -14,23 +14,16 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
 import pytest
+from helpers import TEN_MIB, payload
 from processes import hooknb
 
 from hooknb.xmpp import loop as _loop
 from hooknb import server as srv
 from hooknb.xmpp.connection import DEFAULT_MAX_BYTES
 from hooknb.errors import PayloadTooLargeError, PubSubError
-from hooknb.xmpp.operations import Operation, publish_size
 
 pytestmark = pytest.mark.integration
-TEN_MIB = 10 << 20
 SERVER_LIMIT = 256 << 10  # limits_server's stanza size limit, below the 1 MiB default
-
-
-def payload(size: int, service: str, node: str, item_id: str) -> str:
-    """A payload whose publish (to ``node`` of ``service`` as ``item_id``) measures ``size`` bytes."""
-    base = publish_size(Operation("publish", service, node, item_id, ET.fromstring("<p xmlns='urn:t'>a</p>")))
-    return f"<p xmlns='urn:t'>{'a' * (size - base + 1)}</p>"
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ and ``--from`` working where the publisher is named."""
 from __future__ import annotations
 
 import pytest
+from helpers import hiding_node
 
 from hooknb import server as srv
 from hooknb.core.hooks import PUBLISHER_NAMED, PUBLISHER_PENDING, PUBLISHER_UNKNOWN
@@ -44,15 +45,6 @@ def shape(publisher: str | None, jid: str) -> str | None:
         return None
     assert publisher.split("/")[0] == jid
     return "full" if "/" in publisher else "bare"
-
-
-def hiding_node(client, server, node: str) -> str:
-    """Create ``node`` where notifications will not name the publisher; returns its service."""
-    if server.kind == "prosody":
-        client.create_node(node, srv.PUBSUB_HIDDEN)
-        return srv.PUBSUB_HIDDEN
-    client.create_node(node, server.pubsub, config={"itemreply": "none"})
-    return server.pubsub
 
 
 def test_what_each_service_says_of_publishers(make_host, connect, account, server, node):

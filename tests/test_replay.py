@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
+from helpers import usage_error
 from processes import appender, hooknb, lines, wait_until
-from test_magics import alice, hook, magics, shell, usage_error  # noqa: F401 - fixtures
 
 from hooknb.xmpp import client as client_module
 from hooknb.xmpp import loop as _loop
@@ -23,11 +23,6 @@ from hooknb.host import Host
 from hooknb.server import ServerInfo
 
 PRINTER = "print('replaying', item.id)\nitem.id"
-
-
-@pytest.fixture
-def host(make_host) -> Host:
-    return make_host()
 
 
 def entry(title: str, published: datetime | None = None) -> str:

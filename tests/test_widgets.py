@@ -16,7 +16,6 @@ from jupyter_client.manager import start_new_kernel
 from hooknb.xmpp import loop as _loop
 from hooknb.xmpp.client import Client
 from hooknb.errors import HooknbError
-from hooknb.host import Host
 from hooknb.frontends.widgets import MAX_RATE, EventFeed, HookManager
 
 ENTRY = '<entry xmlns="http://www.w3.org/2005/Atom"><title>hello</title></entry>'
@@ -43,11 +42,6 @@ def publish_burst(client: Client, node: str, count: int, in_flight: int = 25) ->
         await asyncio.gather(*(one(i) for i in range(count)))
 
     _loop.call(burst())
-
-
-@pytest.fixture
-def host(make_host: Callable[[], Host]) -> Host:
-    return make_host()
 
 
 def test_feed_rows_counts_and_fallbacks(host, connect, node):

@@ -7,15 +7,7 @@ import pytest
 
 from hooknb.frontends import commands, grammar
 from hooknb.errors import HookCreateError
-from unit.fakes import ACCOUNT, make_host
-
-
-@pytest.fixture
-def host(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOOKNB_HOME", str(tmp_path))  # the restrict policy is read from there
-    host = make_host(tmp_path)
-    yield host
-    host.close()
+from unit.fakes import ACCOUNT
 
 
 def args(line: str):

@@ -27,13 +27,6 @@ def row(item_id: str) -> tuple:
     return ("h1", ACCOUNT, "pubsub.example.org", "news", "publish", item_id, "d", None, "<p/>", 1.0)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    made = Store(tmp_path / "store.sqlite3")
-    yield made
-    made.close()
-
-
 def pending_ids(store: Store) -> list[str]:
     """The pending entries' item ids, read as every reader does: the done logs folded first."""
     return [r[6] for r in Inbox(lambda: store).pending(ACCOUNT)]

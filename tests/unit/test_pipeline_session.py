@@ -16,15 +16,14 @@ from hooknb.core.hooks import HookSpec
 from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
 
 
-@pytest.fixture
-def host(tmp_path):
-    host = make_host(tmp_path)
+@pytest.fixture(autouse=True)
+def closed_sessions(host):
+    """The sessions the test's ``host`` makes are kept and closed after the test (before the host)."""
     sessions = []
     host.session = lambda: sessions.append(host.new_session()) or sessions[-1]
-    yield host
+    yield
     for session in sessions:
         _loop.call(session.close())
-    host.close()
 
 
 def persistent_hook(host, node="n"):

@@ -9,7 +9,6 @@ import sqlite3
 import threading
 import time
 import types
-from pathlib import Path
 
 import pytest
 
@@ -21,13 +20,6 @@ from hooknb.storage.store import Store
 def record(hook_id: str, account: str = "alice@example.org", created: float = 1.0, **options) -> dict:
     return {"id": hook_id, "account": account, "service": "pubsub.example.org", "node": "news",
             "type": "python_code", "arg": "item.id", "options": options, "created": created}
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    made = Store(tmp_path / "store.sqlite3")
-    yield made
-    made.close()
 
 
 @pytest.fixture
