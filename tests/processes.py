@@ -3,6 +3,7 @@ that note what they ran, and a ``hooknb run`` whose JSON log is read line by lin
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import shutil
@@ -55,6 +56,16 @@ def recorder(path: Path, out: Path, delay: float = 0.0) -> str:
             with open({str(out)!r}, "a") as f:
                 f.write(item.id + " " + digest + "\\n")
     """)
+
+
+def ran(out: Path) -> list[tuple[str, str]]:
+    """The (item id, payload digest) pairs a :func:`recorder` hook ran, in order."""
+    return [tuple(line.split()) for line in out.read_text().splitlines()] if out.exists() else []
+
+
+def count(out: Path) -> collections.Counter:
+    """How many times a :func:`recorder` hook ran each item id."""
+    return collections.Counter(item for item, _digest in ran(out))
 
 
 def lines(path: Path) -> list[str]:

@@ -10,7 +10,6 @@ lines: 0 lost, at most one repeat per crash.
 
 from __future__ import annotations
 
-import collections
 import shutil
 import hashlib
 import signal
@@ -22,22 +21,13 @@ from pathlib import Path
 
 import pytest
 from helpers import NODE_CONFIG, versioned_payload
-from processes import hooknb, wait_until
+from processes import count, ran, wait_until
 
 from hooknb.storage.store import Store
 
 
-def ran(out: Path) -> list[tuple[str, str]]:
-    """The (item id, payload digest) pairs the hook ran, in order."""
-    return [tuple(line.split()) for line in out.read_text().splitlines()] if out.exists() else []
-
-
 def digest_of(payload: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
-
-
-def count(out: Path) -> collections.Counter:
-    return collections.Counter(item for item, _digest in ran(out))
 
 
 def assert_all_once_but(out: Path, ids: list[str], repeats: int) -> None:

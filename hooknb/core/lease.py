@@ -14,6 +14,8 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..xmpp import loop as _loop
+
 if TYPE_CHECKING:
     from ..storage.store import Store
 
@@ -67,4 +69,4 @@ class Lease:
     async def release(self) -> None:
         """Stop running them here and free the row at once, if this process holds it."""
         self.drop()
-        await asyncio.to_thread(self._store().release_lease, self.account, self.holder)
+        await _loop.to_thread(self._store().release_lease, self.account, self.holder)

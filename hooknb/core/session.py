@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from dataclasses import dataclass
 
+from ..xmpp import loop as _loop
 from ..errors import HookCreateError, HooknbError, PubSubError
 from ..storage.journal import Journal
 from ..xmpp.events import Event
@@ -450,10 +451,16 @@ class Session(CatchUp, ClientHandler):
             self._release(client)
 
     async def close(self) -> None:
-        """Stop renewing and give the lease up (the session's account is disconnecting)."""
+        """Stop renewing and give the lease up (the session's account is disconnecting, or the
+        process ends): no more items are taken, the done marks of the runs that ended are written,
+        then the lease is freed, so that the next process takes it at once and runs nothing twice
+        but a run still in flight."""
         if self._lease_task is not None:
             self._lease_task.cancel()
         try:  # only if this process holds it (it may have stopped taking items already)
+            if self.active:
+                self.lease.drop()
+                await _loop.to_thread(self.inbox.flush)
             await self.lease.release()
         except HooknbError as exc:
             log.warning("%s: the lease could not be released: %s", self.account, exc)

@@ -23,6 +23,7 @@ _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _thread: threading.Thread | None = None
 _shutdown_callbacks: list[Callable[[], Awaitable[None]]] = []
+_exiting = False  # the interpreter is exiting: see to_thread
 
 
 def get_loop() -> asyncio.AbstractEventLoop:
@@ -99,6 +100,15 @@ def blocking(amethod: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]
     return method
 
 
+async def to_thread(fn: Callable[..., T], *args: Any) -> T:
+    """``asyncio.to_thread``, but called directly on the loop once the interpreter exits: by then
+    Python's thread pools refuse new work (their own exit hook ran first), and a lease release
+    or a last write sent to one would be lost without a word."""
+    if _exiting:
+        return fn(*args)
+    return await asyncio.to_thread(fn, *args)
+
+
 def at_shutdown(callback: Callable[[], Awaitable[None]]) -> None:
     """Register a coroutine function run on the loop when the interpreter exits."""
     _shutdown_callbacks.append(callback)
@@ -106,8 +116,10 @@ def at_shutdown(callback: Callable[[], Awaitable[None]]) -> None:
 
 @atexit.register
 def _shutdown() -> None:
+    global _exiting
     if _loop is None or _loop.is_closed() or not _loop.is_running():
         return
+    _exiting = True
 
     async def close_all() -> None:
         for cb in reversed(_shutdown_callbacks):
