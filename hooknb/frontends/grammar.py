@@ -19,6 +19,8 @@ from ..errors import GrammarError, HelpRequested
 from ..xmpp.events import KINDS
 from ..core.hooks import DEFAULT_CONCURRENCY, EXECUTORS, PHASES
 from ..core.loading import TYPES
+from ..compat import COMPATS
+from ..compat.libervia_db import default_path as libervia_db_path
 from ..xmpp.uri import parse_xmpp_uri
 
 
@@ -144,6 +146,13 @@ def _executor(p: argparse.ArgumentParser) -> None:
                    help="with --executor dask, apply results as they finish (default: in item order)")
 
 
+def _compat(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--compat", choices=COMPATS, default=None,
+                   help="call the hook as another system calls its hooks: libervia = Libervia's "
+                        "hook(host, client, item) with item a domish element (hook files written for "
+                        "Libervia run unchanged)")
+
+
 def _max_depth(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-depth", type=_count, default=MAX_DEPTH, metavar="N",
                    help="the loop guard: do not run on an item that N hooks' runs led to, each publishing "
@@ -196,6 +205,7 @@ def add_create(sub: Any, connected: bool = True) -> argparse.ArgumentParser:
     _max_depth(p)
     _disabled(p)
     _executor(p)
+    _compat(p)
     p.add_argument("arg", metavar="ARG",
                    help="module name (python), script path (python_file) or code (python_code)")
     return p
@@ -370,6 +380,25 @@ def _publish_options(p: argparse.ArgumentParser) -> None:
                    help="item id (default: chosen by the server)")
 
 
+def add_import(sub: Any) -> argparse.ArgumentParser:
+    """``import libervia [--db PATH] [--profile NAME] [--dry-run]`` (``--jid`` added by the front end)."""
+    p = sub.add_parser("import", help="import another system's persistent hooks",
+                       description="Import another system's persistent hooks as hooknb persistent hooks.")
+    systems = p.add_subparsers(dest="system", metavar="SYSTEM", parser_class=Parser, required=True)
+    lib = systems.add_parser("libervia", help="Libervia's persistent PubSub hooks",
+                             description="Read a Libervia database (read-only; nothing of it is run) and "
+                                         "create its persistent hooks as persistent python_file hooks "
+                                         "called as Libervia calls them (--compat libervia).  Hooks "
+                                         "imported before are not created again; what cannot be "
+                                         "imported is listed with the reason.")
+    lib.add_argument("--db", default=None, metavar="PATH",
+                     help=f"the database (default: {libervia_db_path()})")
+    lib.add_argument("--profile", default=None, metavar="NAME",
+                     help="only this Libervia profile (default: every profile that has hooks)")
+    lib.add_argument("--dry-run", action="store_true", help="show what would be created, create nothing")
+    return lib
+
+
 def magic_parser() -> Parser:
     """The ``%hook`` line magic's parser."""
     parser = Parser(prog="%hook", description="XMPP PubSub hooks (hooknb).")
@@ -385,6 +414,7 @@ def magic_parser() -> Parser:
     add_node(sub)
     add_replay(sub)
     add_switches(sub)
+    add_import(sub)
     p = sub.add_parser("output", help="what a hook's recent runs printed",
                        description="What a hook's recent runs printed (kept with each run in the runs "
                                    "journal, the first 8 KiB of each).")
@@ -421,6 +451,7 @@ def cell_parser() -> Parser:
     _max_depth(p)
     _disabled(p)
     _executor(p)
+    _compat(p)
     add_jid(p, JID_DEFAULT)
     return p
 
