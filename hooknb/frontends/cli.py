@@ -92,7 +92,7 @@ def build_parser() -> Parser:
         operation.set_defaults(func=_operate)
     for keyring in add_password(commands).values():
         keyring.set_defaults(func=_password)
-    add_import(commands).set_defaults(func=_import)
+    add_import(commands, Parser).set_defaults(func=_import)
 
     run = commands.add_parser(
         "run", help="run an account's persistent hooks until SIGINT/SIGTERM",

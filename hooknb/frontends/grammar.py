@@ -20,8 +20,8 @@ from ..xmpp.events import KINDS
 from ..core.hooks import DEFAULT_CONCURRENCY, EXECUTORS, PHASES
 from ..core.loading import TYPES
 from ..compat import COMPATS
-from ..compat.libervia_db import default_path as libervia_db_path
 from ..xmpp.uri import parse_xmpp_uri
+from .imports import add_import
 
 
 class Parser(argparse.ArgumentParser):
@@ -380,25 +380,6 @@ def _publish_options(p: argparse.ArgumentParser) -> None:
                    help="item id (default: chosen by the server)")
 
 
-def add_import(sub: Any) -> argparse.ArgumentParser:
-    """``import libervia [--db PATH] [--profile NAME] [--dry-run]`` (``--jid`` added by the front end)."""
-    p = sub.add_parser("import", help="import another system's persistent hooks",
-                       description="Import another system's persistent hooks as hooknb persistent hooks.")
-    systems = p.add_subparsers(dest="system", metavar="SYSTEM", parser_class=Parser, required=True)
-    lib = systems.add_parser("libervia", help="Libervia's persistent PubSub hooks",
-                             description="Read a Libervia database (read-only; nothing of it is run) and "
-                                         "create its persistent hooks as persistent python_file hooks "
-                                         "called as Libervia calls them (--compat libervia).  Hooks "
-                                         "imported before are not created again; what cannot be "
-                                         "imported is listed with the reason.")
-    lib.add_argument("--db", default=None, metavar="PATH",
-                     help=f"the database (default: {libervia_db_path()})")
-    lib.add_argument("--profile", default=None, metavar="NAME",
-                     help="only this Libervia profile (default: every profile that has hooks)")
-    lib.add_argument("--dry-run", action="store_true", help="show what would be created, create nothing")
-    return lib
-
-
 def magic_parser() -> Parser:
     """The ``%hook`` line magic's parser."""
     parser = Parser(prog="%hook", description="XMPP PubSub hooks (hooknb).")
@@ -414,7 +395,7 @@ def magic_parser() -> Parser:
     add_node(sub)
     add_replay(sub)
     add_switches(sub)
-    add_import(sub)
+    add_import(sub, Parser)
     p = sub.add_parser("output", help="what a hook's recent runs printed",
                        description="What a hook's recent runs printed (kept with each run in the runs "
                                    "journal, the first 8 KiB of each).")

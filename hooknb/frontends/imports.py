@@ -12,15 +12,19 @@ create``.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..compat import libervia, libervia_db
 from ..core.hooks import hook_id
 from ..core.loading import check_file, normalize_arg
 from ..errors import GrammarError, HooknbError
-from ..host import Host
 from ..xmpp.connection import split_jid
+
+if TYPE_CHECKING:
+    from ..host import Host
 
 
 @dataclass
@@ -104,4 +108,23 @@ def _one(host: Host, plan: Plan, hook: libervia_db.Stored, account: str | None, 
     plan.lines.append(f"cannot   {_where(hook)}: {problem}")
 
 
-__all__ = ["Plan", "libervia_hooks"]
+def add_import(sub: Any, parser_class: type) -> argparse.ArgumentParser:
+    """``import libervia [--db PATH] [--profile NAME] [--dry-run]`` (``--jid`` added by the front end)."""
+    p = sub.add_parser("import", help="import another system's persistent hooks",
+                       description="Import another system's persistent hooks as hooknb persistent hooks.")
+    systems = p.add_subparsers(dest="system", metavar="SYSTEM", parser_class=parser_class, required=True)
+    lib = systems.add_parser("libervia", help="Libervia's persistent PubSub hooks",
+                             description="Read a Libervia database (read-only; nothing of it is run) and "
+                                         "create its persistent hooks as persistent python_file hooks "
+                                         "called as Libervia calls them (--compat libervia).  Hooks "
+                                         "imported before are not created again; what cannot be "
+                                         "imported is listed with the reason.")
+    lib.add_argument("--db", default=None, metavar="PATH",
+                     help=f"the database (default: {libervia_db.default_path()})")
+    lib.add_argument("--profile", default=None, metavar="NAME",
+                     help="only this Libervia profile (default: every profile that has hooks)")
+    lib.add_argument("--dry-run", action="store_true", help="show what would be created, create nothing")
+    return lib
+
+
+__all__ = ["Plan", "libervia_hooks", "add_import"]
