@@ -84,8 +84,9 @@ def _one(host: Host, plan: Plan, hook: libervia_db.Stored, account: str | None, 
                                                     "database: give --jid")
     if problem is None:
         arg = normalize_arg("python_file", hook.arg)
-        host.hooks(account)  # the account's stored hooks, to see those imported before
-        existing = host.registry.get(hook_id(account, split_jid(hook.service).bare, hook.node, "python_file", arg))
+        wanted = hook_id(account, split_jid(hook.service).bare, hook.node, "python_file", arg)
+        # the account's hooks, stored ones included: those imported before
+        existing = next((h for h in host.hooks(account) if h.id == wanted), None)
         if existing is not None and existing.persistent:
             plan.existing += 1
             plan.lines.append(f"exists   {_where(hook)}: hook {existing.id} of {account}")
