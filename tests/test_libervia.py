@@ -11,6 +11,7 @@ import pytest
 from libervia_fixtures import entry, hooks_value, hostile, make_db, write_hook
 from processes import hooknb, wait_until
 from test_dask import dask_client  # noqa: F401 - the module's LocalCluster fixture
+from test_magics import alice, hook, host, magics, shell  # noqa: F401 - the magics' fixtures
 
 pytestmark = pytest.mark.integration
 NS_EVENT = "http://jabber.org/protocol/pubsub#event"
@@ -52,6 +53,24 @@ def test_libervia_hook_files_run_unchanged_in_a_notebook(make_host, connect, ser
     assert runs[plain.id].result == "'e1'"  # hooknb's own item for everyone else
     assert records(out)[0]["full"] == f"{client.jid}/nb"
     assert hooked.summary()["compat"] == "libervia"
+
+
+def test_the_magics_import_and_create_libervia_hooks(hook, alice, server, pubsub_node, tmp_path,  # noqa: F811
+                                                     capsys):
+    publisher, node = pubsub_node
+    out, out2 = tmp_path / "out.jsonl", tmp_path / "out2.jsonl"
+    db = make_db(tmp_path / "libervia.db", {"default": (f"{alice}/libervia", {
+        node: hooks_value((server.pubsub, "python_file", write_hook(tmp_path / "neat.py", out)))})})
+    hook(f"import libervia --db {db}")
+    assert "1 hook(s) created, 0 already imported, 0 cannot be imported" in capsys.readouterr().out
+    hook(f"create -s {server.pubsub} -n {node} --compat libervia {write_hook(tmp_path / 'other.py', out2)}")
+    assert "libervia convention) on" in capsys.readouterr().out
+    publisher.publish(node, entry("fourth"), item_id="e4", service=server.pubsub)
+    wait_until(lambda: records(out) and records(out2), 20)
+    check(records(out)[0], "e4", "fourth", alice)
+    check(records(out2)[0], "e4", "fourth", alice)
+    hook(f"import libervia --db {db} --jid {alice}")
+    assert "0 hook(s) created, 1 already imported" in capsys.readouterr().out
 
 
 def test_imported_libervia_hooks_run_under_hooknb_run(runner, account, server, pubsub_node, home, tmp_path):
