@@ -11,7 +11,6 @@ import pytest
 from libervia_fixtures import entry, hooks_value, hostile, make_db, write_hook
 from processes import hooknb, wait_until
 from test_dask import dask_client  # noqa: F401 - the module's LocalCluster fixture
-from test_magics import alice, hook, host, magics, shell  # noqa: F401 - the magics' fixtures
 
 pytestmark = pytest.mark.integration
 NS_EVENT = "http://jabber.org/protocol/pubsub#event"
@@ -55,8 +54,7 @@ def test_libervia_hook_files_run_unchanged_in_a_notebook(make_host, connect, ser
     assert hooked.summary()["compat"] == "libervia"
 
 
-def test_the_magics_import_and_create_libervia_hooks(hook, alice, server, pubsub_node, tmp_path,  # noqa: F811
-                                                     capsys):
+def test_the_magics_import_and_create_libervia_hooks(hook, alice, server, pubsub_node, tmp_path, capsys):
     publisher, node = pubsub_node
     out, out2 = tmp_path / "out.jsonl", tmp_path / "out2.jsonl"
     db = make_db(tmp_path / "libervia.db", {"default": (f"{alice}/libervia", {
