@@ -71,6 +71,12 @@ class RemoteError(HooknbError):
     there (see :mod:`hooknb.executors.remote`)."""
 
 
+class CompatError(HooknbError, AttributeError):
+    """A hook run with another system's calling convention (``--compat libervia``) used what
+    hooknb does not give it (one of Libervia's client internals); also an ``AttributeError``, so
+    ``hasattr`` and ``getattr(..., default)`` answer as they would for a missing attribute."""
+
+
 class PubSubError(HooknbError):
     """A PubSub request was refused by the server (``condition`` is the XMPP error condition,
     or ``connection-lost`` / ``timeout``)."""

@@ -182,7 +182,8 @@ class Host:
                            pin: bool = False, create_node: bool = False,
                            node_config: dict[str, Any] | None = None, max_depth: int = MAX_DEPTH,
                            disabled: bool = False, executor: str = "thread",
-                           concurrency: int = DEFAULT_CONCURRENCY, ordered: bool = True) -> Hook:
+                           concurrency: int = DEFAULT_CONCURRENCY, ordered: bool = True,
+                           compat: str | None = None) -> Hook:
         """Create (validate, store, subscribe) a hook on ``node`` of ``service`` (default own PEP).
         ``type`` is python, python_file or python_code (inferred from ``arg`` when None:
         :attr:`last_inferred` says which); ``on``: the event kinds that trigger it (default
@@ -192,7 +193,8 @@ class Host:
         by ``node_config``) makes a missing node, else waited for; ``max_depth``: the loop guard
         (:mod:`hooknb.core.depth`); ``disabled``: journal what it would run, run nothing (:meth:`replay`
         tries it); ``executor="dask"``: run on Dask, ``concurrency`` at once, in order if ``ordered``
-        (docs/executors.rst).  Creating the same (service, node, type, arg) again updates it."""
+        (docs/executors.rst); ``compat="libervia"``: call it as Libervia calls its hooks (:mod:`hooknb.compat.libervia`).
+        Creating the same (service, node, type, arg) again updates it."""
         jid = self.account(account)
         self.last_inferred = None
         type_, arg, kinds = check_action(node, arg, type, phase, timeout, on, max_depth, executor, concurrency)
@@ -205,7 +207,7 @@ class Host:
         if not persistent and client is None:
             raise HooknbError(f"{jid} is not connected: temporary hooks need a connection "
                               "(or create it with persistent=True)")
-        loader = self.engine.prepare(type_, arg, pin)
+        loader = self.engine.prepare(type_, arg, pin, compat)
         if (create_node or node_config) and client is None:
             raise HooknbError(f"{jid} is not connected: creating node {node!r} needs a connection")
         old = self.registry.get(hook_id(jid, service, node, type_, arg, phase))
@@ -214,6 +216,7 @@ class Host:
                              priority=priority, timeout=timeout, name=name, sha256=loader.digest, pin=pin,
                              publishers=frozenset(split_jid(p).bare for p in publishers), max_depth=max_depth,
                              disabled=disabled, executor=executor, concurrency=concurrency, ordered=ordered,
+                             compat=compat,
                              **({"created": old.spec.created} if old else {}))
         exists, named = (await self.sessions[client.jid].attach(client, spec, create_node or bool(node_config), node_config)
                          if client is not None else (True, None))

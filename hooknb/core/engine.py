@@ -97,17 +97,18 @@ class Engine:
 
     # ---------------------------------------------------------------- hooks and their code
     @staticmethod
-    def prepare(type_: str, arg: str, pin: bool = False) -> Loader:
+    def prepare(type_: str, arg: str, pin: bool = False, compat: str | None = None) -> Loader:
         """Validate (type, arg) by loading it; :class:`HookCreateError` if it cannot run.
-        A pinned loader refuses any other code than this (``pin``)."""
-        return make_loader(type_, arg, pin=pin)
+        A pinned loader refuses any other code than this (``pin``); ``compat``: the calling
+        convention (:mod:`hooknb.compat`)."""
+        return make_loader(type_, arg, pin=pin, compat=compat)
 
     def trial(self, spec: HookSpec) -> Hook:
         """A hook that is not registered, its code loaded (a ``%%hook replay`` cell's code):
         it runs only when replayed; :class:`HookCreateError` if it cannot load."""
         policy.check(spec.service, spec.node, spec.type, spec.phase)
         hook = Hook(spec)
-        hook.loader = self.prepare(spec.type, spec.arg, spec.pin)
+        hook.loader = self.prepare(spec.type, spec.arg, spec.pin, spec.compat)
         return hook
 
     def set_enabled(self, hook_id: str, enabled: bool) -> Hook:
@@ -133,7 +134,7 @@ class Engine:
         try:
             policy.check(spec.service, spec.node, spec.type, spec.phase)
             hook.loader, hook.load_error = loader or make_loader(spec.type, spec.arg, spec.sha256,
-                                                                 spec.pin), None
+                                                                 spec.pin, spec.compat), None
         except HooknbError as exc:
             hook.loader, hook.load_error = None, str(exc)
         self.registry.add(hook)

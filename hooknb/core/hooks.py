@@ -132,6 +132,9 @@ class HookSpec:
     executor: str = "thread"
     concurrency: int = DEFAULT_CONCURRENCY
     ordered: bool = True
+    #: The calling convention its function is called with: None (hooknb's), or another system's
+    #: (``"libervia"``, :mod:`hooknb.compat`).
+    compat: str | None = None
 
     @classmethod
     def make(cls, account: str, service: str, node: str, type_: str, arg: str, phase: str = "event",
@@ -146,7 +149,7 @@ class HookSpec:
                 "timeout": self.timeout, "publishers": sorted(self.publishers), "name": self.name,
                 "sha256": self.sha256, "pin": self.pin, "max_depth": self.max_depth,
                 "disabled": self.disabled, "executor": self.executor, "concurrency": self.concurrency,
-                "ordered": self.ordered}
+                "ordered": self.ordered, "compat": self.compat}
 
     def to_record(self) -> dict[str, Any]:
         """The dict the store keeps."""
@@ -168,7 +171,7 @@ class HookSpec:
                    disabled=bool(opts.get("disabled", False)),
                    executor=opts.get("executor", "thread"),
                    concurrency=int(opts.get("concurrency", DEFAULT_CONCURRENCY)),
-                   ordered=bool(opts.get("ordered", True)))
+                   ordered=bool(opts.get("ordered", True)), compat=opts.get("compat"))
 
 
 class HookStats:
@@ -328,7 +331,7 @@ class Hook:
                 "items_waiting": items_waiting, **self.stats.as_dict(), "last_error": self.last_error,
                 "publisher_check": self.publisher_check, "code_changed": self.code_changed,
                 "pin": spec.pin, "max_depth": spec.max_depth, "last_output": self.stats.last_output,
-                "executor": spec.executor}
+                "executor": spec.executor, "compat": spec.compat}
 
 
 for _name in (f.name for f in fields(HookSpec)):  # hook.node is hook.spec.node, read only
@@ -340,7 +343,7 @@ for _name in ("runs", "failures", "timeouts", "dropped", "skipped", "loops", "bl
 SUMMARY_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "kinds", "phase",
                   "status", "items_waiting", "runs", "failures", "timeouts", "dropped", "skipped", "loops",
                   "blocked_loop", "last_run", "last_error", "last_worker", "last_queued", "publisher_check",
-                  "code_changed", "pin", "max_depth", "last_output", "executor")
+                  "code_changed", "pin", "max_depth", "last_output", "executor", "compat")
 
 
 class Registry:

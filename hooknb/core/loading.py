@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import compat as _compat
 from ..storage import trust
 from ..errors import HookCreateError, TrustError
 
@@ -269,16 +270,46 @@ def normalize_arg(type_: str, arg: str) -> str:
     return arg.strip() if type_ == "python" else arg
 
 
-def make_loader(type_: str, arg: str, expected: str | None = None, pin: bool = False) -> Loader:
+class Adapted(Loader):
+    """A loader whose function is called with another system's convention (``--compat``, see
+    :mod:`hooknb.compat`); everything else (digests, trust checks, reloads) is its inner loader's."""
+
+    def __init__(self, inner: Loader, adapt: Callable[[HookFn], HookFn]) -> None:
+        self.inner, self._adapt = inner, adapt
+        self._fn: HookFn | None = None
+        self._adapted: HookFn | None = None
+
+    digest = property(lambda self: self.inner.digest)  # type: ignore[assignment]
+    expected = property(lambda self: self.inner.expected)  # type: ignore[assignment]
+    pin = property(lambda self: self.inner.pin)  # type: ignore[assignment]
+
+    def __getattr__(self, attr: str) -> Any:  # source, loads, path...: the inner loader's
+        if attr.startswith("__") or attr == "inner":
+            raise AttributeError(attr)
+        return getattr(self.inner, attr)
+
+    def resolve(self, again: bool = False) -> tuple[HookFn, bool, str | None]:
+        fn, is_async, digest = self.inner.resolve(again)
+        if fn is not self._fn:  # adapted once per load of the code, not per run
+            self._fn, self._adapted = fn, self._adapt(fn)
+        return self._adapted, is_async, digest  # type: ignore[return-value]
+
+
+def make_loader(type_: str, arg: str, expected: str | None = None, pin: bool = False,
+                compat: str | None = None) -> Loader:
     """Validate (type, arg) and build its loader; :class:`HookCreateError` if it cannot run.
-    ``expected`` is the SHA-256 the hook was created with, ``pin`` whether to refuse other code."""
+    ``expected`` is the SHA-256 the hook was created with, ``pin`` whether to refuse other code,
+    ``compat`` the calling convention (None: hooknb's; ``"libervia"``: :mod:`hooknb.compat.libervia`)."""
+    adapt = _compat.adapter(compat)
     if type_ == "python":
-        return ModuleLoader(arg, expected, pin)
-    if type_ == "python_file":
-        return FileLoader(arg, expected, pin)
-    if type_ == "python_code":
-        return CodeLoader(arg, expected=expected, pin=pin)
-    raise HookCreateError(f"unknown hook type {type_!r}; choose one of {', '.join(TYPES)}")
+        loader: Loader = ModuleLoader(arg, expected, pin)
+    elif type_ == "python_file":
+        loader = FileLoader(arg, expected, pin)
+    elif type_ == "python_code":
+        loader = CodeLoader(arg, expected=expected, pin=pin)
+    else:
+        raise HookCreateError(f"unknown hook type {type_!r}; choose one of {', '.join(TYPES)}")
+    return Adapted(loader, adapt) if adapt else loader
 
 
 def source_digest(type_: str, arg: str) -> str | None:

@@ -289,7 +289,7 @@ class DaskLane(Lane):
             flight.outcome = failure(exc, hook.sha256)
             return None
         source = getattr(hook.loader, "source", None) if hook.type == "python_file" else None
-        return Code(digest or "", hook.type, hook.arg, source, hook.sha256, hook.pin)
+        return Code(digest or "", hook.type, hook.arg, source, hook.sha256, hook.pin, hook.spec.compat)
 
     def _apply(self, ready: list[Flight]) -> None:
         """Journal each result, perform its requests and mark it done, in item order."""

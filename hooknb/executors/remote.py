@@ -8,6 +8,9 @@ in the process that received its item:
   account and the reception time); ``item.xml`` parses the payload on the worker.
 * ``host`` and ``client`` are :class:`Offline` stand-ins: a worker has no live connection, and
   any use of them raises :class:`~hooknb.errors.RemoteError` saying so.
+* A hook created with another system's calling convention (``--compat libervia``,
+  :attr:`Code.compat`) is called with it here too (:mod:`hooknb.compat`): its ``item`` and
+  ``client`` are built on the worker from the event.
 * What the hook returns goes back to the receiving process (so it must pickle), with what it
   printed (:mod:`hooknb.core.capture`, on the worker); that process journals both (as for every run),
   shows the output under the cell that created the hook, and performs the requests it holds, in
@@ -34,6 +37,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .. import compat as _compat
 from ..core.capture import Capture
 from ..errors import HookCreateError, HooknbError, RemoteError
 from ..xmpp.events import Event, Item
@@ -72,14 +76,17 @@ class Code:
     source: bytes | None = None
     expected: str | None = None
     pin: bool = False
+    compat: str | None = None
 
     @property
     def key(self) -> str:
         """What the workers know it by: the digest of the code; for a module, which the workers
-        import themselves, also whether a change is refused (and from what)."""
+        import themselves, also whether a change is refused (and from what); and the calling
+        convention when it is not hooknb's (``--compat``, :mod:`hooknb.compat`)."""
+        suffix = f"-{self.compat}" if self.compat else ""
         if self.type != "python":
-            return self.digest
-        return f"{self.digest}-pinned-{self.expected}" if self.pin else f"{self.digest}-{self.arg}"
+            return self.digest + suffix
+        return (f"{self.digest}-pinned-{self.expected}" if self.pin else f"{self.digest}-{self.arg}") + suffix
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +111,15 @@ def load(code: Code) -> None:
     if code.key in _loaded:
         return
     try:
+        adapt = _compat.adapter(code.compat)
         if code.type == "python_file":
             fn, is_async = file_function(code.source or b"", code.arg)
-            _loaded[code.key] = (fn, is_async, code.digest)
+            loaded = (fn, is_async, code.digest)
         elif code.type == "python_code":
-            _loaded[code.key] = CodeLoader(code.arg, expected=code.digest).resolve()
+            loaded = CodeLoader(code.arg, expected=code.digest).resolve()
         else:
-            _loaded[code.key] = ModuleLoader(code.arg, code.expected, code.pin).resolve()
+            loaded = ModuleLoader(code.arg, code.expected, code.pin).resolve()
+        _loaded[code.key] = (adapt(loaded[0]), *loaded[1:]) if adapt else loaded
     except HooknbError as exc:
         _loaded[code.key] = exc
     except Exception as exc:  # noqa: BLE001 - kept as what every run of it says

@@ -42,8 +42,9 @@ from ..core import capture
 from . import commands
 from ..xmpp.connection import split_jid
 from ..errors import ConnectError, GrammarError, HelpRequested, HookCreateError, HooknbError, KeyringError, TrustError
-from .grammar import (CLI_JID_DEFAULT, Parser, add_account_options, add_create, add_delete, add_list, add_node,
-                      add_password, add_publish, add_replay, add_switches, jid, leaves)
+from . import imports
+from .grammar import (CLI_JID_DEFAULT, Parser, add_account_options, add_create, add_delete, add_import, add_list,
+                      add_node, add_password, add_publish, add_replay, add_switches, jid, leaves)
 from ..host import Host, get_host
 from .runner import LOG_FORMATS, RunLog, Runner
 
@@ -91,6 +92,7 @@ def build_parser() -> Parser:
         operation.set_defaults(func=_operate)
     for keyring in add_password(commands).values():
         keyring.set_defaults(func=_password)
+    add_import(commands, Parser).set_defaults(func=_import)
 
     run = commands.add_parser(
         "run", help="run an account's persistent hooks until SIGINT/SIGTERM",
@@ -184,6 +186,15 @@ def _replay(host: Host, args: argparse.Namespace) -> int:
             print(f"  | {line}")
     print(runs.summary(), file=sys.stderr)
     return EXIT_OK
+
+
+def _import(host: Host, args: argparse.Namespace) -> int:
+    """``import libervia``: the plan on stdout, the counts on stderr; exit 4 if a hook cannot be imported."""
+    plan = imports.libervia_hooks(host, args.db, args.profile, jid(args), args.dry_run)
+    for line in plan.lines:
+        print(line)
+    print(plan.summary(args.dry_run), file=sys.stderr)
+    return EXIT_CREATE if plan.cannot else EXIT_OK
 
 
 def _account(host: Host, args: argparse.Namespace) -> str:

@@ -50,7 +50,8 @@ def create(host: Host, args: argparse.Namespace, account: str | None, *, persist
                             create_node=getattr(args, "create_node", False),
                             node_config=dict(getattr(args, "node_config", None) or []),
                             disabled=getattr(args, "disabled", False), executor=args.executor,
-                            concurrency=args.concurrency, ordered=args.ordered)
+                            concurrency=args.concurrency, ordered=args.ordered,
+                            compat=getattr(args, "compat", None))
 
 
 def replay(host: Host, args: argparse.Namespace, account: str | None, *, code: str | None = None,
@@ -158,7 +159,8 @@ def describe(hook: Hook) -> str:
     """One line naming a hook: id, type, lifetime, executor (unless thread), where it is attached."""
     lifetime = "persistent" if hook.persistent else "temporary"
     executor = "" if hook.executor == "thread" else f", on {hook.executor}"
-    return f"hook {hook.id} ({hook.type}, {lifetime}{executor}) on {hook.service} node {hook.node!r}"
+    compat = f", {hook.compat} convention" if hook.compat else ""
+    return f"hook {hook.id} ({hook.type}, {lifetime}{executor}{compat}) on {hook.service} node {hook.node!r}"
 
 
 def notices(hook: Hook, later: str) -> list[str]:

@@ -19,7 +19,9 @@ from ..errors import GrammarError, HelpRequested
 from ..xmpp.events import KINDS
 from ..core.hooks import DEFAULT_CONCURRENCY, EXECUTORS, PHASES
 from ..core.loading import TYPES
+from ..compat import COMPATS
 from ..xmpp.uri import parse_xmpp_uri
+from .imports import add_import
 
 
 class Parser(argparse.ArgumentParser):
@@ -144,6 +146,13 @@ def _executor(p: argparse.ArgumentParser) -> None:
                    help="with --executor dask, apply results as they finish (default: in item order)")
 
 
+def _compat(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--compat", choices=COMPATS, default=None,
+                   help="call the hook as another system calls its hooks: libervia = Libervia's "
+                        "hook(host, client, item) with item a domish element (hook files written for "
+                        "Libervia run unchanged)")
+
+
 def _max_depth(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-depth", type=_count, default=MAX_DEPTH, metavar="N",
                    help="the loop guard: do not run on an item that N hooks' runs led to, each publishing "
@@ -196,6 +205,7 @@ def add_create(sub: Any, connected: bool = True) -> argparse.ArgumentParser:
     _max_depth(p)
     _disabled(p)
     _executor(p)
+    _compat(p)
     p.add_argument("arg", metavar="ARG",
                    help="module name (python), script path (python_file) or code (python_code)")
     return p
@@ -385,6 +395,7 @@ def magic_parser() -> Parser:
     add_node(sub)
     add_replay(sub)
     add_switches(sub)
+    add_import(sub, Parser)
     p = sub.add_parser("output", help="what a hook's recent runs printed",
                        description="What a hook's recent runs printed (kept with each run in the runs "
                                    "journal, the first 8 KiB of each).")
@@ -421,6 +432,7 @@ def cell_parser() -> Parser:
     _max_depth(p)
     _disabled(p)
     _executor(p)
+    _compat(p)
     add_jid(p, JID_DEFAULT)
     return p
 

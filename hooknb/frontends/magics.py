@@ -200,6 +200,12 @@ class HookMagics(Magics):
         self._say(account, *lines)
         _print_hint(hook)
 
+    def _import(self, args: argparse.Namespace) -> None:
+        from . import imports
+
+        plan = imports.libervia_hooks(self.host, args.db, args.profile, grammar.jid(args), args.dry_run)
+        print(*plan.lines, plan.summary(args.dry_run), sep="\n")
+
     def _delete(self, args: argparse.Namespace) -> None:
         account = self._account(args)
         self._say(account, f"{commands.delete(self.host, args, account)} hook(s) deleted")

@@ -16,7 +16,7 @@ from hooknb.xmpp.events import KINDS
 
 SUBCOMMANDS = ("connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
                "publish", "status", "feed", "manager", "node", "replay", "enable", "disable", "output",
-               "password")
+               "password", "import")
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +36,13 @@ def error_of(parser: argparse.ArgumentParser, argv: list[str] | str) -> str:
 def test_create_parses_every_option(parser):
     args = grammar.parse(parser, "create -s pubsub.example.org -n news -t python_code -P --on publish,retract "
                                  "--phase before --priority -3 --timeout 2.5 --from a@x b@y --max-depth 4 "
-                                 "--executor dask --concurrency 3 --unordered -- 'item.id'")
+                                 "--executor dask --concurrency 3 --unordered --compat libervia -- 'item.id'")
     assert vars(args) == {
         "command": "create", "service": "pubsub.example.org", "node": "news", "uri": None,
         "type": "python_code", "persistent": True, "on": "publish,retract", "phase": "before",
         "priority": -3, "timeout": 2.5, "publishers": ["a@x", "b@y"], "arg": "item.id", "pin": False,
         "max_depth": 4, "create_node": False, "node_config": [], "disabled": False, "executor": "dask",
-        "concurrency": 3, "ordered": False, "jid": None}
+        "concurrency": 3, "ordered": False, "compat": "libervia", "jid": None}
 
 
 def test_executor_options_default_to_threads_in_order_and_refuse_bad_values(parser):
@@ -125,7 +125,7 @@ def test_cell_parser_options():
     assert vars(args) == {"service": None, "node": "news", "uri": None, "persistent": True, "on": "all",
                           "timeout": 2.0, "publishers": ["a@x", "b@y"], "pin": False, "max_depth": 16,
                           "create_node": False, "node_config": [], "disabled": False, "executor": "thread",
-                          "concurrency": 8, "ordered": True, "jid": None}
+                          "concurrency": 8, "ordered": True, "compat": None, "jid": None}
     assert "unrecognized arguments: -t" in error_of(grammar.cell_parser(), "-n news -t python")
 
 
@@ -287,7 +287,8 @@ def options_of(parser: argparse.ArgumentParser) -> set[str]:
 def test_every_magic_takes_jid(parser):
     leaves = grammar.leaves(parser) + [grammar.cell_parser(), grammar.publish_cell_parser(),
                                        grammar.replay_cell_parser()]
-    assert len(leaves) == len(SUBCOMMANDS) - 2 + len(grammar.NODE_ACTIONS) + 2 + 3  # node, password: groups
+    # node, password, import: groups (of NODE_ACTIONS, 2 and 1 commands)
+    assert len(leaves) == len(SUBCOMMANDS) - 3 + len(grammar.NODE_ACTIONS) + 2 + 1 + 3
     assert all("--jid" in options_of(leaf) for leaf in leaves)
     assert options_of(grammar.leaves(parser)[0]) >= CONNECTION_OPTIONS  # connect
 
@@ -300,7 +301,7 @@ def test_every_command_line_subcommand_takes_the_connection_options():
         ["hooknb pubsub hook create", "hooknb pubsub hook delete", "hooknb pubsub hook list",
          "hooknb pubsub hook replay", "hooknb pubsub hook enable", "hooknb pubsub hook disable",
          *(f"hooknb pubsub node {a}" for a in grammar.NODE_ACTIONS), "hooknb pubsub publish",
-         "hooknb password set", "hooknb password delete", "hooknb run"])
+         "hooknb password set", "hooknb password delete", "hooknb run", "hooknb import libervia"])
     for leaf in leaves:
         assert options_of(leaf) >= CONNECTION_OPTIONS, leaf.prog
         assert not any(a.required for a in leaf._actions if "--jid" in a.option_strings), leaf.prog
