@@ -26,7 +26,8 @@ from .xmpp.connection import DEFAULT_MAX_BYTES, ConnectOptions, split_jid
 from .core.engine import Engine
 from .errors import HooknbError
 from .xmpp.events import Event
-from .core.hooks import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, MAX_DEPTH, Hook, HookSpec, Registry, check_action, hook_id
+from .core.hooks import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, MAX_DEPTH, Hook, HookSpec, check_action, hook_id
+from .core.registry import Registry
 from .core.inbox import Inbox
 from .storage.journal import Journal, Run
 from .core.lease import LEASE_TTL
@@ -220,8 +221,8 @@ class Host:
                              **({"created": old.spec.created} if old else {}))
         exists, named = (await self.sessions[client.jid].attach(client, spec, create_node or bool(node_config), node_config)
                          if client is not None else (True, None))
-        replaced = [h.id for h in self.registry.all(jid) if name and h.name == name
-                    and (h.service, h.node) == (service, node) and h.id != spec.id]
+        replaced = [h.id for h in self.registry.find(jid, service, node) if name and h.name == name
+                    and h.id != spec.id]
         if replaced:
             await asyncio.to_thread(self.engine.remove, replaced)
         if spec.persistent:

@@ -9,7 +9,7 @@ from helpers import usage_error
 from processes import hooknb, wait_until
 
 from hooknb.xmpp import loop as _loop
-from hooknb.core import session as session_module
+from hooknb.core import waiting
 from hooknb.errors import PubSubError
 
 ENTRY = '<entry xmlns="http://www.w3.org/2005/Atom"><title>{}</title></entry>'
@@ -97,7 +97,7 @@ def test_a_cell_hook_on_a_missing_node_waits_and_runs_once_on_items_published_on
 
 def test_a_node_that_appears_while_disconnected_is_found_at_the_reconnection(
         host, connect, server, node, make_host, monkeypatch):
-    monkeypatch.setattr(session_module, "NODE_POLL", 3600.0)  # only the reconnection may find it
+    monkeypatch.setattr(waiting, "NODE_POLL", 3600.0)  # only the reconnection may find it
     client = connect(host)
     hooked = host.create_hook(node, "item.id", type="python_code", service=server.pubsub)
     assert hooked.status == "waiting for node"
@@ -179,3 +179,41 @@ def test_command_line_node_commands_and_publish(account, server, node, home, tmp
     again = run("node", "delete", *where)
     assert again.returncode == 2 and "not found" in again.stderr and again.stderr.count("\n") == 1
     assert hooknb("pubsub", "hook", "list", "-O", "json").stdout.strip() == "[]"  # nothing stored
+
+
+# ----------------------------------------------------------------------- a node never answered for
+
+def test_a_node_the_server_never_answers_for_blocks_no_other_hook(make_host, connect, account, server):
+    """Prosody cannot store a PEP node whose name is 1,000 characters: publishing there fails,
+    and from then on its items query gets no answer at all.  A hook stored on it (by a version
+    that did not refuse such names) leaves the account's other hooks running: the session comes
+    up, the node's hook says why, a gap is recorded, the other hook runs."""
+    jid, password = account("iso")
+    long_node = "n" * 1000
+    first = make_host()
+    client = connect(first, jid, password, resource="setup")
+    with pytest.raises(PubSubError):
+        client.publish(long_node, ENTRY.format("x"), item_id="x")  # the server cannot store it
+    bad = first.create_hook("good", "item.id", type="python_code", persistent=True)
+    spec = bad.spec.__class__.make(jid, jid, long_node, "python_code", "item.id", persistent=True)
+    first.store.save_hook(spec.to_record())               # as an older version stored it
+    first.store.set_position(jid, jid, long_node, "x")     # caught up from there at the next start
+    first.close()
+
+    second = make_host()
+    client = connect(second, jid, password, resource="runner")   # no "no session within 20 s"
+    hooks = {h.node: h for h in second.hooks(jid)}
+    assert "could not be fetched" in (hooks[long_node].node_error or "")
+    assert any("could not be fetched" in w for w in second.status().iloc[0]["warnings"].splitlines())
+    assert len(second.gaps(jid)) == 1
+    total = second.runs.total
+    client.publish("good", ENTRY.format("live"), item_id="live")
+    assert second.wait_runs(total + 1, 10)
+    assert [r.item_id for r in second.runs.snapshot() if r.node == "good"][-1] == "live"
+
+
+def test_a_hook_on_a_node_name_no_server_can_store_is_refused_with_the_limit(hook, alice):
+    message = usage_error(lambda: hook(f"create -n {'n' * 1000} -t python_code pass"))
+    assert "node name too long: 1000 bytes" in message and "at most 240" in message
+    assert usage_error(lambda: hook(f"create -n {'%' * 120} -t python_code pass")).startswith(
+        "node name too long: 360 bytes")

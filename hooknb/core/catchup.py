@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PREFETCH = 4  # nodes whose items are asked for while a catch-up takes in those before
+NODE_TIMEOUT = 5.0  # seconds a node's items may take to come: a node never answered for blocks nothing else
 
 
 class CatchUp:
@@ -46,7 +47,8 @@ class CatchUp:
         try:
             while True:
                 for key in itertools.islice(keys, PREFETCH + 1 - len(ahead)):
-                    ahead.append((key, asyncio.ensure_future(client.aget_items(key[2], key[1]))))
+                    ahead.append((key, asyncio.ensure_future(
+                        asyncio.wait_for(client.aget_items(key[2], key[1]), NODE_TIMEOUT))))
                 if not ahead:
                     return
                 key, items = ahead.popleft()
@@ -64,9 +66,11 @@ class CatchUp:
         its items, asked for already."""
         _account, service, node = key
         try:
-            items = await (fetch or client.aget_items(node, service))
-        except HooknbError:
+            items = await (fetch or asyncio.wait_for(client.aget_items(node, service), NODE_TIMEOUT))
+        except (HooknbError, asyncio.TimeoutError) as exc:
+            await self._unanswered(client, key, mark, exc)
             return
+        self._node_answered(key)
         ids = [e.item_id for e in items]
         if mark is None:  # first look at this node: remember where it stands
             self._write_position(self.positions.remember(key, items), self._persistent(client, service, node))
@@ -84,12 +88,31 @@ class CatchUp:
         if late:  # noted again now: the late hooks are followed from here on
             self._write_position(self.positions.remember(key, items), True)
 
-    async def _gap(self, client: Client, service: str, node: str, last: str, held: int) -> None:
-        """Record that items published while away may be lost: in the store, the events journal
-        (kind ``gap``), the log and the client's ``last_error``."""
+    async def _unanswered(self, client: Client, key: NodeKey, mark: Mark | None, exc: Exception) -> None:
+        """A node whose items could not be fetched (refused, or no answer within ``NODE_TIMEOUT``):
+        its hooks say so, and if items were to be caught up there, a gap is recorded; the
+        catch-up of the other nodes goes on."""
+        _account, service, node = key
+        why = str(exc) if isinstance(exc, HooknbError) else f"no answer within {NODE_TIMEOUT:g} s"
+        error = f"the items of {service} node {node!r} could not be fetched ({why})"
+        for hook in self.registry.find(*key):
+            hook.node_error = error
+        log.warning("%s: %s; the other nodes go on", client.jid, error)
+        if mark is not None:
+            await self._gap(client, service, node, mark[0], 0, f"{why}; items published while away may be missed")
+
+    def _node_answered(self, key: NodeKey) -> None:
+        for hook in self.registry.find(*key):
+            hook.node_error = None
+
+    async def _gap(self, client: Client, service: str, node: str, last: str, held: int,
+                   why: str | None = None) -> None:
+        """Record that items published while away may be lost (``why``: the node did not answer):
+        in the store, the events journal (kind ``gap``), the log and the client's ``last_error``."""
         self.gaps += 1
-        seen = f"item {last!r} is no longer held" if last else f"it was empty and now holds {held} items, all it keeps"
-        client.last_error = f"gap on {service} node {node!r}: {seen}; items published while away may be lost"
+        seen = why or (f"item {last!r} is no longer held" if last else
+                       f"it was empty and now holds {held} items, all it keeps")
+        client.last_error = f"gap on {service} node {node!r}: {seen}" + ("" if why else "; items published while away may be lost")
         log.warning("%s: %s", client.jid, client.last_error)
         self.events.append(Event(client.jid, service, node, "gap", last or None, None, None))
         try:

@@ -47,7 +47,8 @@ from ..xmpp import loop as _loop
 from . import policy
 from ..errors import HooknbError
 from ..xmpp.events import Event, Item
-from .hooks import Hook, HookSpec, Registry
+from .hooks import Hook, HookSpec
+from .registry import Registry
 from .inbox import Entry, Inbox, Position, digest
 from ..storage.journal import Journal, Run
 from .invoke import Invoker
@@ -119,7 +120,7 @@ class Engine:
             spec = replace(hook.spec, disabled=not enabled)
             if spec.persistent:
                 self.store.save_hook(spec.to_record())
-            hook.spec = spec
+            self.registry.respec(hook, spec)
         return hook
 
     def install(self, spec: HookSpec, loader: Loader | None = None) -> Hook:
@@ -130,7 +131,7 @@ class Engine:
         if hook is None:
             hook = Hook(spec)
         else:  # the same hook with new options: same object, statistics and lane
-            hook.spec = spec
+            self.registry.respec(hook, spec)
         try:
             policy.check(spec.service, spec.node, spec.type, spec.phase)
             hook.loader, hook.load_error = loader or make_loader(spec.type, spec.arg, spec.sha256,
@@ -170,7 +171,7 @@ class Engine:
                 if load:
                     self.install(spec)
                 else:
-                    hook.spec = spec
+                    self.registry.respec(hook, spec)
             if load and hook.loader is None and hook.load_error is None:
                 self.install(hook.spec)
         gone = [h.id for h in self.registry.all(account) if h.persistent and h.id not in stored]

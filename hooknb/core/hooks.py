@@ -14,7 +14,6 @@ import hashlib
 import importlib.util
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any
@@ -44,6 +43,9 @@ DEFAULT_TIMEOUT = 30.0
 EXECUTORS = ("thread", "dask")
 #: Runs of a ``dask`` hook in flight at once, by default (``--concurrency``).
 DEFAULT_CONCURRENCY = 8
+
+#: The longest node name, percent-encoded, that a file-backed server stores (see check_node).
+MAX_NODE_ENCODED = 240
 
 
 def hook_id(account: str, service: str, node: str, type_: str, arg: str, phase: str = "event") -> str:
@@ -77,6 +79,7 @@ def check_action(node: str, arg: str, type_: str | None, phase: str, timeout: fl
     inferred from ``arg`` when None; :class:`HookCreateError` naming what is wrong."""
     if not node or not node.strip():
         raise HookCreateError("a node is required (-n NODE)")
+    check_node(node)
     if phase not in PHASES:
         raise HookCreateError(f"unknown phase {phase!r}; choose one of {', '.join(PHASES)}")
     check_executor(executor, concurrency, phase)
@@ -89,6 +92,17 @@ def check_action(node: str, arg: str, type_: str | None, phase: str, timeout: fl
     if type_ not in TYPES:
         raise HookCreateError(f"unknown hook type {type_!r}; choose one of {', '.join(TYPES)}")
     return type_, normalize_arg(type_, arg), kinds
+
+
+def check_node(node: str) -> None:
+    """:class:`HookCreateError` for a node name a server cannot store: Prosody keeps each node in a
+    file named after it, each character but ASCII letters and digits percent-encoded, and never
+    answers for a node whose file name is too long (its items query gets no answer at all)."""
+    encoded = sum(1 if c.isascii() and c.isalnum() else 3 * len(c.encode()) for c in node)
+    if encoded > MAX_NODE_ENCODED:
+        raise HookCreateError(f"node name too long: {encoded} bytes once percent-encoded (each character "
+                              f"but ASCII letters and digits takes 3 or more), where servers that keep a "
+                              f"node in a file named after it (Prosody) take at most {MAX_NODE_ENCODED}")
 
 
 def check_executor(executor: str, concurrency: int, phase: str = "event") -> None:
@@ -238,8 +252,8 @@ class Hook:
 
     Each part has one writer: the spec is replaced as a whole, never changed, and the code
     (``loader``, ``load_error``) set, by the engine only (:meth:`hooknb.core.engine.Engine.install`); the statistics by the
-    engine's run recording only; ``subscribe_error`` and ``waiting`` (its node does not exist
-    yet) by the session only; ``publishers_named`` by the engine only
+    engine's run recording only; ``subscribe_error``, ``node_error`` and ``waiting`` (its node
+    does not exist yet) by the session only; ``publishers_named`` by the engine only
     (:meth:`hooknb.core.engine.Engine.note_publishers`, and dispatch), and ``cell`` too
     (:meth:`hooknb.core.engine.Engine.show_output`); ``stalled_since`` by the engine's watchdog
     only (:mod:`hooknb.core.stalls`); ``executor_error`` by its Dask lane only
@@ -247,7 +261,7 @@ class Hook:
     (``hook.node``, ``hook.runs``).
     """
 
-    __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error", "publishers_named", "waiting",
+    __slots__ = ("spec", "stats", "loader", "load_error", "subscribe_error", "node_error", "publishers_named", "waiting",
                  "stalled_since", "cell", "executor_error")
 
     def __init__(self, spec: HookSpec, stats: HookStats | None = None) -> None:
@@ -256,6 +270,9 @@ class Hook:
         self.loader: Loader | None = None
         self.load_error: str | None = None
         self.subscribe_error: str | None = None
+        #: Why the node's items could not be fetched at the last catch-up (the server refused or
+        #: never answered), None when they could.
+        self.node_error: str | None = None
         #: Whether the service names the publisher of items on the hook's node (what ``--from``
         #: needs): None until the service has shown it, at creation or in a notification.
         self.publishers_named: bool | None = None
@@ -270,7 +287,7 @@ class Hook:
         self.executor_error: str | None = None
 
     def __repr__(self) -> str:
-        note = f" ({PUBLISHER_UNKNOWN})" if self.warnings else ""
+        note = f" ({PUBLISHER_UNKNOWN})" if self.spec.publishers and self.publishers_named is False else ""
         return f"<Hook {self.id} {self.type} on {self.service} node {self.node!r}{note}>"
 
     @property
@@ -292,7 +309,8 @@ class Hook:
     @property
     def last_error(self) -> str | None:
         """Why the hook fails: its executor now, else its last run, loading it, subscribing its node."""
-        return self.executor_error or self.stats.last_error or self.load_error or self.subscribe_error
+        return (self.executor_error or self.stats.last_error or self.load_error or self.subscribe_error
+                or self.node_error)
 
     @property
     def publisher_check(self) -> str | None:
@@ -306,12 +324,14 @@ class Hook:
 
     @property
     def warnings(self) -> list[str]:
-        """One-line warnings about the hook: a ``--from`` the service cannot satisfy."""
+        """One-line warnings about the hook: a ``--from`` the service cannot satisfy, a node whose
+        items could not be fetched."""
+        found = [f"hook {self.id}: {self.node_error}"] if self.node_error else []
         if self.spec.publishers and self.publishers_named is False:
-            return [f"hook {self.id}: {PUBLISHER_UNKNOWN}: {self.service} does not say who published "
-                    f"items on node {self.node!r}, so --from lets none through (each is journaled "
-                    "as skipped)"]
-        return []
+            found.append(f"hook {self.id}: {PUBLISHER_UNKNOWN}: {self.service} does not say who published "
+                         f"items on node {self.node!r}, so --from lets none through (each is journaled "
+                         "as skipped)")
+        return found
 
     @property
     def code_changed(self) -> bool:
@@ -344,94 +364,3 @@ SUMMARY_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account
                   "status", "items_waiting", "runs", "failures", "timeouts", "dropped", "skipped", "loops",
                   "blocked_loop", "last_run", "last_error", "last_worker", "last_queued", "publisher_check",
                   "code_changed", "pin", "max_depth", "last_output", "executor", "compat")
-
-
-class Registry:
-    """Every hook of the process, indexed for dispatch."""
-
-    def __init__(self) -> None:
-        self._hooks: dict[str, Hook] = {}
-        self._index: dict[tuple[str, str, str, str], tuple[Hook, ...]] = {}
-        self._lock = threading.RLock()
-        #: Called with the hooks each :meth:`remove` took out, on the thread that removed them.
-        self.removed: list[Callable[[list[Hook]], None]] = []
-
-    def __len__(self) -> int:
-        return len(self._hooks)
-
-    def __contains__(self, hook_id: str) -> bool:
-        return hook_id in self._hooks
-
-    def get(self, hook_id: str) -> Hook | None:
-        """The hook with this id, or None."""
-        return self._hooks.get(hook_id)
-
-    def require(self, hook_id: str) -> Hook:
-        """The hook with this id; a one-line :class:`HooknbError` if there is none."""
-        hook = self._hooks.get(hook_id)
-        if hook is None:
-            raise HooknbError(f"no hook with id {hook_id!r}")
-        return hook
-
-    def all(self, account: str | None = None) -> list[Hook]:
-        """Every hook (of one account), in creation order."""
-        hooks = sorted(self._hooks.values(), key=lambda h: (h.created, h.id))
-        return [h for h in hooks if account is None or h.account == account]
-
-    def lookup(self, account: str, service: str, node: str, phase: str = "event") -> tuple[Hook, ...]:
-        """The hooks attached to one node for one phase, in run order (one dict lookup)."""
-        return self._index.get((account, service, node, phase), ())
-
-    def _reindex(self, key: tuple[str, str, str, str]) -> None:
-        hooks = tuple(sorted((h for h in self._hooks.values()
-                              if (h.account, h.service, h.node, h.phase) == key), key=lambda h: h.order))
-        if hooks:
-            self._index[key] = hooks
-        else:
-            self._index.pop(key, None)
-
-    def add(self, hook: Hook) -> None:
-        """Add (or replace) a hook."""
-        with self._lock:
-            self._hooks[hook.id] = hook
-            self._reindex((hook.account, hook.service, hook.node, hook.phase))
-
-    def remove(self, hook_ids: list[str]) -> list[Hook]:
-        """Remove hooks by id; returns the removed ones (and tells the :attr:`removed` listeners)."""
-        with self._lock:
-            removed = [self._hooks.pop(i) for i in hook_ids if i in self._hooks]
-            for key in {(h.account, h.service, h.node, h.phase) for h in removed}:
-                self._reindex(key)
-        if removed:
-            for listener in self.removed:
-                listener(removed)
-        return removed
-
-    def find(self, account: str | None, service: str, node: str, type_: str | None = None,
-             arg: str | None = None, phase: str | None = None) -> list[Hook]:
-        """Hooks on (service, node) matching type and arg; empty type/arg match every hook."""
-        return [h for h in self.all(account)
-                if h.service == service and h.node == node
-                and (not type_ or h.type == type_) and (not arg or h.arg == arg)
-                and (phase is None or h.phase == phase)]
-
-    def matching(self, account: str, service: str, node: str, type_: str | None,
-                 arg: str | None) -> list[Hook]:
-        """The hooks ``delete`` means: on (service, node), of ``type_`` and ``arg`` when given
-        (a file given without its type is also looked for by its absolute path)."""
-        if type_ and type_ not in TYPES:
-            raise HooknbError(f"unknown hook type {type_!r}; choose one of {', '.join(TYPES)}")
-        found = self.find(account, service, node, type_, normalize_arg(type_, arg) if arg and type_ else arg)
-        if arg and not type_ and not found:
-            found = self.find(account, service, node, None, normalize_arg("python_file", arg))
-        return found
-
-    def hooked(self, account: str, service: str, node: str) -> bool:
-        """Whether any hook (of any phase) is attached to the node."""
-        index = self._index
-        return any((account, service, node, phase) in index for phase in PHASES)
-
-    def nodes(self, account: str) -> set[tuple[str, str]]:
-        """The (service, node) pairs an account has event hooks on."""
-        return {(h.service, h.node) for h in self._hooks.values()
-                if h.account == account and h.phase == "event"}

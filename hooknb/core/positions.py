@@ -14,7 +14,8 @@ from ..xmpp.events import Event
 from .inbox import Position, digest
 
 if TYPE_CHECKING:
-    from .hooks import Hook, Registry
+    from .hooks import Hook
+    from .registry import Registry
 
 NodeKey = tuple[str, str, str]  # (account, service, node)
 Mark = tuple[str, str]  # the last item seen on a node: (item id or "" for none, payload digest)

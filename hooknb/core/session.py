@@ -47,6 +47,7 @@ from ..xmpp.operations import ClientHandler, Operation, Send
 from .inbox import Entry, Inbox, Position
 from .lease import LEASE_BEAT, STANDBY_POLL, Lease
 from .catchup import CatchUp
+from .waiting import NodeWaits
 from .nodes import node_missing, publishers_named
 from .positions import Mark, NodeKey, Positions
 
@@ -54,11 +55,11 @@ if TYPE_CHECKING:
     from ..xmpp.client import Client
     from ..storage.store import Store
     from .engine import Engine
-    from .hooks import HookSpec, Registry
+    from .hooks import HookSpec
+    from .registry import Registry
 
 log = logging.getLogger(__name__)
 Pair = tuple[str, str]  # (service, node)
-NODE_POLL = 2.0  # seconds between looks for the hooked nodes that do not exist yet
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Parts:
     active: set[str]
 
 
-class Session(CatchUp, ClientHandler):
+class Session(CatchUp, NodeWaits, ClientHandler):
     """One account's handler of its client's sessions (see the module docstring)."""
 
     def __init__(self, parts: Parts, holder: str) -> None:
@@ -279,7 +280,7 @@ class Session(CatchUp, ClientHandler):
         pairs newly subscribed."""
         self.positions.prune()
         added = await self._subscribe_hooked(client)
-        if any(h.persistent for h in self.registry.all(client.jid)):
+        if self.registry.has_persistent(client.jid):
             await self.want_lease(client)  # (which notes the new nodes' positions if it takes it)
         for service, node in added:
             await self.mark(client, service, node, self._persistent(client, service, node))
@@ -331,47 +332,6 @@ class Session(CatchUp, ClientHandler):
         named = await publishers_named(client, service, node) if spec.publishers and exists else None
         return exists, named
 
-    def wait_for_node(self, client: Client, service: str, node: str) -> None:
-        """Wait for a hooked node that does not exist: its hooks say so, and it is looked for
-        every ``NODE_POLL`` seconds (and at every session start).  Until it appears it counts as
-        a node seen empty: whatever it holds then was published after it appeared."""
-        key = (client.jid, service, node)
-        if (service, node) not in self.waiting:
-            self._write_position(self.positions.remember(key, []), self._persistent(client, service, node))
-            self.waiting.add((service, node))
-        for hook in self.registry.find(*key):
-            hook.waiting = True
-        if self._poller is None or self._poller.done():
-            self._poller = asyncio.get_running_loop().create_task(self._poll_waiting(client))
-
-    async def _poll_waiting(self, client: Client) -> None:
-        """Look for the nodes waited for until none is left or the session ends (a new session
-        looks at every node itself)."""
-        while self.waiting and client.state == "connected":
-            await asyncio.sleep(NODE_POLL)
-            if client.state == "connected" and self._held is None:
-                await self._check_waiting(client)
-
-    async def _check_waiting(self, client: Client) -> list[Pair]:
-        """Subscribe to the nodes waited for that exist now, and run what they hold (all
-        published since they appeared) before the live events that arrive meanwhile; returns
-        the pairs that appeared."""
-        self.waiting &= self.registry.nodes(client.jid)  # hooks deleted meanwhile
-        pairs = set(self.waiting)
-        self._appearing.update((pair, []) for pair in pairs)
-        appeared: list[Pair] = []
-        try:
-            appeared = await self._subscribe_hooked(client, pairs)
-            for service, node in appeared:
-                key = (client.jid, service, node)
-                await self._catch_up_node(client, key, self.positions.get(key))
-        finally:
-            for pair in pairs:
-                held = self._appearing.pop(pair)
-                if held:
-                    self.accept(client, held)
-        return appeared
-
     async def mark(self, client: Client, service: str, node: str, persistent: bool) -> None:
         """Note the newest item of a newly hooked node, so that a hook runs on what is published
         after it and a catch-up after a disconnection starts there ("" when the node is empty).
@@ -407,7 +367,7 @@ class Session(CatchUp, ClientHandler):
         return mine
 
     def _has_persistent(self) -> bool:
-        return any(h.persistent for h in self.registry.all(self.account))
+        return self.registry.has_persistent(self.account)
 
     async def _keep_lease(self, client: Client) -> None:
         """Renew the lease while holding it; take it when its holder stops renewing."""

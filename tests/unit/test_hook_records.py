@@ -9,11 +9,11 @@ from hooknb.core.hooks import (
     SUMMARY_FIELDS,
     Hook,
     HookSpec,
-    Registry,
     check_action,
     hook_id,
     parse_kinds,
 )
+from hooknb.core.registry import Registry
 from unit.fakes import ACCOUNT, SERVICE
 
 
