@@ -346,7 +346,8 @@ def load(host: Host, path: str | os.PathLike, jid: str | None = None) -> Plan:
     if not isinstance(name, str) or not name:
         source.problem(None, 0, "name", f"must be a non-empty string, not {name!r}")
         name = str(source.path)
-    changes, records = _rules(source, data, name)
+    rules, records = _rules(source, data, name)
+    changes: list[Change] = []
     accounts: list[str] = []
 
     def account() -> str:
@@ -379,8 +380,8 @@ def load(host: Host, path: str | os.PathLike, jid: str | None = None) -> Plan:
     changes += [Change("delete", spec=s) for s in stored.values() if s.manifest == name and s.id not in specs]
     if source.problems:
         raise ManifestError(source.problems)
-    rules_change = any(c.rule is not None and c.action != "unchanged" for c in changes)
-    return Plan(source.path, name, changes, records if rules_change else None)
+    rules_change = any(c.action != "unchanged" for c in rules)
+    return Plan(source.path, name, changes + rules, records if rules_change else None)
 
 
 def apply(host: Host, plan: Plan) -> Plan:
