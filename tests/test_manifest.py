@@ -9,9 +9,17 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from processes import RunnerProcess, appender, hook_file, hooknb, lines, publish, wait_until
-from test_magics import alice, hook, host, magics, shell  # noqa: F401 - fixtures
 from IPython.core.error import UsageError
+from processes import (
+    RunnerProcess,
+    appender,
+    hook_file,
+    hooknb,
+    lines,
+    publish,
+    wait_until,
+)
+from test_magics import alice, hook, host, magics, shell  # noqa: F401 - fixtures
 
 from hooknb.storage.store import Store
 
@@ -33,6 +41,11 @@ node = "urn:xmpp:microblog:0"
 type = "python_code"
 arg = "print(item.id)"
 """
+
+
+#: What an unknown key of a hook says: the keys there are.
+KEYS = ("unknown key; the keys are jid, service, node, uri, type, on, phase, priority, timeout, from, pin, "
+        "max-depth, disabled, executor, concurrency, unordered, arg, sha256")
 
 
 def manifest(path: Path, text: str) -> Path:
@@ -168,12 +181,11 @@ def test_an_invalid_manifest_is_one_line_per_problem_and_changes_nothing(home, p
     digest = __import__("hashlib").sha256((project / "hooks" / "on_news.py").read_bytes()).hexdigest()
     assert problems == [
         f"hooknb: {bad}:4: hooks[0].arg: hook file '{project / 'hooks' / 'missing.py'}' does not exist",
-        f"hooknb: {bad}:5: hooks[0].retries: unknown key; the keys are jid, service, node, uri, type, on, "
-        "phase, priority, timeout, from, pin, max-depth, disabled, executor, concurrency, unordered, arg, sha256",
+        f"hooknb: {bad}:5: hooks[0].retries: {KEYS}",
         f"hooknb: {bad}:7: hooks[1].node: a node is required: node = NODE (or uri = 'xmpp:SERVICE?;node=NODE')",
         f"hooknb: {bad}:17: hooks[2].timeout: must be a number, not 'ten'",
-        f"hooknb: {bad}:23: hooks[3].sha256: the code of hooks/on_news.py has SHA-256 {digest}, not the "
-        "0000 this manifest pins"]
+        (f"hooknb: {bad}:23: hooks[3].sha256: the code of hooks/on_news.py has SHA-256 {digest}, not the "
+        "0000 this manifest pins")]
     assert stored(home) == before  # the valid entry was not applied either
 
     broken = manifest(project / "broken.toml", "[[hooks]]\nnode = \n")
@@ -192,9 +204,9 @@ def test_a_pinned_hook_whose_code_changed_needs_its_new_digest(home, project):
     result = hooknb("apply", str(path))
     digest = __import__("hashlib").sha256(code.read_bytes()).hexdigest()
     assert result.returncode == 2 and result.stderr.splitlines() == [
-        f"hooknb: {path}:6: hooks[0].arg: the hook is pinned and its code changed since it was stored "
+        (f"hooknb: {path}:6: hooks[0].arg: the hook is pinned and its code changed since it was stored "
         f"(SHA-256 {stored(home)[0]['options']['sha256']} -> {digest}): add sha256 = \"{digest}\" to accept "
-        "the change"]
+        "the change")]
     path.write_text(EXAMPLE.replace("timeout = 10", f"timeout = 10\npin = true\nsha256 = \"{digest}\""))
     old = stored(home)[0]["options"]["sha256"]
     assert applied(str(path))[1].endswith(f": sha256 {old[:12]} -> {digest[:12]}")
@@ -208,8 +220,8 @@ def test_a_manifest_others_can_write_is_refused(home, project, loose):
     result = hooknb("apply", str(path))
     what = f"the manifest {path}" if loose == "file" else f"the manifest's directory {project}"
     assert result.returncode == 1 and result.stderr.splitlines() == [
-        f"hooknb: {what} is group- or world-writable (mode {'664' if loose == 'file' else '775'}): refusing it "
-        f"as a source of code; fix: chmod go-w {path if loose == 'file' else project}"]
+        (f"hooknb: {what} is group- or world-writable (mode {'664' if loose == 'file' else '775'}): refusing it "
+        f"as a source of code; fix: chmod go-w {path if loose == 'file' else project}")]
     assert stored(home) == []
 
 
@@ -256,8 +268,8 @@ def test_pyproject_tool_hooknb_and_restrict(home, project):
     (project / "other").mkdir()
     other = manifest(project / "other" / "pyproject.toml", "[project]\nname = 'x'\n")
     result = hooknb("apply", str(other))
-    assert (result.returncode, result.stderr) == (2, f"hooknb: {other}: no [tool.hooknb] table: nothing "
-                                                     "declares hooks there\n")
+    assert (result.returncode, result.stderr) == (2, (f"hooknb: {other}: no [tool.hooknb] table: nothing "
+                                                     "declares hooks there\n"))
 
 
 # ------------------------------------------------------------------------------------ a runner
@@ -319,9 +331,7 @@ def test_run_with_a_manifest_applies_it_at_start_and_on_sighup(runner, account, 
     path.write_text(path.read_text() + "colour = 1\n")  # invalid: logged, nothing changes
     proc.proc.send_signal(signal.SIGHUP)
     error = proc.wait_record("error")
-    assert error["error"] == f"manifest not applied: {path}:9: hooks[1].colour: unknown key; the keys are " \
-                             "jid, service, node, uri, type, on, phase, priority, timeout, from, pin, max-depth, " \
-                             "disabled, executor, concurrency, unordered, arg, sha256"
+    assert error["error"] == f"manifest not applied: {path}:9: hooks[1].colour: {KEYS}"
     assert len(stored(home)) == 2 and proc.proc.poll() is None
     assert proc.stop() == 0
 
@@ -367,6 +377,5 @@ def test_hook_apply_magic(hook, host, alice, node, tmp_path, capsys):  # noqa: F
     assert str(info.value).splitlines() == [
         f"{path}:1: hooks[0]: no arg: a module (type python), a file (python_file) or code (python_code)",
         f"{path}:3: hooks[0].timeout: must be a positive number: '0'",
-        f"{path}:4: hooks[0].retries: unknown key; the keys are jid, service, node, uri, type, on, phase, priority, "
-        "timeout, from, pin, max-depth, disabled, executor, concurrency, unordered, arg, sha256"]
+        f"{path}:4: hooks[0].retries: {KEYS}"]
     assert [h.id for h in host.hooks()] == [made.id]

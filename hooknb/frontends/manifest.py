@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import grammar
 from ..core import policy
 from ..core.hooks import HookSpec, check_action
 from ..core.loading import make_loader
@@ -34,6 +33,7 @@ from ..errors import HooknbError, ManifestError
 from ..host import Host
 from ..storage import trust
 from ..xmpp.connection import split_jid
+from . import grammar
 
 #: What a plan does to each hook or rule, in the order it is shown.
 ACTIONS = ("create", "change", "delete", "unchanged")
@@ -117,33 +117,36 @@ def _value(key: str, value: Any) -> str:
 class _Source:
     """A manifest's text and where its problems are: ``problem`` notes one, with its line."""
 
-    def __init__(self, path: Path, shown: str, text: str, prefix: str) -> None:
+    def __init__(self, path: Path, shown: str, text: str, prefix: tuple[str, ...]) -> None:
         self.path, self.shown, self.prefix = path, shown, prefix
         self.lines = text.splitlines()
         self.problems: list[str] = []
         self._lines: list[int] = []  # each problem's line (0: none), to sort them by
 
-    def _headers(self, table: str) -> list[int]:
-        header = re.compile(r"\s*\[\[\s*" + r"\s*\.\s*".join(map(re.escape, [*self.prefix, table])) + r"\s*\]\]")
-        return [n for n, text in enumerate(self.lines) if header.match(text)]
+    def _header(self, name: str, array: bool) -> re.Pattern[str]:
+        dotted = r"\s*\.\s*".join(map(re.escape, [*self.prefix, *([name] if name else [])]))
+        return re.compile(r"\s*\[\[\s*" + dotted + r"\s*\]\]" if array else r"\s*\[\s*" + dotted + r"\s*\]")
 
     def line(self, table: str | None, index: int = 0, key: str | None = None) -> int | None:
-        """The line (from 1) of entry ``index`` of ``[[table]]`` (or of a top-level key), at ``key``."""
+        """The line (from 1) of entry ``index`` of ``[[table]]`` (None: the manifest's own table),
+        at ``key`` when it is there; None when it cannot be told."""
         if table is None:
-            start, end = 0, len(self.lines)
+            header = self._header("", array=False)
+            starts = [n for n, text in enumerate(self.lines) if header.match(text)] if self.prefix else [-1]
         else:
-            headers = self._headers(table)
-            if index >= len(headers):
-                return None
-            start = headers[index]
-            end = next((n for n in range(start + 1, len(self.lines)) if self.lines[n].lstrip().startswith("[")),
-                       len(self.lines))
+            header = self._header(table, array=True)
+            starts = [n for n, text in enumerate(self.lines) if header.match(text)]
+        if index >= len(starts):
+            return None
+        start = starts[index]
+        end = next((n for n in range(start + 1, len(self.lines)) if self.lines[n].lstrip().startswith("[")),
+                   len(self.lines))
         if key is not None:
             at = re.compile(r"\s*[\"']?" + re.escape(key) + r"[\"']?\s*=")
-            found = next((n for n in range(start, end) if at.match(self.lines[n])), None)
-            if found is not None or table is None:
-                return None if found is None else found + 1
-        return start + 1
+            found = next((n for n in range(start + 1, end) if at.match(self.lines[n])), None)
+            if found is not None:
+                return found + 1
+        return start + 1 if start >= 0 else None
 
     def problem(self, table: str | None, index: int, key: str | None, message: str) -> None:
         """Note one problem of entry ``index`` of ``table`` (None: the top level), at ``key``."""
@@ -168,9 +171,10 @@ def _read(path: str | os.PathLike) -> tuple[_Source, dict[str, Any]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError([f"{shown}: cannot be read: {getattr(exc, 'strerror', None) or exc}"]) from None
     except tomllib.TOMLDecodeError as exc:
-        found = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        found = re.search(r"\(at (?:line (\d+), column \d+|end of document)\)", str(exc))
         message = str(exc).replace(found.group(0), "").strip() if found else str(exc)
-        raise ManifestError([f"{shown}:{found.group(1) + ':' if found else ''} invalid TOML: {message}"]) from None
+        line = (found.group(1) or len(text.splitlines()) or 1) if found else None
+        raise ManifestError([f"{shown}:{f'{line}:' if line else ''} invalid TOML: {message}"]) from None
     prefix = ("tool", "hooknb") if file.name == "pyproject.toml" else ()
     if prefix:
         data = data.get("tool", {}).get("hooknb") if isinstance(data.get("tool"), dict) else None
@@ -184,7 +188,7 @@ def _options() -> dict[str, argparse.Action]:
     sub = grammar.Parser(prog="manifest").add_subparsers(parser_class=grammar.Parser)
     parser = grammar.add_create(sub, connected=False)
     keys = {}
-    for action in parser._actions:  # noqa: SLF001 - argparse has no public accessor
+    for action in parser._actions:
         names = [o for o in action.option_strings if o.startswith("--")] or ([] if action.option_strings
                                                                              else [action.dest])
         if names and action.dest not in ("help", "persistent"):
