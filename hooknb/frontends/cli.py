@@ -15,8 +15,10 @@ the one a notebook uses.
 * ``pubsub node create|delete|purge|config``, ``pubsub publish`` and ``pubsub hook replay``
   connect the account for the one operation, in a connection of their own (no other hook runs in
   it); ``replay`` prints each run with what it printed.
+* ``apply FILE`` never connects: it prints the plan of a manifest of hooks and applies it
+  (:mod:`hooknb.frontends.manifest`); an invalid manifest is one line per problem, exit code 2.
 * ``run`` connects one account and runs its persistent hooks until SIGINT/SIGTERM
-  (:mod:`hooknb.frontends.runner`).
+  (:mod:`hooknb.frontends.runner`), applying ``--manifest FILE`` at start and on SIGHUP.
 
 A store that another user owns or that group or others may write is refused as a source of
 code (:mod:`hooknb.storage.trust`): ``run`` and ``create`` exit 1 with one line saying why and how to

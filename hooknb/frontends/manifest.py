@@ -379,7 +379,8 @@ def load(host: Host, path: str | os.PathLike, jid: str | None = None) -> Plan:
                                                   f"sha256 = \"{spec.sha256}\" to accept the change")
         else:
             spec = replace(spec, created=old.created) if old is not None else spec
-            was = {k: v for k, v in (old.options() if old else {}).items() if spec.options().get(k) != v}
+            now, then = spec.options(), old.options() if old else {}
+            was = {k: then.get(k) for k in [*then, *now.keys() - then.keys()] if old and now.get(k) != then.get(k)}
             changes.append(Change("create" if old is None else "change" if was else "unchanged", spec=spec, was=was))
     changes += [Change("delete", spec=s) for s in stored.values() if s.manifest == name and s.id not in specs]
     if source.problems:

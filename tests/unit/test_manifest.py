@@ -182,3 +182,15 @@ def test_restrict_rules_are_the_manifests_own(host, tmp_path, private_home):
     assert [c.action for c in manifest.run(host, path).changes] == ["delete"]
     assert [r["name"] for r in json.loads(policy.read_text())["restrict"]] == [
         "bookmarks", "bookmarks-legacy", "private-xml-storage", "private-xml-storage-iq"]
+
+
+def test_a_hook_made_by_hand_is_taken_over_when_declared_and_left_alone_otherwise(host, tmp_path):
+    hand = host.create_hook("n", "print(1)", "python_code", persistent=True, account=JID)
+    other = host.create_hook("m", "print(2)", "python_code", persistent=True, account=JID)
+    path = write(tmp_path / "m.toml", f'[[hooks]]\njid = "{JID}"\nnode = "n"\ntype = "python_code"\narg = "print(1)"\n')
+    plan = manifest.run(host, path)
+    assert [(c.action, c.spec.id) for c in plan.changes] == [("change", hand.id)]
+    assert plan.lines()[1].endswith(f": manifest None -> {path}")
+    path.write_text("")
+    assert [(c.action, c.spec.id) for c in manifest.run(host, path).changes] == [("delete", hand.id)]
+    assert [s.id for s in host.stored_hooks()] == [other.id]
