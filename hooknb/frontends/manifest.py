@@ -300,6 +300,15 @@ def _hook(source: _Source, index: int, entry: dict[str, Any], context: dict[str,
                          ordered=args.ordered, manifest=context["name"])
 
 
+def _change(then: dict[str, Any] | None, now: dict[str, Any], **what: Any) -> Change:
+    """Whether what was stored as ``then`` (None: nothing) is created, changed or unchanged to be
+    ``now``, and the stored values of the fields that change."""
+    if then is None:
+        return Change("create", **what)
+    was = {k: then.get(k) for k in [*then, *now.keys() - then.keys()] if now.get(k) != then.get(k)}
+    return Change("change" if was else "unchanged", was=was, **what)
+
+
 def _rules(source: _Source, data: dict[str, Any], name: str) -> tuple[list[Change], list[dict[str, Any]]]:
     """The restrict rules' changes, and every rule ``restrict.json`` holds once applied."""
     try:
@@ -331,8 +340,7 @@ def _rules(source: _Source, data: dict[str, Any], name: str) -> tuple[list[Chang
         if not unknown:
             declared.append(record)
             old = mine.get(record["name"])
-            was = {k: v for k, v in (old or {}).items() if record.get(k) != v}
-            changes.append(Change("create" if old is None else "change" if was else "unchanged", rule=record, was=was))
+            changes.append(_change(old, record, rule=record))
     names = {r["name"] for r in declared}
     changes += [Change("delete", rule=r) for n, r in mine.items() if n not in names]
     return changes, others + declared
@@ -379,9 +387,7 @@ def load(host: Host, path: str | os.PathLike, jid: str | None = None) -> Plan:
                                                   f"sha256 = \"{spec.sha256}\" to accept the change")
         else:
             spec = replace(spec, created=old.created) if old is not None else spec
-            now, then = spec.options(), old.options() if old else {}
-            was = {k: then.get(k) for k in [*then, *now.keys() - then.keys()] if old and now.get(k) != then.get(k)}
-            changes.append(Change("create" if old is None else "change" if was else "unchanged", spec=spec, was=was))
+            changes.append(_change(old and old.options(), spec.options(), spec=spec))
     changes += [Change("delete", spec=s) for s in stored.values() if s.manifest == name and s.id not in specs]
     if source.problems:
         raise ManifestError(source.problems)
