@@ -19,7 +19,6 @@ from processes import (
     publish,
     wait_until,
 )
-from test_magics import alice, hook, host, magics, shell  # noqa: F401 - fixtures
 
 from hooknb.storage.store import Store
 
@@ -352,7 +351,7 @@ def test_run_with_an_invalid_manifest_exits_2_before_connecting(home, server, ac
 
 
 # ------------------------------------------------------------------------------------ the magic
-def test_hook_apply_magic(hook, host, alice, node, tmp_path, capsys):  # noqa: F811 - fixtures
+def test_hook_apply_magic(hook, host, alice, node, tmp_path, capsys):
     path = manifest(tmp_path / "hooks.toml", f"""\
         [[hooks]]
         node = "{node}"
