@@ -332,6 +332,14 @@ def test_run_with_a_manifest_applies_it_at_start_and_on_sighup(runner, account, 
     error = proc.wait_record("error")
     assert error["error"] == f"manifest not applied: {path}:9: hooks[1].colour: {KEYS}"
     assert len(stored(home)) == 2 and proc.proc.poll() is None
+
+    path.write_text(path.read_text().replace("colour = 1\n", ""))
+    path.chmod(0o666)  # others could write it: refused, as the store would be
+    proc.proc.send_signal(signal.SIGHUP)
+    error = proc.wait_record("error", count=2)
+    assert error["error"] == (f"manifest not applied: the manifest {path} is group- or world-writable (mode 666): "
+                              f"refusing it as a source of code; fix: chmod go-w {path}")
+    assert len(proc.records("manifest")) == 2 and len(stored(home)) == 2
     assert proc.stop() == 0
 
 

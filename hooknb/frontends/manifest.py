@@ -160,7 +160,7 @@ class _Source:
 def _read(path: str | os.PathLike) -> tuple[_Source, dict[str, Any]]:
     """The manifest at ``path`` (trusted, parsed), and its table."""
     shown = str(path)
-    file = Path(path).expanduser().absolute()
+    file = Path(path).expanduser().resolve()  # a link's target, and the directory that holds it
     if not file.is_file():
         raise ManifestError([f"{shown}: no such manifest file" if not file.exists() else f"{shown}: not a file"])
     trust.check(file.parent, "the manifest's directory", "go-w")

@@ -194,3 +194,17 @@ def test_a_hook_made_by_hand_is_taken_over_when_declared_and_left_alone_otherwis
     path.write_text("")
     assert [(c.action, c.spec.id) for c in manifest.run(host, path).changes] == [("delete", hand.id)]
     assert [s.id for s in host.stored_hooks()] == [other.id]
+
+
+def test_the_hooks_change_in_one_transaction_or_not_at_all(host, tmp_path):
+    """A failure in the middle of the store's transaction (a record SQLite refuses, after one it
+    took) leaves every hook as it was: none saved, none deleted."""
+    from hooknb.errors import StoreError
+
+    kept = host.create_hook("n", "print(1)", "python_code", persistent=True, account=JID)
+    before = host.stored_hooks()
+    good = {**kept.spec.to_record(), "id": "fresh", "node": "m"}
+    bad = {**good, "id": "bad", "node": None}  # NOT NULL
+    with pytest.raises(StoreError):
+        host.store.change_hooks([good, bad], [kept.id])
+    assert host.stored_hooks() == before
