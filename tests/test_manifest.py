@@ -44,7 +44,7 @@ arg = "print(item.id)"
 
 #: What an unknown key of a hook says: the keys there are.
 KEYS = ("unknown key; the keys are jid, service, node, uri, type, on, phase, priority, timeout, from, pin, "
-        "max-depth, disabled, executor, concurrency, unordered, arg, sha256")
+        "max-depth, disabled, executor, concurrency, unordered, compat, arg, sha256")
 
 
 def manifest(path: Path, text: str) -> Path:

@@ -279,7 +279,7 @@ def _hook(source: _Source, index: int, entry: dict[str, Any], context: dict[str,
         key = "node"
         policy.check(service, node, type_, args.phase, context["rules"])
         key = "arg"
-        digest = make_loader(type_, arg, pin=args.pin).digest
+        digest = make_loader(type_, arg, pin=args.pin, compat=args.compat).digest
         key = "from"
         publishers = frozenset(split_jid(p).bare for p in args.publishers)
     except HooknbError as exc:
@@ -297,7 +297,7 @@ def _hook(source: _Source, index: int, entry: dict[str, Any], context: dict[str,
                          priority=args.priority, timeout=args.timeout, publishers=publishers,
                          sha256=digest, pin=args.pin or bool(declared), max_depth=args.max_depth,
                          disabled=args.disabled, executor=args.executor, concurrency=args.concurrency,
-                         ordered=args.ordered, manifest=context["name"])
+                         ordered=args.ordered, compat=args.compat, manifest=context["name"])
 
 
 def _change(then: dict[str, Any] | None, now: dict[str, Any], **what: Any) -> Change:

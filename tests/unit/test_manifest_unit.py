@@ -36,7 +36,7 @@ def options() -> dict:
 
 def test_the_keys_are_creates_long_options(options):
     assert list(options) == ["service", "node", "uri", "type", "on", "phase", "priority", "timeout", "from", "pin",
-                             "max-depth", "disabled", "executor", "concurrency", "unordered", "arg"]
+                             "max-depth", "disabled", "executor", "concurrency", "unordered", "compat", "arg"]
 
 
 @pytest.mark.parametrize(("key", "value", "converted"), [
@@ -118,7 +118,7 @@ def test_pyproject_keys_are_found_in_the_tool_table(host, tmp_path):
         f"{path}:5: name: must be a non-empty string, not 7",
         f"{path}:7: hooks[0]: no arg: a module (type python), a file (python_file) or code (python_code)",
         (f"{path}:9: hooks[0].kind: unknown key; the keys are jid, service, node, uri, type, on, phase, priority, "
-        "timeout, from, pin, max-depth, disabled, executor, concurrency, unordered, arg, sha256")]
+        "timeout, from, pin, max-depth, disabled, executor, concurrency, unordered, compat, arg, sha256")]
 
 
 def test_plan_apply_and_plan_again(host, tmp_path):
@@ -208,3 +208,12 @@ def test_the_hooks_change_in_one_transaction_or_not_at_all(host, tmp_path):
     with pytest.raises(StoreError):
         host.store.change_hooks([good, bad], [kept.id])
     assert host.stored_hooks() == before
+
+
+def test_options_added_to_create_are_manifest_keys_too(host, tmp_path):
+    """The keys come from create's grammar: its --compat is a key, checked as the option is."""
+    entry = f'[[hooks]]\njid = "{JID}"\nnode = "n"\ntype = "python_code"\narg = "pass"\ncompat = "%s"\n'
+    (change,) = manifest.load(host, write(tmp_path / "m.toml", entry % "libervia")).changes
+    assert change.spec.compat == "libervia"
+    (line,) = problems(host, write(tmp_path / "m.toml", entry % "nope"))
+    assert line.startswith(f"{tmp_path / 'm.toml'}:6: hooks[0].compat: must be one of ")
