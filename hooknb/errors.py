@@ -8,7 +8,8 @@
      │    ├── HookCreateError   a hook failed validation; nothing was stored (CLI exit 4)
      │    ├── ConnectError      connection or authentication failed         (CLI exit 1)
      │    ├── StoreError        the SQLite store is locked or unreadable
- │    ├── KeyringError      the system keyring is not installed or refused  (CLI exit 1)
+     │    ├── ManifestError     a manifest of hooks is invalid: one line per problem (CLI exit 2)
+     │    ├── KeyringError      the system keyring is not installed or refused  (CLI exit 1)
      │    ├── TrustError        refused as a source of code: others could write it, or pinned
      │    │                     code changed (CLI exit 1; a refused run has status ``refused``)
      │    ├── ExecutorError     the Dask executor cannot take work now (scheduler unreachable)
@@ -45,6 +46,15 @@ class HookCreateError(HooknbError):
 
 class StoreError(HooknbError):
     """The persistent store is locked by another process or cannot be read."""
+
+
+class ManifestError(HooknbError):
+    """A manifest of hooks is invalid and nothing of it was applied; ``problems``: one line
+    each, naming the file, the line and the key (the only error whose message has several lines)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 class KeyringError(HooknbError):

@@ -272,6 +272,26 @@ class Host:
         """A hook that is not registered, its code loaded, to be replayed (a ``%%hook replay`` cell)."""
         return self.engine.trial(spec)
 
+    def stored_hooks(self, account: str | None = None) -> list[HookSpec]:
+        """The persistent hooks in the store (of ``account``, or of every account), as they are
+        stored: nothing is loaded."""
+        return [HookSpec.from_record(r) for r in self.store.load_hooks(account)]
+
+    def change_hooks(self, specs: list[HookSpec], deleted: list[HookSpec]) -> None:
+        """Store persistent hooks (new ones, or new specs of existing ones) and delete others
+        (``deleted``, as stored), in one store transaction, the specs validated by the caller (a
+        manifest's plan: :mod:`hooknb.frontends.manifest`); the accounts connected here take the
+        change up at once (their code loaded, their nodes subscribed), any other process with the
+        store open within a second, as hooks made there."""
+        check_trusted(self._store_path)
+        self.store.change_hooks([s.to_record() for s in specs], [s.id for s in deleted])
+        for jid in {s.account for s in [*specs, *deleted]}:
+            if jid in self.clients:
+                self.engine.restore(jid)
+                self.subscribe_hooks(jid)
+            elif self.registry.all(jid):
+                self.engine.restore(jid, load=False)
+
     def list_hooks(self, account: str | None = None) -> list[dict[str, Any]]:
         """One listing record per hook (:data:`hooknb.core.hooks.SUMMARY_FIELDS`, the seeds' first): status
         and items waiting (those of hooks run by another process: as the store says), counters, errors."""

@@ -425,7 +425,7 @@ def test_completion(shell, magics, host, alice, node, hook):
     assert magics.complete("%hook ") == sorted(
         ["connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
          "publish", "node", "status", "feed", "manager", "replay", "enable", "disable", "output",
-         "password"])
+         "password", "apply", "import"])
     assert magics.complete("%hook cr") == ["create"]
     assert magics.complete("%hook node ") == ["config", "create", "delete", "purge"]
     assert magics.complete("%hook node c") == ["config", "create"]

@@ -149,6 +149,9 @@ class HookSpec:
     #: The calling convention its function is called with: None (hooknb's), or another system's
     #: (``"libervia"``, :mod:`hooknb.compat`).
     compat: str | None = None
+    #: The manifest that declared the hook (its name), which alone may change or delete it when
+    #: applied again (:mod:`hooknb.frontends.manifest`); None for a hook made by hand.
+    manifest: str | None = None
 
     @classmethod
     def make(cls, account: str, service: str, node: str, type_: str, arg: str, phase: str = "event",
@@ -163,7 +166,8 @@ class HookSpec:
                 "timeout": self.timeout, "publishers": sorted(self.publishers), "name": self.name,
                 "sha256": self.sha256, "pin": self.pin, "max_depth": self.max_depth,
                 "disabled": self.disabled, "executor": self.executor, "concurrency": self.concurrency,
-                "ordered": self.ordered, "compat": self.compat}
+                "ordered": self.ordered, "compat": self.compat,
+                **({"manifest": self.manifest} if self.manifest else {})}
 
     def to_record(self) -> dict[str, Any]:
         """The dict the store keeps."""
@@ -185,7 +189,8 @@ class HookSpec:
                    disabled=bool(opts.get("disabled", False)),
                    executor=opts.get("executor", "thread"),
                    concurrency=int(opts.get("concurrency", DEFAULT_CONCURRENCY)),
-                   ordered=bool(opts.get("ordered", True)), compat=opts.get("compat"))
+                   ordered=bool(opts.get("ordered", True)), compat=opts.get("compat"),
+                   manifest=opts.get("manifest"))
 
 
 class HookStats:

@@ -17,6 +17,7 @@ store is, when another user owns it or its directory, or group or others may wri
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -66,20 +67,47 @@ def check_trusted(path: Path | None = None) -> None:
 def load_rules(path: Path | None = None) -> tuple[Rule, ...]:
     """The rules of ``restrict.json`` in the data directory, or the default ones."""
     path = path or home() / FILENAME
-    check_trusted(path)
-    if not path.exists():
-        return DEFAULT_RULES
     try:
-        data = json.loads(path.read_text())
-        rules = data["restrict"] if isinstance(data, dict) else data
-        return tuple(Rule(name=r.get("name") or f"rule {i + 1}", node=_text(r["node"], "node"),
-                          service=_text(r.get("service", "*"), "service"),
-                          types=_texts(r.get("types", ["*"]), "types"),
-                          phases=_texts(r.get("phases", ["*"]), "phases"),
-                          exceptions=_texts(r.get("except", []), "except"))
-                     for i, r in enumerate(rules))
+        return tuple(parse_rule(r, i) for i, r in enumerate(load_records(path)))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise HooknbError(f"the restrict policy {path} is invalid ({type(exc).__name__}: {exc})") from None
+
+
+def parse_rule(record: dict, index: int = 0) -> Rule:
+    """One rule of ``restrict.json`` (``index``: its place, which names a rule without a name);
+    ``KeyError`` or ``TypeError`` saying what is wrong."""
+    return Rule(name=record.get("name") or f"rule {index + 1}", node=_text(record["node"], "node"),
+                service=_text(record.get("service", "*"), "service"),
+                types=_texts(record.get("types", ["*"]), "types"),
+                phases=_texts(record.get("phases", ["*"]), "phases"),
+                exceptions=_texts(record.get("except", []), "except"))
+
+
+def load_records(path: Path | None = None) -> list[dict]:
+    """The rules of ``restrict.json`` as they are written there (the default rules' records
+    without the file); ``ValueError`` if it is not JSON, :class:`TrustError` if others could
+    write it."""
+    path = path or home() / FILENAME
+    check_trusted(path)
+    if not path.exists():
+        return [record(rule) for rule in DEFAULT_RULES]
+    data = json.loads(path.read_text())
+    return list(data["restrict"] if isinstance(data, dict) else data)
+
+
+def record(rule: Rule) -> dict:
+    """A rule as ``restrict.json`` writes it."""
+    return {"name": rule.name, "service": rule.service, "node": rule.node, "types": list(rule.types),
+            "phases": list(rule.phases), "except": list(rule.exceptions)}
+
+
+def save_records(records: list[dict], path: Path | None = None) -> None:
+    """Write ``restrict.json`` (private, replaced at once: a reader sees the old rules or the new)."""
+    path = path or home() / FILENAME
+    trust.private_dir(path.parent)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    trust.write_private(partial, json.dumps({"restrict": records}, indent=2) + "\n")
+    os.replace(partial, path)
 
 
 def _text(value: object, key: str) -> str:

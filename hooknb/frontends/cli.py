@@ -15,8 +15,10 @@ the one a notebook uses.
 * ``pubsub node create|delete|purge|config``, ``pubsub publish`` and ``pubsub hook replay``
   connect the account for the one operation, in a connection of their own (no other hook runs in
   it); ``replay`` prints each run with what it printed.
+* ``apply FILE`` never connects: it prints the plan of a manifest of hooks and applies it
+  (:mod:`hooknb.frontends.manifest`); an invalid manifest is one line per problem, exit code 2.
 * ``run`` connects one account and runs its persistent hooks until SIGINT/SIGTERM
-  (:mod:`hooknb.frontends.runner`).
+  (:mod:`hooknb.frontends.runner`), applying ``--manifest FILE`` at start and on SIGHUP.
 
 A store that another user owns or that group or others may write is refused as a source of
 code (:mod:`hooknb.storage.trust`): ``run`` and ``create`` exit 1 with one line saying why and how to
@@ -41,11 +43,13 @@ from typing import Any
 from ..core import capture
 from . import commands
 from ..xmpp.connection import split_jid
-from ..errors import ConnectError, GrammarError, HelpRequested, HookCreateError, HooknbError, KeyringError, TrustError
+from ..errors import (ConnectError, GrammarError, HelpRequested, HookCreateError, HooknbError, KeyringError,
+                      ManifestError, TrustError)
 from . import imports
-from .grammar import (CLI_JID_DEFAULT, Parser, add_account_options, add_create, add_delete, add_import, add_list,
-                      add_node, add_password, add_publish, add_replay, add_switches, jid, leaves)
+from .grammar import (CLI_JID_DEFAULT, Parser, add_account_options, add_apply, add_create, add_delete, add_import,
+                      add_list, add_node, add_password, add_publish, add_replay, add_switches, jid, leaves)
 from ..host import Host, get_host
+from . import manifest
 from .runner import LOG_FORMATS, RunLog, Runner
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CREATE = 0, 1, 2, 4
@@ -93,6 +97,10 @@ def build_parser() -> Parser:
     for keyring in add_password(commands).values():
         keyring.set_defaults(func=_password)
     add_import(commands, Parser).set_defaults(func=_import)
+    apply = add_apply(commands)
+    apply.epilog = ("Applied without connecting: `hooknb run` (or a notebook connected to the account) "
+                    "picks the changes up within a second, as hooks created with `hooknb pubsub hook create`.")
+    apply.set_defaults(func=_apply)
 
     run = commands.add_parser(
         "run", help="run an account's persistent hooks until SIGINT/SIGTERM",
@@ -106,6 +114,8 @@ def build_parser() -> Parser:
                      help="the Dask scheduler that --executor dask hooks send their runs to, e.g. "
                           "tcp://10.0.0.5:8786 (default: $HOOKNB_DASK_SCHEDULER, else a LocalCluster "
                           "started on first use)")
+    run.add_argument("--manifest", default=None, metavar="FILE",
+                     help="apply this manifest of hooks at start, and again on SIGHUP (`hooknb apply FILE`)")
     run.add_argument("-v", "--verbose", action="count", default=0,
                      help="show the XMPP library's log on stderr (-vv: with every stanza)")
     run.set_defaults(func=_run)
@@ -137,6 +147,11 @@ def _create(host: Host, args: argparse.Namespace) -> int:
 def _delete(host: Host, args: argparse.Namespace) -> int:
     count = commands.delete(host, args, jid(args))
     print(f"{count} hook(s) deleted")
+    return EXIT_OK
+
+
+def _apply(host: Host, args: argparse.Namespace) -> int:
+    print(*manifest.run(host, args.file, jid(args), args.dry_run).lines(), sep="\n")
     return EXIT_OK
 
 
@@ -231,7 +246,8 @@ def _run(host: Host, args: argparse.Namespace) -> int:
         from ..executors.dask_lane import ENV
 
         os.environ[ENV] = args.dask_scheduler  # read by hooknb.executors.dask_lane when a dask hook has work
-    runner = Runner(host, account, options=options, log=RunLog(args.log_format), grace=args.grace)
+    runner = Runner(host, account, options=options, log=RunLog(args.log_format), grace=args.grace,
+                    manifest=args.manifest)
     return runner.run(commands.password(args, account))
 
 
@@ -254,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     except TrustError as exc:
         return _fail(EXIT_FAILURE, str(exc))
+    except ManifestError as exc:
+        for problem in exc.problems:
+            _fail(EXIT_USAGE, problem)
+        return EXIT_USAGE
     except HookCreateError as exc:
         return _fail(EXIT_CREATE, f"cannot create the hook: {exc}")
     except (ConnectError, KeyringError) as exc:

@@ -211,6 +211,18 @@ def add_create(sub: Any, connected: bool = True) -> argparse.ArgumentParser:
     return p
 
 
+def add_apply(sub: Any) -> argparse.ArgumentParser:
+    """``apply FILE [--dry-run]``: a manifest of hooks (:mod:`hooknb.frontends.manifest`)."""
+    p = sub.add_parser("apply", help="apply a manifest of persistent hooks: print the plan, then apply it",
+                       description="Compare the hooks and restrict rules a manifest declares with the store "
+                                   "and print the plan (create, change, delete, unchanged), then apply it "
+                                   "in one transaction.  Only what the manifest made is changed or deleted.")
+    p.add_argument("file", metavar="FILE", help="the manifest: a TOML file, or a pyproject.toml with a "
+                                                "[tool.hooknb] table")
+    p.add_argument("--dry-run", action="store_true", help="print the plan only")
+    return p
+
+
 def add_delete(sub: Any) -> argparse.ArgumentParser:
     """``delete [-s SERVICE] -n NODE [-t TYPE] [-a ARG]``."""
     p = sub.add_parser("delete", help="delete one hook, or every hook of a node",
@@ -388,6 +400,7 @@ def magic_parser() -> Parser:
     add_connect(sub)
     add_create(sub)
     add_delete(sub)
+    add_apply(sub)
     add_list(sub, ("table", "json"))
     add_journal(sub, "events", "incoming events")
     add_journal(sub, "runs", "hook runs")

@@ -24,10 +24,10 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Float, Int, TraitError, Unicode, observe, validate
 
 from ..core import capture
-from . import commands, grammar
+from . import commands, grammar, manifest
 from .commands import describe
 from ..xmpp.connection import DEFAULT_MAX_BYTES
-from ..errors import HelpRequested, HooknbError
+from ..errors import HelpRequested, HooknbError, ManifestError
 from ..core.hooks import WAITING, Hook
 from ..host import Host, get_host
 from ..storage.journal import FIELD_MAX, MAX_BYTES
@@ -49,6 +49,8 @@ def usage_errors() -> Iterator[None]:
     """Turn errors the user can fix into IPython's one-line ``UsageError`` (no traceback)."""
     try:
         yield
+    except ManifestError as exc:  # one line per problem
+        raise UsageError("\n".join(" ".join(p.split()) for p in exc.problems)) from None
     except HooknbError as exc:
         raise UsageError(" ".join(str(exc).splitlines())) from None
 
@@ -209,6 +211,9 @@ class HookMagics(Magics):
     def _delete(self, args: argparse.Namespace) -> None:
         account = self._account(args)
         self._say(account, f"{commands.delete(self.host, args, account)} hook(s) deleted")
+
+    def _apply(self, args: argparse.Namespace) -> None:
+        print(*manifest.run(self.host, args.file, self._named(args), args.dry_run).lines(), sep="\n")
 
     def _list(self, args: argparse.Namespace) -> Any:
         if args.output == "json":

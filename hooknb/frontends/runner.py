@@ -30,6 +30,13 @@ or stops running the account's persistent hooks (one runner per account: see
 away may be lost, ``store`` (error) when the store cannot be written and again when it can,
 ``error``, ``stopping`` (signal, pending) and ``stopped`` (account, runs, unfinished, pending).
 
+With ``--manifest FILE`` the runner applies that manifest of hooks (:mod:`hooknb.frontends.manifest`)
+before it connects, and again on SIGHUP, as daemons reload their configuration: a ``manifest``
+record (file, name, and how many hooks and rules it created, changed, deleted and left
+unchanged), then the ``hook-added`` / ``hook-updated`` / ``hook-removed`` records; an invalid
+manifest stops the start (exit 2, one line per problem), and on SIGHUP is one ``error`` record
+per problem, the hooks left as they were.
+
 On the first SIGINT/SIGTERM it stops taking items, goes on running those queued for up to
 ``grace`` seconds, then leaves the rest pending in the store's inbox (the next start runs them
 first), gives the run in progress up to ``IN_FLIGHT_WAIT`` seconds to end, disconnects and
@@ -51,11 +58,12 @@ from typing import Any, TextIO
 
 from ..core import capture
 from ..xmpp.connection import ConnectOptions, split_jid
-from ..errors import HooknbError
+from ..errors import HooknbError, ManifestError
 from ..xmpp.events import Event
 from ..core.hooks import Hook, HookSpec
 from ..host import Host
 from ..storage.journal import Run
+from .manifest import ACTIONS, run as apply_manifest
 
 SYNC_PERIOD = 0.5  # seconds between looks at the store for hooks added or deleted elsewhere
 TICK = 0.1  # seconds between looks at the runs journal and the connection state
@@ -111,7 +119,7 @@ class Runner:
     """One account's headless runner (see the module docstring)."""
 
     def __init__(self, host: Host, jid: str, *, options: ConnectOptions | None = None,
-                 log: RunLog | None = None, grace: float = 30.0) -> None:
+                 log: RunLog | None = None, grace: float = 30.0, manifest: str | None = None) -> None:
         self.host = host
         self.jid = jid
         self.account = split_jid(jid).bare
@@ -119,6 +127,8 @@ class Runner:
         self.log = log or RunLog()
         self.grace = grace
         self.signals: list[str] = []
+        self.manifest = manifest  # applied at start and on SIGHUP
+        self.reloads: list[str] = []  # SIGHUPs not acted on yet
         self.gaps: list[Event] = []
         self.held: bool | None = None
         self.store_error: str | None = None
@@ -133,11 +143,27 @@ class Runner:
         self.state = ""
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        self.signals.append(signal.Signals(signum).name)  # only a note: the main loop acts on it
+        (self.reloads if signum == signal.SIGHUP else self.signals).append(signal.Signals(signum).name)
+        # only a note: the main loop acts on it
+
+    def _apply(self, initial: bool = False) -> None:
+        """Apply the manifest and log its plan's counts; at start an invalid one stops the
+        runner (:class:`~hooknb.errors.ManifestError`), later each problem is an ``error``
+        record and the hooks stay as they were."""
+        try:
+            plan = apply_manifest(self.host, self.manifest, self.account)
+        except HooknbError as exc:  # invalid, refused (trust), the store locked...
+            if initial:
+                raise
+            for problem in exc.problems if isinstance(exc, ManifestError) else [str(exc)]:
+                self.log.write("error", error=f"manifest not applied: {problem}")
+            return
+        self.log.write("manifest", file=str(plan.path), name=plan.name,
+                       **{action: plan.count(action) for action in ACTIONS})
 
     def run(self, password: str) -> int:
         """Connect, run hooks until a signal, stop cleanly; returns the exit code."""
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if self.manifest else [])):
             signal.signal(sig, self._on_signal)
         self.host.events.resize(EVENTS_KEPT, EVENTS_BYTES)
         self.host.runs.resize(RUNS_KEPT)
@@ -145,6 +171,8 @@ class Runner:
         self.host.holder = "hooknb run:" + self.host.holder.partition(":")[2]
         self.host.events.listeners.append(self._note_gaps)
         self.logged = self.host.runs.total
+        if self.manifest:
+            self._apply(initial=True)
         self.host.connect(self.jid, password, **asdict(self.options))
         self._pick_up(initial=True)
         client = self.host.clients[self.account]
@@ -157,6 +185,10 @@ class Runner:
             self._log_warnings()
             self._log_stalls()
             self._log_state()
+            if self.reloads:
+                self.reloads.clear()
+                self._apply()
+                self._pick_up()
             if time.monotonic() >= next_sync:
                 self._pick_up()
                 next_sync = time.monotonic() + SYNC_PERIOD

@@ -264,29 +264,35 @@ class Store:
     # ---------------------------------------------------------------- hooks
     def save_hook(self, record: dict[str, Any]) -> None:
         """Insert or replace one hook (``record`` from :meth:`hooknb.core.hooks.Hook.to_record`)."""
-        with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO hooks (id, account, service, node, type, arg, options, created)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (record["id"], record["account"], record["service"], record["node"],
-                        record["type"], record["arg"], json.dumps(record["options"]), record["created"]))
+        self.change_hooks([record], ())
 
     def delete_hooks(self, ids: Iterable[str]) -> int:
-        """Delete the hooks with these ids (and their inbox); returns how many were deleted.  The
-        position of a node left without a hook of its account goes too: nobody followed the node
-        from then on, so a hook made there later starts where the node stands then, never here."""
-        ids = list(ids)
-        if not ids:
+        """Delete the hooks with these ids (and their inbox); returns how many were deleted."""
+        return self.change_hooks((), ids)
+
+    def change_hooks(self, records: Iterable[dict[str, Any]], deleted: Iterable[str]) -> int:
+        """In one transaction, insert or replace hooks (``records``) and delete others by id (and
+        their inbox); returns how many were deleted.  The position of a node left without a hook
+        of its account goes too: nobody followed the node from then on, so a hook made there later
+        starts where the node stands then, never here."""
+        records, ids = list(records), list(deleted)
+        if not records and not ids:
             return 0
-        marks = ",".join("?" * len(ids))
+        marks, count = ",".join("?" * len(ids)), 0
         with self._tx() as db:
-            nodes = db.execute(f"SELECT DISTINCT account, service, node FROM hooks WHERE id IN ({marks})",
-                               ids).fetchall()
-            count = db.execute(f"DELETE FROM hooks WHERE id IN ({marks})", ids).rowcount
-            db.execute(f"DELETE FROM inbox WHERE hook_id IN ({marks})", ids)
-            db.execute(f"DELETE FROM stalls WHERE hook_id IN ({marks})", ids)
-            db.executemany("DELETE FROM positions WHERE account = ?1 AND service = ?2 AND node = ?3 AND NOT "
-                           "EXISTS (SELECT 1 FROM hooks WHERE account = ?1 AND service = ?2 AND node = ?3)",
-                           nodes)
+            db.executemany("INSERT OR REPLACE INTO hooks (id, account, service, node, type, arg, options, created)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           [(r["id"], r["account"], r["service"], r["node"], r["type"], r["arg"],
+                             json.dumps(r["options"]), r["created"]) for r in records])
+            if ids:
+                nodes = db.execute(f"SELECT DISTINCT account, service, node FROM hooks WHERE id IN ({marks})",
+                                   ids).fetchall()
+                count = db.execute(f"DELETE FROM hooks WHERE id IN ({marks})", ids).rowcount
+                db.execute(f"DELETE FROM inbox WHERE hook_id IN ({marks})", ids)
+                db.execute(f"DELETE FROM stalls WHERE hook_id IN ({marks})", ids)
+                db.executemany("DELETE FROM positions WHERE account = ?1 AND service = ?2 AND node = ?3 AND NOT "
+                               "EXISTS (SELECT 1 FROM hooks WHERE account = ?1 AND service = ?2 AND node = ?3)",
+                               nodes)
         return count
 
     def load_hooks(self, account: str | None = None) -> list[dict[str, Any]]:

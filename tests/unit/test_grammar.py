@@ -16,7 +16,7 @@ from hooknb.xmpp.events import KINDS
 
 SUBCOMMANDS = ("connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
                "publish", "status", "feed", "manager", "node", "replay", "enable", "disable", "output",
-               "password", "import")
+               "password", "import", "apply")
 
 
 @pytest.fixture(scope="module")
@@ -301,7 +301,7 @@ def test_every_command_line_subcommand_takes_the_connection_options():
         ["hooknb pubsub hook create", "hooknb pubsub hook delete", "hooknb pubsub hook list",
          "hooknb pubsub hook replay", "hooknb pubsub hook enable", "hooknb pubsub hook disable",
          *(f"hooknb pubsub node {a}" for a in grammar.NODE_ACTIONS), "hooknb pubsub publish",
-         "hooknb password set", "hooknb password delete", "hooknb run", "hooknb import libervia"])
+         "hooknb password set", "hooknb password delete", "hooknb apply", "hooknb run", "hooknb import libervia"])
     for leaf in leaves:
         assert options_of(leaf) >= CONNECTION_OPTIONS, leaf.prog
         assert not any(a.required for a in leaf._actions if "--jid" in a.option_strings), leaf.prog
@@ -319,3 +319,10 @@ def test_a_jid_argument_and_another_jid_are_refused(parser):
     with pytest.raises(grammar.GrammarError, match="^JID a@x and --jid b@x name different accounts$"):
         grammar.jid(grammar.parse(parser, "connect a@x --jid b@x"))
     assert "not allowed with argument --password" in error_of(parser, "connect a@x --password p --password-file f")
+
+
+def test_apply_takes_a_file_and_dry_run(parser):
+    args = grammar.parse(parser, "apply hooks.toml --dry-run --jid a@x")
+    assert (args.command, args.file, args.dry_run, args.jid) == ("apply", "hooks.toml", True, "a@x")
+    with pytest.raises(grammar.GrammarError, match="FILE"):
+        grammar.parse(parser, "apply")
