@@ -66,7 +66,7 @@ class Host:
         self._store: Store | None = None
         self._store_path = store_path
         self._store_lock = threading.Lock()
-        self._store_version: int | None = None
+        self._store_version: tuple[str, int] | None = None
         _loop.at_shutdown(self._aclose_all)
 
     def new_session(self) -> Session:
@@ -353,7 +353,7 @@ class Host:
     # ---------------------------------------------------------------- store sharing, state
     def sync_store(self, account: str) -> bool:
         """Pick up hooks created or deleted in the store by another process; True if any."""
-        version = self.store.data_version()
+        version = (self.store.id, self.store.hooks_generation())  # a store replaced starts again at 0
         if version == self._store_version:
             return False
         self._store_version = version

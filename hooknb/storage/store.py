@@ -257,9 +257,11 @@ class Store:
         with self._lock:
             self._db.close()
 
-    def data_version(self) -> int:
-        """A number that changes whenever another connection commits (cheap to poll)."""
-        return self._query("PRAGMA data_version")[0][0]
+    def hooks_generation(self) -> int:
+        """A number that changes whenever hooks are created, changed or deleted, by any process
+        (one row read: pollers re-read the hooks only when it moved, not at every write)."""
+        row = self._query("SELECT value FROM meta WHERE key = 'hooks_generation'")
+        return int(row[0][0]) if row else 0
 
     # ---------------------------------------------------------------- hooks
     def save_hook(self, record: dict[str, Any]) -> None:
@@ -280,6 +282,8 @@ class Store:
             return 0
         marks, count = ",".join("?" * len(ids)), 0
         with self._tx() as db:
+            db.execute("INSERT INTO meta VALUES ('hooks_generation', '1') ON CONFLICT (key) DO UPDATE "
+                       "SET value = CAST(value AS INTEGER) + 1")
             db.executemany("INSERT OR REPLACE INTO hooks (id, account, service, node, type, arg, options, created)"
                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                            [(r["id"], r["account"], r["service"], r["node"], r["type"], r["arg"],

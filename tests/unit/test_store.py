@@ -188,14 +188,18 @@ def test_gaps_are_kept_newest_last_and_filtered_by_account(store, clock):
         ("alice@example.org", "41"), ("bob@example.org", None), ("alice@example.org", "7")]
 
 
-def test_data_version_changes_when_another_connection_commits(store):
+def test_the_hooks_generation_moves_with_hook_changes_only_from_any_connection(store):
     other = Store(store.path)
     try:
-        before = store.data_version()
+        before = store.hooks_generation()
         store.save_hook(record("mine"))
-        assert store.data_version() == before  # its own commits do not count
-        other.save_hook(record("theirs"))
-        assert store.data_version() != before
+        mine = store.hooks_generation()
+        assert mine != before
+        store.set_position("alice@example.org", "s", "n", "1")
+        store.acquire_lease("alice@example.org", "me", 6.0)
+        assert store.hooks_generation() == mine, "other writes do not move it"
+        other.delete_hooks(["mine"])
+        assert store.hooks_generation() not in (before, mine)
     finally:
         other.close()
 
