@@ -225,7 +225,7 @@ def test_the_api_takes_the_password_in_order(global_host, account, server, keyri
     passwords.forget(jid)
     asked = []
     monkeypatch.setattr(getpass, "getpass", lambda question: asked.append(question) or password)
-    monkeypatch.setattr(api.passwords, "can_ask", lambda: True)  # a terminal, as it were
+    monkeypatch.setattr(passwords, "can_ask", lambda: True)  # a terminal, as it were
     assert api.connect(jid, **options).state == "connected"
     assert asked == [f"password for {jid}: "]
     global_host.disconnect(jid)
