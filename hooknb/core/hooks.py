@@ -1,11 +1,8 @@
-"""Hook records and the registry that indexes them by (account, service, node, phase).
+"""Hook records: what a hook is, what it counts, and the checks a new one passes.
 
 A :class:`Hook` is a frozen :class:`HookSpec` (what ``create`` stores: where it is attached, what
 it runs, which event kinds trigger it), the code the engine loaded for it, and its
-:class:`HookStats`.  The :class:`Registry` finds the hooks of an
-event in one dictionary lookup, so dispatch cost does not grow with hooks on other nodes.
-Index entries are replaced, never mutated, so the event loop can read them while another
-thread adds or removes hooks.
+:class:`HookStats`.  :mod:`hooknb.core.registry` indexes them for dispatch.
 """
 
 from __future__ import annotations

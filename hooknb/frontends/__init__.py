@@ -1,1 +1,1 @@
-"""Front ends: the command layer and its grammar, magics, the command line, the runner, widgets, DataFrames."""
+"""Front ends: the command layer and its grammar, magics, the command line, the runner, widgets, manifests, imports."""
