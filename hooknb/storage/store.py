@@ -162,8 +162,9 @@ class Store:
     def _check_file(self) -> None:
         """Before each write: is :attr:`path` still the file this connection writes?  SQLite
         would go on writing a deleted store's inode, lost at exit: a store deleted under the
-        process is restored at once from the open connection; one replaced by another file is
-        an error until restart (this process's row numbers mean nothing in the other file)."""
+        process is restored at once from the open connection, and one that another process
+        restored so is used; one replaced by another store is an error until restart (this
+        process's row numbers mean nothing in the other file)."""
         if time.monotonic() < self._next_check:  # writes meanwhile go to the open copy: not lost
             return
         self._next_check = time.monotonic() + FILE_CHECK
@@ -171,6 +172,13 @@ class Store:
         if now == self._file:
             return
         if now is not None:
+            if self._restored_by_another():
+                self._db.close()
+                self._open()
+                self.notice = (f"the hook store {self.path} was deleted and restored by another process: "
+                               "this process writes the restored file now")
+                log.warning(self.notice)
+                return
             raise StoreError(f"the hook store {self.path} was replaced by another file under this "
                              "process; restart it to use the new store (what it has not written waits "
                              "in memory)")
@@ -193,6 +201,19 @@ class Store:
         self._open()
         self.notice = f"the hook store {self.path} was deleted under this process: restored from the open copy"
         log.warning(self.notice)
+
+    def _restored_by_another(self) -> bool:
+        """Whether the file now at :attr:`path` is this very store, restored by another process
+        that had it open too (the same store id): then its row numbers are ours."""
+        try:
+            other = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            try:
+                row = other.execute("SELECT value FROM meta WHERE key = 'id'").fetchone()
+            finally:
+                other.close()
+        except sqlite3.Error:
+            return False
+        return row is not None and row[0] == self.id
 
     def _wal(self, timeout: float) -> None:
         """Switch to WAL.  SQLite answers "locked" at once, without waiting, when another process

@@ -320,3 +320,21 @@ def test_a_store_replaced_under_the_process_is_a_one_line_error_and_not_written(
         assert path.read_bytes() == before
     finally:
         store.close()
+
+
+def test_a_store_deleted_and_restored_by_another_process_is_used_by_this_one_too(tmp_path, monkeypatch):
+    """Two processes have the store open; it is deleted; the first to write restores it from its
+    open copy; the second, finding the same store (its id) at the path, switches to it."""
+    monkeypatch.setattr(store_module, "FILE_CHECK", 0.0)
+    path = tmp_path / "hooknb.sqlite3"
+    first, second = Store(path), Store(path)
+    try:
+        first.save_hook(record("h1"))
+        path.unlink()
+        first.save_hook(record("h2"))                   # restores the file
+        second.save_hook(record("h3"))                  # was: "replaced by another file" until restart
+        assert "restored by another process" in second.notice
+        assert sorted(h["id"] for h in first.load_hooks()) == ["h1", "h2", "h3"]
+    finally:
+        first.close()
+        second.close()
