@@ -33,14 +33,14 @@ from .storage.journal import Journal, Run
 from .core.lease import LEASE_TTL
 from .core.positions import Positions
 from .core.session import Parts, Session
+from .tables import Tables
 from .storage.store import Store, check_trusted
 
 if TYPE_CHECKING:
-    import pandas as pd
     from .xmpp.client import Client
 
 
-class Host:
+class Host(Tables):
     """Holds the connected accounts, the hook registry, the store and the journals."""
 
     def __init__(self, store_path: str | None = None, events_max: int = 100_000,
@@ -297,12 +297,6 @@ class Host:
         and items waiting (those of hooks run by another process: as the store says), counters, errors."""
         return self.engine.listing(self.hooks(account), LEASE_TTL)
 
-    def hooks_frame(self, account: str | None = None) -> pd.DataFrame:
-        """:meth:`list_hooks` as a DataFrame (``last_run`` as UTC datetimes)."""
-        from . import frames
-
-        return frames.hooks(self.list_hooks(account))
-
     @_loop.on_loop
     async def arun_hook(self, hook_id: str) -> Run:
         """Run a hook once, now, on the latest item of its node (within its timeout): the run."""
@@ -323,32 +317,6 @@ class Host:
 
     run_hook = _loop.blocking(arun_hook)
     replay = _loop.blocking(areplay)
-
-    # ---------------------------------------------------------------- journals
-    def events_frame(self, node: str | None = None, last: int | None = None,
-                     expand: bool = False, account: str | None = None) -> pd.DataFrame:
-        """The events journal as a DataFrame (``received`` in UTC, categoricals for repeats); with
-        ``expand``, typed columns of known payloads (a post's ``title``...: :mod:`hooknb.xmpp.views`)."""
-        from . import frames
-
-        rows = [e for e in self.events.snapshot() if accounts.shows(e, node, account)]
-        return frames.events(rows[-last:] if last else rows, typed=expand)
-
-    def runs_frame(self, node: str | None = None, last: int | None = None, hook: str | None = None,
-                   account: str | None = None) -> pd.DataFrame:
-        """The runs journal as a DataFrame (``start`` in UTC, ``duration`` in seconds)."""
-        from . import frames
-
-        rows = [r for r in self.runs.snapshot() if accounts.shows(r, node, account) and (not hook or r.hook_id == hook)]
-        return frames.records(rows[-last:] if last else rows, Run, {"ts": "start"})
-
-    def wait_runs(self, count: int, timeout: float = 10.0) -> bool:
-        """Block until ``count`` runs in all have been journaled (False on timeout)."""
-        return self.runs.wait(count, timeout)
-
-    def wait_events(self, count: int, timeout: float = 10.0) -> bool:
-        """Block until ``count`` events in all have been journaled (False on timeout)."""
-        return self.events.wait(count, timeout)
 
     # ---------------------------------------------------------------- store sharing, state
     def sync_store(self, account: str) -> bool:
@@ -417,19 +385,6 @@ class Host:
         """How many inbox entries of the account's persistent hooks have not run to their end."""
         return len(self.inbox.pending(split_jid(account).bare))
 
-    def gaps(self, account: str | None = None) -> pd.DataFrame:
-        """Recorded gaps: nodes where items published while away were no longer all held."""
-        from . import frames
-
-        return frames.gaps(self.store.gaps(account))
-
-    def status(self, account: str | None = None) -> pd.DataFrame:
-        """One row per account (or ``account``'s): state, last error, reconnects, subscriptions, who runs its
-        persistent hooks, gaps, why the ``store`` cannot be written, warnings, nodes waited for, ``unsolicited``."""
-        from . import frames
-
-        return frames.accounts({**self.sessions[c.jid].status(c), "store": self.inbox.status} for c in self.clients.values()
-                               if not account or c.jid == self.account(account))
 
 
 _host: Host | None = None
