@@ -123,7 +123,7 @@ class Host(Tables):
                 await client.aconnect(timeout)
             except BaseException:
                 self.clients.pop(bare, None)
-                self.sessions.pop(bare, None)
+                await self.sessions.pop(bare).close()  # a lease it took is freed, not left to expire
                 raise
         self.default_account = bare
         return client

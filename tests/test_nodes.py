@@ -10,7 +10,7 @@ from processes import hooknb, wait_until
 
 from hooknb.xmpp import loop as _loop
 from hooknb.core import waiting
-from hooknb.errors import PubSubError
+from hooknb.errors import ConnectError, PubSubError
 
 ENTRY = '<entry xmlns="http://www.w3.org/2005/Atom"><title>{}</title></entry>'
 
@@ -207,6 +207,9 @@ def test_a_node_the_server_fails_for_blocks_no_other_hook(make_host, connect, ac
     first.store.set_position(jid, service, bad_node, "x")  # caught up from there at the next start
     first.close()
 
+    if bad == "never answered":  # a connection that must come up sooner says what it waits for
+        with pytest.raises(ConnectError, match=r"no session within 2 s \(still catching up .* node 'nnnn"):
+            connect(make_host(), jid, password, resource="hurried", timeout=2)
     second = make_host()
     client = connect(second, jid, password, resource="runner")   # no "no session within 20 s"
     hooks = {h.node: h for h in second.hooks(jid)}

@@ -33,7 +33,8 @@ NODE_TIMEOUT = 5.0  # seconds a node's items may take to come: a node never answ
 
 
 class CatchUp:
-    """The catch-up part of a session (its state: ``_marks``, ``_late``, ``positions``, ``gaps``)."""
+    """The catch-up part of a session (its state: ``_marks``, ``_late``, ``positions``, ``gaps``,
+    ``closed``)."""
 
     async def _catch_up(self, client: Client) -> None:
         """Fetch what was published on hooked nodes while away and accept what was missed, node
@@ -49,9 +50,10 @@ class CatchUp:
                 for key in itertools.islice(keys, PREFETCH + 1 - len(ahead)):
                     ahead.append((key, asyncio.ensure_future(
                         asyncio.wait_for(client.aget_items(key[2], key[1]), NODE_TIMEOUT))))
-                if not ahead:
+                if not ahead or self.closed:
                     return
                 key, items = ahead.popleft()
+                self.activity = f"catching up {key[1]} node {key[2]!r}"
                 await self._catch_up_node(client, key, marks.get(key), late.get(key, frozenset()), items)
         finally:
             for _key, items in ahead:  # the catch-up ended early (the session did, or it failed)
@@ -95,6 +97,8 @@ class CatchUp:
         _account, service, node = key
         why = str(exc) if isinstance(exc, HooknbError) else f"no answer within {NODE_TIMEOUT:g} s"
         error = f"the items of {service} node {node!r} could not be fetched ({why})"
+        if self.closed:  # the session was given up meanwhile: the next one looks again
+            return
         for hook in self.registry.find(*key):
             hook.node_error = error
         log.warning("%s: %s; the other nodes go on", client.jid, error)

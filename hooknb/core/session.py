@@ -90,6 +90,8 @@ class Session(CatchUp, NodeWaits, ClientHandler):
         self.events = parts.events
         self.holder = holder
         self.lease = Lease(parts.store, parts.active, holder)
+        #: Whether the session ended (:meth:`close`): a connection given up, an account disconnected.
+        self.closed = False
         self.gaps = 0
         #: Events of nodes neither subscribed to here nor hooked: counted, not journaled.
         self.unsolicited = 0
@@ -137,6 +139,7 @@ class Session(CatchUp, NodeWaits, ClientHandler):
         self._marks = {}
         self.waiting = set()  # every node is looked at again
         try:
+            self.activity = "reading the persistent hooks and the lease from the store"
             records = await asyncio.to_thread(self._store().load_hooks, client.jid)
             self.engine.restore(client.jid, records=records)
             await self._take_lease(force=False)
@@ -144,16 +147,21 @@ class Session(CatchUp, NodeWaits, ClientHandler):
         except HooknbError as exc:
             client.last_error = f"persistent hooks not restored: {exc}"
             log.error("%s: %s", client.jid, client.last_error)
+        finally:
+            self.activity = None
 
     async def session_started(self, client: Client, reconnected: bool) -> None:
         """Subscribe, run what was pending, catch up, then release the live events held."""
         try:
+            self.activity = f"subscribing to {len(self.registry.nodes(client.jid))} hooked nodes"
             await self._subscribe_hooked(client)
             if self.active:
+                self.activity = "reading the pending inbox entries"
                 await self._run_pending(client)
             if reconnected or self.active:
                 await self._catch_up(client)
         finally:
+            self.activity = None
             self._release(client)
         if self._lease_task is None or self._lease_task.done():
             self._lease_task = asyncio.get_running_loop().create_task(self._keep_lease(client))
@@ -415,6 +423,7 @@ class Session(CatchUp, NodeWaits, ClientHandler):
         process ends): no more items are taken, the done marks of the runs that ended are written,
         then the lease is freed, so that the next process takes it at once and runs nothing twice
         but a run still in flight."""
+        self.closed = True  # a catch-up still going (a connection given up) stops at its next node
         if self._lease_task is not None:
             self._lease_task.cancel()
         try:  # only if this process holds it (it may have stopped taking items already)

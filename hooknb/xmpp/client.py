@@ -226,8 +226,9 @@ class Client:
         finally:
             waiter.cancel()
         if self._failure in done or not done:
+            doing = self.handler.activity
             reason = self._failure.result() if self._failure.done() else (
-                f"no session within {timeout:.0f} s")
+                f"no session within {timeout:.0f} s" + (f" (still {doing})" if doing else ""))
             self.state, self.last_error = "failed", reason
             await self._drop()
             self.state = "failed"

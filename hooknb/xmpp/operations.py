@@ -50,6 +50,10 @@ class ClientHandler:
     """What a :class:`~hooknb.xmpp.client.Client` tells the layer above it (every method runs on the
     loop thread).  This base does nothing but send operations, so a bare client works on its own."""
 
+    #: What the handler is doing while a session starts, in words (a connection that does not
+    #: come up in time says it), None when idle.
+    activity: str | None = None
+
     async def prepare_session(self, client: Client) -> None:
         """A session is about to send initial presence: no live event has arrived yet."""
 
