@@ -216,7 +216,7 @@ class HookMagics(Magics):
     def _import(self, args: argparse.Namespace) -> None:
         from . import imports
 
-        plan = imports.libervia_hooks(self.host, args.db, args.profile, grammar.jid(args), args.dry_run)
+        plan = imports.libervia_hooks(self.host, args.db, args.profile, options.jid(args), args.dry_run)
         print(*plan.lines, plan.summary(args.dry_run), sep="\n")
 
     def _delete(self, args: argparse.Namespace) -> None:
