@@ -49,10 +49,10 @@ from ..xmpp.connection import split_jid
 from ..errors import (EXIT_CREATE, EXIT_FAILURE, EXIT_OK, GrammarError, HelpRequested, HookCreateError,
                       ManifestError, TrustError, exit_code)
 from . import imports
-from .grammar import (Parser, add_apply, add_create, add_delete, add_import, add_list, add_node, add_password,
-                      add_publish, add_replay, add_switches, leaves)
-from .options import (CLI_JID_DEFAULT, add_account_options, add_connection_options, add_jid, add_password_options,
-                      jid)
+from .grammar import (Parser, add_apply, add_create, add_delete, add_import, add_list, add_node, add_publish,
+                      add_replay, add_switches, leaves)
+from .options import (CLI_JID_DEFAULT, add_account_options, add_connection_options, add_jid, add_password,
+                      add_password_options, jid)
 from ..host import Host, get_host
 from . import manifest
 from .runner import LOG_FORMATS, RunLog, Runner

@@ -22,7 +22,7 @@ from ..core.loading import TYPES
 from ..compat import COMPATS
 from ..xmpp.uri import parse_xmpp_uri
 from .imports import add_import
-from .options import JID_DEFAULT, add_account_options, add_jid, add_jid_argument
+from .options import JID_DEFAULT, add_connect, add_jid, add_password
 
 
 class Parser(argparse.ArgumentParser):
@@ -267,31 +267,6 @@ def add_journal(sub: Any, name: str, what: str) -> argparse.ArgumentParser:
 
 #: Commands that show what they hold of every account unless --jid names one.
 VIEWS = ("list", "events", "runs", "status", "feed", "manager")
-
-
-def add_connect(sub: Any) -> argparse.ArgumentParser:
-    """``connect [JID] [--jid JID] [--password P | --password-file PATH] [--host H] [--port N]
-    [--cafile PATH] [--direct-tls] [--plaintext] [--max-bytes N]``."""
-    p = sub.add_parser("connect", help="connect an XMPP account (it becomes the default account)")
-    add_jid_argument(p)
-    add_account_options(p, JID_DEFAULT)
-    return p
-
-
-def add_password(sub: Any) -> dict[str, argparse.ArgumentParser]:
-    """``password set|delete [JID]``; returns the parser of each action, by name."""
-    p = sub.add_parser("password", help="keep or remove an account's password in the system keyring",
-                       description="The system keyring (pip install 'hooknb[keyring]') keeps passwords "
-                                   "for connecting: without --password, a connection takes the "
-                                   "account's from $HOOKNB_PASSWORD, else from the keyring, else asks.")
-    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser, required=True)
-    parsers = {}
-    for name, what in (("set", "keep an account's password in the keyring (asked for twice, or "
-                               "--password-file on the command line)"),
-                       ("delete", "remove an account's password from the keyring")):
-        parsers[name] = action = actions.add_parser(name, help=what, description=f"{what[:1].upper()}{what[1:]}.")
-        add_jid_argument(action)
-    return parsers
 
 
 def leaves(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:

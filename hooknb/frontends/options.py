@@ -2,6 +2,8 @@
 argument), the password (``--password``, ``--password-file``) and the connection (``--host``,
 ``--port``, ``--cafile``, ``--direct-tls``, ``--plaintext``, ``--max-bytes``).
 
+It also builds the two commands that are only about an account: ``connect`` and ``password set|delete``.
+
 A command's help shows only those it uses: every command ``--jid``; those that connect the password
 and connection options; ``password set`` the password options (the password to keep).  The
 command line's other commands still take the options they do not show, and ignore them, so that
@@ -11,6 +13,7 @@ one set of options can be given to every command.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..errors import GrammarError
 from ..xmpp.connection import DEFAULT_MAX_BYTES, ConnectOptions
@@ -68,6 +71,31 @@ def add_account_options(p: argparse.ArgumentParser, jid_default: str) -> None:
     add_jid(p, jid_default)
     add_password_options(p)
     add_connection_options(p)
+
+
+def add_connect(sub: Any) -> argparse.ArgumentParser:
+    """``connect [JID] [--jid JID] [--password P | --password-file PATH] [--host H] [--port N]
+    [--cafile PATH] [--direct-tls] [--plaintext] [--max-bytes N]``."""
+    p = sub.add_parser("connect", help="connect an XMPP account (it becomes the default account)")
+    add_jid_argument(p)
+    add_account_options(p, JID_DEFAULT)
+    return p
+
+
+def add_password(sub: Any) -> dict[str, argparse.ArgumentParser]:
+    """``password set|delete [JID]``; returns the parser of each action, by name."""
+    p = sub.add_parser("password", help="keep or remove an account's password in the system keyring",
+                       description="The system keyring (pip install 'hooknb[keyring]') keeps passwords "
+                                   "for connecting: without --password, a connection takes the "
+                                   "account's from $HOOKNB_PASSWORD, else from the keyring, else asks.")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p), required=True)
+    parsers = {}
+    for name, what in (("set", "keep an account's password in the keyring (asked for twice, or "
+                               "--password-file on the command line)"),
+                       ("delete", "remove an account's password from the keyring")):
+        parsers[name] = action = actions.add_parser(name, help=what, description=f"{what[:1].upper()}{what[1:]}.")
+        add_jid_argument(action)
+    return parsers
 
 
 def connect_options(args: argparse.Namespace) -> ConnectOptions:
