@@ -7,7 +7,7 @@
      │    ├── GrammarError      bad magic or command-line arguments          (CLI exit 2)
      │    ├── HookCreateError   a hook failed validation; nothing was stored (CLI exit 4)
      │    ├── ConnectError      connection or authentication failed         (CLI exit 1)
-     │    ├── StoreError        the SQLite store is locked or unreadable
+     │    ├── StoreError        the SQLite store is locked, unreadable, read-only or full (CLI exit 3)
      │    ├── ManifestError     a manifest of hooks is invalid: one line per problem (CLI exit 2)
      │    ├── KeyringError      the system keyring is not installed or refused  (CLI exit 1)
      │    ├── TrustError        refused as a source of code: others could write it, or pinned
@@ -16,12 +16,14 @@
      │    ├── RemoteError       a hook run by a Dask worker used ``host`` or ``client``
      │    └── PubSubError       the server refused a PubSub request (``condition``)
      │         ├── VetoError    a before hook stopped a publish or retract
-     │         └── PayloadTooLargeError  a publish larger than the server takes: not sent
+     │         ├── PayloadTooLargeError  a publish larger than the server takes: not sent
+     │         └── ConnectionLostError   the connection was lost or the server did not
+     │                                   answer in time                     (CLI exit 1)
      ├── Veto                   raised *by* a before hook to stop its operation
      └── HelpRequested          ``--help`` was given (not a failure: ``text`` is the help)
 
 Front ends show a :class:`HooknbError` as one line (``UsageError`` in the magics, the exit
-codes above on the command line); anything else is a bug and keeps its traceback.
+code :func:`exit_code` gives on the command line); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -112,6 +114,11 @@ class PayloadTooLargeError(PubSubError):
         super().__init__(message, "payload-too-big")
 
 
+class ConnectionLostError(PubSubError):
+    """A PubSub request got no answer: the connection was lost before the server answered
+    (``condition`` ``connection-lost``), or no answer came in time (``timeout``)."""
+
+
 class Veto(Exception):
     """Raised by a ``before`` hook to stop the operation it is attached to."""
 
@@ -126,3 +133,34 @@ class HelpRequested(Exception):
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.text = text
+
+
+#: The command line's exit codes, the one table of them (docs/cli.rst shows it): success, a
+#: failure to connect or authenticate (and other failures: an untrusted store, the keyring, an
+#: operation on a connection that was lost), a usage error, a store that cannot be used, a hook
+#: that cannot be created.  130: interrupted (SIGINT).
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STORE, EXIT_CREATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+#: The exit code of each error class; an error takes the code of the nearest class of its MRO here.
+EXIT_CODES: dict[type[BaseException], int] = {
+    HooknbError: EXIT_USAGE,
+    GrammarError: EXIT_USAGE,
+    HookCreateError: EXIT_CREATE,
+    StoreError: EXIT_STORE,
+    ConnectError: EXIT_FAILURE,
+    ConnectionLostError: EXIT_FAILURE,
+    KeyringError: EXIT_FAILURE,
+    TrustError: EXIT_FAILURE,
+    ExecutorError: EXIT_FAILURE,
+    OSError: EXIT_FAILURE,
+    KeyboardInterrupt: EXIT_INTERRUPTED,
+}
+
+
+def exit_code(exc: BaseException) -> int | None:
+    """The command line's exit code for ``exc`` (:data:`EXIT_CODES`); None for an error that has
+    none (a bug: it keeps its traceback)."""
+    for cls in type(exc).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return None

@@ -22,7 +22,7 @@ from . import accounts
 from .core import capture, policy, replay
 from .xmpp import passwords
 from .xmpp import loop as _loop
-from .xmpp.connection import DEFAULT_MAX_BYTES, ConnectOptions, split_jid
+from .xmpp.connection import DEFAULT_MAX_BYTES, ConnectOptions, account_jid, split_jid
 from .core.engine import Engine
 from .errors import HooknbError
 from .xmpp.events import Event
@@ -88,8 +88,8 @@ class Host(Tables):
     def account(self, account: str | None = None) -> str:
         """The bare JID of ``account``, else of the default account: ``$HOOKNB_JID``, else the last
         connected, else the only one with hooks in the store (:func:`hooknb.accounts.choose`)."""
-        return split_jid(accounts.choose(account, self.default_account,
-                                         lambda: (r["account"] for r in self.store.load_hooks()))).bare
+        return account_jid(accounts.choose(account, self.default_account,
+                                           lambda: (r["account"] for r in self.store.load_hooks()))).bare
 
     def client(self, account: str | None = None) -> Client:
         """The connected client of ``account`` (default: :meth:`account`'s)."""

@@ -15,6 +15,11 @@ user's hooks: a hook store of their own (``$HOOKNB_HOME`` pointed at a new direc
 server of their own, even where ``$HOOKNB_SERVER_DIR`` names one (every local server's domain
 is ``localhost``: a user's own hooks on ``alice@localhost`` would otherwise run on, or be
 deleted by, a tutorial's).  Its :meth:`LocalServer.stop` removes both.
+
+``cells()`` gives the first cells of a notebook that reaches a local server, whole (the README
+starts with them); ``python -m hooknb.local [DIR]`` prints them, for the server that
+``python -m hooknb.server start --dir DIR`` started when DIR is given, and says when a directory
+named ``hooknb`` here would shadow the package in a kernel started from here.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -89,10 +95,16 @@ class LocalServer:
         self.stop()
 
 
-def local_server(accounts: tuple[str, ...] = ("alice", "bob")) -> LocalServer:
-    """The server named by ``$HOOKNB_SERVER_DIR`` if it is running, else a new one in a temporary
-    directory (with ``accounts``)."""
-    directory = os.environ.get(ENV)
+def local_server(accounts: tuple[str, ...] = ("alice", "bob"), directory: str | None = None) -> LocalServer:
+    """The server running in ``directory`` (one that ``python -m hooknb.server start --dir
+    DIRECTORY`` started: an error if none runs there), else the one ``$HOOKNB_SERVER_DIR`` names if
+    it is running, else a new one in a temporary directory (with ``accounts``)."""
+    if directory is not None:
+        info = srv.read_info(directory)
+        if info is None or not srv.is_running(info):
+            raise HooknbError(f"no local server runs in {directory}: start one with "
+                              f"python -m hooknb.server start --dir {directory}")
+    directory = directory or os.environ.get(ENV)
     if directory:
         info = srv.read_info(directory)
         if info is not None and srv.is_running(info):
@@ -128,3 +140,51 @@ def scratch_server(accounts: tuple[str, ...] = ("alice", "bob")) -> LocalServer:
     os.environ["HOOKNB_HOME"] = str(home)
     atexit.register(server.stop)
     return server
+
+
+def cells(directory: str | None = None, account: str = "alice") -> list[str]:
+    """The first cells of a notebook that connects ``account`` to a local server, whole: a new
+    scratch server (and hook store) of the notebook's own, or the server running in ``directory``;
+    then ``%load_ext hooknb`` and ``%hook connect`` with the server's address, CA and password."""
+    start = ("from hooknb.local import scratch_server\n\n"
+             "server = scratch_server()  # Prosody on loopback, accounts alice and bob, a hook store of its own"
+             if directory is None else
+             f"from hooknb.local import local_server\n\nserver = local_server(directory={str(directory)!r})")
+    connect = (f'%load_ext hooknb\n%hook connect {{server.jid("{account}")}} '
+               f'--password={{server.password("{account}")}} --host={{server.host}} --port={{server.port}} '
+               "--cafile={server.cafile}")
+    return [start, connect]
+
+
+def shadowing(directory: str | os.PathLike = ".") -> Path | None:
+    """A directory named ``hooknb`` in ``directory`` that is not this package (a checkout of the
+    repository, say): Python started there imports it instead of the installed package, as a
+    namespace package, and ``%load_ext hooknb`` says "The hooknb module is not an IPython
+    extension".  None when there is none."""
+    here = Path(directory, "hooknb")
+    package = Path(__file__).resolve().parent
+    if here.is_dir() and not (here / "__init__.py").exists() and here.resolve() != package:
+        return here.resolve()
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hooknb.local [DIR]``: print the first notebook cells for a local server."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] in (["-h"], ["--help"]) or len(args) > 1:
+        print("usage: python -m hooknb.local [DIR]\n\nPrint the first cells of a notebook that connects "
+              "alice to a local server: a scratch server of its own, or the one that `python -m "
+              "hooknb.server start --dir DIR` started.")
+        return 0 if args[:1] in (["-h"], ["--help"]) else 2
+    shadow = shadowing()
+    if shadow is not None:
+        print(f"warning: {shadow} is a directory named hooknb without __init__.py: a kernel started in "
+              f"{Path.cwd()} imports it instead of hooknb, and %load_ext hooknb then says \"The hooknb "
+              "module is not an IPython extension\": start Jupyter from another directory", file=sys.stderr)
+    for number, cell in enumerate(cells(args[0] if args else None), 1):
+        print(f"# --- cell {number} ---\n{cell}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -90,7 +90,7 @@ EXIT_CASES = [  # (arguments, environment, exit code, what stderr says; None: he
      "syntax error"),
     (["pubsub", "hook", "create", "--jid", JID, "-n", "storage:bookmarks", "-P", "-t", "python_code", "pass"],
      {}, 4, "restricted"),
-    (["pubsub", "hook", "list"], {"HOOKNB_HOME": "a-file"}, 1, "a-file"),  # cannot be a directory
+    (["pubsub", "hook", "list"], {"HOOKNB_HOME": "a-file"}, 3, "a-file"),  # cannot be a directory
 ]
 
 

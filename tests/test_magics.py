@@ -196,6 +196,19 @@ def test_delete_one_then_all(hook, host, alice, node, capsys):
     assert capsys.readouterr().out == "0 hook(s) deleted\n"
 
 
+def test_delete_by_id_any_account_and_refuses_unknown_ids(hook, host, alice, node, capsys):
+    made = [host.create_hook(node, code, "python_code", persistent=True) for code in ("item.id", "item.kind")]
+    stored = host.create_hook(node, "item.node", "python_code", persistent=True, account="carol@localhost")
+    capsys.readouterr()
+    hook(f"delete {made[0].id} {stored.id}")  # carol is not connected: her stored hook goes too
+    assert capsys.readouterr().out == "2 hook(s) deleted\n"
+    assert [h.id for h in host.hooks()] == [made[1].id]
+    assert usage_error(lambda: hook(f"delete {made[1].id} nope")) == "no hook with id 'nope': nothing deleted"
+    assert usage_error(lambda: hook(f"delete {made[1].id} -n {node}")) == (
+        "delete: give hook ids, or -s/-n/-u with -t/-a, not both")
+    assert [h.id for h in host.hooks()] == [made[1].id]
+
+
 def test_delete_bad_input(hook, alice):
     assert usage_error(lambda: hook("delete -t python_code")) == \
         "a node is required: -n NODE (or -u 'xmpp:SERVICE?;node=NODE')"
@@ -204,21 +217,21 @@ def test_delete_bad_input(hook, alice):
 
 
 def test_list_table_and_json(hook, host, alice, node, capsys):
-    hook("list -O json")
-    assert json.loads(capsys.readouterr().out) == []
+    assert hook("list -O json") == [] and repr(hook("list -O json")) == "[]"
     empty = hook("list")
     assert isinstance(empty, pd.DataFrame) and empty.empty and list(empty.columns[:5]) == [
         "service", "node", "type", "arg", "persistent"]
     hook(f"create -n {node} -t python_code 'item.id'")
     hook(f"create -P -n {node} -t python_code 'item.kind'")
     capsys.readouterr()
-    hook("list -O json")
-    rows = json.loads(capsys.readouterr().out)
+    rows = hook("list -O json")  # the rows, shown as the command line's JSON
+    assert capsys.readouterr().out == "" and json.loads(repr(rows)) == rows
     assert [tuple(r) for r in rows] == [JSON_FIELDS] * 2
     assert [(r["service"], r["node"], r["type"], r["arg"], r["persistent"]) for r in rows] == [
         (alice, node, "python_code", "item.id", False), (alice, node, "python_code", "item.kind", True)]
     table = hook("list -O table")
     assert list(table["persistent"]) == [False, True] and table["persistent"].dtype == bool
+    assert hook("list -O simple").equals(table)  # the command line's former name of table
     assert usage_error(lambda: hook("list -O xml")).startswith(
         "%hook list: argument -O/--output: invalid choice: 'xml'")
 

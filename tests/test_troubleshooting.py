@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from processes import hooknb
+from processes import hook_file, hooknb
 
 from hooknb import server as srv
 from hooknb.errors import HooknbError
@@ -49,6 +49,9 @@ def test_every_message_on_the_page_is_the_one_hooknb_prints(server, home, tmp_pa
                     "--cafile", server.cafile, HOOKNB_PASSWORD=password),
         as_on_the_page(stderr_line("pubsub", "hook", "create", "--jid", jid, "-n", "news", "-P",
                                    str(tmp_path / "on_post.py")), **{"/home/me/hooks": tmp_path}),
+        as_on_the_page(stderr_line("pubsub", "hook", "create", "--jid", jid, "-n", "news", "-P",
+                                   hook_file(tmp_path / "on_post.py", "print('new post:', item.id)\n")),
+                       **{"/home/me/hooks": tmp_path}),
         stderr_line("pubsub", "hook", "create", "--jid", jid, "-n", "news", "-P", "-t", "python_code", "1 +"),
         stderr_line("pubsub", "hook", "create", "--jid", jid, "-n", "news", "-P", "on_post"),
         stderr_line("pubsub", "hook", "create", "--jid", jid, "-n", "news", "on_post"),

@@ -90,6 +90,9 @@ class CommandLineDirective(_Generated):
 
 
 def _command(title: str, intro: str, parser: argparse.ArgumentParser) -> list[str]:
+    alias = getattr(parser, "alias_of", None)  # pubsub node hook: shown once, under its other name
+    if alias:
+        return [title, "-" * len(title), "", f"{intro}  Its commands and options are those of ``{alias}``.", ""]
     out = _section(title, intro, parser)
     for name, sub in subcommands(parser).items():
         out += _command(f"{title} {name}", _sentence(_summary(parser, name)), _fixed_width(sub))

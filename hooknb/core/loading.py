@@ -39,10 +39,15 @@ HookFn = Callable[[Any, Any, Any], Any]
 RESTAT = 0.05  # seconds a python_file hook's file, looked at, is not looked at again in a burst
 
 
+#: What a ``python`` module or a ``python_file`` must define, said when it does not.
+CONTRACT = ("it must define `def hook(host, client, item):`, called for each item (its top level runs "
+            "once, when it is loaded)")
+
+
 def _hook_function(namespace: dict[str, Any], where: str) -> HookFn:
     fn = namespace.get("hook")
     if fn is None:
-        raise HookCreateError(f"{where} has no `hook` function")
+        raise HookCreateError(f"{where} has no `hook` function: {CONTRACT}")
     if not callable(fn):
         raise HookCreateError(f"`hook` in {where} is not callable")
     return fn
@@ -206,7 +211,8 @@ def file_function(source: bytes, path: str) -> tuple[HookFn, bool]:
     try:
         exec(code, vars(module))  # noqa: S102 - running the user's own hook file is the point
     except Exception as exc:  # noqa: BLE001
-        raise HookCreateError(f"hook file {path!r} failed while loading: {type(exc).__name__}: {exc}") from None
+        hint = f" ({CONTRACT})" if isinstance(exc, NameError) and exc.name in ("host", "client", "item") else ""
+        raise HookCreateError(f"hook file {path!r} failed while loading: {type(exc).__name__}: {exc}{hint}") from None
     fn = _hook_function(vars(module), f"hook file {path!r}")
     return fn, inspect.iscoroutinefunction(fn)
 

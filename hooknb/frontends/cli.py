@@ -25,9 +25,12 @@ code (:mod:`hooknb.storage.trust`): ``run`` and ``create`` exit 1 with one line 
 fix it, before anything runs; ``list`` and ``delete``, which read no code, still work (``list``
 says so on stderr), so an injected hook can be seen and removed.
 
-Exit codes: 0 success, 2 usage error (one line on stderr), 4 a hook cannot be created, 1 any
-other failure (one line on stderr for a connection or authentication failure, or an untrusted
-store).  slixmpp's own log lines are shown only with ``--verbose``.
+``pubsub node hook ...`` is ``pubsub hook ...`` under the path the seeds' manual writes.
+
+Exit codes (:data:`hooknb.errors.EXIT_CODES`, one line on stderr for each failure): 0 success,
+1 a connection or authentication failure (and other failures: an untrusted store, the keyring),
+2 a usage error, 3 a store that cannot be used, 4 a hook that cannot be created.  slixmpp's own
+log lines are shown only with ``--verbose``.
 """
 
 from __future__ import annotations
@@ -43,17 +46,18 @@ from typing import Any
 from ..core import capture
 from . import commands
 from ..xmpp.connection import split_jid
-from ..errors import (ConnectError, GrammarError, HelpRequested, HookCreateError, HooknbError, KeyringError,
-                      ManifestError, TrustError)
+from ..errors import (EXIT_CREATE, EXIT_FAILURE, EXIT_OK, GrammarError, HelpRequested, HookCreateError,
+                      ManifestError, TrustError, exit_code)
 from . import imports
-from .grammar import (CLI_JID_DEFAULT, Parser, add_account_options, add_apply, add_create, add_delete, add_import,
-                      add_list, add_node, add_password, add_publish, add_replay, add_switches, jid, leaves)
+from .grammar import (Parser, add_apply, add_create, add_delete, add_import, add_list, add_node, add_publish,
+                      add_replay, add_switches, leaves)
+from .options import (CLI_JID_DEFAULT, add_account_options, add_connection_options, add_jid, add_password,
+                      add_password_options, jid)
 from ..host import Host, get_host
 from . import manifest
 from .runner import LOG_FORMATS, RunLog, Runner
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_CREATE = 0, 1, 2, 4
-#: The columns of ``list`` (simple format): the listing's fields, the argument last (it may be long).
+#: The columns of ``list`` (table format): the listing's fields, the argument last (it may be long).
 SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "pin", "code_changed", "status",
                   "items_waiting", "executor", "arg")
 PASSWORD_WARNING = ("hooknb: warning: every user of this machine can read --password (ps, /proc) and your "
@@ -65,34 +69,19 @@ def _subparsers(p: argparse.ArgumentParser, dest: str) -> Any:
     return p.add_subparsers(dest=dest, metavar=dest.upper(), parser_class=Parser, required=True)
 
 
+EPILOG = ("Exit codes: 0 success, 1 a connection or authentication failure (and other failures: an "
+          "untrusted store, the keyring), 2 a usage error, 3 a store that cannot be used, 4 a hook that "
+          "cannot be created.  The store is $HOOKNB_HOME/hooknb.sqlite3.")
+
+
 def build_parser() -> Parser:
     """The ``hooknb`` parser (leaf parsers carry their handler as ``func``)."""
-    parser = Parser(prog="hooknb", description="XMPP PubSub hooks from the command line (hooknb).",
-                    epilog="Exit codes: 0 success, 2 usage error, 4 a hook cannot be created, 1 "
-                           "connection or authentication failures and other failures (a store "
-                           "others could write among them).  The store is $HOOKNB_HOME/hooknb.sqlite3.")
+    parser = Parser(prog="hooknb", description="XMPP PubSub hooks from the command line (hooknb).", epilog=EPILOG)
     commands = _subparsers(parser, "command")
     pubsub = commands.add_parser("pubsub", help="PubSub commands")
     groups = _subparsers(pubsub, "group")
-    hook = groups.add_parser("hook", help="PubSub hooks management")
-    actions = _subparsers(hook, "action")
-
-    create = add_create(actions, connected=False)
-    create.epilog = ("The hook is validated and stored without connecting; `hooknb run` (or a "
-                     "notebook connected to the account) picks it up within a second, and waits for "
-                     "its node if the node does not exist yet (`hooknb pubsub node create` makes "
-                     "one).  A temporary hook would end with this command, so -P/--persistent is "
-                     "required.")
-    create.set_defaults(func=_create)
-    add_delete(actions).set_defaults(func=_delete)
-    add_list(actions, ("simple", "json")).set_defaults(func=_list)
-    replay = add_replay(actions)
-    replay.epilog = ("Connects the account for the replay, in a connection of its own (no other hook "
-                     "runs in it); each run is printed with what it printed.")
-    replay.set_defaults(func=_replay)
-    for switch in add_switches(actions):
-        switch.set_defaults(func=_enable)
-    for operation in [*add_node(groups).values(), add_publish(groups)]:
+    _hook_actions(groups.add_parser("hook", help="PubSub hooks management"))
+    for operation in [*add_node(groups, hooks=_node_hook).values(), add_publish(groups)]:
         operation.set_defaults(func=_operate)
     for keyring in add_password(commands).values():
         keyring.set_defaults(func=_password)
@@ -119,15 +108,49 @@ def build_parser() -> Parser:
     run.add_argument("-v", "--verbose", action="count", default=0,
                      help="show the XMPP library's log on stderr (-vv: with every stanza)")
     run.set_defaults(func=_run)
-    for leaf in leaves(parser):  # every command takes them: those that do not connect ignore them
+    for leaf in leaves(parser):  # each command takes the account options it uses, and only those
         func = leaf.get_default("func")
-        ignored = ("" if func in (_operate, _run, _replay) else
-                   " (this command does not connect: --password or --password-file gives the password to "
-                   "keep, the other options are ignored)" if leaf.prog == "hooknb password set" else
-                   " (this command does not connect: the connection options are ignored)")
-        add_account_options(leaf.add_argument_group(f"account and connection{ignored}"),
-                            "every account" if func is _list else CLI_JID_DEFAULT)
+        jid_default = "every account" if func is _list else CLI_JID_DEFAULT
+        if func in (_operate, _run, _replay):
+            add_account_options(leaf.add_argument_group("account and connection"), jid_default)
+            continue
+        group = leaf.add_argument_group("account", "this command does not connect: the connection options "
+                                                   "are ignored (and not shown)")
+        add_jid(group, jid_default)
+        add_password_options(group, hidden=leaf.prog != "hooknb password set")  # set: the password to keep
+        add_connection_options(group, hidden=True)
     return parser
+
+
+def _hook_actions(hook: argparse.ArgumentParser) -> None:
+    """``create``, ``delete``, ``list``, ``replay``, ``enable`` and ``disable`` under ``hook``."""
+    actions = _subparsers(hook, "action")
+    create = add_create(actions, connected=False)
+    create.epilog = ("The hook is validated and stored without connecting; `hooknb run` (or a "
+                     "notebook connected to the account) picks it up within a second, and waits for "
+                     "its node if the node does not exist yet (`hooknb pubsub node create` makes "
+                     "one).  A temporary hook would end with this command, so -P/--persistent is "
+                     "required.")
+    create.set_defaults(func=_create)
+    add_delete(actions).set_defaults(func=_delete)
+    add_list(actions).set_defaults(func=_list)
+    replay = add_replay(actions)
+    replay.epilog = ("Connects the account for the replay, in a connection of its own (no other hook "
+                     "runs in it); each run is printed with what it printed.")
+    replay.set_defaults(func=_replay)
+    for switch in add_switches(actions):
+        switch.set_defaults(func=_enable)
+
+
+#: What ``pubsub node hook`` is: the seeds' manual writes ``pubsub node hook create|delete``.
+NODE_HOOK = "the same as pubsub hook (the path the seeds' manual writes)"
+
+
+def _node_hook(actions: Any) -> None:
+    """``pubsub node hook ...``: ``pubsub hook ...`` again, where the seeds' manual puts it."""
+    hook = actions.add_parser("hook", help=NODE_HOOK, description=f"PubSub hooks management: {NODE_HOOK}.")
+    hook.alias_of = "hooknb pubsub hook"  # the reference (docs/_ext) shows it once, there
+    _hook_actions(hook)
 
 
 # ------------------------------------------------------------------------------------ commands
@@ -169,7 +192,7 @@ def _list(host: Host, args: argparse.Namespace) -> int:
     if args.output == "json":
         print(json.dumps(rows, indent=2))
     elif not rows:
-        print("no hooks", file=sys.stderr)
+        print("no hooks")
     else:
         from tabulate import tabulate  # 10 ms of start-up (wcwidth): not for an empty list
 
@@ -199,7 +222,7 @@ def _replay(host: Host, args: argparse.Namespace) -> int:
         print(f"{run.item_id}\t{run.status}\t{run.error or run.result or ''}")
         for line in (run.output or "").splitlines():
             print(f"  | {line}")
-    print(runs.summary(), file=sys.stderr)
+    print(runs.summary())
     return EXIT_OK
 
 
@@ -259,33 +282,26 @@ def _fail(code: int, message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code (:func:`hooknb.errors.exit_code`)."""
     try:
         args = build_parser().parse_args(argv)
-        if args.password:
+        if getattr(args, "password", None):
             print(PASSWORD_WARNING, file=sys.stderr)
         return args.func(get_host(), args)
     except HelpRequested as help_:
         print(help_.text, end="")
         return EXIT_OK
-    except TrustError as exc:
-        return _fail(EXIT_FAILURE, str(exc))
-    except ManifestError as exc:
-        for problem in exc.problems:
-            _fail(EXIT_USAGE, problem)
-        return EXIT_USAGE
-    except HookCreateError as exc:
-        return _fail(EXIT_CREATE, f"cannot create the hook: {exc}")
-    except (ConnectError, KeyringError) as exc:
-        return _fail(EXIT_FAILURE, str(exc))
-    except HooknbError as exc:
-        return _fail(EXIT_USAGE, str(exc))
-    except KeyboardInterrupt:
-        return _fail(130, "interrupted")
-    except OSError as exc:
-        return _fail(EXIT_FAILURE, str(exc))
-    except Exception:  # noqa: BLE001 - a bug: keep its traceback
-        traceback.print_exc()
-        return EXIT_FAILURE
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - each to its exit code
+        code = exit_code(exc)
+        if code is None:  # a bug: keep its traceback
+            traceback.print_exc()
+            return EXIT_FAILURE
+        if isinstance(exc, ManifestError):  # one line per problem
+            for problem in exc.problems:
+                _fail(code, problem)
+            return code
+        return _fail(code, "interrupted" if isinstance(exc, KeyboardInterrupt) else _message(exc))
 
 
+def _message(exc: BaseException) -> str:
+    return f"cannot create the hook: {exc}" if isinstance(exc, HookCreateError) else str(exc)

@@ -14,11 +14,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from . import grammar
+from . import grammar, options
 from ..xmpp import passwords
 from ..xmpp import loop as _loop
 from ..xmpp.connection import ConnectOptions, split_jid
-from ..errors import HooknbError
+from ..errors import GrammarError, HooknbError
 from ..core.hooks import PUBLISHER_PENDING, Hook, HookSpec
 from ..host import Host
 from ..core.replay import Replay
@@ -96,9 +96,21 @@ def output(host: Host, hook_id: str, last: int = 5) -> list[str]:
 
 
 def delete(host: Host, args: argparse.Namespace, account: str | None) -> int:
-    """Delete the hooks matched by parsed ``delete`` arguments; how many were deleted."""
-    service, node = grammar.target(args)
-    return host.delete_hooks(node, service, type=args.type or None, arg=args.arg or None, account=account)
+    """Delete the hooks named by parsed ``delete`` arguments: by id (of any account unless ``--jid``
+    names one), else those matching service, node, type and arg (of ``account``); how many were
+    deleted.  Unknown ids delete nothing."""
+    if not args.hooks:
+        service, node = grammar.target(args)
+        return host.delete_hooks(node, service, type=args.type or None, arg=args.arg or None, account=account)
+    if any((args.service, args.node, args.uri, args.type, args.arg)):
+        raise GrammarError("delete: give hook ids, or -s/-n/-u with -t/-a, not both")
+    named = options.jid(args)
+    known = {hook.id for hook in host.hooks(named)}  # stored ones too, without a connection
+    unknown = [hook_id for hook_id in args.hooks if hook_id not in known]
+    if unknown:
+        raise HooknbError(f"no hook with id {', '.join(map(repr, unknown))}" + (f" of {named}" if named else "")
+                          + ": nothing deleted")
+    return sum(host.delete_hook(hook_id) for hook_id in dict.fromkeys(args.hooks))
 
 
 def publish(client: Client, args: argparse.Namespace, payload: str | None = None) -> str:
@@ -195,6 +207,6 @@ def keyring(args: argparse.Namespace, jid: str, lines: TextIO | None = None) -> 
 def connect_options(args: argparse.Namespace, jid: str) -> ConnectOptions:
     """The connection options of parsed arguments, checked with the JID before any password is
     asked for (a bad port, a JID without a domain, plaintext to a remote host: one line)."""
-    options = grammar.connect_options(args)
-    options.check(jid)
-    return options
+    checked = options.connect_options(args)
+    checked.check(jid)
+    return checked

@@ -1,4 +1,5 @@
-"""``make demo``: a local server, two accounts, a hook, a few publishes, the events as a table.
+"""``make demo``: a local server, two accounts, a hook, a few publishes, the hook's code, the
+events and the hook's runs as tables.
 
 Run with ``python -m hooknb.frontends.demo``.  Everything happens on loopback in a temporary directory,
 which is removed at the end.
@@ -14,6 +15,8 @@ from .. import server as srv
 from ..host import Host
 
 NODE = "demo-news"
+#: Alice's hook: a python_code hook whose result is the item's title, upper-cased.
+CODE = "item.xml.findtext('{urn:demo}title', '').upper()"
 
 
 def main() -> int:
@@ -30,8 +33,7 @@ def main() -> int:
             alice = alice_host.connect(info.jid("alice"), info.accounts["alice"], **options)
             bob = bob_host.connect(info.jid("bob"), info.accounts["bob"], **options)
             alice.create_node(NODE, info.pubsub)
-            alice_host.create_hook(NODE, "item.xml.findtext('{urn:demo}title', '').upper()",
-                                   type="python_code", service=info.pubsub)
+            hook = alice_host.create_hook(NODE, CODE, type="python_code", service=info.pubsub)
             titles = ["hello", "hooks in notebooks", "third item"]
             for i, title in enumerate(titles, 1):
                 bob.publish(NODE, f"<entry xmlns='urn:demo'><title>{title}</title></entry>",
@@ -42,7 +44,9 @@ def main() -> int:
             print("\nEvents alice received:")
             print(alice_host.events_frame()[["received", "service", "node", "kind", "item_id",
                                               "publisher", "payload"]].to_string(index=False))
-            print("\nRuns of alice's hook:")
+            print(f"\nAlice's hook {hook.id}, python_code on node {NODE} of {info.pubsub} (its last "
+                  f"expression is the run's result):\n    {CODE}")
+            print("\nRuns of alice's hook (result: the title, upper-cased by the code above):")
             print(alice_host.runs_frame()[["start", "node", "kind", "item_id", "status", "result"]]
                   .to_string(index=False))
             alice_host.disconnect()

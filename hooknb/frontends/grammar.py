@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, NoReturn
 
-from ..xmpp.connection import DEFAULT_MAX_BYTES, ConnectOptions
 from ..core.depth import MAX_DEPTH
 from ..errors import GrammarError, HelpRequested
 from ..xmpp.events import KINDS
@@ -22,6 +22,7 @@ from ..core.loading import TYPES
 from ..compat import COMPATS
 from ..xmpp.uri import parse_xmpp_uri
 from .imports import add_import
+from .options import JID_DEFAULT, add_connect, add_jid, add_password
 
 
 class Parser(argparse.ArgumentParser):
@@ -224,21 +225,31 @@ def add_apply(sub: Any) -> argparse.ArgumentParser:
 
 
 def add_delete(sub: Any) -> argparse.ArgumentParser:
-    """``delete [-s SERVICE] -n NODE [-t TYPE] [-a ARG]``."""
-    p = sub.add_parser("delete", help="delete one hook, or every hook of a node",
-                       description="Delete hooks. With empty --type and --arg, every hook on the "
-                                   "service/node is deleted.")
+    """``delete [HOOK ...] | [-s SERVICE] -n NODE [-t TYPE] [-a ARG]``."""
+    p = sub.add_parser("delete", help="delete hooks: by id, or one or every hook of a node",
+                       description="Delete hooks: those whose ids are given, or those on the service/node "
+                                   "of the given --type and --arg (with empty --type and --arg, every hook "
+                                   "on the service/node).")
+    p.add_argument("hooks", metavar="HOOK", nargs="*", help="ids of the hooks to delete (see list)")
     _target(p)
     p.add_argument("-t", "--type", default="", help="type of the hook to delete (empty: any)")
     p.add_argument("-a", "--arg", default="", help="argument of the hook to delete (empty: any)")
     return p
 
 
-def add_list(sub: Any, formats: tuple[str, ...]) -> argparse.ArgumentParser:
-    """``list [-O FORMAT]``."""
+#: The output formats of ``list`` (``simple``, the command line's former name of ``table``, is
+#: still accepted).
+LIST_FORMATS = ("table", "json")
+_FORMAT_ALIASES = {"simple": "table"}
+
+
+def add_list(sub: Any) -> argparse.ArgumentParser:
+    """``list [-O {table,json}]``."""
     p = sub.add_parser("list", help="list registered hooks",
                        description="List hooks: service, node, type, arg, persistent, id, counters.")
-    p.add_argument("-O", "--output", choices=formats, default=formats[0], help="output format")
+    p.add_argument("-O", "--output", choices=LIST_FORMATS, default=LIST_FORMATS[0],
+                   type=lambda value: _FORMAT_ALIASES.get(value, value),
+                   help="table (default) or json (the seeds' fields first)")
     return p
 
 
@@ -254,86 +265,8 @@ def add_journal(sub: Any, name: str, what: str) -> argparse.ArgumentParser:
     return p
 
 
-#: Which account a command acts on without --jid (:mod:`hooknb.accounts`): in the magics, and on
-#: the command line (where the command's own process has connected nothing before).
-JID_DEFAULT = "$HOOKNB_JID, else the account connected last, else the only one with hooks in the store"
-CLI_JID_DEFAULT = "$HOOKNB_JID, else the only account with hooks in the store"
 #: Commands that show what they hold of every account unless --jid names one.
 VIEWS = ("list", "events", "runs", "status", "feed", "manager")
-
-
-def add_connect(sub: Any) -> argparse.ArgumentParser:
-    """``connect [JID] [--jid JID] [--password P | --password-file PATH] [--host H] [--port N]
-    [--cafile PATH] [--direct-tls] [--plaintext] [--max-bytes N]``."""
-    p = sub.add_parser("connect", help="connect an XMPP account (it becomes the default account)")
-    _jid_argument(p)
-    add_account_options(p, JID_DEFAULT)
-    return p
-
-
-def add_password(sub: Any) -> dict[str, argparse.ArgumentParser]:
-    """``password set|delete [JID]``; returns the parser of each action, by name."""
-    p = sub.add_parser("password", help="keep or remove an account's password in the system keyring",
-                       description="The system keyring (pip install 'hooknb[keyring]') keeps passwords "
-                                   "for connecting: without --password, a connection takes the "
-                                   "account's from $HOOKNB_PASSWORD, else from the keyring, else asks.")
-    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser, required=True)
-    parsers = {}
-    for name, what in (("set", "keep an account's password in the keyring (asked for twice, or "
-                               "--password-file on the command line)"),
-                       ("delete", "remove an account's password from the keyring")):
-        parsers[name] = action = actions.add_parser(name, help=what, description=f"{what[:1].upper()}{what[1:]}.")
-        _jid_argument(action)
-    return parsers
-
-
-def _jid_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("jid_arg", metavar="JID", nargs="?", default=None, help="the account's JID (or --jid)")
-
-
-def add_jid(p: argparse.ArgumentParser, default: str) -> None:
-    """``--jid JID``: the account to act on (``default`` says which without it)."""
-    p.add_argument("--jid", default=None, help=f"the account's JID (default: {default})")
-
-
-def add_account_options(p: argparse.ArgumentParser, jid_default: str) -> None:
-    """``--jid`` and the connection options (see :mod:`hooknb.xmpp.connection` and
-    :mod:`hooknb.xmpp.passwords`; :func:`connect_options` reads them back)."""
-    add_jid(p, jid_default)
-    secret = p.add_mutually_exclusive_group()
-    secret.add_argument("--password", default=None,
-                        help="password (others can read it: `ps`, shell history, the notebook; by default "
-                             "$HOOKNB_PASSWORD, else the keyring, else a prompt)")
-    secret.add_argument("--password-file", default=None, metavar="PATH",
-                        help="read the password from the first line of PATH (a file only you may read)")
-    p.add_argument("--host", default=None,
-                   help="server host (default: the JID's domain, through its SRV records)")
-    p.add_argument("--port", type=int, default=None,
-                   help="server port (default: the SRV records', else 5222, or 5223 with --direct-tls)")
-    p.add_argument("--cafile", default=None, metavar="PATH",
-                   help="CA certificates to trust (PEM), e.g. a self-hosted server's own CA")
-    p.add_argument("--direct-tls", action="store_true",
-                   help="TLS from the first byte (XEP-0368), as on ports 5223 and 443 (default: STARTTLS)")
-    p.add_argument("--plaintext", action="store_true", help="no TLS (loopback hosts only)")
-    p.add_argument("--max-bytes", type=int, default=None, metavar="N",
-                   help="the largest stanza to send to a server that does not advertise its limit "
-                        "(XEP-0478): a larger publish is refused before it is sent (default "
-                        f"{DEFAULT_MAX_BYTES}; in a notebook: %%config HookMagics.max_bytes)")
-
-
-def connect_options(args: argparse.Namespace) -> ConnectOptions:
-    """The connection options given with :func:`add_account_options` (checked: a one-line
-    :class:`~hooknb.errors.HooknbError` if one is wrong)."""
-    return ConnectOptions(host=args.host, port=args.port, cafile=args.cafile, direct_tls=args.direct_tls,
-                          plaintext=args.plaintext, max_bytes=DEFAULT_MAX_BYTES if args.max_bytes is None else args.max_bytes)
-
-
-def jid(args: argparse.Namespace) -> str | None:
-    """The account a command names, with its JID argument or ``--jid`` (None: the default one)."""
-    named, option = getattr(args, "jid_arg", None), getattr(args, "jid", None)
-    if named and option and named != option:
-        raise GrammarError(f"JID {named} and --jid {option} name different accounts")
-    return named or option
 
 
 def leaves(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
@@ -358,9 +291,10 @@ NODE_ACTIONS = {"create": "create a node",
                 "config": "show a node's configuration, or change it with --node-config"}
 
 
-def add_node(sub: Any) -> dict[str, argparse.ArgumentParser]:
+def add_node(sub: Any, hooks: Callable[[Any], None] | None = None) -> dict[str, argparse.ArgumentParser]:
     """``node create|delete|purge|config [-s SERVICE] -n NODE [-u XMPP_URI]``; returns the
-    parser of each action, by name."""
+    parser of each action, by name.  ``hooks``, given the actions, adds more (the command line's
+    ``node hook``)."""
     p = sub.add_parser("node", help="create, delete, purge or configure a node",
                        description="Operations on PubSub nodes (those of a PubSub service need its "
                                    "permission; those of your own PEP service are yours).")
@@ -371,6 +305,8 @@ def add_node(sub: Any) -> dict[str, argparse.ArgumentParser]:
         _target(action)
         if name in ("create", "config"):
             _node_config(action, "" if name == "create" else " to set")
+    if hooks is not None:
+        hooks(actions)
     return parsers
 
 
@@ -401,7 +337,7 @@ def magic_parser() -> Parser:
     add_create(sub)
     add_delete(sub)
     add_apply(sub)
-    add_list(sub, ("table", "json"))
+    add_list(sub)
     add_journal(sub, "events", "incoming events")
     add_journal(sub, "runs", "hook runs")
     add_subscribe(sub)

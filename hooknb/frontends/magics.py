@@ -24,7 +24,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Float, Int, TraitError, Unicode, observe, validate
 
 from ..core import capture
-from . import commands, grammar, manifest
+from . import commands, grammar, manifest, options
 from .commands import describe
 from ..xmpp.connection import DEFAULT_MAX_BYTES
 from ..errors import HelpRequested, HooknbError, ManifestError
@@ -80,6 +80,17 @@ def _parse(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace | N
     except HelpRequested as help_:
         print(help_.text)
         return None
+
+
+class JsonRows(list):  # type: ignore[type-arg]
+    """What ``%hook list -O json`` returns: the listing's rows (dicts), a list shown as the JSON
+    text the command line prints."""
+
+    def __repr__(self) -> str:
+        return json.dumps(self, indent=1)
+
+    def _repr_pretty_(self, printer: Any, _cycle: bool) -> None:
+        printer.text(repr(self))
 
 
 @magics_class
@@ -145,7 +156,7 @@ class HookMagics(Magics):
 
     def _named(self, args: argparse.Namespace) -> str | None:
         """The account a magic names: ``--jid``, else ``HookMagics.default_account`` (None: neither)."""
-        return grammar.jid(args) or self.default_account or None
+        return options.jid(args) or self.default_account or None
 
     def _account(self, args: argparse.Namespace) -> str:
         """The account a magic acts on: the one it names, else the default (:mod:`hooknb.accounts`)."""
@@ -171,11 +182,11 @@ class HookMagics(Magics):
     def _connect(self, args: argparse.Namespace) -> None:
         if args.max_bytes is None:
             args.max_bytes = self.max_bytes
-        jid = grammar.jid(args) or self._account(args)
-        options = commands.connect_options(args, jid)  # checked before any prompt
+        jid = options.jid(args) or self._account(args)
+        settings = commands.connect_options(args, jid)  # checked before any prompt
         if args.password and self._typed(args.password):
             print(PASSWORD_WARNING, file=sys.stderr)
-        client = self.host.connect(jid, commands.password(args, jid), **asdict(options))
+        client = self.host.connect(jid, commands.password(args, jid), **asdict(settings))
         acting = self.host.account(self.default_account or None)
         if acting != client.jid:  # HookMagics.default_account or $HOOKNB_JID names another
             print(f"connected as {client.jid} (the magics act on {acting} unless --jid names another)")
@@ -205,10 +216,13 @@ class HookMagics(Magics):
     def _import(self, args: argparse.Namespace) -> None:
         from . import imports
 
-        plan = imports.libervia_hooks(self.host, args.db, args.profile, grammar.jid(args), args.dry_run)
+        plan = imports.libervia_hooks(self.host, args.db, args.profile, options.jid(args), args.dry_run)
         print(*plan.lines, plan.summary(args.dry_run), sep="\n")
 
     def _delete(self, args: argparse.Namespace) -> None:
+        if args.hooks:  # ids name their hooks, of any account
+            print(f"{commands.delete(self.host, args, None)} hook(s) deleted")
+            return
         account = self._account(args)
         self._say(account, f"{commands.delete(self.host, args, account)} hook(s) deleted")
 
@@ -217,8 +231,7 @@ class HookMagics(Magics):
 
     def _list(self, args: argparse.Namespace) -> Any:
         if args.output == "json":
-            print(json.dumps(commands.list_rows(self.host, self._shown(args)), indent=1))
-            return None
+            return JsonRows(commands.list_rows(self.host, self._shown(args)))
         return self.host.hooks_frame(self._shown(args))
 
     def _events(self, args: argparse.Namespace) -> Any:
@@ -329,7 +342,7 @@ class HookMagics(Magics):
         elif previous in ("-t", "--type"):
             choices = list(TYPES)
         elif previous in ("-O", "--output"):
-            choices = ["table", "json"]
+            choices = list(grammar.LIST_FORMATS)
         elif actions and len(words) == 2:
             choices = list(actions)
         else:

@@ -135,8 +135,12 @@ class Store:
 
     def _open(self) -> None:
         """Open (or create, private) the database at :attr:`path` and note which file it is."""
-        trust.private_dir(self.path.parent)
-        trust.private_file(self.path)
+        try:
+            trust.private_dir(self.path.parent)
+            trust.private_file(self.path)
+        except OSError as exc:  # e.g. $HOOKNB_HOME names a file
+            raise StoreError(f"the hook store {self.path} cannot be opened: {exc.strerror or exc} (its "
+                             "directory is $HOOKNB_HOME, else $XDG_DATA_HOME/hooknb)") from None
         try:
             self._db = sqlite3.connect(self.path, timeout=self._busy_timeout_ms / 1000,
                                        check_same_thread=False, isolation_level=None)

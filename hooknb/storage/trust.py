@@ -47,7 +47,7 @@ def check(path: Path, what: str, fix: str) -> None:
     """Raise :class:`TrustError` if ``path`` exists and someone else could have written it."""
     try:
         st = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # nothing there (opening it says why)
         return
     if loose(st):
         raise TrustError(reason(path, st, what, fix))

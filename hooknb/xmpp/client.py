@@ -33,7 +33,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 from . import connection
 from . import loop as _loop
 from .connection import ConnectOptions, split_jid
-from ..errors import ConnectError, HooknbError, PayloadTooLargeError, PubSubError
+from ..errors import ConnectError, ConnectionLostError, HooknbError, PayloadTooLargeError, PubSubError
 from .events import EVENT_TAG, Event, escape, parse_notification, payload_digest, serialise
 from .operations import ClientHandler, Operation, parse_payload, publish_size
 
@@ -450,8 +450,8 @@ class Client:
             answer = done.pop()
             if answer is lost:
                 request.cancel()
-                raise PubSubError(f"{what} on {service} node {node!r}: the connection was lost "
-                                  "before the server answered", "connection-lost")
+                raise ConnectionLostError(f"{what} on {service} node {node!r}: the connection was lost "
+                                          "before the server answered", "connection-lost")
             return answer.result()
         except IqError as exc:
             cond = exc.condition or "error"
@@ -461,8 +461,8 @@ class Client:
                                   cond) from None
             raise PubSubError(f"{what} on {service} node {node!r} refused: {cond}{text}", cond) from None
         except IqTimeout:
-            raise PubSubError(f"{what} on {service} node {node!r}: no answer within {IQ_TIMEOUT:.0f} s",
-                              "timeout") from None
+            raise ConnectionLostError(f"{what} on {service} node {node!r}: no answer within "
+                                      f"{IQ_TIMEOUT:.0f} s", "timeout") from None
 
     def _require_session(self) -> slixmpp.ClientXMPP:
         if self.xmpp is None or self.state not in ("connected", "connecting"):

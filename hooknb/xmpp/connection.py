@@ -114,9 +114,7 @@ class ConnectOptions:
 
     def check(self, jid: str) -> None:
         """Refuse a JID without a name and a domain, and plaintext to a non-loopback host."""
-        parsed = split_jid(jid)
-        if not parsed.user:
-            raise HooknbError(f"not an account JID: {jid!r} (expected name@domain)")
+        parsed = account_jid(jid)
         if self.plaintext and not is_loopback(self.host or parsed.domain):
             raise HooknbError("--plaintext (no TLS) is only allowed to a loopback host, "
                               f"not {self.host or parsed.domain!r}")
@@ -140,6 +138,14 @@ def split_jid(jid: str) -> slixmpp.JID:
         raise HooknbError(f"not a valid JID: {jid!r} ({exc})") from None
     if not parsed.domain:
         raise HooknbError(f"not a valid JID: {jid!r}")
+    return parsed
+
+
+def account_jid(jid: str) -> slixmpp.JID:
+    """:func:`split_jid` of an account's JID, which must have a name and a domain (``name@domain``)."""
+    parsed = split_jid(jid)
+    if not parsed.user:
+        raise HooknbError(f"not an account JID: {jid!r} (expected name@domain)")
     return parsed
 
 

@@ -4,13 +4,14 @@ parse, one-line errors, help, ``target()``, and round trips (hypothesis)."""
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hooknb.frontends import grammar
+from hooknb.frontends import grammar, options
 from hooknb.errors import HooknbError
 from hooknb.xmpp.events import KINDS
 
@@ -93,7 +94,7 @@ def test_connect_account_options(parser):
     assert vars(args) == {"command": "connect", "jid_arg": "alice@example.org", "jid": None, "password": "p w",
                           "password_file": None, "host": "127.0.0.1", "port": 5223, "plaintext": True,
                           "cafile": None, "direct_tls": False, "max_bytes": None}
-    assert grammar.jid(args) == "alice@example.org"
+    assert options.jid(args) == "alice@example.org"
     args = grammar.parse(parser, "connect alice@example.org")
     assert (args.password, args.host, args.port, args.plaintext) == (None, None, None, False)
     assert "--port" in error_of(parser, "connect a@b --port five")
@@ -163,7 +164,7 @@ def test_timeout_nan_is_refused(parser):
     (["create"], "%hook create: the following arguments are required: ARG"),
     (["create", "-n", "x", "-t", "perl", "a"], "%hook create: argument -t/--type: invalid choice: 'perl'"),
     (["create", "-n", "x", "--phase", "during", "a"], "argument --phase: invalid choice: 'during'"),
-    (["delete", "-n", "x", "extra"], "%hook: unrecognized arguments: extra"),
+    (["list", "extra"], "%hook: unrecognized arguments: extra"),
     (["status", "--verbose"], "%hook: unrecognized arguments: --verbose"),
     ("create -n 'unbalanced", "cannot parse the arguments: No closing quotation"),
 ])
@@ -293,18 +294,60 @@ def test_every_magic_takes_jid(parser):
     assert options_of(grammar.leaves(parser)[0]) >= CONNECTION_OPTIONS  # connect
 
 
-def test_every_command_line_subcommand_takes_the_connection_options():
+CONNECTING = {"hooknb pubsub hook replay", "hooknb pubsub node hook replay", "hooknb pubsub publish", "hooknb run",
+              *(f"hooknb pubsub node {a}" for a in grammar.NODE_ACTIONS)}
+
+
+def test_every_command_line_subcommand_shows_only_the_account_options_it_uses():
     from hooknb.frontends.cli import build_parser
 
     leaves = grammar.leaves(build_parser())
+    hook_actions = ("create", "delete", "list", "replay", "enable", "disable")
     assert sorted(leaf.prog for leaf in leaves) == sorted(
-        ["hooknb pubsub hook create", "hooknb pubsub hook delete", "hooknb pubsub hook list",
-         "hooknb pubsub hook replay", "hooknb pubsub hook enable", "hooknb pubsub hook disable",
+        [*(f"hooknb pubsub hook {a}" for a in hook_actions), *(f"hooknb pubsub node hook {a}" for a in hook_actions),
          *(f"hooknb pubsub node {a}" for a in grammar.NODE_ACTIONS), "hooknb pubsub publish",
          "hooknb password set", "hooknb password delete", "hooknb apply", "hooknb run", "hooknb import libervia"])
+    every = CONNECTION_OPTIONS | {"--max-bytes"}
     for leaf in leaves:
-        assert options_of(leaf) >= CONNECTION_OPTIONS, leaf.prog
+        assert options_of(leaf) >= every, leaf.prog  # taken by all: one set of options for every command
+        help_ = leaf.format_help()
+        shown = {o for o in every if re.search(rf"(^|[\s\[]){o}\b(?!-)", help_)}
+        if leaf.prog in CONNECTING:  # they connect: every option shown
+            assert shown == every, leaf.prog
+        elif leaf.prog == "hooknb password set":  # the password to keep
+            assert shown == {"--jid", "--password", "--password-file"}
+        else:  # create, delete, list, enable, disable do not connect
+            assert shown == {"--jid"}, leaf.prog
         assert not any(a.required for a in leaf._actions if "--jid" in a.option_strings), leaf.prog
+
+
+def test_the_seeds_manual_command_paths_parse_as_written():
+    from hooknb.frontends.cli import build_parser
+
+    parser = build_parser()
+    made = grammar.parse(parser, "pubsub node hook create -n urn:xmpp:microblog:0 -t python_file --persistent "
+                                 "/home/me/do_something_neat.py")
+    assert (made.node, made.type, made.persistent, made.arg) == (
+        "urn:xmpp:microblog:0", "python_file", True, "/home/me/do_something_neat.py")
+    gone = grammar.parse(parser, "pubsub node hook delete -n urn:xmpp:microblog:0 -t python_file "
+                                 "--arg /home/me/do_something_neat.py")
+    assert (gone.node, gone.type, gone.arg, gone.hooks) == (
+        "urn:xmpp:microblog:0", "python_file", "/home/me/do_something_neat.py", [])
+    assert grammar.parse(parser, "pubsub hook list -O json").output == "json"
+    assert made.func is grammar.parse(parser, "pubsub hook create -n n -P a").func
+
+
+@pytest.mark.parametrize("line", ["list -O simple", "list -O table", "list"])
+def test_list_formats_are_one_set_with_simple_kept_as_a_name_of_table(parser, line):
+    from hooknb.frontends.cli import build_parser
+
+    assert grammar.parse(parser, line).output == "table"
+    assert grammar.parse(build_parser(), f"pubsub hook {line}").output == "table"
+
+
+def test_delete_takes_hook_ids(parser):
+    assert grammar.parse(parser, "delete 0123abcd 4567ef01").hooks == ["0123abcd", "4567ef01"]
+    assert grammar.parse(parser, "delete -n news").hooks == []
 
 
 @pytest.mark.parametrize("line, account", [("connect a@x", "a@x"), ("connect --jid a@x", "a@x"),
@@ -312,12 +355,12 @@ def test_every_command_line_subcommand_takes_the_connection_options():
                                            ("password set b@x", "b@x"), ("password delete --jid b@x", "b@x"),
                                            ("delete -n n --jid c@x", "c@x"), ("list", None)])
 def test_the_account_named_by_a_jid_argument_or_jid(parser, line, account):
-    assert grammar.jid(grammar.parse(parser, line)) == account
+    assert options.jid(grammar.parse(parser, line)) == account
 
 
 def test_a_jid_argument_and_another_jid_are_refused(parser):
     with pytest.raises(grammar.GrammarError, match="^JID a@x and --jid b@x name different accounts$"):
-        grammar.jid(grammar.parse(parser, "connect a@x --jid b@x"))
+        options.jid(grammar.parse(parser, "connect a@x --jid b@x"))
     assert "not allowed with argument --password" in error_of(parser, "connect a@x --password p --password-file f")
 
 

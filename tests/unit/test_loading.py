@@ -208,7 +208,8 @@ def test_a_file_owned_by_another_user_is_refused(tmp_path, monkeypatch):
 @pytest.mark.parametrize("source, message", [
     ("def hook(:\n", "line 1: invalid syntax"),
     ("import no_such_module_here\n", "failed while loading: ModuleNotFoundError: No module named"),
-    ("x = 1\n", "has no `hook` function"),
+    ("x = 1\n", "has no `hook` function: it must define `def hook(host, client, item):`, called for each item"),
+    ("print(item.id)\n", "NameError: name 'item' is not defined (it must define `def hook(host, client, item):`"),
     ("hook = 'text'\n", "is not callable"),
 ])
 def test_a_file_that_cannot_hook_is_refused(tmp_path, source, message):

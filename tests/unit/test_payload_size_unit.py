@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from hooknb.xmpp.connection import DEFAULT_MAX_BYTES, ConnectOptions
 from hooknb.errors import HooknbError
-from hooknb.frontends.grammar import connect_options, magic_parser, parse
+from hooknb.frontends.grammar import magic_parser, parse
+from hooknb.frontends.options import connect_options
 from hooknb.xmpp.operations import ENVELOPE_BYTES, Operation, parse_payload, publish_size
 
 XMPP = slixmpp.ClientXMPP("alice@example.org/phone", "secret")
