@@ -9,6 +9,12 @@ executing at that moment (ipywidgets#4020).  So each run gets a :class:`Capture`
   so concurrent runs never mix), and passes every other write through untouched;
 * the capture keeps the first :data:`OUTPUT_MAX` bytes of the run's output (then a marker
   saying how much was left out) for the runs journal (``output``);
+* what goes on to the notebook (or console) is bounded too: the first :data:`shown_max` bytes
+  of each run (``%config HookMagics.output_limit``), then, when the run ends, one line saying
+  how much was cut and where the kept part is (``%hook output HOOK``), so that a hook printing
+  megabytes cannot flood the notebook or the kernel's memory;
+* a run that fails shows one line under the cell too (:meth:`Capture.close`): the error's type
+  and message, cut to :data:`ERROR_LINE_MAX` characters, and where its traceback is;
 * while the run lasts, the kernel's parent header of the thread or task is set to the one of
   the cell that created the hook (:func:`cell`, taken at creation), so what the run prints or
   displays goes under that cell, live.  A hook with no such cell (restored from the store, made
@@ -30,6 +36,11 @@ from typing import Any, TextIO
 
 #: Bytes (UTF-8) of a run's output kept in the journal; the rest is counted, not kept.
 OUTPUT_MAX = 8 * 1024
+#: Bytes (UTF-8) of a run's output passed on to the notebook (or console); the rest is counted
+#: and named in one line at the end of the run.  Set by ``%config HookMagics.output_limit``.
+shown_max = 64 * 1024
+#: Characters of the one line that shows a run's failure under the cell.
+ERROR_LINE_MAX = 300
 #: Whether output of runs with no cell to go to is passed on to the process's own streams when
 #: there is no kernel (the runner turns it off: its log carries the output).
 echo = True
@@ -70,6 +81,8 @@ class Capture:
         #: Whether writes go on to the stream too (under the cell in a kernel, to the console
         #: outside one): never to an unrelated cell.
         self.forward = cell is not None if self._shell is not None else echo
+        self._room = shown_max  # bytes still passed on (see ``shown``)
+        self._hidden = 0  # bytes not passed on
 
     def add(self, text: str) -> None:
         """Keep ``text`` while there is room (any thread)."""
@@ -87,6 +100,38 @@ class Capture:
                 size -= len(head.encode("utf-8"))
             self._left_out += size
 
+    def shown(self, text: str) -> str:
+        """The part of ``text`` that goes on to the notebook or console: what fits in the
+        run's :data:`shown_max` bytes (the rest is counted, for the notice of :meth:`close`)."""
+        data = text.encode("utf-8", "replace")
+        with self._lock:
+            if len(data) <= self._room:
+                self._room -= len(data)
+                return text
+            head = data[:self._room].decode("utf-8", "ignore")
+            self._room = 0
+            self._hidden += len(data) - len(head.encode("utf-8"))
+            return head
+
+    def close(self, hook_id: str, status: str, error: str | None) -> str | None:
+        """End the run: show (where its output goes) how much output was cut, and one line
+        if it failed (``status`` other than ``ok``: type and message, where the traceback is);
+        return what was kept for the journal (:meth:`text`)."""
+        lines = []
+        if self._hidden:
+            lines.append(f"[hooknb: {self._hidden:,} more bytes of this run's output not shown (limit: "
+                         f"%config HookMagics.output_limit = {shown_max}); its first {self.limit:,} "
+                         f"bytes are kept: %hook output {hook_id}]")
+        if status != "ok":
+            lines.append(failure_line(hook_id, status, error))
+        if lines and self.forward:
+            with self.active():
+                stream = sys.stderr
+                stream = getattr(stream, "_stream", stream)  # past the Proxy: not the run's output
+                type(stream).write(stream, "\n".join(lines) + "\n")
+                stream.flush()
+        return self.text()
+
     def text(self) -> str | None:
         """What was kept, with a last line saying how many bytes were left out; None if the run
         wrote nothing."""
@@ -102,6 +147,18 @@ class Capture:
         """A context within which writes of this thread or task go to this capture, and, in a
         kernel, what is printed or displayed goes under the hook's cell."""
         return _Active(self)
+
+
+def failure_line(hook_id: str, status: str, error: str | None) -> str:
+    """One line for a run that did not end ``ok``: the error (type: message), cut to
+    :data:`ERROR_LINE_MAX` characters, and where the traceback and the output are."""
+    message = " ".join((error or status).split())
+    head = f"hook {hook_id} {'failed' if status == 'error' else status}: "
+    tail = f" (traceback: %hook runs; output: %hook output {hook_id})"
+    room = max(20, ERROR_LINE_MAX - len(head) - len(tail))
+    if len(message) > room:
+        message = message[:room - 1] + "…"
+    return head + message + tail
 
 
 class _Active:
@@ -157,9 +214,9 @@ class Proxy:
         if capture is None:  # the run ended between the lookup and the call
             return self._stream.write(text)
         capture.add(text)
-        if capture.forward:
+        if capture.forward and (shown := capture.shown(text)):
             stream = self._stream
-            type(stream).write(stream, text)  # the stream's own write, not a cell's replacement
+            type(stream).write(stream, shown)  # the stream's own write, not a cell's replacement
         return len(text)
 
     def writelines(self, lines: Any) -> None:

@@ -79,7 +79,7 @@ class Invoker:
             outcome = Outcome("ok", result, digest=digest)
         except BaseException as exc:  # noqa: BLE001 - a hook's failure is recorded, never raised
             outcome = failure(exc, digest)
-        outcome.output = capture.text()
+        outcome.output = capture.close(hook.id, outcome.status, outcome.error)
         return outcome
 
     async def call_async(self, hook: Hook, client: Client, item: Item,
@@ -108,7 +108,7 @@ class Invoker:
             raise
         except Exception as exc:  # noqa: BLE001
             outcome = failure(exc, digest)
-        outcome.output = capture.text()
+        outcome.output = capture.close(hook.id, outcome.status, outcome.error)
         return outcome
 
     async def _stepped(self, hook: Hook, item: Item, awaitable: Any, timeout: float | None = None) -> Any:

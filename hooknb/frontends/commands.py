@@ -78,12 +78,13 @@ def enable(host: Host, hook_id: str, account: str | None, enabled: bool) -> str:
 
 
 def output(host: Host, hook_id: str, last: int = 5) -> list[str]:
-    """What the ``last`` newest runs of a hook that printed something printed, each under a line
-    naming the run (from the runs journal: replays and runs of hooks deleted since included)."""
+    """What the ``last`` newest runs of a hook that printed something (or failed) printed, and
+    their tracebacks, each under a line naming the run (from the runs journal: replays and runs
+    of hooks deleted since included)."""
     runs = [r for r in host.runs.snapshot() if r.hook_id == hook_id]
     if not runs and hook_id not in {h.id for h in host.hooks(stored=False)}:
         raise HooknbError(f"no hook with id {hook_id!r}, and no run of one in the runs journal")
-    printed = [r for r in runs if r.output][-last:]
+    printed = [r for r in runs if r.output or r.traceback][-last:]
     if not printed:
         return [f"hook {hook_id}: none of its {len(runs)} journaled run(s) printed anything"]
     lines = []
@@ -91,7 +92,7 @@ def output(host: Host, hook_id: str, last: int = 5) -> list[str]:
         when = datetime.fromtimestamp(run.ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         lines.append(f"--- {'replay' if run.replay else 'run'} on item {run.item_id} of node {run.node!r} "
                      f"at {when} UTC: {run.status}")
-        lines.append(run.output.rstrip("\n"))
+        lines.extend(text.rstrip("\n") for text in (run.output, run.traceback) if text)
     return lines
 
 

@@ -112,6 +112,10 @@ class HookMagics(Magics):
     max_bytes = Int(DEFAULT_MAX_BYTES, help="The largest stanza %hook connect lets an account send to a "
                                             "server that does not advertise its limit (XEP-0478); "
                                             "--max-bytes overrides it.").tag(config=True)
+    output_limit = Int(capture.shown_max, help="Bytes of each hook run's output shown in the notebook; "
+                                               "the rest is cut, with a line saying how much (the "
+                                               f"journal keeps the first {capture.OUTPUT_MAX:,}: "
+                                               "%hook output HOOK).").tag(config=True)
 
     def __init__(self, shell: Any = None, host: Host | None = None, **kwargs: Any) -> None:
         self._host = host  # set first: loading the config may already fire the observers
@@ -142,6 +146,16 @@ class HookMagics(Magics):
         if proposal.value <= 0:
             raise TraitError(f"refresh_rate must be positive, not {proposal.value}")
         return min(proposal.value, MAX_REFRESH_RATE)
+
+    @validate("output_limit")
+    def _check_limit(self, proposal: Any) -> int:
+        if proposal.value < 0:
+            raise TraitError(f"output_limit must be at least 0, not {proposal.value}")
+        return proposal.value
+
+    @observe("output_limit")
+    def _limit_changed(self, change: Any) -> None:
+        capture.shown_max = change.new
 
     @observe("events_max", "runs_max", "events_max_bytes", "runs_max_bytes")
     def _sizes_changed(self, _change: Any) -> None:

@@ -142,3 +142,47 @@ def test_a_cell_s_patched_write_never_sees_a_run_s_output(monkeypatch):
     assert cap.text() == "from the hook\n"
     assert console.getvalue() == "from the hook\nfrom the cell\nafter the cell\n"
     assert object.__getattribute__(sys.stdout, "_patched") is None
+
+
+def test_what_goes_on_is_bounded_per_run_with_one_notice(monkeypatch):
+    console = use_console(monkeypatch)
+    monkeypatch.setattr(capture, "shown_max", 1000)
+    cap = Capture()
+    with cap.active():
+        for _ in range(100):
+            print("x" * 99)  # 100 bytes a line: 10,000 in all
+    kept = cap.close("h1", "ok", None)
+    shown = console.getvalue()
+    assert shown.startswith("x" * 99 + "\n") and shown.count("x") == 1000 - 10
+    notice = sys.stderr.getvalue()
+    assert notice == ("[hooknb: 9,000 more bytes of this run's output not shown (limit: %config "
+                      "HookMagics.output_limit = 1000); its first 8,192 bytes are kept: %hook output h1]\n")
+    assert kept == cap.text() and kept.startswith("x" * 99)
+    second = Capture()  # the bound is per run
+    with second.active():
+        print("y" * 99)
+    assert second.close("h1", "ok", None) == "y" * 99 + "\n"
+    assert console.getvalue().endswith("y" * 99 + "\n") and sys.stderr.getvalue() == notice
+
+
+def test_a_failed_run_shows_one_bounded_line(monkeypatch):
+    use_console(monkeypatch)
+    cap = Capture()
+    with cap.active():
+        print("before the error")
+    error = "ValueError: " + "a long message\nover lines " * 100
+    assert cap.close("h2", "error", error) == "before the error\n", "the line is not the run's output"
+    [line] = sys.stderr.getvalue().splitlines()
+    assert line.startswith("hook h2 failed: ValueError: a long message over lines a long")
+    assert line.endswith("… (traceback: %hook runs; output: %hook output h2)")
+    assert len(line) == capture.ERROR_LINE_MAX
+    assert capture.failure_line("h3", "timeout", "timed out after 2 s") == (
+        "hook h3 timeout: timed out after 2 s (traceback: %hook runs; output: %hook output h3)")
+
+
+def test_nothing_is_shown_when_the_run_does_not_forward(monkeypatch):
+    use_console(monkeypatch)
+    monkeypatch.setattr(capture, "echo", False)  # hooknb run: the runner logs the run instead
+    cap = Capture()
+    cap.close("h4", "error", "KeyError: 'x'")
+    assert sys.stderr.getvalue() == ""
