@@ -22,6 +22,7 @@ from . import accounts
 from .core import capture, policy, replay
 from .xmpp import passwords
 from .xmpp import loop as _loop
+from .xmpp.secret import Secret, hide
 from .xmpp.connection import DEFAULT_MAX_BYTES, ConnectOptions, account_jid, split_jid
 from .core.engine import Engine
 from .errors import HooknbError
@@ -104,11 +105,12 @@ class Host(Tables):
         return client if client is not None and client.state == "connected" else None
 
     @_loop.on_loop
-    async def aconnect(self, jid: str, password: str, timeout: float = 20.0, **options: Any) -> Client:
+    async def aconnect(self, jid: str, password: str | Secret, timeout: float = 20.0, **options: Any) -> Client:
         """Connect ``jid`` (or take its existing connection) as the default account, restoring its
         persistent hooks; ``options`` are those of :class:`~hooknb.xmpp.connection.ConnectOptions` (``host``,
         ``port``, ``cafile``, ``direct_tls``, ``plaintext``, ``max_bytes``).  :class:`ConnectError` if it
         cannot; :class:`TrustError` if others could write the store or the policy: nothing runs then."""
+        password = hide(password)  # a traceback shows this frame's arguments (see hooknb.xmpp.secret)
         from .xmpp.client import Client  # slixmpp: imported once an account connects, not before
         settings = ConnectOptions(**options)
         bare = split_jid(jid).bare
@@ -400,12 +402,13 @@ def get_host() -> Host:
         return _host
 
 
-def connect(jid: str | None = None, password: str | None = None, host: str | None = None,
+def connect(jid: str | None = None, password: str | Secret | None = None, host: str | None = None,
             port: int | None = None, plaintext: bool = False, cafile: str | None = None,
             direct_tls: bool = False, timeout: float = 20.0, max_bytes: int = DEFAULT_MAX_BYTES) -> Client:
     """Connect an account (default: :meth:`Host.account`'s) as the default one, through the process-wide
     host; without ``password``: ``$HOOKNB_PASSWORD``, the keyring or a prompt (:mod:`hooknb.xmpp.passwords`);
     options: :meth:`Host.aconnect`.  :class:`~hooknb.errors.ConnectError` if it cannot."""
+    password = hide(password)  # a traceback shows this frame's arguments (see hooknb.xmpp.secret)
     options = {"host": host, "port": port, "plaintext": plaintext, "cafile": cafile, "direct_tls": direct_tls,
                "max_bytes": max_bytes}
     ConnectOptions(**options).check(jid := jid or get_host().account())  # before asking for a password

@@ -36,6 +36,7 @@ from .connection import ConnectOptions, split_jid
 from ..errors import ConnectError, ConnectionLostError, HooknbError, PayloadTooLargeError, PubSubError
 from .events import EVENT_TAG, Event, escape, parse_notification, payload_digest, serialise
 from .operations import ClientHandler, Operation, parse_payload, publish_size
+from .secret import Credentials, Secret, hide
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,15 @@ class _Stream(slixmpp.ClientXMPP):
 
     on_notification: Callable[[ET.Element], None]
 
+    @property
+    def credentials(self) -> Credentials:
+        """slixmpp's credentials, the password kept as a Secret until SASL reads it."""
+        return self._credentials
+
+    @credentials.setter
+    def credentials(self, value: dict[str, Any]) -> None:
+        self._credentials = Credentials(value)
+
     def incoming_filter(self, xml: ET.Element) -> ET.Element:
         # slixmpp's override point for incoming XML, before it makes a stanza object of it.  A
         # notification is handed over here, whole, and slixmpp goes on with an empty placeholder,
@@ -109,8 +119,9 @@ class Client:
     ``failed``; ``last_error`` says why it last failed.
     """
 
-    def __init__(self, jid: str, password: str, options: ConnectOptions | None = None,
+    def __init__(self, jid: str, password: str | Secret, options: ConnectOptions | None = None,
                  handler: ClientHandler | None = None) -> None:
+        password = hide(password)  # a traceback shows this frame's arguments (see hooknb.xmpp.secret)
         self.options = options or ConnectOptions()
         self.options.check(jid)
         parsed = split_jid(jid)
@@ -119,7 +130,7 @@ class Client:
         self.resource = parsed.resource or f"hooknb-{secrets.token_hex(4)}"
         # (None, None): the domain is looked up in DNS (SRV records)
         self.host, self.port = self.options.address(parsed.domain)
-        self._password = password
+        self._password: Secret = password
         self._state = "disconnected"
         self._state_cv = threading.Condition()
         self.last_error: str | None = None

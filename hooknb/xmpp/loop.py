@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from ..errors import HooknbError
+from .secret import hider
 
 T = TypeVar("T")
 
@@ -78,20 +79,28 @@ async def acall(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def on_loop(coro_fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., Coroutine[Any, Any, T]]:
-    """Decorate an ``async def`` so that its body runs on the shared loop, whoever awaits it."""
+    """Decorate an ``async def`` so that its body runs on the shared loop, whoever awaits it (a
+    ``password`` argument is held as a :class:`~hooknb.xmpp.secret.Secret` in this frame)."""
+    hidden = hider(coro_fn)
 
     @functools.wraps(coro_fn)
     async def wrapper(*args: Any, **kwargs: Any) -> T:
+        if hidden is not None:
+            args, kwargs = hidden(args, kwargs)
         return await acall(coro_fn(*args, **kwargs))
 
     return wrapper
 
 
 def blocking(amethod: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
-    """The blocking twin ``name`` of an awaitable method ``aname`` (runs it on the shared loop)."""
+    """The blocking twin ``name`` of an awaitable method ``aname`` (runs it on the shared loop; a
+    ``password`` argument is held as a :class:`~hooknb.xmpp.secret.Secret` in this frame)."""
+    hidden = hider(amethod)
 
     @functools.wraps(amethod)
     def method(*args: Any, **kwargs: Any) -> T:
+        if hidden is not None:
+            args, kwargs = hidden(args, kwargs)
         return call(amethod(*args, **kwargs))
 
     method.__name__ = amethod.__name__[1:]

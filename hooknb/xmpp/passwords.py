@@ -14,7 +14,8 @@ The first of these that has one gives it:
 5. else one line saying how to give one.
 
 hooknb hands the password to the connection and to nothing else: no log, journal, store row,
-exception or output holds it.
+exception or output holds it.  It is read into a :class:`~hooknb.xmpp.secret.Secret`, whose
+``repr`` and ``str`` are a mask, and travels so to slixmpp's SASL (:mod:`hooknb.xmpp.secret`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any, TextIO
 
 from .connection import split_jid
 from ..errors import GrammarError, HooknbError, KeyringError
+from .secret import Secret, hide
 
 log = logging.getLogger(__name__)
 
@@ -40,26 +42,27 @@ INSTALL_KEYRING = "pip install 'hooknb[keyring]'"
 NOBODY = "nobody can be asked here (no terminal, or a kernel run without input)"
 
 
-def resolve(jid: str, given: str | None = None, file: str | None = None, *,
-            prompt: Callable[[str], str] | None = None, interactive: bool | None = None) -> str:
+def resolve(jid: str, given: str | Secret | None = None, file: str | None = None, *,
+            prompt: Callable[[str], str] | None = None, interactive: bool | None = None) -> Secret:
     """The password of ``jid``, from the first source that has one (see the module's docstring).
     ``prompt`` asks (default: ``getpass.getpass`` as it is when called: a kernel replaces it while
     a cell runs); ``interactive`` says whether anyone can answer (default: :func:`can_ask`)."""
+    given = hide(given)  # a traceback shows this frame's arguments
     if given and file:
         raise GrammarError("--password and --password-file exclude each other")
     if given:
         return given
     if file:
-        return read_file(file)
+        return Secret(read_file(file))
     if os.environ.get(ENV):
-        return os.environ[ENV]
+        return Secret(os.environ[ENV])
     stored, problem = _from_keyring(jid)
     if stored:
-        return stored
+        return Secret(stored)
     if interactive if interactive is not None else can_ask():
         answer = _ask(f"password for {jid}: ", prompt)
         if answer:
-            return answer
+            return Secret(answer)
         why = "nothing was typed" if answer is not None else NOBODY
     else:
         why = NOBODY
@@ -158,13 +161,14 @@ def _required() -> Any:
     return keyring
 
 
-def keep(jid: str, password: str) -> None:
+def keep(jid: str, password: str | Secret) -> None:
     """Keep ``jid``'s password in the system keyring, and check that it was kept (a backend such
     as ``keyring.backends.null`` accepts passwords and forgets them)."""
+    password = hide(password)  # a traceback shows this frame's arguments
     keyring, bare = _required(), split_jid(jid).bare
     try:
-        keyring.set_password(KEYRING_SERVICE, bare, password)
-        kept = keyring.get_password(KEYRING_SERVICE, bare) == password
+        keyring.set_password(KEYRING_SERVICE, bare, password.reveal())
+        kept = keyring.get_password(KEYRING_SERVICE, bare) == password.reveal()
     except Exception as exc:  # noqa: BLE001 - a backend's own errors
         raise KeyringError(f"the keyring refused the password of {bare}: {type(exc).__name__}") from None
     if not kept:

@@ -38,13 +38,13 @@ def test_the_order_argument_environment_keyring_prompt(keyring_backend, no_env, 
 
     passwords.keep(JID, "from-keyring")
     monkeypatch.setenv("HOOKNB_PASSWORD", "from-env")
-    assert passwords.resolve(JID, "given", prompt=never, interactive=True) == "given"
-    assert passwords.resolve(JID, prompt=never, interactive=True) == "from-env"
+    assert passwords.resolve(JID, "given", prompt=never, interactive=True).reveal() == "given"
+    assert passwords.resolve(JID, prompt=never, interactive=True).reveal() == "from-env"
     monkeypatch.delenv("HOOKNB_PASSWORD")
-    assert passwords.resolve(JID, prompt=never, interactive=True) == "from-keyring"
-    assert passwords.resolve(f"{JID}/phone", prompt=never) == "from-keyring"  # kept for the bare JID
+    assert passwords.resolve(JID, prompt=never, interactive=True).reveal() == "from-keyring"
+    assert passwords.resolve(f"{JID}/phone", prompt=never).reveal() == "from-keyring"  # kept for the bare JID
     passwords.forget(JID)
-    assert passwords.resolve(JID, prompt=prompt, interactive=True) == "typed"
+    assert passwords.resolve(JID, prompt=prompt, interactive=True).reveal() == "typed"
     assert asked == [f"password for {JID}: "]
     with pytest.raises(HooknbError) as info:
         passwords.resolve(JID, prompt=never, interactive=False)
@@ -82,7 +82,7 @@ def test_a_keyring_that_cannot_be_read_is_named_and_skipped(no_env, monkeypatch)
         with pytest.raises(HooknbError) as info:
             passwords.resolve(JID, interactive=False)
         assert "; the keyring: NoKeyringError: No recommended backend was available." in str(info.value)
-        assert passwords.resolve(JID, prompt=lambda _q: "typed", interactive=True) == "typed"
+        assert passwords.resolve(JID, prompt=lambda _q: "typed", interactive=True).reveal() == "typed"
     finally:
         keyring.set_keyring(previous)
 
@@ -108,7 +108,7 @@ def test_a_password_file_gives_its_first_line(tmp_path, no_env):
     path = tmp_path / "pw"
     path.write_text("first line\r\nsecond line\n")
     path.chmod(0o600)
-    assert passwords.resolve(JID, file=str(path), prompt=never) == "first line"
+    assert passwords.resolve(JID, file=str(path), prompt=never).reveal() == "first line"
     path.chmod(0o400)
     assert passwords.read_file(str(path)) == "first line"
 
