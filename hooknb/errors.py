@@ -7,7 +7,10 @@
      │    ├── GrammarError      bad magic or command-line arguments          (CLI exit 2)
      │    ├── HookCreateError   a hook failed validation; nothing was stored (CLI exit 4)
      │    ├── ConnectError      connection or authentication failed         (CLI exit 1)
-     │    ├── StoreError        the SQLite store is locked, unreadable, read-only or full (CLI exit 3)
+     │    ├── StoreError        the SQLite store is locked, read-only or full (CLI exit 3)
+     │    │    └── StoreUnusableError  it cannot be used as it is: newer or foreign
+     │    │                     schema, corrupt, an empty file, HOOKNB_HOME not a
+     │    │                     directory (CLI exit 3; ``hooknb run`` exits)
      │    ├── ManifestError     a manifest of hooks is invalid: one line per problem (CLI exit 2)
      │    ├── KeyringError      the system keyring is not installed or refused  (CLI exit 1)
      │    ├── TrustError        refused as a source of code: others could write it, or pinned
@@ -48,6 +51,12 @@ class HookCreateError(HooknbError):
 
 class StoreError(HooknbError):
     """The persistent store is locked by another process or cannot be read."""
+
+
+class StoreUnusableError(StoreError):
+    """The store cannot be used as it is, and waiting will not help: its schema is newer than
+    this hooknb's or not hooknb's (:mod:`hooknb.storage.schema`), it is corrupt or an empty
+    file, or ``HOOKNB_HOME`` is not a directory.  The file is left untouched."""
 
 
 class ManifestError(HooknbError):

@@ -185,7 +185,7 @@ def test_an_interrupted_command_exits_130(home, relay):
 
 @pytest.mark.parametrize("store, message", [
     (b"this is not an SQLite database, but a file of the same name" * 100, "unreadable"),
-    (None, "cannot be opened: Not a directory"),  # $HOOKNB_HOME names a file
+    (None, "is a file, not a directory: point HOOKNB_HOME at a directory"),  # $HOOKNB_HOME names a file
 ])
 def test_a_store_that_cannot_be_used_exits_3(tmp_path, monkeypatch, store, message):
     if store is None:

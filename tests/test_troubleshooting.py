@@ -6,6 +6,7 @@ written as the page writes them."""
 from __future__ import annotations
 
 import re
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -69,6 +70,22 @@ def test_every_message_on_the_page_is_the_one_hooknb_prints(server, home, tmp_pa
     (home / "hooknb.sqlite3").write_text("not a database, " * 10)
     (home / "hooknb.sqlite3").chmod(0o600)
     messages.append(stderr_line("pubsub", "hook", "list"))
+    (home / "hooknb.sqlite3").unlink()
+    (home / "hooknb.sqlite3").touch(mode=0o600)
+    messages.append(stderr_line("pubsub", "hook", "list"))
+    (home / "hooknb.sqlite3").unlink()
+    for spoil in ("PRAGMA user_version = 999", "CREATE TABLE songs (title TEXT)"):
+        db = sqlite3.connect(home / "hooknb.sqlite3")
+        db.execute(spoil)
+        db.commit()
+        db.close()
+        (home / "hooknb.sqlite3").chmod(0o600)
+        messages.append(stderr_line("pubsub", "hook", "list"))
+        (home / "hooknb.sqlite3").unlink()
+    home_file = tmp_path / "hooknb-home"
+    home_file.write_text("")
+    messages.append(stderr_line("pubsub", "hook", "list", HOOKNB_HOME=str(home_file)).replace(
+        str(home_file), "/home/me/hooknb-home"))
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no prosody there
     with pytest.raises(HooknbError) as missing:

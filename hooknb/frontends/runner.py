@@ -37,6 +37,10 @@ unchanged), then the ``hook-added`` / ``hook-updated`` / ``hook-removed`` record
 manifest stops the start (exit 2, one line per problem), and on SIGHUP is one ``error`` record
 per problem, the hooks left as they were.
 
+A store that cannot be used (:class:`~hooknb.errors.StoreUnusableError`: a newer or foreign
+schema, a corrupt or empty file, ``HOOKNB_HOME`` not a directory) ends the runner: it logs
+``error`` and exits non-zero (the command line's code for the store) rather than run nothing.
+
 On the first SIGINT/SIGTERM it stops taking items, goes on running those queued for up to
 ``grace`` seconds, then leaves the rest pending in the store's inbox (the next start runs them
 first), gives the run in progress up to ``IN_FLIGHT_WAIT`` seconds to end, disconnects and
@@ -58,7 +62,7 @@ from typing import Any, TextIO
 
 from ..core import capture
 from ..xmpp.connection import ConnectOptions, split_jid
-from ..errors import HooknbError, ManifestError
+from ..errors import HooknbError, ManifestError, StoreUnusableError
 from ..xmpp.events import Event
 from ..core.hooks import Hook, HookSpec
 from ..host import Host
@@ -171,6 +175,7 @@ class Runner:
         self.host.holder = "hooknb run:" + self.host.holder.partition(":")[2]
         self.host.events.listeners.append(self._note_gaps)
         self.logged = self.host.runs.total
+        self._store()  # before connecting: a runner without its store would run nothing
         if self.manifest:
             self._apply(initial=True)
         self.host.connect(self.jid, password, **asdict(self.options))
@@ -194,11 +199,23 @@ class Runner:
                 next_sync = time.monotonic() + SYNC_PERIOD
         return self._stop()
 
+    def _store(self) -> None:
+        """Open the store; one that cannot be used is logged and ends the run."""
+        try:
+            self.host.store  # noqa: B018 - opened (and checked) here
+        except StoreUnusableError as exc:
+            self.log.write("error", error=str(exc))
+            raise
+
     def _pick_up(self, initial: bool = False) -> None:
-        """Sync with the store (here, never on the loop) and log hooks added or removed."""
+        """Sync with the store (here, never on the loop) and log hooks added or removed; a store
+        that cannot be used any more ends the run."""
         try:
             if self.host.sync_store(self.account):
                 self.host.subscribe_hooks(self.account)
+        except StoreUnusableError as exc:
+            self.log.write("error", error=str(exc))
+            raise
         except HooknbError as exc:  # e.g. the store locked for long: try again next time
             self.log.write("error", error=str(exc))
             return

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import socket
 import sqlite3
 import threading
@@ -35,8 +34,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import trust
-from ..errors import StoreError
+from . import schema, trust
+from ..errors import StoreError, StoreUnusableError
 
 log = logging.getLogger(__name__)
 FILENAME = "hooknb.sqlite3"
@@ -62,11 +61,6 @@ CREATE TABLE IF NOT EXISTS hooks (
     created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS hooks_account ON hooks(account);
-CREATE TABLE IF NOT EXISTS seen (
-    account TEXT NOT NULL, service TEXT NOT NULL, node TEXT NOT NULL,
-    item_id TEXT NOT NULL, ts REAL NOT NULL,
-    PRIMARY KEY (account, service, node)
-);
 CREATE TABLE IF NOT EXISTS positions (
     account TEXT NOT NULL, service TEXT NOT NULL, node TEXT NOT NULL,
     item_id TEXT NOT NULL, digest TEXT NOT NULL, ts REAL NOT NULL,
@@ -97,11 +91,15 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 
 def home() -> Path:
-    """The data directory: ``$HOOKNB_HOME`` or the per-user default."""
+    """The data directory: ``$HOOKNB_HOME`` or the per-user default
+    (:class:`~hooknb.errors.StoreUnusableError` if it is a file)."""
     if os.environ.get("HOOKNB_HOME"):
-        return Path(os.environ["HOOKNB_HOME"]).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "hooknb"
+        directory = Path(os.environ["HOOKNB_HOME"]).expanduser()
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+        directory = Path(base) / "hooknb"
+    schema.check_directory(directory)
+    return directory
 
 
 def check_trusted(path: str | os.PathLike | None = None) -> None:
@@ -124,32 +122,30 @@ class Store:
         #: The last thing that happened to the file which a user should hear of (None until then).
         self.notice: str | None = None
         self._open()
-        try:
-            if self._db.execute("SELECT 1 FROM seen LIMIT 1").fetchone():  # a store of 0.1: move
-                with self._tx() as db:                                      # its positions over
-                    db.execute("INSERT OR IGNORE INTO positions SELECT account, service, node, item_id,"
-                               " '', ts FROM seen")
-                    db.execute("DELETE FROM seen")
-        except sqlite3.DatabaseError as exc:
-            raise self._error(exc) from None
 
     def _open(self) -> None:
-        """Open (or create, private) the database at :attr:`path` and note which file it is."""
+        """Open (or create, private) the database at :attr:`path`, at this hooknb's schema
+        version (:mod:`hooknb.storage.schema`: an older store migrated, a newer, foreign or
+        empty one refused), and note which file it is."""
+        schema.check_directory(self.path.parent)
         try:
             trust.private_dir(self.path.parent)
-            trust.private_file(self.path)
-        except OSError as exc:  # e.g. $HOOKNB_HOME names a file
+            schema.create(self.path, SCHEMA)
+        except OSError as exc:
             raise StoreError(f"the hook store {self.path} cannot be opened: {exc.strerror or exc} (its "
                              "directory is $HOOKNB_HOME, else $XDG_DATA_HOME/hooknb)") from None
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from None
         try:
+            schema.check_not_empty(self.path)
             self._db = sqlite3.connect(self.path, timeout=self._busy_timeout_ms / 1000,
                                        check_same_thread=False, isolation_level=None)
             self._db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            current = schema.check(self._db, self.path, SCHEMA)  # before anything is written
             self._wal(self._busy_timeout_ms / 1000)
             self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.executescript(SCHEMA)
-            if self._meta("id") is None:  # a new store (or one made before ids)
-                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('id', ?)", (secrets.token_hex(8),))
+            if not current:
+                schema.prepare(self._db, self.path, SCHEMA)
             #: This store's own random id (the store restored from an open copy keeps it; a new
             #: store at the same path has another): a done log names the store it belongs to.
             self.id: str = self._meta("id")
@@ -241,8 +237,8 @@ class Store:
         if "locked" in text or "busy" in text:
             return StoreError(f"the hook store {self.path} is locked by another process ({text}); "
                                "try again when it is free")
-        return StoreError(f"the hook store {self.path} is unreadable ({text}); it was left untouched: "
-                           "move it away (or set HOOKNB_HOME) to start a new one")
+        return StoreUnusableError(f"the hook store {self.path} is unreadable ({text}); it was left untouched: "
+                                  "move it away (or set HOOKNB_HOME) to start a new one")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
