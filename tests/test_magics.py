@@ -448,8 +448,24 @@ def test_completion(shell, magics, host, alice, node, hook):
     assert node in magics.complete("%hook delete -n ")
     assert "--persistent" in magics.complete("%hook create --p")
     assert magics.complete("%hook list -O ") == ["json", "table"]
-    with provisionalcompleter():
-        assert "create" in [c.text for c in shell.Completer.completions("%hook cr", 8)]
+    [made] = [h.id for h in host.hooks() if h.node == node]
+    assert made in magics.complete("%hook output ")
+    assert magics.complete(f"%hook replay {made[:4]}") == [made]
+    assert magics.complete("%hook enable --") == ["--help", "--jid"]
+    assert alice in magics.complete("%hook create --jid ")
+    assert alice in magics.complete(f"%hook create --from {alice[:3]}")
+    assert magics.complete("%hook create --executor ") == ["dask", "thread"]
+    assert "urn:xmpp:microblog:0" in magics.complete("%hook create -n urn:")
+
+    def completions(line: str) -> list[str]:
+        """What IPython's own completer offers at the end of ``line`` (Tab in a notebook)."""
+        with provisionalcompleter():
+            return [c.text for c in shell.Completer.completions(line, len(line))]
+
+    assert "create" in completions("%hook cr")
+    assert made in completions(f"%hook output {made[:3]}")
+    assert alice in completions("%hook connect --jid ")
+    assert node in completions("%hook events -n node-")
 
 
 def test_feed_and_manager_commands(hook, magics, host):

@@ -24,19 +24,17 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Float, Int, TraitError, Unicode, observe, validate
 
 from ..core import capture
-from . import commands, grammar, manifest, options
+from . import commands, completion, grammar, manifest, options
 from .commands import describe
 from ..xmpp.connection import DEFAULT_MAX_BYTES
 from ..errors import HelpRequested, HooknbError, ManifestError
 from ..core.hooks import WAITING, Hook
 from ..host import Host, get_host
 from ..storage.journal import FIELD_MAX, MAX_BYTES
-from ..core.loading import TYPES, CodeLoader
+from ..core.loading import CodeLoader
 
 #: Redraws per second the widgets never exceed, whatever the setting.
 MAX_REFRESH_RATE = 10.0
-#: Node names offered by tab completion besides the ones already in use.
-WELL_KNOWN_NODES = ("urn:xmpp:microblog:0",)
 #: Where a ``--from`` hook shows, once items come, whether the service names publishers.
 LATER = "%hook list and %hook status will show it"
 PASSWORD_WARNING = ("warning: a password written on a %hook line stays in the notebook and in IPython's history: "
@@ -63,14 +61,6 @@ def waiting_hint(hook: Hook) -> str | None:
     return (f"node {hook.node!r} does not exist on {hook.service} yet: the hook waits for it, subscribes "
             f"as soon as it exists and runs on every item published from then on (to create it now: "
             f"add --create-node, or run %hook node create {where})")
-
-
-def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    """The sub-parsers of ``parser`` by name (argparse has no public accessor)."""
-    for action in parser._actions:  # noqa: SLF001
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
-            return dict(action.choices)
-    return {}
 
 
 def _parse(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace | None:
@@ -340,33 +330,9 @@ class HookMagics(Magics):
 
     # ------------------------------------------------------------------ completion
     def complete(self, line: str) -> list[str]:
-        """Tab completion of ``%hook`` lines: subcommands, options, hook types, known nodes."""
-        words = line.split()
-        current = "" if line.endswith(" ") else (words.pop() if len(words) > 1 else "")
-        commands = subcommands(self._parser)
-        if len(words) <= 1:
-            return sorted(c for c in commands if c.startswith(current))
-        previous = words[-1]
-        sub = commands.get(words[1])
-        actions = subcommands(sub) if sub else {}  # node create|delete|purge|config
-        if actions:
-            sub = actions.get(words[2]) if len(words) > 2 else None
-        if previous in ("-n", "--node"):
-            choices = self._known_nodes()
-        elif previous in ("-t", "--type"):
-            choices = list(TYPES)
-        elif previous in ("-O", "--output"):
-            choices = list(grammar.LIST_FORMATS)
-        elif actions and len(words) == 2:
-            choices = list(actions)
-        else:
-            choices = [o for a in sub._actions for o in a.option_strings] if sub else []  # noqa: SLF001
-        return sorted(c for c in choices if c.startswith(current))
-
-    def _known_nodes(self) -> list[str]:
-        host = self.host
-        nodes = {h.node for h in host.hooks(stored=False)} | {e.node for e in host.events.snapshot(last=1000)}
-        return sorted(nodes | set(WELL_KNOWN_NODES))
+        """Tab completion of ``%hook`` lines (:mod:`hooknb.frontends.completion`): subcommands,
+        options and their choices, hook ids, accounts, known nodes and services."""
+        return completion.complete(self._parser, self.host, line)
 
 
 def _print_hint(hook: Hook) -> None:
