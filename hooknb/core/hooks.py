@@ -292,6 +292,12 @@ class Hook:
         note = f" ({PUBLISHER_UNKNOWN})" if self.spec.publishers and self.publishers_named is False else ""
         return f"<Hook {self.id} {self.type} on {self.service} node {self.node!r}{note}>"
 
+    def _repr_html_(self) -> str:
+        """JupyterLab's display: status, target, counters, last error and output, code."""
+        from ..display import hook_html
+
+        return hook_html(self)
+
     @property
     def order(self) -> tuple[int, float, str]:
         """Run order among hooks of one node: priority, then creation time."""

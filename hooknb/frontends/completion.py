@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-from ..host import Host
+if TYPE_CHECKING:
+    from ..host import Host
 
 #: Node names offered besides the ones already in use.
 WELL_KNOWN_NODES = ("urn:xmpp:microblog:0",)

@@ -111,6 +111,12 @@ class Item:
     def __repr__(self) -> str:
         return f"Item(id={self.id!r}, node={self.node!r}, service={self.service!r}, kind={self.kind!r})"
 
+    def _repr_html_(self) -> str:
+        """JupyterLab's display: the item and its payload as indented, escaped XML."""
+        from ..display import item_html
+
+        return item_html(self)
+
 
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&apos;", '"': "&quot;"})
