@@ -15,6 +15,8 @@ replays like any other: that is how it is tried before it is enabled.
   every item the node holds.
 * A ``--from`` hook replays only the items whose publisher the service names and lists; the
   others are journaled as ``skipped`` replays, with the reason, as live items are.
+* A replay of many items shows a progress bar (:mod:`hooknb.core.progress`) in a notebook or
+  on a terminal.
 * Replays run items as ``publish`` events: a hook that does not take them (``--on retract``),
   or a before/after hook, cannot be replayed.
 """
@@ -29,6 +31,7 @@ from ..xmpp import views
 from ..errors import HooknbError
 from ..xmpp.events import Event, Item
 from ..storage.journal import Run
+from . import progress
 from .outcome import Outcome
 
 if TYPE_CHECKING:
@@ -108,13 +111,15 @@ async def areplay(invoker: Invoker, client: Client, hook: Hook, last: int | None
         undated = sum(d is None for d in dates)
         events = [e for e, d in zip(events, dates) if d is not None and d >= since]
     runs = []
-    for event in events:
-        item, reason = Item(event), _refusal(hook, event)
-        if reason is not None:
-            runs.append(invoker.record(hook, item, time.time(), 0.0, Outcome("skipped", error=reason), replay=True))
-            continue
-        _outcome, run = await invoker.call_inline(hook, client, item, replay=True, cell=cell)
-        runs.append(run)
+    with progress.bar(len(events), f"replay of hook {hook.id}") as shown:
+        for event in events:
+            item, reason = Item(event), _refusal(hook, event)
+            if reason is not None:
+                runs.append(invoker.record(hook, item, time.time(), 0.0, Outcome("skipped", error=reason),
+                                           replay=True))
+            else:
+                runs.append((await invoker.call_inline(hook, client, item, replay=True, cell=cell))[1])
+            shown.update()
     return Replay(runs, hook.id, fetched, undated)
 
 

@@ -48,6 +48,9 @@ class FakeClient:
         items = list(self.nodes.get((service or self.jid, node), []))
         return items[-max_items:] if max_items else items
 
+    async def astored_items(self, node: str, service: str | None = None, last: int | None = None) -> list[Event]:
+        return await self.aget_items(node, service, last)
+
     async def aget_node_config(self, node: str, service: str | None = None) -> dict[str, Any]:
         return {} if self.capacity is None else {"pubsub#max_items": self.capacity}
 
