@@ -20,7 +20,8 @@ from sphinx.util.nodes import nested_parse_with_titles
 
 from hooknb.frontends import grammar
 from hooknb.frontends.cli import build_parser
-from hooknb.frontends.magics import HookMagics, subcommands
+from hooknb.frontends.completion import subparsers as subcommands
+from hooknb.frontends.magics import HookMagics
 
 WIDTH = 92  # columns of the rendered help, whatever the terminal building the docs
 
