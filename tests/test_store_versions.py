@@ -33,7 +33,7 @@ def test_hooknb_run_exits_on_a_store_it_cannot_use(home, account, runner, spoil)
     code = proc.proc.wait(30)
     proc.reader.join(5)
     [error] = proc.records("error")
-    assert code != 0 and not proc.records("ready")
+    assert code == 3 and not proc.records("ready")  # the store cannot be used
     assert error["error"].startswith(f"the hook store {path} ")
     assert ("newer than this hooknb's" if spoil == "newer" else "tables hooknb does not know: songs") in error["error"]
     stderr = proc.err.name
@@ -74,7 +74,7 @@ def test_hooknb_home_as_a_file_is_one_line_naming_it(tmp_path, monkeypatch, shel
     for args in (["pubsub", "hook", "list"],
                  ["pubsub", "hook", "create", "--jid", "a@localhost", "-P", "-n", "n", "-t", "python_code", "1"]):
         done: subprocess.CompletedProcess = hooknb(*args)
-        assert done.returncode != 0 and done.stderr == f"hooknb: {line}\n" and done.stdout == ""
+        assert done.returncode == 3 and done.stderr == f"hooknb: {line}\n" and done.stdout == ""
     magics = shell.magics_manager.registry["HookMagics"]
     magics.host = Host()
     try:
