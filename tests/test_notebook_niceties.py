@@ -10,6 +10,7 @@ import time
 
 import pytest
 from jupyter_client.manager import start_new_kernel
+from test_output import connecting
 
 from hooknb.server import ServerInfo
 
@@ -51,14 +52,8 @@ def test_completion_and_rich_displays_in_a_kernel(server: ServerInfo, home, acco
     jid, password = account("nice")
     km, kc = start_new_kernel(kernel_name="python3")
     try:
-        execute(kc, f"""
-            import hooknb
-            %load_ext hooknb
-            host = hooknb.get_host()
-            client = host.connect({jid!r}, {password!r}, host={server.host!r}, port={server.port},
-                                  cafile={server.cafile!r})
-            items = []
-        """)
+        execute(kc, connecting(jid, password, server))
+        execute(kc, "items = []")
         execute(kc, f"""
             %%hook -n {node}
             import __main__; __main__.items.append(item)  # the notebook's namespace

@@ -70,6 +70,31 @@ def stream_texts(kc, parents: dict[str, str], until: Callable[[list[tuple[str, s
     return seen
 
 
+def cell_runner(kc, cells: dict[str, str]) -> Callable[[str, str], None]:
+    """``run(name, code)``: execute ``code`` in the kernel (dedented) as the cell ``name``
+    (noted in ``cells`` by its msg_id), and wait for it to end, ok."""
+    def run(name: str, code: str) -> None:
+        msg_id = kc.execute(textwrap.dedent(code))
+        cells[msg_id] = name
+        while True:
+            reply = kc.get_shell_msg(timeout=120)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                assert reply["content"]["status"] == "ok", "\n".join(reply["content"].get("traceback", []))
+                return
+    return run
+
+
+def connecting(jid: str, password: str, server: ServerInfo) -> str:
+    """A cell that loads the magics and connects ``jid`` (``host``, ``client``)."""
+    return f"""
+        import time, hooknb
+        %load_ext hooknb
+        host = hooknb.get_host()
+        client = host.connect({jid!r}, {password!r}, host={server.host!r}, port={server.port},
+                              cafile={server.cafile!r})
+    """
+
+
 @pytest.mark.integration  # starts a kernel
 def test_in_a_kernel_output_goes_under_the_cell_that_made_the_hook(server: ServerInfo, home, account,
                                                                       node, monkeypatch):
@@ -80,24 +105,9 @@ def test_in_a_kernel_output_goes_under_the_cell_that_made_the_hook(server: Serve
     assert made.returncode == 0, made.stderr
     km, kc = start_new_kernel(kernel_name="python3")
     cells: dict[str, str] = {}
-
-    def run(name: str, code: str) -> None:
-        msg_id = kc.execute(textwrap.dedent(code))
-        cells[msg_id] = name
-        while True:
-            reply = kc.get_shell_msg(timeout=60)
-            if reply["parent_header"].get("msg_id") == msg_id:
-                assert reply["content"]["status"] == "ok", "\n".join(reply["content"].get("traceback", []))
-                return
-
+    run = cell_runner(kc, cells)
     try:
-        run("setup", f"""
-            import time, hooknb
-            %load_ext hooknb
-            host = hooknb.get_host()
-            client = host.connect({jid!r}, {password!r}, host={server.host!r}, port={server.port},
-                                  cafile={server.cafile!r})
-        """)
+        run("setup", connecting(jid, password, server))
         run("cell 1", f"""
             %%hook -n {node}
             print("cell hook saw", item.id)

@@ -4,43 +4,22 @@ a hook that fails shows one line under its cell (type, message, where the traceb
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Callable
-
 import pytest
 from jupyter_client.manager import start_new_kernel
-from test_output import stream_texts
+from test_output import cell_runner, connecting, stream_texts
 
 from hooknb.server import ServerInfo
 
 pytestmark = pytest.mark.integration  # starts a kernel and the server
 
 
-def runner(kc, cells: dict[str, str]) -> Callable[[str, str], None]:
-    def run(name: str, code: str) -> None:
-        msg_id = kc.execute(textwrap.dedent(code))
-        cells[msg_id] = name
-        while True:
-            reply = kc.get_shell_msg(timeout=120)
-            if reply["parent_header"].get("msg_id") == msg_id:
-                assert reply["content"]["status"] == "ok", "\n".join(reply["content"].get("traceback", []))
-                return
-    return run
-
-
 def test_a_run_s_output_and_failure_under_the_cell_are_bounded(server: ServerInfo, home, account, node):
     jid, password = account("bounds")
     km, kc = start_new_kernel(kernel_name="python3")
     cells: dict[str, str] = {}
-    run = runner(kc, cells)
+    run = cell_runner(kc, cells)
     try:
-        run("setup", f"""
-            import hooknb
-            %load_ext hooknb
-            host = hooknb.get_host()
-            client = host.connect({jid!r}, {password!r}, host={server.host!r}, port={server.port},
-                                  cafile={server.cafile!r})
-        """)
+        run("setup", connecting(jid, password, server))
         run("flood", f"""
             %%hook -n {node}
             for _ in range(10_000):
