@@ -332,7 +332,8 @@ class Host(Tables):
         return before != {h.id for h in self.registry.all(account) if h.persistent}
 
     def check_store(self) -> None:
-        """:class:`TrustError` if others could write the store (nothing would run from it)."""
+        """:class:`TrustError` if others could write the store (nothing would run from it);
+        :class:`~hooknb.errors.StoreUnusableError` if it cannot be used (opened here, if not yet)."""
         self.store.check_trusted()
 
     def store_state(self) -> tuple[str | None, str | None]:

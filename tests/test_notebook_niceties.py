@@ -10,7 +10,7 @@ import time
 
 import pytest
 from jupyter_client.manager import start_new_kernel
-from test_output import connecting
+from kernels import connecting
 
 from hooknb.server import ServerInfo
 

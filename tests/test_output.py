@@ -4,14 +4,11 @@ under the cell that happens to be running (ipykernel 7 sends other threads' outp
 
 from __future__ import annotations
 
-import queue
-import textwrap
-import time
-from collections.abc import Callable
 
 import pytest
 from jupyter_client.manager import start_new_kernel
 from helpers import usage_error
+from kernels import cell_runner, connecting, stream_texts
 from processes import hooknb
 
 from hooknb.core.capture import OUTPUT_MAX
@@ -49,50 +46,6 @@ def test_output_is_journaled_and_shown_by_hook_output(hook, host, alice, shell, 
     assert capsys.readouterr().out == f"hook {quiet.id}: none of its 3 journaled run(s) printed anything\n"
     assert usage_error(lambda: hook("output 0123456789")) == \
         "no hook with id '0123456789', and no run of one in the runs journal"
-
-
-def stream_texts(kc, parents: dict[str, str], until: Callable[[list[tuple[str, str]]], bool],
-                 timeout: float = 20.0) -> list[tuple[str, str]]:
-    """(cell, text) of the stream messages on IOPub, ``cell`` named by its parent msg_id, until
-    ``until`` is true of them (and one more second, for late ones)."""
-    seen: list[tuple[str, str]] = []
-    deadline, settle = time.monotonic() + timeout, None
-    while settle is None or time.monotonic() < settle:
-        assert time.monotonic() < deadline, f"not seen in time; seen: {seen}"
-        try:
-            msg = kc.get_iopub_msg(timeout=0.2)
-        except queue.Empty:
-            continue
-        if msg["msg_type"] == "stream":
-            seen.append((parents.get(msg["parent_header"].get("msg_id"), "other"), msg["content"]["text"]))
-        if settle is None and until(seen):
-            settle = time.monotonic() + 1.0
-    return seen
-
-
-def cell_runner(kc, cells: dict[str, str]) -> Callable[[str, str], None]:
-    """``run(name, code)``: execute ``code`` in the kernel (dedented) as the cell ``name``
-    (noted in ``cells`` by its msg_id), and wait for it to end, ok."""
-    def run(name: str, code: str) -> None:
-        msg_id = kc.execute(textwrap.dedent(code))
-        cells[msg_id] = name
-        while True:
-            reply = kc.get_shell_msg(timeout=120)
-            if reply["parent_header"].get("msg_id") == msg_id:
-                assert reply["content"]["status"] == "ok", "\n".join(reply["content"].get("traceback", []))
-                return
-    return run
-
-
-def connecting(jid: str, password: str, server: ServerInfo) -> str:
-    """A cell that loads the magics and connects ``jid`` (``host``, ``client``)."""
-    return f"""
-        import time, hooknb
-        %load_ext hooknb
-        host = hooknb.get_host()
-        client = host.connect({jid!r}, {password!r}, host={server.host!r}, port={server.port},
-                              cafile={server.cafile!r})
-    """
 
 
 @pytest.mark.integration  # starts a kernel

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from jupyter_client.manager import start_new_kernel
-from test_output import cell_runner, connecting, stream_texts
+from kernels import cell_runner, connecting, stream_texts
 
 from hooknb.server import ServerInfo
 

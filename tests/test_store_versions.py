@@ -9,9 +9,8 @@ import subprocess
 
 import pytest
 from IPython.core.error import UsageError
+from previous_store import previous_release_store
 from processes import hooknb
-from test_magics import shell  # noqa: F401 - fixture
-from unit.test_schema import previous_release_store
 
 from hooknb.host import Host
 from hooknb.storage import schema
@@ -65,7 +64,7 @@ def test_a_previous_release_store_is_migrated_and_its_hooks_run(tmp_path, accoun
     assert proc.stop() == 0
 
 
-def test_hooknb_home_as_a_file_is_one_line_naming_it(tmp_path, monkeypatch, shell):  # noqa: F811
+def test_hooknb_home_as_a_file_is_one_line_naming_it(tmp_path, monkeypatch, shell):
     not_a_dir = tmp_path / "home-file"
     not_a_dir.write_text("")
     monkeypatch.setenv("HOOKNB_HOME", str(not_a_dir))

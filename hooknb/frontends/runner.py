@@ -202,7 +202,7 @@ class Runner:
     def _store(self) -> None:
         """Open the store; one that cannot be used is logged and ends the run."""
         try:
-            self.host.store  # noqa: B018 - opened (and checked) here
+            self.host.check_store()  # opens it: its schema is checked (hooknb.storage.schema)
         except StoreUnusableError as exc:
             self.log.write("error", error=str(exc))
             raise
