@@ -4,7 +4,11 @@ bar on a terminal's stderr, nothing where nobody watches (a pipe, a log, ``hookn
 Work of fewer than :data:`MIN_TOTAL` steps shows no bar.  :data:`enabled` decides otherwise:
 None (default) lets tqdm decide (a notebook or a terminal), True always shows one (on stderr
 outside a notebook), False never.  Used by replays (:mod:`hooknb.core.replay`: the magics and
-``hooknb pubsub hook replay``) and offered to any loop over many steps (:func:`bar`).
+``hooknb pubsub hook replay``) and imports (``hooknb import libervia``, ``%hook import``).
+
+A catch-up over many nodes has none: it runs on hooknb's loop, also after a reconnection in the
+background, when no cell of its own is running (ipykernel 7 would put the bar under whichever
+cell runs then).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..compat import libervia, libervia_db
+from ..core import progress
 from ..core.hooks import hook_id
 from ..core.loading import check_file, normalize_arg
 from ..errors import GrammarError, HooknbError
@@ -70,10 +71,14 @@ def libervia_hooks(host: Host, db_path: str | None = None, profile: str | None =
     plan = Plan()
     db = libervia_db.connect(db_path or libervia_db.default_path())
     try:
+        work = []
         for name, profile_id in sorted(_selected(db, profile, jid).items()):
             account = split_jid(jid).bare if jid else libervia_db.profile_jid(db, profile_id)
-            for hook in libervia_db.read(db, name, profile_id):
+            work.extend((hook, account) for hook in libervia_db.read(db, name, profile_id))
+        with progress.bar(len(work), "import", unit="hook") as shown:  # many hooks: a bar (tqdm)
+            for hook, account in work:
                 _one(host, plan, hook, account, dry_run)
+                shown.update()
     finally:
         db.close()
     return plan
