@@ -5,8 +5,9 @@ one migrated, a newer or foreign one refused.
 older version to the next.  Opening a store (:func:`prepare`):
 
 * no file: the store is built under a temporary name, with its schema, version and id, then
-  linked into place (never over a file that appeared meanwhile), so a store file is never seen
-  half made, and an *empty* file at the store's path is never one hooknb is making: it is
+  linked into place (never over a file that appeared meanwhile; the ``-wal`` and ``-shm`` a
+  deleted store left there removed first, or SQLite would replay the old store's WAL into the
+  new one), so a store file is never seen half made, and an *empty* file at the store's path is never one hooknb is making: it is
   refused (a truncated store or a failed copy is noticed, not silently taken for a new store);
 * an older version (``0``: the releases before versions, whose tables are a subset of the known
   ones): migrated step by step in one transaction (``BEGIN IMMEDIATE``: two processes opening it
@@ -24,11 +25,17 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
 from . import trust
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: stores are made without the lock
+    fcntl = None  # type: ignore[assignment]
 from ..errors import StoreUnusableError
 
 #: The schema version this hooknb writes and reads.
@@ -104,12 +111,26 @@ def create(path: Path, schema: str) -> None:
             db.execute("COMMIT")
         finally:
             db.close()
-        try:
-            os.link(temporary, path)
-        except FileExistsError:  # another process made it meanwhile: theirs is the store
-            pass
+        with _creating(path.parent):
+            if not path.exists():  # else another process made it meanwhile: theirs is the store
+                for stale in (f"{path}-wal", f"{path}-shm"):  # a deleted store's: SQLite would
+                    Path(stale).unlink(missing_ok=True)     # replay its WAL into this new one
+                os.link(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def _creating(directory: Path) -> Iterator[None]:
+    """Hold the lock of new stores in ``directory`` (``flock`` of the directory itself: no file
+    left behind), so that two processes making a store at once never remove each other's WAL."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def check_not_empty(path: Path) -> None:
