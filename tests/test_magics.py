@@ -436,7 +436,7 @@ def test_settings_with_config(shell, magics, host, account, server, capsys):
 def test_completion(shell, magics, host, alice, node, hook):
     hook(f"create -n {node} -t python_code 'item.id'")
     assert magics.complete("%hook ") == sorted(
-        ["apply", "connect", "create", "delete", "import", "list", "events", "runs", "subscribe", "unsubscribe",
+        ["connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
          "publish", "node", "status", "feed", "manager", "replay", "enable", "disable", "output",
          "password", "apply", "import"])
     assert magics.complete("%hook cr") == ["create"]
