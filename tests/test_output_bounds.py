@@ -63,9 +63,9 @@ def test_a_run_s_output_and_failure_under_the_cell_are_bounded(server: ServerInf
         assert "".join(t for t in flood if not t.strip("x\n")) == "x" * 999 + "\n"  # 1,000 bytes
         assert [t for t in flood if "(limit: %config HookMagics.output_limit = 1000)" in t]
 
-        run("traceback", f"""
+        run("traceback", """
             failing = [h.id for h in host.hooks() if 'ValueError' in h.arg][0]
-            %hook output {{failing}}
+            %hook output {failing}
         """)
         seen = stream_texts(kc, cells, lambda s: any("Traceback" in t for _, t in s))
         assert "ValueError: no such thing as" in "".join(t for c, t in seen if c == "traceback")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ..errors import HooknbError
 from ..xmpp.events import Event
 from .inbox import digest
-from .nodes import capacity
+from .nodes import capacity, node_missing
 from .positions import Mark, NodeKey
 
 if TYPE_CHECKING:
@@ -95,6 +95,9 @@ class CatchUp:
         its hooks say so, and if items were to be caught up there, a gap is recorded; the
         catch-up of the other nodes goes on."""
         _account, service, node = key
+        if isinstance(exc, HooknbError) and node_missing(exc):  # nothing to fetch: not an error
+            self._node_answered(key)
+            return
         why = str(exc) if isinstance(exc, HooknbError) else f"no answer within {NODE_TIMEOUT:g} s"
         error = f"the items of {service} node {node!r} could not be fetched ({why})"
         if self.closed:  # the session was given up meanwhile: the next one looks again
