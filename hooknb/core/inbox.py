@@ -70,7 +70,7 @@ class Entry:
         self.digest = digest(event) if version is None else version
 
     def row(self) -> tuple:
-        """The inbox row (:data:`hooknb.storage.store.INBOX_COLUMNS`)."""
+        """The inbox row (:data:`hooknb.storage.inbox_rows.INBOX_COLUMNS`)."""
         e = self.event
         return (self.hook_id, e.account, e.service, e.node, e.kind, e.item_id or "", self.digest,
                 e.publisher, e.payload, e.ts)
@@ -152,7 +152,7 @@ class Inbox:
 
     def pending(self, account: str, hook_id: str | None = None, first: int = 0, limit: int = -1) -> list[tuple]:
         """The entries of ``account`` (of one hook, from seq ``first``, at most ``limit``) not done
-        yet, oldest first, as rows (seq, then :data:`~hooknb.storage.store.INBOX_COLUMNS`): every
+        yet, oldest first, as rows (seq, then :data:`~hooknb.storage.inbox_rows.INBOX_COLUMNS`): every
         done log beside the store is folded first, so that a run whose end was marked is never
         among them (any thread but the loop)."""
         store = self._store()

@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from . import schema, trust
+from .inbox_rows import INBOX_COLUMNS, add_rows, mark_done
+from .restore import identity, restore, store_id
 from ..errors import StoreError, StoreUnusableError
 
 log = logging.getLogger(__name__)
@@ -42,12 +44,6 @@ FILENAME = "hooknb.sqlite3"
 BUSY_TIMEOUT_MS = 5000
 FILE_CHECK = 0.2  # seconds between two looks at whether the store's file is still the one open
 DONE_KEEP = 20_000  # runs done kept per hook (dedup of copies arriving late)
-INBOX_COLUMNS = "hook_id, account, service, node, kind, item_id, digest, publisher, payload, ts"
-#: Inbox rows per INSERT (or done marks per UPDATE) statement: SQLite runs each statement with
-#: the GIL let go, and taking it back from a busy loop thread can take a switch interval (5 ms),
-#: so one statement per row made a batch of 2,000 entries take 0.2 s.
-INSERT_ROWS = 64
-_INSERTS: dict[int, str] = {}  # the INSERT statement of each number of rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hooks (
@@ -152,7 +148,7 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise self._error(exc) from None
         self._file_name = os.fspath(self.path)
-        self._file = _identity(self._file_name)
+        self._file = identity(self._file_name)
         self._next_check = 0.0
 
     def _meta(self, key: str) -> str | None:
@@ -168,11 +164,11 @@ class Store:
         if time.monotonic() < self._next_check:  # writes meanwhile go to the open copy: not lost
             return
         self._next_check = time.monotonic() + FILE_CHECK
-        now = _identity(self._file_name)
+        now = identity(self._file_name)
         if now == self._file:
             return
         if now is not None:
-            if self._restored_by_another():
+            if store_id(self.path) == self.id:  # the same store, restored by another process
                 self._db.close()
                 self._open()
                 self.notice = (f"the hook store {self.path} was deleted and restored by another process: "
@@ -182,38 +178,11 @@ class Store:
             raise StoreError(f"the hook store {self.path} was replaced by another file under this "
                              "process; restart it to use the new store (what it has not written waits "
                              "in memory)")
-        restored = self.path.with_name(f"{self.path.name}.restore-{os.getpid()}")
-        try:
-            trust.private_dir(self.path.parent)
-            trust.private_file(restored)
-            copy = sqlite3.connect(restored)
-            try:
-                self._db.backup(copy)
-            finally:
-                copy.close()
-            os.link(restored, self.path)  # never over a file that appeared meanwhile
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"the hook store {self.path} was deleted under this process and could "
-                             f"not be restored: {exc}") from None
-        finally:
-            restored.unlink(missing_ok=True)
+        restore(self._db, self.path)
         self._db.close()  # checkpoints into the deleted file, removes its -wal and -shm
         self._open()
         self.notice = f"the hook store {self.path} was deleted under this process: restored from the open copy"
         log.warning(self.notice)
-
-    def _restored_by_another(self) -> bool:
-        """Whether the file now at :attr:`path` is this very store, restored by another process
-        that had it open too (the same store id): then its row numbers are ours."""
-        try:
-            other = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-            try:
-                row = other.execute("SELECT value FROM meta WHERE key = 'id'").fetchone()
-            finally:
-                other.close()
-        except sqlite3.Error:
-            return False
-        return row is not None and row[0] == self.id
 
     def _wal(self, timeout: float) -> None:
         """Switch to WAL.  SQLite answers "locked" at once, without waiting, when another process
@@ -335,11 +304,11 @@ class Store:
         positions (account, service, node, item id, digest) and mark runs done ((seq, when)).  Returns
         each entry's ``seq``, None for a version the inbox already had (a copy)."""
         with self._tx() as db:
-            seqs = _add(db, entries) if entries else []
+            seqs = add_rows(db, entries) if entries else []
             now = time.time()
             db.executemany("INSERT OR REPLACE INTO positions VALUES (?, ?, ?, ?, ?, ?)",
                            [(*key, now) for key in positions])
-            _mark_done(db, list(done))
+            mark_done(db, list(done))
         return seqs
 
     def pending(self, account: str, hook_id: str | None = None, first: int = 0,
@@ -446,52 +415,6 @@ class Store:
                            + (" WHERE account = ?" if account else "") + " ORDER BY ts",
                            [account] if account else [])
         return [dict(zip(("account", "service", "node", "last_seen", "fetched", "ts"), r)) for r in rows]
-
-
-def _insert_sql(rows: int) -> str:
-    sql = _INSERTS.get(rows)
-    if sql is None:
-        sql = _INSERTS[rows] = (f"INSERT OR IGNORE INTO inbox ({INBOX_COLUMNS}) VALUES "
-                                + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows))
-    return sql
-
-
-def _add(db: sqlite3.Connection, entries: list[tuple]) -> list[int | None]:
-    """Insert inbox rows, :data:`INSERT_ROWS` per statement; each row's ``seq``, None for a copy.
-    Within the transaction nobody else inserts, and AUTOINCREMENT numbers a statement's rows in
-    order after the last ``seq`` ever given: when every row went in, they are the next ones."""
-    found = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'inbox'").fetchone()
-    last = found[0] if found else 0
-    seqs: list[int | None] = []
-    for start in range(0, len(entries), INSERT_ROWS):
-        chunk = entries[start:start + INSERT_ROWS]
-        added = db.execute(_insert_sql(len(chunk)), [v for entry in chunk for v in entry]).rowcount
-        if added == len(chunk):
-            seqs.extend(range(last + 1, last + 1 + added))
-        else:  # some were copies of versions the inbox has: which rows went in?
-            new = {tuple(r[1:]): r[0] for r in db.execute(
-                "SELECT seq, hook_id, service, node, item_id, kind, digest FROM inbox WHERE seq > ?", (last,))}
-            seqs.extend(new.pop((e[0], e[2], e[3], e[5], e[4], e[6]), None) for e in chunk)
-        last += added
-    return seqs
-
-
-def _mark_done(db: sqlite3.Connection, done: list[tuple[int, float]]) -> None:
-    """Set ``done`` of inbox rows ((seq, when)), :data:`INSERT_ROWS` per statement."""
-    for start in range(0, len(done), INSERT_ROWS):
-        chunk = done[start:start + INSERT_ROWS]
-        db.execute(f"WITH d(seq, at) AS (VALUES {', '.join(['(?, ?)'] * len(chunk))}) UPDATE inbox"
-                   " SET done = (SELECT at FROM d WHERE d.seq = inbox.seq) WHERE seq IN (SELECT seq FROM d)",
-                   [v for mark in chunk for v in mark])
-
-
-def _identity(path: str) -> tuple[int, int] | None:
-    """(device, inode) of the file at ``path``, None if there is none."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def _whoami(holder: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ ACCOUNT = "alice@example.org"
 
 
 def row(item_id: str) -> tuple:
-    """An inbox row (hooknb.storage.store.INBOX_COLUMNS)."""
+    """An inbox row (hooknb.storage.inbox_rows.INBOX_COLUMNS)."""
     return ("h1", ACCOUNT, "pubsub.example.org", "news", "publish", item_id, "d", None, "<p/>", 1.0)
 
 

@@ -73,7 +73,7 @@ def test_delete_hooks_counts_what_it_deleted(store):
 
 def row(hook_id: str = "h1", item_id: str = "item-1", digest: str = "d1", account: str = "alice@example.org",
         kind: str = "publish") -> tuple:
-    """An inbox row (hooknb.storage.store.INBOX_COLUMNS)."""
+    """An inbox row (hooknb.storage.inbox_rows.INBOX_COLUMNS)."""
     return (hook_id, account, "pubsub.example.org", "news", kind, item_id, digest, None, "<p/>", 1.0)
 
 
