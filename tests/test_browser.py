@@ -291,3 +291,12 @@ def test_dashboard_live_in_chromium(page: Page, tmp_path: Path) -> None:
     expect(listing.locator(".jp-OutputArea tbody tr")).to_have_count(count - 1)
     expect(listing.locator(".jp-OutputArea")).not_to_contain_text(hook_id)
     shot(listing, "hook-list.png")
+
+    # A hook shown as itself: its rich display (status, counters, code), rendered by JupyterLab.
+    card = new_cell(page, f"[h for h in host.hooks() if h.node == {MICROBLOG!r}][0]")
+    rendered = card.locator(".jp-OutputArea .hooknb-card")
+    expect(rendered).to_be_visible()
+    expect(rendered.locator(".hooknb-status")).to_have_text("active")
+    expect(rendered).to_contain_text(MICROBLOG)
+    expect(rendered).to_contain_text("runs")
+    shot(card, "hook-rich-display.png")

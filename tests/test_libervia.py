@@ -82,11 +82,11 @@ def test_imported_libervia_hooks_run_under_hooknb_run(runner, account, server, p
         "evil": hostile(canary)})})
     dry = hooknb("import", "libervia", "--db", str(db), "--dry-run")
     assert dry.returncode == 4 and "would create it for" in dry.stdout and "refused" in dry.stdout
-    assert "1 hook(s) would be created, 0 already imported, 2 cannot be imported" in dry.stderr
+    assert "1 hook(s) would be created, 0 already imported, 2 cannot be imported" in dry.stdout
     done = hooknb("import", "libervia", "--db", str(db))
     assert done.returncode == 4 and sum(line.startswith("create ") for line in done.stdout.splitlines()) == 1
     again = hooknb("import", "libervia", "--db", str(db))
-    assert "0 hook(s) created, 1 already imported, 2 cannot be imported" in again.stderr
+    assert "0 hook(s) created, 1 already imported, 2 cannot be imported" in again.stdout
     listed = json.loads(hooknb("pubsub", "hook", "list", "-O", "json").stdout)
     assert [(h["node"], h["arg"], h["account"]) for h in listed] == [(node, hook, jid)]
     assert not canary.exists()

@@ -227,11 +227,11 @@ def _replay(host: Host, args: argparse.Namespace) -> int:
 
 
 def _import(host: Host, args: argparse.Namespace) -> int:
-    """``import libervia``: the plan on stdout, the counts on stderr; exit 4 if a hook cannot be imported."""
+    """``import libervia``: the plan and its counts on stdout; exit 4 if a hook cannot be imported."""
     plan = imports.libervia_hooks(host, args.db, args.profile, jid(args), args.dry_run)
     for line in plan.lines:
         print(line)
-    print(plan.summary(args.dry_run), file=sys.stderr)
+    print(plan.summary(args.dry_run))
     return EXIT_CREATE if plan.cannot else EXIT_OK
 
 
