@@ -9,8 +9,8 @@ import pytest
 
 import hooknb
 from hooknb import server as srv
-from hooknb.xmpp.client import Client, PubSubError
-from hooknb.errors import HooknbError
+from hooknb.xmpp.client import Client
+from hooknb.errors import HooknbError, PubSubError
 
 ATOM = "http://www.w3.org/2005/Atom"
 MICROBLOG = "urn:xmpp:microblog:0"

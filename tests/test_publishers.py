@@ -69,7 +69,7 @@ def test_what_each_service_says_of_publishers(make_host, connect, account, serve
         [fetched] = watcher.get_items(name, service)
         observed[case] = (shape(watch_host.events.latest().publisher, publisher.jid),
                           shape(fetched.publisher, publisher.jid),
-                          watcher.get_node_config(name, service).get("pubsub#itemreply"))
+                          watcher.node_config(name, service).get("pubsub#itemreply"))
         expected[case] = (notification, items, itemreply)
     assert observed == expected
 

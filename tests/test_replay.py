@@ -15,7 +15,7 @@ import pytest
 from helpers import usage_error
 from processes import appender, hooknb, lines, wait_until
 
-from hooknb.xmpp import client as client_module
+from hooknb.xmpp import pubsub as pubsub_module
 from hooknb.xmpp import loop as _loop
 from hooknb.xmpp.client import Client
 from hooknb.errors import HooknbError
@@ -157,7 +157,7 @@ def test_a_disabled_before_hook_neither_runs_nor_vetoes(host, connect, node):
 def test_replay_follows_pages_where_the_server_pages(host, connect, server, node, monkeypatch):
     """ejabberd pages items with RSM (here 4 at a time); Prosody 0.12 answers in one reply."""
     client = holding(connect(host), node)
-    monkeypatch.setattr(client_module, "RSM_PAGE", 4)
+    monkeypatch.setattr(pubsub_module, "RSM_PAGE", 4)
     asked: list[str] = []
     real_iq = Client._iq
 

@@ -19,7 +19,7 @@ def node_missing(error: HooknbError) -> bool:
 async def capacity(client: Client, service: str, node: str) -> float:
     """How many items the node keeps (``pubsub#max_items``; infinite when unknown)."""
     try:
-        return float((await client.aget_node_config(node, service))["pubsub#max_items"])
+        return float((await client.anode_config(node, service))["pubsub#max_items"])
     except (HooknbError, KeyError, TypeError, ValueError):  # not the owner; "max"
         return float("inf")
 
@@ -41,7 +41,7 @@ async def publishers_named(client: Client, service: str, node: str) -> bool | No
     if items and items[-1].publisher:
         return True
     try:
-        itemreply = (await client.aget_node_config(node, service)).get("pubsub#itemreply")
+        itemreply = (await client.anode_config(node, service)).get("pubsub#itemreply")
     except HooknbError:
         itemreply = None
     if itemreply:

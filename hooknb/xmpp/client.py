@@ -1,10 +1,13 @@
-"""The shared per-account XMPP client: connection, PubSub operations and incoming events.
+"""The shared per-account XMPP client: connection, reconnection and incoming events.
 
 A :class:`Client` wraps one slixmpp ``ClientXMPP`` running on hooknb's background loop (see
-:mod:`hooknb.xmpp.loop`).  Every operation exists twice: ``apublish(...)`` is awaitable from any
-loop (the kernel's, a script's, or an async hook's) and ``publish(...)`` blocks until the
-result is in (for plain code and sync hooks).  Incoming PubSub notifications are parsed into
-:class:`~hooknb.xmpp.events.Event` objects and handed to listeners on the loop thread.
+:mod:`hooknb.xmpp.loop`).  It connects, reconnects after a lost connection (restoring its
+subscriptions), and takes incoming PubSub notifications, parsed into
+:class:`~hooknb.xmpp.events.Event` objects handed on in batches on the loop thread.  Its PubSub
+operations (publish, items, nodes, subscriptions) come from :class:`~hooknb.xmpp.pubsub.PubSub`.
+Every operation exists twice: ``apublish(...)`` is awaitable from any loop (the kernel's, a
+script's, or an async hook's) and ``publish(...)`` blocks until the result is in (for plain
+code and sync hooks).
 
 The client knows nothing about hooks.  It talks to the layer above through one
 :class:`~hooknb.xmpp.operations.ClientHandler` given at construction: told before presence is sent,
@@ -21,35 +24,32 @@ import logging
 import secrets
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import slixmpp
 from slixmpp import JID
-from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 from . import connection
 from . import loop as _loop
 from .connection import ConnectOptions, split_jid
-from ..errors import ConnectError, ConnectionLostError, HooknbError, PayloadTooLargeError, PubSubError
-from .events import EVENT_TAG, Event, escape, parse_notification, payload_digest, serialise
-from .operations import ClientHandler, Operation, parse_payload, publish_size
+from ..errors import ConnectError, HooknbError
+from .events import EVENT_TAG, Event, escape, parse_notification, payload_digest
+from .operations import ClientHandler
+from .pubsub import PubSub
 from .secret import Credentials, Secret, hide
 
 log = logging.getLogger(__name__)
 
-IQ_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 20.0
 RECONNECT_DELAYS = (0.2, 0.5, 1, 2, 5, 10, 30)
 RECENT_PEP = 256  # PEP notifications remembered to drop a server's duplicate copies
-RSM = "http://jabber.org/protocol/rsm"
 MESSAGE_TAG = "{jabber:client}message"
 TAKEN_TAG = "{urn:hooknb:internal}taken"  # what slixmpp gets in place of a notification
 TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls"
 STARTTLS_REQUIRED = f"{{http://etherx.jabber.org/streams}}features/{{{TLS_NS}}}starttls/{{{TLS_NS}}}required"
-RSM_PAGE = 100  # items asked for at a time where a service pages them (XEP-0059)
 #: xep_0060's handlers of pubsub#event messages, which hooknb's own handler replaces.
 PUBSUB_EVENT_HANDLERS = ("Pubsub Event: Items", "Pubsub Event: Purge", "Pubsub Event: Delete",
                          "Pubsub Event: Configuration", "Pubsub Event: Subscription")
@@ -65,18 +65,6 @@ def _fast_escape(text: str, use_cdata: bool = False) -> str:
 
 
 _tostring.escape = _fast_escape
-
-
-def _rsm_query(size: int, cursor: str | None, forward: bool) -> ET.Element:
-    """An RSM ``<set/>`` asking for ``size`` items after ``cursor`` (``forward``) or before it
-    (an empty ``before``: the newest)."""
-    query = ET.Element(f"{{{RSM}}}set")
-    ET.SubElement(query, f"{{{RSM}}}max").text = str(size)
-    if forward and cursor is not None:
-        ET.SubElement(query, f"{{{RSM}}}after").text = cursor
-    elif not forward:
-        ET.SubElement(query, f"{{{RSM}}}before").text = cursor or ""
-    return query
 
 
 class _Stream(slixmpp.ClientXMPP):
@@ -112,7 +100,7 @@ def _drop_taken(stanza: slixmpp.xmlstream.StanzaBase) -> slixmpp.xmlstream.Stanz
     return None if stanza.xml.tag == TAKEN_TAG else stanza
 
 
-class Client:
+class Client(PubSub):
     """One account's connection (use :func:`hooknb.connect` rather than building one).
 
     ``state`` is one of ``disconnected``, ``connecting``, ``connected``, ``reconnecting``,
@@ -206,17 +194,6 @@ class Client:
 
     def _on_exception(self, exc: BaseException) -> None:
         log.error("error in an XMPP handler of %s: %r", self.jid, exc, exc_info=exc)
-
-    @property
-    def subscriptions(self) -> frozenset[tuple[str, str]]:
-        """The (service, node) pairs this client receives notifications of (restored on every
-        session start)."""
-        return frozenset(self._subscriptions)
-
-    def subscribed(self, service: str, node: str) -> bool:
-        """Whether this client subscribed to ``node`` on ``service``, or is subscribing (a server
-        may send the node's last item before it answers), without copying the set."""
-        return (service, node) in self._subscriptions or (service, node) in self._subscribing
 
     @_loop.on_loop
     async def aconnect(self, timeout: float = CONNECT_TIMEOUT) -> Client:
@@ -442,300 +419,10 @@ class Client:
             del self._recent[next(iter(self._recent))]
         return True
 
-    # ------------------------------------------------------------------ PubSub
-    def _service(self, service: str | None) -> str:
-        if not service:
-            return self.jid
-        return split_jid(service).bare
-
-    @staticmethod
-    def is_pep(service: str) -> bool:
-        """PEP services are user accounts (a JID with a local part)."""
-        return "@" in service
-
-    async def _iq(self, what: str, service: str, node: str, request: Awaitable[Any]) -> Any:
-        lost = self._lost
-        try:
-            done, _ = await asyncio.wait({asyncio.ensure_future(request), lost},
-                                         return_when=asyncio.FIRST_COMPLETED)
-            answer = done.pop()
-            if answer is lost:
-                request.cancel()
-                raise ConnectionLostError(f"{what} on {service} node {node!r}: the connection was lost "
-                                          "before the server answered", "connection-lost")
-            return answer.result()
-        except IqError as exc:
-            cond = exc.condition or "error"
-            text = f": {exc.text}" if exc.text else ""
-            if cond == "item-not-found":
-                raise PubSubError(f"{what}: node {node!r} not found on {service} ({cond}{text})",
-                                  cond) from None
-            raise PubSubError(f"{what} on {service} node {node!r} refused: {cond}{text}", cond) from None
-        except IqTimeout:
-            raise ConnectionLostError(f"{what} on {service} node {node!r}: no answer within "
-                                      f"{IQ_TIMEOUT:.0f} s", "timeout") from None
-
-    def _require_session(self) -> slixmpp.ClientXMPP:
-        if self.xmpp is None or self.state not in ("connected", "connecting"):
-            raise HooknbError(f"{self.jid} is not connected ({self.state})")
-        return self.xmpp
-
-    async def _subscribe_raw(self, service: str, node: str) -> None:
-        self._subscribing.add((service, node))
-        try:
-            await self._subscribe_request(service, node)
-        finally:
-            self._subscribing.discard((service, node))
-
-    async def _subscribe_request(self, service: str, node: str) -> None:
-        xmpp = self.xmpp
-        if self.is_pep(service):
-            # PEP (XEP-0163): ask with a +notify interest in our capabilities, then make sure
-            # the server has processed it (it may query our disco#info first).
-            xmpp.plugin["xep_0030"].add_feature(f"{node}+notify")
-            await self._refresh_caps()
-        else:
-            pubsub = xmpp.plugin["xep_0060"]
-            await self._iq("subscribe", service, node, pubsub.subscribe(service, node, timeout=IQ_TIMEOUT))
-
-    async def _refresh_caps(self) -> None:
-        xmpp = self.xmpp
-        queried = asyncio.Event()
-        handler = Callback("hooknb caps query", MatchXPath(
-            "{jabber:client}iq/{http://jabber.org/protocol/disco#info}query"),
-            lambda iq: queried.set() if iq["type"] == "get" else None)
-        xmpp.register_handler(handler)
-        try:
-            await xmpp.plugin["xep_0115"].update_caps(broadcast=True)
-            await self._ping()
-            if queried.is_set():  # the server asked for our features: let the answer land
-                await asyncio.sleep(0)
-                await self._ping()
-        finally:
-            xmpp.remove_handler("hooknb caps query")
-
-    async def _ping(self) -> None:
-        try:
-            await self.xmpp.plugin["xep_0199"].ping(self.xmpp.boundjid.domain, timeout=10)
-        except (IqError, IqTimeout):
-            pass
-
-    @_loop.on_loop
-    async def asubscribe(self, node: str, service: str | None = None) -> None:
-        """Receive notifications of ``node`` on ``service`` (default: own PEP)."""
-        self._require_session()
-        service = self._service(service)
-        await self._subscribe_raw(service, node)
-        self._subscriptions.add((service, node))
-
-    async def asubscribe_missing(self, pairs: set[tuple[str, str]]) -> tuple[list[tuple[str, str]],
-                                                                            dict[tuple[str, str], HooknbError]]:
-        """Subscribe to the (service, node) pairs not subscribed yet: returns those added and,
-        for those refused, the error (loop thread, with a session)."""
-        added, failed = [], {}
-        for service, node in sorted(pairs - self._subscriptions):
-            try:
-                await self._subscribe_raw(service, node)
-            except HooknbError as exc:
-                failed[(service, node)] = exc
-                continue
-            self._subscriptions.add((service, node))
-            added.append((service, node))
-        return added, failed
-
-    def drop_subscription(self, service: str, node: str) -> None:
-        """Forget a subscription the server ended (its node was deleted); loop thread."""
-        self._subscriptions.discard((service, node))
-
-    @_loop.on_loop
-    async def aunsubscribe(self, node: str, service: str | None = None) -> None:
-        """Stop receiving notifications of ``node`` on ``service``."""
-        xmpp = self._require_session()
-        service = self._service(service)
-        self._subscriptions.discard((service, node))
-        if self.is_pep(service):
-            xmpp.plugin["xep_0030"].del_feature(feature=f"{node}+notify")
-            await self._refresh_caps()
-        else:
-            await self._iq("unsubscribe", service, node,
-                           xmpp.plugin["xep_0060"].unsubscribe(service, node, timeout=IQ_TIMEOUT))
-
-    @property
-    def max_bytes(self) -> int:
-        """The largest stanza this client sends: the limit the server advertises (XEP-0478), else
-        ``options.max_bytes`` (default :data:`~hooknb.xmpp.connection.DEFAULT_MAX_BYTES`)."""
-        advertised = self.xmpp.limits.max_bytes if self.xmpp is not None else None
-        return advertised or self.options.max_bytes
-
-    def _check_size(self, op: Operation) -> None:
-        """Refuse a publish whose stanza is larger than :attr:`max_bytes`: sent, it would make
-        the server close the stream (the connection drops, every operation in flight with it)."""
-        size, advertised = publish_size(op), self.xmpp.limits.max_bytes
-        limit = advertised or self.options.max_bytes
-        if size > limit:
-            whose = (f"that {self.jid.split('@')[-1]} advertises" if advertised else
-                     "for servers that advertise none (raise it with --max-bytes or max_bytes=)")
-            raise PayloadTooLargeError(f"publish to node {op.node!r} on {op.service} not sent: the item "
-                                       f"takes {size:,} bytes, over the {limit:,}-byte limit {whose}")
-
-    async def _send_publish(self, op: Operation) -> str:
-        self._check_size(op)
-        result = await self._iq("publish", op.service, op.node, self.xmpp.plugin["xep_0060"].publish(
-            op.service, op.node, id=op.item_id, payload=op.payload, timeout=IQ_TIMEOUT))
-        return result["pubsub"]["publish"]["item"]["id"] or op.item_id
-
-    async def _send_retract(self, op: Operation) -> None:
-        await self._iq("retract", op.service, op.node, self.xmpp.plugin["xep_0060"].retract(
-            op.service, op.node, op.item_id, notify=True, timeout=IQ_TIMEOUT))
-
-    @_loop.on_loop
-    async def apublish(self, node: str, payload: str | ET.Element | None, item_id: str | None = None,
-                       service: str | None = None) -> str:
-        """Publish ``payload`` (XML string or Element) as an item of ``node``; returns the item id."""
-        self._require_session()
-        op = Operation("publish", self._service(service), node, item_id, parse_payload(payload))
-        return await self.handler.intercept(self, op, self._send_publish)
-
-    @_loop.on_loop
-    async def aretract(self, node: str, item_id: str, service: str | None = None) -> None:
-        """Retract (delete) item ``item_id`` from ``node``, notifying subscribers."""
-        self._require_session()
-        op = Operation("retract", self._service(service), node, item_id)
-        await self.handler.intercept(self, op, self._send_retract)
-
-    @_loop.on_loop
-    async def aget_items(self, node: str, service: str | None = None, max_items: int | None = None,
-                         item_ids: list[str] | None = None) -> list[Event]:
-        """The items stored in ``node`` (newest last), as ``publish`` events."""
-        xmpp = self._require_session()
-        service = self._service(service)
-        result = await self._iq("get items", service, node, xmpp.plugin["xep_0060"].get_items(
-            service, node, item_ids=item_ids, max_items=max_items, timeout=IQ_TIMEOUT))
-        return self._item_events(service, node, result)
-
-    def _item_events(self, service: str, node: str, result: Any) -> list[Event]:
-        return [Event(self.jid, service, node, "publish", item["id"] or None, item.xml.get("publisher") or None,
-                      serialise(next(iter(item.xml), None))) for item in result["pubsub"]["items"]["substanzas"]]
-
-    @_loop.on_loop
-    async def astored_items(self, node: str, service: str | None = None, last: int | None = None) -> list[Event]:
-        """Every item ``node`` holds, or its ``last`` newest, oldest first, as ``publish`` events.
-
-        Asks for pages of :data:`RSM_PAGE` items (XEP-0059): a service that pages (ejabberd) is
-        followed page by page, forwards (``last`` backwards from the newest); one that does not
-        (Prosody 0.12) answers with every item it holds in one reply, or the ``last`` newest
-        (``max_items``, which ejabberd ignores when it pages).  The order is the service's:
-        Prosody moves an item published again to the end, ejabberd keeps it where it was first
-        published."""
-        xmpp = self._require_session()
-        service = self._service(service)
-        pages: list[list[Event]] = []
-        held, cursor, seen = 0, None, set()
-        while True:
-            iq = xmpp.Iq(sto=service, stype="get")
-            iq["pubsub"]["items"]["node"] = node
-            if last is not None:
-                iq["pubsub"]["items"]["max_items"] = last
-            iq["pubsub"].xml.append(_rsm_query(RSM_PAGE if last is None else min(RSM_PAGE, last - held),
-                                               cursor, forward=last is None))
-            result = await self._iq("get items", service, node, iq.send(timeout=IQ_TIMEOUT))
-            events = self._item_events(service, node, result)
-            answer = result["pubsub"].xml.find(f"{{{RSM}}}set")
-            if answer is None:  # the service does not page: this is all it gives
-                return events[-last:] if last is not None else events
-            if last is None:
-                pages.append(events)
-            else:
-                pages.insert(0, events)
-            held += len(events)
-            first, count = answer.find(f"{{{RSM}}}first"), answer.findtext(f"{{{RSM}}}count")
-            cursor = answer.findtext(f"{{{RSM}}}last" if last is None else f"{{{RSM}}}first")
-            done = (not events or cursor is None or cursor in seen
-                    or (count is not None and count.isdigit() and held >= int(count))
-                    or (last is not None and (held >= last or (first is not None and first.get("index") == "0"))))
-            if done:
-                flat = [event for page in pages for event in page]
-                return flat[-last:] if last is not None else flat
-            seen.add(cursor)
-
-    @_loop.on_loop
-    async def aget_node_config(self, node: str, service: str | None = None) -> dict[str, Any]:
-        """The configuration of ``node`` (``pubsub#`` fields to values); most services answer
-        only its owner."""
-        xmpp = self._require_session()
-        service = self._service(service)
-        result = await self._iq("get node config", service, node, xmpp.plugin["xep_0060"].get_node_config(
-            service, node, timeout=IQ_TIMEOUT))
-        return dict(result["pubsub_owner"]["configure"]["form"].get_values())
-
-    @_loop.on_loop
-    async def acreate_node(self, node: str, service: str | None = None,
-                           config: dict[str, Any] | None = None) -> None:
-        """Create ``node`` (optionally with ``pubsub#`` config fields, e.g. ``{"max_items": 5}``)."""
-        xmpp = self._require_session()
-        service = self._service(service)
-        form = self._config_form(config) if config else None
-        await self._iq("create node", service, node,
-                       xmpp.plugin["xep_0060"].create_node(service, node, config=form, timeout=IQ_TIMEOUT))
-
-    def _config_form(self, config: dict[str, Any]) -> Any:
-        """A node configuration form submitting ``config`` (``pubsub#`` prefixed when not)."""
-        form = self.xmpp.plugin["xep_0004"].make_form(ftype="submit")
-        form.add_field("FORM_TYPE", value="http://jabber.org/protocol/pubsub#node_config", ftype="hidden")
-        for key, value in config.items():
-            form.add_field(key if key.startswith("pubsub#") else f"pubsub#{key}", value=str(value))
-        return form
-
-    @_loop.on_loop
-    async def anode_config(self, node: str, service: str | None = None) -> dict[str, Any]:
-        """The configuration of ``node``, ``pubsub#`` field by field (its owner may ask)."""
-        xmpp = self._require_session()
-        service = self._service(service)
-        result = await self._iq("get node config", service, node,
-                                xmpp.plugin["xep_0060"].get_node_config(service, node, timeout=IQ_TIMEOUT))
-        fields = result["pubsub_owner"]["configure"]["form"].get_fields()
-        return {name: f["value"] for name, f in fields.items() if name != "FORM_TYPE"}
-
-    @_loop.on_loop
-    async def aconfigure_node(self, node: str, config: dict[str, Any], service: str | None = None) -> None:
-        """Change fields of ``node``'s configuration, e.g. ``{"max_items": 5}`` (its owner may)."""
-        xmpp = self._require_session()
-        service = self._service(service)
-        await self._iq("configure node", service, node, xmpp.plugin["xep_0060"].set_node_config(
-            service, node, self._config_form(config), timeout=IQ_TIMEOUT))
-
-    @_loop.on_loop
-    async def adelete_node(self, node: str, service: str | None = None) -> None:
-        """Delete ``node`` (subscribers get a ``delete`` event)."""
-        xmpp = self._require_session()
-        service = self._service(service)
-        await self._iq("delete node", service, node,
-                       xmpp.plugin["xep_0060"].delete_node(service, node, timeout=IQ_TIMEOUT))
-
-    @_loop.on_loop
-    async def apurge(self, node: str, service: str | None = None) -> None:
-        """Remove every item of ``node`` (subscribers get a ``purge`` event)."""
-        xmpp = self._require_session()
-        service = self._service(service)
-        await self._iq("purge", service, node,
-                       xmpp.plugin["xep_0060"].purge(service, node, timeout=IQ_TIMEOUT))
-
     @_loop.on_loop
     async def adisconnect(self) -> None:
         """Close the connection cleanly."""
         await self._adisconnect()
 
-    subscribe = _loop.blocking(asubscribe)
-    unsubscribe = _loop.blocking(aunsubscribe)
-    publish = _loop.blocking(apublish)
-    retract = _loop.blocking(aretract)
-    get_items = _loop.blocking(aget_items)
-    stored_items = _loop.blocking(astored_items)
-    get_node_config = _loop.blocking(aget_node_config)
-    create_node = _loop.blocking(acreate_node)
-    node_config = _loop.blocking(anode_config)
-    configure_node = _loop.blocking(aconfigure_node)
-    delete_node = _loop.blocking(adelete_node)
-    purge = _loop.blocking(apurge)
     disconnect = _loop.blocking(adisconnect)
     reconnect = _loop.blocking(areconnect)

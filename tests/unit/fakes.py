@@ -51,7 +51,7 @@ class FakeClient:
     async def astored_items(self, node: str, service: str | None = None, last: int | None = None) -> list[Event]:
         return await self.aget_items(node, service, last)
 
-    async def aget_node_config(self, node: str, service: str | None = None) -> dict[str, Any]:
+    async def anode_config(self, node: str, service: str | None = None) -> dict[str, Any]:
         return {} if self.capacity is None else {"pubsub#max_items": self.capacity}
 
     def subscribed(self, service: str, node: str) -> bool:

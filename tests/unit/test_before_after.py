@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hooknb.xmpp import loop as _loop
-from hooknb.xmpp.client import Operation, parse_payload
+from hooknb.xmpp.operations import Operation, parse_payload
 from hooknb.errors import HooknbError, PubSubError, VetoError
 from hooknb.core.hooks import HookSpec
 from unit.fakes import ACCOUNT, FakeClient

@@ -14,7 +14,7 @@ import pytest
 
 from hooknb.core import depth, lanes, watchdog
 from hooknb.xmpp import loop as _loop
-from hooknb.xmpp.client import Operation
+from hooknb.xmpp.operations import Operation
 from hooknb.errors import HookCreateError
 from hooknb.core.hooks import HookSpec, check_action
 from hooknb.storage.store import Store

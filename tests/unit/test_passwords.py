@@ -191,9 +191,11 @@ def test_the_account_order(monkeypatch):
 
 
 def test_a_scratch_servers_passwords_never_start_with_a_dash(monkeypatch):
+    import secrets
+
     from hooknb import server
 
     drawn = iter(["-AbCdEfGhIjK", "xYz-_0123456"])
-    monkeypatch.setattr(server.secrets, "token_urlsafe", lambda n: next(drawn))
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(drawn))
     assert server.new_password() == "pAbCdEfGhIjK"  # "--password -AbC..." read as an option
     assert server.new_password() == "xYz-_0123456"

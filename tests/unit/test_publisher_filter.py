@@ -127,7 +127,7 @@ class Service:
     async def aget_items(self, node, service, max_items=None):
         return self.items[-max_items:]
 
-    async def aget_node_config(self, node, service):
+    async def anode_config(self, node, service):
         if isinstance(self.config, Exception):
             raise self.config
         return self.config
