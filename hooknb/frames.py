@@ -20,7 +20,7 @@ from .core.hooks import SUMMARY_FIELDS
 #: Columns turned into categoricals when they appear in a record type.
 CATEGORICAL = frozenset({"account", "service", "node", "kind", "status", "type", "hook_id"})
 GAP_COLUMNS = ("account", "service", "node", "last_seen", "fetched", "ts")
-STATUS_COLUMNS = ("account", "state", "last_error", "reconnects", "subscriptions",
+STATUS_COLUMNS = ("account", "state", "last_error", "reconnects", "resumed", "replayed", "subscriptions",
                   "persistent_hooks_run_by", "gaps", "store", "warnings", "waiting", "unsolicited")
 
 

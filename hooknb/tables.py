@@ -64,7 +64,8 @@ class Tables:
         return frames.gaps(self.store.gaps(account))
 
     def status(self, account: str | None = None) -> pd.DataFrame:
-        """One row per account (or ``account``'s): state, last error, reconnects, subscriptions, who runs its
+        """One row per account (or ``account``'s): state, last error, reconnects, streams ``resumed`` after a
+        cut (XEP-0198) and the stanzas the server ``replayed`` then, subscriptions, who runs its
         persistent hooks, gaps, why the ``store`` cannot be written, warnings, nodes waited for, ``unsolicited``."""
         from . import frames
 

@@ -123,7 +123,8 @@ class Session(CatchUp, NodeWaits, ClientHandler):
         """The account's row of :meth:`hooknb.host.Host.status` (but the store's)."""
         warnings = [w for h in self.registry.all(client.jid) for w in h.warnings]
         return {"account": client.jid, "state": client.state, "last_error": client.last_error,
-                "reconnects": client.reconnects, "subscriptions": len(client.subscriptions),
+                "reconnects": client.reconnects, "resumed": client.resumption.resumed,
+                "replayed": client.resumption.replayed_total, "subscriptions": len(client.subscriptions),
                 "persistent_hooks_run_by": self.describe_lease(), "gaps": self.gaps,
                 "warnings": "\n".join(warnings) or None, "waiting": len(self.waiting),
                 "unsolicited": self.unsolicited}

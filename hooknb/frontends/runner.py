@@ -275,6 +275,10 @@ class Runner:
                 self.log.write("state", account=self.account, state=state,
                                error=client.last_error if client is not None else None)
             self.state = state
+        if client is not None and client.resumption.resumed != self.resumed:
+            self.resumed = client.resumption.resumed
+            self.log.write("resumed", account=self.account, resumed=self.resumed,
+                           replayed=client.resumption.replayed)
         if client is not None and self.host.runs_here(self.account) != self.held:
             self.held = self.host.runs_here(self.account)
             self.log.write("lease", account=self.account, held=self.held, by=self.host.lease_holder(self.account))

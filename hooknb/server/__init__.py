@@ -15,10 +15,15 @@ Stanzas may take up to ``stanza_limit`` bytes (4 MiB unless told: Prosody's
 its limit; ``stream_limits=True`` adds a small module that advertises it in the stream features
 (XEP-0478), as Prosody 13 does.
 
+Stream management (XEP-0198) is on: a cut stream's session is kept ``resume_window`` seconds
+(60 unless told) for its client to resume it; with 0, streams are never resumed (Prosody then
+offers no stream management, ejabberd offers it without resumption).
+
 From the shell::
 
     python -m hooknb.server start --dir DIR [--accounts alice,bob] [--kind prosody|ejabberd]
                                   [--plaintext] [--stanza-limit BYTES] [--stream-limits]
+                                  [--resume-window SECONDS]
     python -m hooknb.server stop --dir DIR
 
 ``start`` prints one JSON object and leaves the server running in the background.
@@ -26,11 +31,11 @@ From the shell::
 
 from .certs import CA_FILE, CERT_FILE, KEY_FILE
 from .cli import main
-from .info import (DOMAIN, INFO_FILE, KINDS, LOOPBACK, PUBSUB, PUBSUB_HIDDEN, STANZA_LIMIT, ServerInfo,
-                   free_port, new_password, read_info)
+from .info import (DOMAIN, INFO_FILE, KINDS, LOOPBACK, PUBSUB, PUBSUB_HIDDEN, RESUME_WINDOW, STANZA_LIMIT,
+                   ServerInfo, free_port, new_password, read_info)
 from .lifecycle import add_account, start, stop
 from .processes import is_running
 
 __all__ = ["CA_FILE", "CERT_FILE", "DOMAIN", "INFO_FILE", "KEY_FILE", "KINDS", "LOOPBACK", "PUBSUB",
-           "PUBSUB_HIDDEN", "STANZA_LIMIT", "ServerInfo", "add_account", "free_port", "is_running", "main",
-           "new_password", "read_info", "start", "stop"]
+           "PUBSUB_HIDDEN", "RESUME_WINDOW", "STANZA_LIMIT", "ServerInfo", "add_account", "free_port",
+           "is_running", "main", "new_password", "read_info", "start", "stop"]

@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
                          help="the largest stanza clients may send (default 4 MiB)")
     p_start.add_argument("--stream-limits", action="store_true", default=None,
                          help="Prosody: advertise the stanza limit to clients (XEP-0478)")
+    p_start.add_argument("--resume-window", type=int, default=None, metavar="SECONDS",
+                         help="how long a cut stream can be resumed (XEP-0198; default 60; 0: never)")
     p_stop = sub.add_parser("stop", help="stop the server living in --dir")
     p_stop.add_argument("--dir", required=True)
     args = parser.parse_args(argv)
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "start":
             info = start(args.dir, args.accounts.split(","), kind=args.kind, storage=args.storage,
                          port=args.port, tls=args.tls, stanza_limit=args.stanza_limit,
-                         stream_limits=args.stream_limits)
+                         stream_limits=args.stream_limits, resume_window=args.resume_window)
             print(json.dumps(info.public()))
         else:
             print(json.dumps({"stopped": stop(args.dir)}))

@@ -56,6 +56,8 @@ modules:
   mod_ping: {{}}
   mod_roster: {{}}
   mod_caps: {{}}
+  mod_stream_mgmt:
+    resume_timeout: {resume_window}
   mod_pubsub:
     hosts:
       - "{pubsub}"
@@ -171,7 +173,7 @@ def launch(info: ServerInfo) -> tuple[subprocess.Popen, Path]:
                                            stanza_limit=info.stanza_limit))
     (etc / "ejabberd.yml").write_text(EJABBERD_CONFIG.format(
         domain=info.domain, tls=tls, api_port=info.extra["api_port"], loopback=LOOPBACK,
-        pubsub=info.pubsub))
+        pubsub=info.pubsub, resume_window=info.resume_window))
     return spawn([binary, "--config-dir", str(etc), "--config", str(etc / "ejabberd.yml"),
                    "--spool", str(db), "--logs", str(logs), "--node", node_name(d),
                    "foreground-quiet"], d), d / "stdout.log"

@@ -23,6 +23,9 @@ INFO_FILE = "server.json"
 KINDS = ("prosody", "ejabberd")
 #: The largest stanza a local server takes unless told otherwise (4 MiB).
 STANZA_LIMIT = 4 << 20
+#: How long a local server keeps a cut stream's session for its client to resume it (XEP-0198),
+#: unless told otherwise: Prosody's ``smacks_hibernation_time``, ejabberd's ``resume_timeout``.
+RESUME_WINDOW = 60
 
 
 @dataclass
@@ -42,6 +45,7 @@ class ServerInfo:
     direct_tls_port: int | None = None  # the direct TLS (XEP-0368) port; None: no TLS
     stanza_limit: int = STANZA_LIMIT  # the largest stanza a client may send, in bytes
     stream_limits: bool = False  # whether the server advertises stanza_limit (XEP-0478)
+    resume_window: int = RESUME_WINDOW  # seconds a cut stream can be resumed (XEP-0198); 0: never
     extra: dict = field(default_factory=dict)  # not printed; ejabberd: its HTTP API port
 
     def jid(self, name: str) -> str:

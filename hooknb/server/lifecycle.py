@@ -10,7 +10,7 @@ from ..errors import HooknbError
 from ..storage.trust import private_dir
 from . import ejabberd, prosody
 from .certs import certificates
-from .info import (DOMAIN, KINDS, LOOPBACK, PUBSUB, STANZA_LIMIT, ServerInfo, check_name, free_port,
+from .info import (DOMAIN, KINDS, LOOPBACK, PUBSUB, RESUME_WINDOW, STANZA_LIMIT, ServerInfo, check_name, free_port,
                    new_password, read_info, save_info)
 from .processes import is_running, server_process, wait_exit, wait_port
 
@@ -18,7 +18,7 @@ from .processes import is_running, server_process, wait_exit, wait_port
 def start(directory: str | os.PathLike, accounts: list[str] | tuple[str, ...] = ("alice", "bob"),
           kind: str | None = None, storage: str | None = None, port: int | None = None,
           tls: bool | None = None, stanza_limit: int | None = None, stream_limits: bool | None = None,
-          timeout: float = 60.0) -> ServerInfo:
+          resume_window: int | None = None, timeout: float = 60.0) -> ServerInfo:
     """Start a local server in ``directory`` (created if needed) and return its description.
 
     Restarting in a directory that already holds a stopped server reuses its kind, storage,
@@ -28,6 +28,9 @@ def start(directory: str | os.PathLike, accounts: list[str] | tuple[str, ...] = 
     (default True) requires STARTTLS on ``port`` and offers direct TLS on ``direct_tls_port``,
     ``tls=False`` accepts plaintext clients only.  ``stanza_limit``: the largest stanza in bytes
     (default 4 MiB); ``stream_limits`` (Prosody only): advertise it (XEP-0478).
+    ``resume_window``: the seconds a cut stream's session is kept for its client to resume it
+    (XEP-0198 stream management; default :data:`RESUME_WINDOW`; 0: never resumed, Prosody then
+    offering no stream management at all, ejabberd offering it without resumption).
     """
     d = Path(directory).resolve()
     private_dir(d)
@@ -47,6 +50,10 @@ def start(directory: str | os.PathLike, accounts: list[str] | tuple[str, ...] = 
     stream_limits = (old.stream_limits if old else False) if stream_limits is None else stream_limits
     if stream_limits and kind != "prosody":
         raise HooknbError(f"{kind} cannot advertise its stanza size limit here (stream_limits needs Prosody)")
+    if resume_window is None:
+        resume_window = old.resume_window if old else RESUME_WINDOW
+    if resume_window < 0:
+        raise HooknbError(f"the resumption window is {resume_window} s: give 0 or more seconds")
     port = port or (old.port if old else free_port())
     direct_tls_port = None
     if tls:
@@ -56,7 +63,8 @@ def start(directory: str | os.PathLike, accounts: list[str] | tuple[str, ...] = 
     info = ServerInfo(host=LOOPBACK, port=port, domain=DOMAIN, pubsub=PUBSUB, accounts=passwords,
                       kind=kind, dir=str(d), storage=storage,
                       cafile=certificates(d) if tls else None, direct_tls_port=direct_tls_port,
-                      stanza_limit=stanza_limit, stream_limits=stream_limits, extra=dict(old.extra) if old else {})
+                      stanza_limit=stanza_limit, stream_limits=stream_limits,
+                      resume_window=resume_window, extra=dict(old.extra) if old else {})
     proc, log = (prosody.launch if kind == "prosody" else ejabberd.launch)(info)
     info.pid = proc.pid
     save_info(info)

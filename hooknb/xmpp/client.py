@@ -32,13 +32,14 @@ from slixmpp import JID
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from . import connection
+from . import connection, resumption
 from . import loop as _loop
 from .connection import ConnectOptions, split_jid
 from ..errors import ConnectError, HooknbError
 from .events import EVENT_TAG, Event, escape, parse_notification, payload_digest
 from .operations import ClientHandler
 from .pubsub import PubSub
+from .resumption import Resumption
 from .secret import Credentials, Secret, hide
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class _Stream(slixmpp.ClientXMPP):
         # event, items and item plugins, cost 13 us a notification; matching it against every
         # handler (17) 20 us: together half of the loop thread's time per item.
         if xml.tag == MESSAGE_TAG and xml.find(EVENT_TAG) is not None:
+            resumption.count_taken(self)  # handled, though no stanza object is built of it
             self.on_notification(xml)
             return ET.Element(TAKEN_TAG)
         return xml
@@ -134,13 +136,16 @@ class Client(PubSub):
         self._session_ready: asyncio.Event | None = None
         self.xmpp: slixmpp.ClientXMPP | None = None
         self._lost_future: asyncio.Future | None = None
+        self.resumption = Resumption()
         self._up = asyncio.Event()  # set while a session is up (used on the loop only)
         self._recent: dict[tuple, None] = {}  # the latest PEP notifications, to drop copies
         self._incoming: list[Event] = []  # events read, not yet handed on (see _hand_on)
 
     @property
     def _lost(self) -> asyncio.Future:
-        """A future resolved when the current connection drops (renewed for each session)."""
+        """A future resolved, with why, when what was sent on the current session can no longer
+        be answered: the connection dropped and the stream cannot be resumed (XEP-0198), or its
+        resumption was refused (renewed for each session)."""
         if self._lost_future is None or self._lost_future.done():
             self._lost_future = asyncio.get_running_loop().create_future()
         return self._lost_future
@@ -171,6 +176,8 @@ class Client(PubSub):
         connection.apply(xmpp, self.options)
         for plugin in ("xep_0030", "xep_0060", "xep_0115", "xep_0163", "xep_0199"):
             xmpp.register_plugin(plugin)
+        resumption.enable(xmpp)  # stream management, where the server offers it
+        self.resumption.watch(xmpp)
         # Notifications are taken before slixmpp makes stanza objects of them (_Stream), and
         # the placeholder left in their place is dropped by an incoming filter (slixmpp's API
         # for seeing stanzas before its handlers).  xep_0060's handlers of notifications go:
@@ -179,6 +186,8 @@ class Client(PubSub):
             xmpp.remove_handler(name)
         xmpp.add_filter("in", _drop_taken)
         xmpp.add_event_handler("session_start", self._on_session_start)
+        xmpp.add_event_handler("session_resumed", self._on_session_resumed)
+        xmpp.add_event_handler("session_end", self._on_session_end)
         xmpp.add_event_handler("disconnected", self._on_disconnected)
         xmpp.add_event_handler("failed_all_auth", self._on_failed_auth)
         xmpp.add_event_handler("connection_failed", self._on_connection_failed)
@@ -251,6 +260,7 @@ class Client(PubSub):
             self.last_error = reason
             self.state = "failed"
             self._closing = True
+            self._lose(f"the connection was lost before the server answered, and reconnecting failed: {reason}")
             if self._reconnect_task is not None:
                 self._reconnect_task.cancel()
         self._fail(reason)
@@ -309,9 +319,30 @@ class Client(PubSub):
             self._session_ready.set()
             self._up.set()
 
-    def _on_disconnected(self, reason: Any) -> None:
+    def _on_session_resumed(self, _stanza: Any) -> None:
+        """The stream was resumed (XEP-0198): the session, its subscriptions with it, goes on;
+        what the server queued meanwhile follows, and what it had not acknowledged of ours is
+        sent again by slixmpp (answered on this stream)."""
+        self.state = "connected"
+        log.info("%s: stream resumed", self.jid)
+        self._up.set()
+
+    def _on_session_end(self, _event: Any) -> None:
+        """The session is over: its stream was closed, or its resumption refused (slixmpp then
+        binds a new session, caught up as after any reconnection)."""
+        refusal = self.resumption.take_refusal()
+        self._lose("the connection was lost before the server answered" + (
+            f", and the server refused to resume the stream ({refusal}): it may or may not have been "
+            "applied" if refusal else ""))
+
+    def _lose(self, reason: str) -> None:
+        """Fail the requests waiting for an answer on the current session (:meth:`_iq`)."""
         if self._lost_future is not None and not self._lost_future.done():
-            self._lost_future.set_result(None)
+            self._lost_future.set_result(reason)
+
+    def _on_disconnected(self, reason: Any) -> None:
+        if self._closing or not (self.auto_reconnect and resumption.resumable(self.xmpp)):
+            self._lose("the connection was lost before the server answered")
         self._up.clear()
         if self._closing:
             if self.state != "failed":
@@ -377,6 +408,7 @@ class Client(PubSub):
         if self._reconnect_task is not None:
             self._reconnect_task.cancel()
         await self._drop()
+        self._lose("the client was disconnected before the server answered")
         self.state = "disconnected"
 
     # ------------------------------------------------------------------ incoming

@@ -12,6 +12,7 @@ awaitable from any loop, ``publish`` blocks until the result is in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 from . import loop as _loop
+from . import resumption
 from ..errors import ConnectionLostError, HooknbError, PayloadTooLargeError, PubSubError
 from .connection import ConnectOptions, split_jid
 from .events import Event, serialise
@@ -59,6 +61,8 @@ class PubSub:
     _subscriptions: set[tuple[str, str]]
     _subscribing: set[tuple[str, str]]
     _lost: asyncio.Future
+    _up: asyncio.Event
+    auto_reconnect: bool
 
     @property
     def subscriptions(self) -> frozenset[tuple[str, str]]:
@@ -89,8 +93,7 @@ class PubSub:
             answer = done.pop()
             if answer is lost:
                 request.cancel()
-                raise ConnectionLostError(f"{what} on {service} node {node!r}: the connection was lost "
-                                          "before the server answered", "connection-lost")
+                raise ConnectionLostError(f"{what} on {service} node {node!r}: {lost.result()}", "connection-lost")
             return answer.result()
         except IqError as exc:
             cond = exc.condition or "error"
@@ -107,6 +110,15 @@ class PubSub:
         if self.xmpp is None or self.state not in ("connected", "connecting"):
             raise HooknbError(f"{self.jid} is not connected ({self.state})")
         return self.xmpp
+
+    async def _session(self) -> slixmpp.ClientXMPP:
+        """The stream to send on.  While a cut stream that can be resumed is reconnecting, wait
+        (up to :data:`IQ_TIMEOUT`) for it to be resumed, or replaced by a new session, rather than
+        fail: a hook publishing during a cut publishes once it is over."""
+        if self.state == "reconnecting" and self.auto_reconnect and resumption.resumable(self.xmpp):
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._up.wait(), IQ_TIMEOUT)
+        return self._require_session()
 
     async def _subscribe_raw(self, service: str, node: str) -> None:
         self._subscribing.add((service, node))
@@ -151,7 +163,7 @@ class PubSub:
     @_loop.on_loop
     async def asubscribe(self, node: str, service: str | None = None) -> None:
         """Receive notifications of ``node`` on ``service`` (default: own PEP)."""
-        self._require_session()
+        await self._session()
         service = self._service(service)
         await self._subscribe_raw(service, node)
         self._subscriptions.add((service, node))
@@ -178,7 +190,7 @@ class PubSub:
     @_loop.on_loop
     async def aunsubscribe(self, node: str, service: str | None = None) -> None:
         """Stop receiving notifications of ``node`` on ``service``."""
-        xmpp = self._require_session()
+        xmpp = await self._session()
         service = self._service(service)
         self._subscriptions.discard((service, node))
         if self.is_pep(service):
@@ -207,12 +219,14 @@ class PubSub:
                                        f"takes {size:,} bytes, over the {limit:,}-byte limit {whose}")
 
     async def _send_publish(self, op: Operation) -> str:
+        await self._session()  # before hooks may have run across a cut
         self._check_size(op)
         result = await self._iq("publish", op.service, op.node, self.xmpp.plugin["xep_0060"].publish(
             op.service, op.node, id=op.item_id, payload=op.payload, timeout=IQ_TIMEOUT))
         return result["pubsub"]["publish"]["item"]["id"] or op.item_id
 
     async def _send_retract(self, op: Operation) -> None:
+        await self._session()
         await self._iq("retract", op.service, op.node, self.xmpp.plugin["xep_0060"].retract(
             op.service, op.node, op.item_id, notify=True, timeout=IQ_TIMEOUT))
 
@@ -220,14 +234,14 @@ class PubSub:
     async def apublish(self, node: str, payload: str | ET.Element | None, item_id: str | None = None,
                        service: str | None = None) -> str:
         """Publish ``payload`` (XML string or Element) as an item of ``node``; returns the item id."""
-        self._require_session()
+        await self._session()
         op = Operation("publish", self._service(service), node, item_id, parse_payload(payload))
         return await self.handler.intercept(self, op, self._send_publish)
 
     @_loop.on_loop
     async def aretract(self, node: str, item_id: str, service: str | None = None) -> None:
         """Retract (delete) item ``item_id`` from ``node``, notifying subscribers."""
-        self._require_session()
+        await self._session()
         op = Operation("retract", self._service(service), node, item_id)
         await self.handler.intercept(self, op, self._send_retract)
 
@@ -235,7 +249,7 @@ class PubSub:
     async def aget_items(self, node: str, service: str | None = None, max_items: int | None = None,
                          item_ids: list[str] | None = None) -> list[Event]:
         """The items stored in ``node`` (newest last), as ``publish`` events."""
-        xmpp = self._require_session()
+        xmpp = await self._session()
         service = self._service(service)
         result = await self._iq("get items", service, node, xmpp.plugin["xep_0060"].get_items(
             service, node, item_ids=item_ids, max_items=max_items, timeout=IQ_TIMEOUT))
@@ -255,7 +269,7 @@ class PubSub:
         (``max_items``, which ejabberd ignores when it pages).  The order is the service's:
         Prosody moves an item published again to the end, ejabberd keeps it where it was first
         published."""
-        xmpp = self._require_session()
+        xmpp = await self._session()
         service = self._service(service)
         pages: list[list[Event]] = []
         held, cursor, seen = 0, None, set()
@@ -290,7 +304,7 @@ class PubSub:
     async def acreate_node(self, node: str, service: str | None = None,
                            config: dict[str, Any] | None = None) -> None:
         """Create ``node`` (optionally with ``pubsub#`` config fields, e.g. ``{"max_items": 5}``)."""
-        xmpp = self._require_session()
+        xmpp = await self._session()
         service = self._service(service)
         form = self._config_form(config) if config else None
         await self._iq("create node", service, node,
@@ -307,7 +321,7 @@ class PubSub:
     @_loop.on_loop
     async def anode_config(self, node: str, service: str | None = None) -> dict[str, Any]:
         """The configuration of ``node``, ``pubsub#`` field by field (its owner may ask)."""
-        xmpp = self._require_session()
+        xmpp = await self._session()
         service = self._service(service)
         result = await self._iq("get node config", service, node,
                                 xmpp.plugin["xep_0060"].get_node_config(service, node, timeout=IQ_TIMEOUT))
@@ -317,7 +331,7 @@ class PubSub:
     @_loop.on_loop
     async def aconfigure_node(self, node: str, config: dict[str, Any], service: str | None = None) -> None:
         """Change fields of ``node``'s configuration, e.g. ``{"max_items": 5}`` (its owner may)."""
-        xmpp = self._require_session()
+        xmpp = await self._session()
         service = self._service(service)
         await self._iq("configure node", service, node, xmpp.plugin["xep_0060"].set_node_config(
             service, node, self._config_form(config), timeout=IQ_TIMEOUT))
@@ -325,7 +339,7 @@ class PubSub:
     @_loop.on_loop
     async def adelete_node(self, node: str, service: str | None = None) -> None:
         """Delete ``node`` (subscribers get a ``delete`` event)."""
-        xmpp = self._require_session()
+        xmpp = await self._session()
         service = self._service(service)
         await self._iq("delete node", service, node,
                        xmpp.plugin["xep_0060"].delete_node(service, node, timeout=IQ_TIMEOUT))
@@ -333,7 +347,7 @@ class PubSub:
     @_loop.on_loop
     async def apurge(self, node: str, service: str | None = None) -> None:
         """Remove every item of ``node`` (subscribers get a ``purge`` event)."""
-        xmpp = self._require_session()
+        xmpp = await self._session()
         service = self._service(service)
         await self._iq("purge", service, node,
                        xmpp.plugin["xep_0060"].purge(service, node, timeout=IQ_TIMEOUT))

@@ -8,6 +8,7 @@ from typing import Any
 from hooknb.xmpp import loop as _loop
 from hooknb.errors import HooknbError, PubSubError
 from hooknb.xmpp.events import Event
+from hooknb.xmpp.resumption import Resumption
 from hooknb.host import Host
 
 ACCOUNT = "alice@localhost"
@@ -25,6 +26,7 @@ class FakeClient:
         self.state = "connected"
         self.last_error: str | None = None
         self.reconnects = 0
+        self.resumption = Resumption()
         self.capacity: str | None = None
         self.nodes: dict[tuple[str, str], list[Event]] = {}
         self.subscriptions: set[tuple[str, str]] = set()
