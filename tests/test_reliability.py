@@ -19,9 +19,11 @@ pytestmark = pytest.mark.integration  # own_server starts a server per test
 
 @pytest.fixture
 def own_server(tmp_path_factory, request) -> Iterator[srv.ServerInfo]:
-    """A server of this test's own (of the kind the suite runs against), with persistent storage."""
+    """A server of this test's own (of the kind the suite runs against), with persistent storage;
+    parametrized (indirect), its stream resumption window."""
     directory = tmp_path_factory.mktemp("own-xmpp")
-    info = srv.start(directory, ["alice", "bob", "carol"], kind=request.config.getoption("--server"))
+    info = srv.start(directory, ["alice", "bob", "carol"], kind=request.config.getoption("--server"),
+                     resume_window=getattr(request, "param", None))
     yield info
     srv.stop(directory)
 
@@ -85,6 +87,7 @@ def test_killed_connection_catches_up_exactly_once(own_server, make_host, node):
     assert not host.wait_runs(7, 0.3)   # and nothing twice
 
 
+@pytest.mark.parametrize("own_server", [0], indirect=True)  # no resumption (else nothing is missed)
 def test_gap_is_recorded_when_the_node_no_longer_holds_missed_items(own_server, make_host, node):
     info = own_server
     host, alice, hook, publisher = _hooked(make_host, info, node, config={"max_items": 2}, persistent=True)

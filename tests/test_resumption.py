@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -241,3 +242,28 @@ def test_a_cut_longer_than_the_window_catches_up_reports_the_gap_and_fails_the_u
     assert list(gaps[["node", "last_seen"]].itertuples(index=False, name=None)) == [(node, "w0")]
     assert (alice.resumption.resumed, alice.resumption.refused) == (0, 1)
     assert alice.state == "connected"
+
+
+def test_the_runner_logs_a_resumed_stream(servers, runner, make_host, node):
+    """``hooknb run`` says when its stream was resumed, and how many stanzas the server replayed."""
+    info = servers(WINDOW)
+    setup = make_host()
+    alice = setup.connect(info.jid("alice"), info.accounts["alice"], host=info.host, port=info.port,
+                          cafile=info.cafile)
+    _hooked(setup, alice, info, node, keep=10)
+    setup.close()
+    bob = _publisher(make_host, info)
+    with FaultProxy(info.port) as proxy:
+        proc = runner(info.jid("alice"), info.accounts["alice"], info=dataclasses.replace(info, port=proxy.port))
+        proc.wait_record("ready")
+        _publish(bob, info, node, ["r0"])
+        proc.wait_record("run", item="r0")           # the runner's stream is up
+        proxy.cut(hold=True)                         # fault: cut, reconnections held
+        _publish(bob, info, node, ["r1", "r2"])      # queued by the server for the runner's session
+        assert proxy.wait(lambda p: p.held >= 1)
+        proxy.release()
+        record = proc.wait_record("resumed")
+        assert record["account"] == info.jid("alice") and record["resumed"] == 1 and record["replayed"] >= 2
+        proc.wait_record("run", item="r2")
+        assert [r["item"] for r in proc.records("run")] == ["r0", "r1", "r2"]
+        assert proc.stop() == 0

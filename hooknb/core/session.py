@@ -13,7 +13,9 @@ start of its client it:
    releases the live events held meanwhile, so that hooks see missed items first and in order.
 
 Between session starts it passes each batch of events to the engine, with the new positions
-of the persistently hooked nodes (written in the same transaction as the inbox entries).
+of the persistently hooked nodes (written in the same transaction as the inbox entries).  A
+stream resumed after a cut (XEP-0198) starts no session: the server sends what it queued as
+live events, so nothing is caught up; only the nodes waited for are looked at again.
 
 A hooked node that does not exist (yet, or any more: deleted) is *waited for*: its hooks show
 ``waiting for node``, and the session tries to subscribe again every ``NODE_POLL`` seconds and
@@ -166,6 +168,14 @@ class Session(CatchUp, NodeWaits, ClientHandler):
             self._release(client)
         if self._lease_task is None or self._lease_task.done():
             self._lease_task = asyncio.get_running_loop().create_task(self._keep_lease(client))
+
+    async def session_resumed(self, client: Client) -> None:
+        """Nothing was missed, but the nodes waited for are looked at again: their poller stops
+        when the connection drops, and a resumed stream starts no session."""
+        if self.waiting and self._held is None:
+            await self._check_waiting(client)
+            if self.waiting and (self._poller is None or self._poller.done()):
+                self._poller = asyncio.get_running_loop().create_task(self._poll_waiting(client))
 
     def on_events(self, client: Client, events: list[Event]) -> None:
         """Live events: held while the session's catch-up runs (or that of the node they are

@@ -319,13 +319,15 @@ class Client(PubSub):
             self._session_ready.set()
             self._up.set()
 
-    def _on_session_resumed(self, _stanza: Any) -> None:
+    async def _on_session_resumed(self, _stanza: Any) -> None:
         """The stream was resumed (XEP-0198): the session, its subscriptions with it, goes on;
         what the server queued meanwhile follows, and what it had not acknowledged of ours is
         sent again by slixmpp (answered on this stream)."""
         self.state = "connected"
-        log.info("%s: stream resumed", self.jid)
-        self._up.set()
+        try:
+            await self.handler.session_resumed(self)
+        finally:
+            self._up.set()
 
     def _on_session_end(self, _event: Any) -> None:
         """The session is over: its stream was closed, or its resumption refused (slixmpp then

@@ -60,6 +60,10 @@ class ClientHandler:
     async def session_started(self, client: Client, reconnected: bool) -> None:
         """Presence is sent and subscriptions are restored; ``connect()`` returns after this."""
 
+    async def session_resumed(self, client: Client) -> None:
+        """A cut stream was resumed (XEP-0198): the session goes on, its subscriptions with it,
+        and what the server queued meanwhile arrives as live events (nothing to catch up)."""
+
     def on_events(self, client: Client, events: list[Event]) -> None:
         """Notifications arrived, as events in the order they came: those of the notifications
         read from the socket together, in one call."""

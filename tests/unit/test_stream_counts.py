@@ -1,0 +1,82 @@
+"""Stream management's counts without a server: the notifications the client takes before
+slixmpp builds stanzas are counted as handled (or the server would send them again on
+resumption), and the stanzas between ``<resumed/>`` and the server's ``<r/>`` are the replay."""
+
+from __future__ import annotations
+
+import asyncio
+import xml.etree.ElementTree as ET
+
+from hooknb.xmpp import loop as _loop
+from hooknb.xmpp.client import Client
+from hooknb.xmpp.operations import ClientHandler
+
+SM = "urn:xmpp:sm:3"
+
+
+class Recorder(ClientHandler):
+    def __init__(self) -> None:
+        self.ids: list[str | None] = []
+
+    def on_events(self, client, events) -> None:
+        self.ids.extend(e.item_id for e in events)
+
+
+def notification(item_id: str) -> ET.Element:
+    return ET.fromstring('<message xmlns="jabber:client" from="pubsub.localhost"><event xmlns='
+                         '"http://jabber.org/protocol/pubsub#event"><items node="n">'
+                         f'<item id="{item_id}"><p xmlns="urn:test"/></item></items></event></message>')
+
+
+def chat() -> ET.Element:
+    return ET.fromstring('<message xmlns="jabber:client" from="bob@localhost" type="chat"><body>hi</body></message>')
+
+
+def feed(client: Client, *stanzas: ET.Element) -> None:
+    """Hand ``stanzas`` to the client's stream as if read from its socket (on hooknb's loop)."""
+    async def go() -> None:
+        for xml in stanzas:
+            client.xmpp._spawn_event(xml)
+        await asyncio.sleep(0)  # the hand-on of the events read (call_soon)
+    _loop.call(go())
+
+
+def sm(tag: str, **attrs: str) -> ET.Element:
+    return ET.Element(f"{{{SM}}}{tag}", attrs)
+
+
+def test_taken_notifications_count_as_handled_only_while_stream_management_is_on():
+    handler = Recorder()
+    client = Client("hook@localhost", "secret", handler=handler)
+    client.xmpp = client._build()
+    plugin = client.xmpp.plugin["xep_0198"]
+    feed(client, notification("before"))
+    assert plugin.handled == 0                       # not enabled yet: nothing counted
+    plugin.enabled_in = True
+    feed(client, notification("a"), chat(), notification("b"))
+    assert plugin.handled == 3                       # two taken, one built by slixmpp
+    assert handler.ids == ["before", "a", "b"]
+
+
+def test_the_stanzas_between_resumed_and_the_servers_ack_request_are_the_replay():
+    client = Client("hook@localhost", "secret", handler=Recorder())
+    client.xmpp = client._build()
+    plugin = client.xmpp.plugin["xep_0198"]
+    plugin.enabled_in, plugin.sm_id, plugin.handled = True, "id1", 7
+    feed(client, sm("resumed", h="0", previd="id1"), notification("q1"), notification("q2"), chat(),
+         sm("r"), notification("live"))
+    resumption = client.resumption
+    assert (resumption.resumed, resumption.replayed, resumption.replayed_total) == (1, 3, 3)
+    assert plugin.handled == 11
+
+
+def test_a_refused_resumption_is_counted_with_the_servers_condition():
+    client = Client("hook@localhost", "secret", handler=Recorder())
+    client.xmpp = client._build()
+    plugin = client.xmpp.plugin["xep_0198"]
+    plugin.sm_id = "id1"
+    failed = sm("failed")
+    ET.SubElement(failed, "{urn:ietf:params:xml:ns:xmpp-stanzas}item-not-found")
+    feed(client, failed)
+    assert (client.resumption.refused, client.resumption.take_refusal()) == (1, "item-not-found")
+    assert client.resumption.take_refusal() is None
