@@ -9,7 +9,7 @@ that its garbage collections do not delay items).  Prints one table (scenario,
 baseline, hooknb, ratio, target, pass/fail), or the same rows as JSON with ``--json``; progress
 goes to stderr.  ``--quick`` is a small run (for CI, which checks that it runs, not the numbers);
 ``--only`` runs some groups: cli, throughput, tls, persistent, python_file, latency, journal,
-kernel, widget, dask.
+kernel, widget, dask, resume.
 
 How the rows are measured:
 
@@ -49,6 +49,10 @@ How the rows are measured:
   hook on two nodes: ``--executor thread`` (baseline) and ``--executor dask`` on a LocalCluster
   of worker processes (one thread each) started by the bench as the default Dask client;
   rounds alternate (ABBA) with 2 workers, then one round with 1 worker (in the notes).
+* resume: back from a network cut (a fault proxy resets the connection and holds the
+  reconnection while 20 items are published), the time from the proxy letting it through to the
+  first item run: a stream resumed (XEP-0198) against a new session and its catch-up (another
+  account on the same node, resumption turned off); see ``benchmarks/bench_resume.py``.
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import bench_resume
 import slixmpp
 from slixmpp.exceptions import IqError
 
@@ -92,14 +97,14 @@ WINDOW = 32  # publish requests in flight (each pending IQ costs every incoming 
 LATENCY_RATE = 200
 KERNEL_RATE = 500
 WIDGET_RATE = 1000
-ACCOUNTS = ("pub", "raw", "hook", "kern")
+ACCOUNTS = ("pub", "raw", "hook", "kern", *bench_resume.ACCOUNTS)
 ATOM = "http://www.w3.org/2005/Atom"
 ENTRY = (f'<entry xmlns="{ATOM}"><id>urn:hooknb:bench:{{n}}</id><title>Reading {{n}} of room-12'
          '</title><updated>2026-01-01T12:00:00Z</updated><summary>temperature 21.5 C, humidity '
          '40 %, battery 87 %</summary><content type="text">{t:.6f}</content></entry>')
 SENT_AT = f"{{{ATOM}}}content"
 GROUPS = ("cli", "throughput", "tls", "persistent", "python_file", "latency", "journal", "kernel", "widget",
-          "dask")
+          "dask", "resume")
 
 NOOP_HOOK = '''\
 """A hook that does nothing."""
@@ -211,14 +216,15 @@ class Sizes:
     cli_runs: int  # cli_start: timed runs per side
     cpu_items: int  # dask: items per round of the 20 ms CPU hook
     cpu_rounds: int  # dask: rounds per executor, with 2 workers
+    resume_rounds: int  # resume: cuts per side
 
 
 FULL = Sizes(burst=5000, rounds=8, other_nodes=100, latency_rounds=10, latency_seconds=2.0,
              file_events=1000, journal_events=100_000, kernel_rounds=4, kernel_seconds=5.0,
-             widget_seconds=8.0, catch_up_items=5000, cli_runs=20, cpu_items=300, cpu_rounds=4)
+             widget_seconds=8.0, catch_up_items=5000, cli_runs=20, cpu_items=300, cpu_rounds=4, resume_rounds=8)
 QUICK = Sizes(burst=300, rounds=1, other_nodes=100, latency_rounds=1, latency_seconds=1.0,
               file_events=100, journal_events=10_000, kernel_rounds=1, kernel_seconds=1.5,
-              widget_seconds=2.0, catch_up_items=400, cli_runs=5, cpu_items=30, cpu_rounds=1)
+              widget_seconds=2.0, catch_up_items=400, cli_runs=5, cpu_items=30, cpu_rounds=1, resume_rounds=2)
 
 
 @dataclass
@@ -1031,6 +1037,19 @@ class Bench:
                                   f"{min(rates['thread']):,.1f}-{max(rates['thread']):,.1f}, dask "
                                   f"{min(rates['dask']):,.1f}-{max(rates['dask']):,.1f}"))
 
+    # ---------------------------------------------------------------- resume
+    def resume(self) -> None:
+        rounds, items = self.sizes.resume_rounds, 20
+        log(f"resume: {rounds} cuts per side, {items} items published during each")
+        fresh, resumed, counts = bench_resume.measure(self.info, self.directory, "pub", rounds, items,
+                                                      self._closers)
+        fresh_median, resumed_median, ranges = bench_resume.summary(fresh, resumed)
+        self.rows.append(speedup("resume", "back from a cut: first item run, resumed vs new session + catch-up",
+                                 "s", fresh_median, resumed_median, 1.0,
+                                 f"medians of {rounds} cuts per side (ABBA), {items} items published during "
+                                 f"each; {ranges}; resumed {counts['resumed']}, refused {counts['refused']}, "
+                                 f"{counts['replayed']} stanzas replayed"))
+
     def run(self, groups: Iterable[str]) -> list[Row]:
         """Run the scenario groups, in a fixed order, each after a full garbage collection (so
         that none pays for the garbage the one before left)."""
@@ -1038,7 +1057,7 @@ class Bench:
                    "persistent": self.persistent,
                    "python_file": self.python_file,
                    "latency": self.latency, "journal": self.journal, "kernel": self.kernel_rows,
-                   "widget": self.widget, "dask": self.dask}
+                   "widget": self.widget, "dask": self.dask, "resume": self.resume}
         for group in GROUPS:
             if group in groups:
                 gc.collect()
