@@ -112,6 +112,14 @@ def _in_flight(coro) -> concurrent.futures.Future:
     return asyncio.run_coroutine_threadsafe(coro, _loop.get_loop())
 
 
+def _done_within(future: concurrent.futures.Future, seconds: float) -> bool:
+    try:
+        future.result(seconds)
+    except concurrent.futures.TimeoutError:
+        return False
+    return True
+
+
 def _ran(host: Host, hook_id: str) -> list[str]:
     return [r.item_id for r in host.runs.snapshot() if r.hook_id == hook_id and r.status == "ok"]
 
@@ -182,6 +190,15 @@ def test_publishes_across_cuts_land_once(servers, proxied, make_host, node):
         assert answer.result(15) == "unacked"            # sent again on the resumed stream
         assert alice.resumption.resumed == 1
 
+        proxy.cut(hold=True)                             # fault: a publish made during the cut ...
+        assert proxy.wait(lambda p: p.held >= 1) and alice.state == "reconnecting"
+        answer = _in_flight(alice.apublish(copies, "<n xmlns='urn:test'/>", item_id="during",
+                                           service=info.pubsub))
+        assert not _done_within(answer, 0.3)             # ... waits for the stream
+        proxy.release()
+        assert answer.result(15) == "during"
+        assert alice.resumption.resumed == 2
+
         alice.create_node(node, info.pubsub, config={"max_items": 1})
         source = host.create_hook(node, f"client.publish({copies!r}, '<c xmlns=\"urn:test\"/>', "
                                         f"item_id='copy-' + item.id, service={info.pubsub!r})",
@@ -191,15 +208,15 @@ def test_publishes_across_cuts_land_once(servers, proxied, make_host, node):
         publishing = threading.Thread(target=_publish, args=(bob, info, node, ids, 20.0))
         publishing.start()
         try:
-            for cut in range(2, 5):
+            for cut in range(3, 6):
                 time.sleep(0.5)
                 proxy.cut()                              # fault: cuts while the hook publishes
                 wait_until(lambda: alice.resumption.resumed == cut, 15)
         finally:
             publishing.join()
-        wait_until(lambda: len(seen.events) >= 41, 30)
-        assert not wait_until_more(seen, 41)
-        assert [e.item_id for e in seen.events] == ["unacked", *(f"copy-{i}" for i in ids)]  # once each
+        wait_until(lambda: len(seen.events) >= 42, 30)
+        assert not wait_until_more(seen, 42)
+        assert [e.item_id for e in seen.events] == ["unacked", "during", *(f"copy-{i}" for i in ids)]  # once each
         assert [r.status for r in host.runs.snapshot() if r.hook_id == source.id] == ["ok"] * 40
     finally:
         carol.disconnect()
