@@ -107,6 +107,22 @@ def _publish(client: Client, info: srv.ServerInfo, node: str, ids: list[str], ra
         client.publish(node, f"<n xmlns='urn:test'>{item_id}</n>", item_id=item_id, service=info.pubsub)
 
 
+def _cut_while_publishing(publisher: Client, info: srv.ServerInfo, node: str, ids: list[str], client: Client,
+                          proxy: FaultProxy, cuts: int, spacing: float) -> None:
+    """Publish ``ids`` at 20/s while ``client``'s connection is cut ``cuts`` times, ``spacing``
+    seconds after each resumption (items flow between the cuts)."""
+    publishing = threading.Thread(target=_publish, args=(publisher, info, node, ids, 20.0))
+    publishing.start()
+    try:
+        for _ in range(cuts):
+            resumed = client.resumption.resumed
+            time.sleep(spacing)
+            assert proxy.cut() == 1                      # fault: the connection is reset
+            wait_until(lambda: client.resumption.resumed == resumed + 1, 15)
+    finally:
+        publishing.join()
+
+
 def _in_flight(coro) -> concurrent.futures.Future:
     """Start ``coro`` on hooknb's loop without waiting for it."""
     return asyncio.run_coroutine_threadsafe(coro, _loop.get_loop())
@@ -136,15 +152,7 @@ def test_five_cuts_lose_nothing_on_a_node_keeping_one_item(servers, proxied, mak
     hook = _hooked(host, alice, info, node)
     bob = _publisher(make_host, info)
     ids = [f"i{n:03d}" for n in range(100)]
-    publishing = threading.Thread(target=_publish, args=(bob, info, node, ids, 20.0))
-    publishing.start()
-    try:
-        for cut in range(1, 6):
-            time.sleep(0.7)                              # items flow between cuts
-            assert proxy.cut() == 1                      # fault: the connection is reset
-            wait_until(lambda: alice.resumption.resumed == cut, 15)
-    finally:
-        publishing.join()
+    _cut_while_publishing(bob, info, node, ids, alice, proxy, cuts=5, spacing=0.7)
     wait_until(lambda: len(_ran(host, hook.id)) >= 100, 30)
     assert _ran(host, hook.id) == ids                    # once each, in order
     assert not host.wait_runs(101, 0.3)                  # and nothing twice
@@ -205,15 +213,7 @@ def test_publishes_across_cuts_land_once(servers, proxied, make_host, node):
                                   type="python_code", service=info.pubsub)
         bob = _publisher(make_host, info)
         ids = [f"h{n:02d}" for n in range(40)]
-        publishing = threading.Thread(target=_publish, args=(bob, info, node, ids, 20.0))
-        publishing.start()
-        try:
-            for cut in range(3, 6):
-                time.sleep(0.5)
-                proxy.cut()                              # fault: cuts while the hook publishes
-                wait_until(lambda: alice.resumption.resumed == cut, 15)
-        finally:
-            publishing.join()
+        _cut_while_publishing(bob, info, node, ids, alice, proxy, cuts=3, spacing=0.5)  # the hook publishes
         wait_until(lambda: len(seen.events) >= 42, 30)
         assert not wait_until_more(seen, 42)
         assert [e.item_id for e in seen.events] == ["unacked", "during", *(f"copy-{i}" for i in ids)]  # once each
