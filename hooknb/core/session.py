@@ -169,14 +169,6 @@ class Session(CatchUp, NodeWaits, ClientHandler):
         if self._lease_task is None or self._lease_task.done():
             self._lease_task = asyncio.get_running_loop().create_task(self._keep_lease(client))
 
-    async def session_resumed(self, client: Client) -> None:
-        """Nothing was missed, but the nodes waited for are looked at again: their poller stops
-        when the connection drops, and a resumed stream starts no session."""
-        if self.waiting and self._held is None:
-            await self._check_waiting(client)
-            if self.waiting and (self._poller is None or self._poller.done()):
-                self._poller = asyncio.get_running_loop().create_task(self._poll_waiting(client))
-
     def on_events(self, client: Client, events: list[Event]) -> None:
         """Live events: held while the session's catch-up runs (or that of the node they are
         on), else accepted."""

@@ -2,7 +2,7 @@
 a part of :class:`~hooknb.core.session.Session`).
 
 Their hooks show ``waiting for node``; the session tries to subscribe again every ``NODE_POLL``
-seconds and at every session start.  A missing node counts as a node seen empty, so once it
+seconds, at every session start and when a cut stream is resumed.  A missing node counts as a node seen empty, so once it
 appears, every item it holds (all published since it appeared) is run, in order, before the live
 ones that arrived meanwhile.
 """
@@ -34,6 +34,15 @@ class NodeWaits:
             hook.waiting = True
         if self._poller is None or self._poller.done():
             self._poller = asyncio.get_running_loop().create_task(self._poll_waiting(client))
+
+    async def session_resumed(self, client: Client) -> None:
+        """A stream resumed after a cut (the session's ``ClientHandler`` method): nothing was
+        missed, but the nodes waited for are looked at again, as a new session would (their
+        poller stops when the connection drops)."""
+        if self.waiting and self._held is None:
+            await self._check_waiting(client)
+            if self.waiting and (self._poller is None or self._poller.done()):
+                self._poller = asyncio.get_running_loop().create_task(self._poll_waiting(client))
 
     async def _poll_waiting(self, client: Client) -> None:
         """Look for the nodes waited for until none is left or the session ends (a new session

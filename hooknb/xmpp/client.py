@@ -143,9 +143,8 @@ class Client(PubSub):
 
     @property
     def _lost(self) -> asyncio.Future:
-        """A future resolved, with why, when what was sent on the current session can no longer
-        be answered: the connection dropped and the stream cannot be resumed (XEP-0198), or its
-        resumption was refused (renewed for each session)."""
+        """Resolved, with why, when what was sent on the session can no longer be answered: the
+        stream was cut and cannot be resumed (XEP-0198), or its resumption was refused."""
         if self._lost_future is None or self._lost_future.done():
             self._lost_future = asyncio.get_running_loop().create_future()
         return self._lost_future
@@ -330,8 +329,7 @@ class Client(PubSub):
             self._up.set()
 
     def _on_session_end(self, _event: Any) -> None:
-        """The session is over: its stream was closed, or its resumption refused (slixmpp then
-        binds a new session, caught up as after any reconnection)."""
+        """The session is over: its stream closed, or its resumption refused (a new one follows)."""
         refusal = self.resumption.take_refusal()
         self._lose("the connection was lost before the server answered" + (
             f", and the server refused to resume the stream ({refusal}): it may or may not have been "
