@@ -275,7 +275,7 @@ def test_the_runner_logs_a_resumed_stream(servers, runner, make_host, node):
         proc.wait_record("ready")
         _publish(bob, info, node, ["r0"])
         proc.wait_record("run", item="r0")           # the runner's stream is up
-        proxy.cut(hold=True)                         # fault: cut, reconnections held
+        assert proxy.cut(hold=True) == 1             # fault: cut, reconnections held
         _publish(bob, info, node, ["r1", "r2"])      # queued by the server for the runner's session
         assert proxy.wait(lambda p: p.held >= 1)
         proxy.release()

@@ -24,7 +24,8 @@ worker died, the item running again), ``executor`` (hook, service, node, error) 
 publishers, ``stalled`` (hook, service, node, waiting, error) when a hook's runs past their
 timeout have taken every thread it may have, so that its items wait, and ``recovered`` (hook,
 service, node, waiting, stalled_for) when one returns and it goes on, ``state`` (account, state, error)
-when the connection drops or comes back, ``lease`` (account, held, by) when this runner starts
+when the connection drops or comes back, ``resumed`` (account, resumed: how many times so far,
+replayed: the stanzas the server sent again) when a cut stream was resumed (XEP-0198), ``lease`` (account, held, by) when this runner starts
 or stops running the account's persistent hooks (one runner per account: see
 :mod:`hooknb.core.session`), ``gap`` (service, node, item: the last seen) when items published while
 away may be lost, ``store`` (error) when the store cannot be written and again when it can,
@@ -145,6 +146,7 @@ class Runner:
         self.logged = 0  # the runs journal's total when last logged
         self.count = 0  # runs logged
         self.state = ""
+        self.resumed = 0  # the client's resumptions, as last logged
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         (self.reloads if signum == signal.SIGHUP else self.signals).append(signal.Signals(signum).name)
