@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
 SCENARIOS = {"throughput_1_hook", "throughput_100_nodes", "throughput_persistent", "catch_up", "python_file",
              "latency_p50", "latency_p99", "journal_frame", "journal_memory", "kernel_p99", "widget_redraws",
-             "throughput_tls", "cli_start", "dask_cpu_hook"}
+             "throughput_tls", "cli_start", "dask_cpu_hook", "resume"}
 
 
 def test_quick_bench_reports_every_scenario(tmp_path):
