@@ -19,12 +19,10 @@ the server takes (:attr:`Client.max_bytes`) is refused before it is sent.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import secrets
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from typing import Any
 
 import slixmpp
@@ -36,71 +34,23 @@ from . import connection, resumption
 from . import loop as _loop
 from .connection import ConnectOptions, split_jid
 from ..errors import ConnectError, HooknbError
-from .events import EVENT_TAG, Event, escape, parse_notification, payload_digest
+from .events import Event, parse_notification, payload_digest
 from .operations import ClientHandler
 from .pubsub import PubSub
 from .resumption import Resumption
-from .secret import Credentials, Secret, hide
+from .secret import Secret, hide
+from .stream import Stream, drop_taken
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 20.0
 RECONNECT_DELAYS = (0.2, 0.5, 1, 2, 5, 10, 30)
 RECENT_PEP = 256  # PEP notifications remembered to drop a server's duplicate copies
-MESSAGE_TAG = "{jabber:client}message"
-TAKEN_TAG = "{urn:hooknb:internal}taken"  # what slixmpp gets in place of a notification
 TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls"
 STARTTLS_REQUIRED = f"{{http://etherx.jabber.org/streams}}features/{{{TLS_NS}}}starttls/{{{TLS_NS}}}required"
 #: xep_0060's handlers of pubsub#event messages, which hooknb's own handler replaces.
 PUBSUB_EVENT_HANDLERS = ("Pubsub Event: Items", "Pubsub Event: Purge", "Pubsub Event: Delete",
                          "Pubsub Event: Configuration", "Pubsub Event: Subscription")
-
-_tostring = importlib.import_module("slixmpp.xmlstream.tostring")  # the module, not its function
-_slixmpp_escape = _tostring.escape
-
-
-def _fast_escape(text: str, use_cdata: bool = False) -> str:
-    """slixmpp's ``escape``, done in C: slixmpp's own escapes every text one character at a
-    time, a quarter of a second for each 300 kB published."""
-    return _slixmpp_escape(text, use_cdata) if use_cdata else escape(text)
-
-
-_tostring.escape = _fast_escape
-
-
-class _Stream(slixmpp.ClientXMPP):
-    """slixmpp's client, with PubSub notifications taken as XML before slixmpp builds stanza
-    objects of them (``on_notification``)."""
-
-    on_notification: Callable[[ET.Element], None]
-
-    @property
-    def credentials(self) -> Credentials:
-        """slixmpp's credentials, the password kept as a Secret until SASL reads it."""
-        return self._credentials
-
-    @credentials.setter
-    def credentials(self, value: dict[str, Any]) -> None:
-        self._credentials = Credentials(value)
-
-    def incoming_filter(self, xml: ET.Element) -> ET.Element:
-        # slixmpp's override point for incoming XML, before it makes a stanza object of it.  A
-        # notification is handed over here, whole, and slixmpp goes on with an empty placeholder,
-        # which _drop_taken removes before any handler sees it.  The Message object, with its
-        # event, items and item plugins, cost 13 us a notification; matching it against every
-        # handler (17) 20 us: together half of the loop thread's time per item.
-        if xml.tag == MESSAGE_TAG and xml.find(EVENT_TAG) is not None:
-            resumption.count_taken(self)  # handled, though no stanza object is built of it
-            self.on_notification(xml)
-            return ET.Element(TAKEN_TAG)
-        return xml
-
-
-def _drop_taken(stanza: slixmpp.xmlstream.StanzaBase) -> slixmpp.xmlstream.StanzaBase | None:
-    """The ``in`` filter: the placeholder of a notification taken by :class:`_Stream` goes no
-    further; any other stanza goes on to slixmpp's handlers."""
-    return None if stanza.xml.tag == TAKEN_TAG else stanza
-
 
 class Client(PubSub):
     """One account's connection (use :func:`hooknb.connect` rather than building one).
@@ -170,20 +120,20 @@ class Client(PubSub):
 
     # ------------------------------------------------------------------ connection
     def _build(self) -> slixmpp.ClientXMPP:
-        xmpp = _Stream(f"{self.jid}/{self.resource}", self._password, loop=_loop.get_loop())
+        xmpp = Stream(f"{self.jid}/{self.resource}", self._password, loop=_loop.get_loop())
         xmpp.on_notification = self._on_notification
         connection.apply(xmpp, self.options)
         for plugin in ("xep_0030", "xep_0060", "xep_0115", "xep_0163", "xep_0199"):
             xmpp.register_plugin(plugin)
         resumption.enable(xmpp)  # stream management, where the server offers it
         self.resumption.watch(xmpp)
-        # Notifications are taken before slixmpp makes stanza objects of them (_Stream), and
+        # Notifications are taken before slixmpp makes stanza objects of them (Stream), and
         # the placeholder left in their place is dropped by an incoming filter (slixmpp's API
         # for seeing stanzas before its handlers).  xep_0060's handlers of notifications go:
         # they would never see one.
         for name in PUBSUB_EVENT_HANDLERS:
             xmpp.remove_handler(name)
-        xmpp.add_filter("in", _drop_taken)
+        xmpp.add_filter("in", drop_taken)
         xmpp.add_event_handler("session_start", self._on_session_start)
         xmpp.add_event_handler("session_resumed", self._on_session_resumed)
         xmpp.add_event_handler("session_end", self._on_session_end)

@@ -13,7 +13,7 @@ catches up as after any reconnection.
 Two things hooknb adds to the plugin:
 
 * **Counting what is taken.**  The client takes PubSub notifications as XML before slixmpp
-  builds stanzas of them (:class:`~hooknb.xmpp.client._Stream`), so the plugin's count of the
+  builds stanzas of them (:class:`~hooknb.xmpp.stream.Stream`), so the plugin's count of the
   stanzas handled never sees them: the server would believe them unread and send them again on
   resumption (duplicates), and its acks would go wrong.  :func:`count_taken` counts each one.
 * **Measuring the replay.**  Prosody and ejabberd both send ``<resumed/>``, then the queued

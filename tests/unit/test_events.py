@@ -280,6 +280,6 @@ def test_serialise_a_parsed_payload_and_none():
 @settings(max_examples=300, deadline=None)
 @given(st.text(), st.booleans())
 def test_the_escape_slixmpp_uses_matches_its_own(text, use_cdata):
-    from hooknb.xmpp import client
+    from hooknb.xmpp import stream
 
-    assert client._fast_escape(text, use_cdata) == client._slixmpp_escape(text, use_cdata)
+    assert stream._fast_escape(text, use_cdata) == stream._slixmpp_escape(text, use_cdata)
