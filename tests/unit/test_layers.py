@@ -4,7 +4,7 @@
 for type checking only.  Here: no import cycle is left *with* them (but the client/operations
 seam, where the client hands operations to a handler it only knows as a protocol); front ends
 never reach the engine, the inbox, the store, the registry or a session through the host's
-attributes.
+attributes; no module is longer than a reader can hold (450 lines).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "hooknb"
 ALLOWED_CYCLES = [{"hooknb.xmpp.client", "hooknb.xmpp.pubsub", "hooknb.xmpp.operations"}]
 FRONT_ENDS = [*sorted((PACKAGE / "frontends").glob("*.py")), PACKAGE / "local.py"]
 INTERNALS = {"engine", "inbox", "store", "registry", "handler", "sessions", "positions", "invoker"}
+MAX_LINES = 450
 
 
 def cycles(graph: grimp.ImportGraph) -> list[set[str]]:
@@ -73,3 +74,9 @@ def test_the_check_sees_a_front_end_reaching_in(tmp_path):
     """The check above can fail: a line like the runner's old ones is found."""
     tree = ast.parse("left = len(self.host.store.pending(self.account))")
     assert [n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr in INTERNALS] == ["store"]
+
+
+def test_no_module_is_over_450_lines():
+    long = {str(path.relative_to(PACKAGE)): n for path in PACKAGE.rglob("*.py")
+            if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    assert long == {}
