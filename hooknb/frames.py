@@ -21,7 +21,7 @@ from .core.hooks import SUMMARY_FIELDS
 CATEGORICAL = frozenset({"account", "service", "node", "kind", "status", "type", "hook_id"})
 GAP_COLUMNS = ("account", "service", "node", "last_seen", "fetched", "ts")
 STATUS_COLUMNS = ("account", "state", "last_error", "reconnects", "resumed", "replayed", "subscriptions",
-                  "persistent_hooks_run_by", "gaps", "store", "warnings", "waiting", "unsolicited")
+                  "persistent_hooks_run_by", "gaps", "store", "quarantined", "warnings", "waiting", "unsolicited")
 
 
 def _utc(values: Any) -> pd.Series:

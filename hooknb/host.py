@@ -33,6 +33,7 @@ from .core.inbox import Inbox
 from .storage.journal import Journal, Run
 from .core.lease import LEASE_TTL
 from .core.positions import Positions
+from .host_quarantine import MAX_ATTEMPTS, QuarantineMethods
 from .core.session import Parts, Session
 from .tables import Tables
 from .storage.store import Store, check_trusted
@@ -41,11 +42,11 @@ if TYPE_CHECKING:
     from .xmpp.client import Client
 
 
-class Host(Tables):
+class Host(Tables, QuarantineMethods):
     """Holds the connected accounts, the hook registry, the store and the journals."""
 
     def __init__(self, store_path: str | None = None, events_max: int = 100_000,
-                 runs_max: int = 100_000, program: str | None = None) -> None:
+                 runs_max: int = 100_000, program: str | None = None, max_attempts: int = MAX_ATTEMPTS) -> None:
         self.clients: dict[str, Client] = {}
         self.registry = Registry()
         self.events: Journal[Event] = Journal(events_max)
@@ -54,7 +55,8 @@ class Host(Tables):
         #: The accounts whose persistent hooks run in this process (their sessions' leases write it).
         active: set[str] = set()
         self.engine = Engine(self.registry, self.events, self.runs, lambda: self.store, self.inbox, context=self,
-                             executors={"dask": _dask_lane}, active=active)
+                             executors={"dask": _dask_lane, "process": _process_lane}, active=active,
+                             max_attempts=max_attempts)
         self.positions = Positions(self.registry)
         self._parts = Parts(self.engine, self.registry, self.positions, lambda: self.store, self.inbox,
                             self.events, active)
@@ -421,3 +423,10 @@ def _dask_lane(invoker: Any, hook: Hook) -> Any:
     from .executors.dask_lane import DaskLane
 
     return DaskLane(invoker, hook)
+
+
+def _process_lane(invoker: Any, hook: Hook) -> Any:
+    """The lane of a ``--executor process`` hook (worker processes of this machine)."""
+    from .executors.process_lane import ProcessLane
+
+    return ProcessLane(invoker, hook)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 class Tables:
     """What a host shows as tables (its state: ``events``, ``runs``, ``store``, ``inbox``,
-    ``clients``, ``sessions``; its methods ``list_hooks`` and ``account``)."""
+    ``clients``, ``sessions``; its methods ``list_hooks``, ``account`` and ``quarantined``)."""
 
     events: Any
     runs: Any
@@ -66,8 +66,10 @@ class Tables:
     def status(self, account: str | None = None) -> pd.DataFrame:
         """One row per account (or ``account``'s): state, last error, reconnects, streams ``resumed`` after a
         cut (XEP-0198) and the stanzas the server ``replayed`` then, subscriptions, who runs its
-        persistent hooks, gaps, why the ``store`` cannot be written, warnings, nodes waited for, ``unsolicited``."""
+        persistent hooks, gaps, why the ``store`` cannot be written, items ``quarantined``, warnings, nodes
+        waited for, ``unsolicited``."""
         from . import frames
 
-        return frames.accounts({**self.sessions[c.jid].status(c), "store": self.inbox.status} for c in self.clients.values()
+        return frames.accounts({**self.sessions[c.jid].status(c), "store": self.inbox.status,
+                                "quarantined": len(self.quarantined(c.jid))} for c in self.clients.values()
                                if not account or c.jid == self.account(account))

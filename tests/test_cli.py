@@ -47,9 +47,10 @@ def test_create_list_delete_round_trip(home, tmp_path):
 
     hooks = sorted(listed(), key=lambda h: ids.index(h["id"]))
     assert [set(h) for h in hooks] == [{"service", "node", "type", "arg", "persistent", "id", "account",
-                                        "pin", "code_changed", "status", "items_waiting", "executor"}] * 4
-    assert {(h["pin"], h["code_changed"], h["status"], h["items_waiting"], h["executor"]) for h in hooks} == {
-        (False, False, "active", 0, "thread")}
+                                        "pin", "code_changed", "status", "items_waiting", "quarantined",
+                                        "executor"}] * 4
+    assert {(h["pin"], h["code_changed"], h["status"], h["items_waiting"], h["quarantined"], h["executor"])
+            for h in hooks} == {(False, False, "active", 0, 0, "thread")}
     assert [(h["service"], h["node"], h["type"], h["arg"], h["persistent"], h["id"]) for h in hooks] == [
         (JID, "news", "python_file", path, True, ids[0]),
         (JID, "news", "python_code", "print(item.id)\nitem.id", True, ids[1]),
@@ -57,7 +58,7 @@ def test_create_list_delete_round_trip(home, tmp_path):
         ("pubsub.localhost", "blog", "python_code", "pass", True, ids[3])]
     simple = hooknb("pubsub", "hook", "list", "--jid", JID).stdout.splitlines()
     assert simple[0].split() == ["id", "account", "service", "node", "type", "persistent", "pin",
-                                 "code_changed", "status", "items_waiting", "executor", "arg"]
+                                 "code_changed", "status", "items_waiting", "quarantined", "executor", "arg"]
     assert sorted(row.split()[0] for row in simple[1:]) == sorted(ids)
 
     gone = hooknb("pubsub", "hook", "delete", "--jid", JID, "-n", "news", "-t", "python_file", "-a", path)
@@ -247,8 +248,9 @@ def test_runner_runs_a_python_file_hook_on_a_publish(runner, account, server, pu
     run = wait_until(lambda: [line for line in proc.lines if " run " in line])
     assert f"node={node}" in run[0] and "item=p1" in run[0] and "status=ok" in run[0]
     assert proc.stop(signal.SIGINT) == 0
-    assert proc.lines[-2].split()[1:3] == ["stopping", "signal=SIGINT"]
-    assert proc.lines[-1].split()[1] == "stopped" and "runs=1" in proc.lines[-1]
+    assert proc.lines[-3].split()[1:3] == ["stopping", "signal=SIGINT"]
+    assert proc.lines[-2].split()[1] == "stopped" and "runs=1" in proc.lines[-2]
+    assert proc.lines[-1].split()[1:] == ["exit", "code=0"]
 
 
 def test_runner_picks_up_hooks_added_and_deleted_while_it_runs(runner, account, server, pubsub_node,
@@ -311,7 +313,7 @@ def test_sigterm_waits_for_running_hooks_and_loses_no_run(runner, account, serve
     assert (stopped["runs"], stopped["unfinished"]) == (4, 0)
     assert [(r["item"], r["status"]) for r in proc.records("run")] == [(i, "ok") for i in ids]
     assert lines(out) == ids
-    assert proc.records()[-1]["event"] == "stopped"
+    assert [r["event"] for r in proc.records()[-2:]] == ["stopped", "exit"] and proc.records()[-1]["code"] == 0
     store = Store(home / "hooknb.sqlite3")
     assert [item for item, _kind, _digest in store.done_items(hook_id)] == ids
     assert store.pending(jid) == [] and stopped["pending"] == 0
@@ -380,7 +382,8 @@ def test_run_refuses_a_loose_store_and_its_injected_hook_never_runs(case, runner
     LOOSE_STORES[case](home)
     refused = hooknb("run", "--jid", jid, "--host", server.host, "--port", str(server.port), "--cafile",
                      server.cafile, env={"HOOKNB_PASSWORD": password})
-    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.returncode == 1 and refused.stdout.split()[1:3] == ["exit", "code=1"], "its log's last record"
+    assert "refusing it as a source of code" in refused.stdout and refused.stdout.count("\n") == 1
     assert len(refused.stderr.splitlines()) == 1 and "refusing it as a source of code" in refused.stderr
     assert not mark.exists()
 

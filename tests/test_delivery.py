@@ -187,7 +187,7 @@ def small_disk(tmp_path):
 def fill(directory: Path) -> Path:
     """Fill a file system up; returns the filler file."""
     filler = directory / "filler"
-    with open(filler, "wb") as f:
+    with open(filler, "wb", buffering=0) as f:  # unbuffered: no partial write left to fail at close
         try:
             while True:
                 f.write(b"\0" * 65536)

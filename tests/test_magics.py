@@ -437,8 +437,8 @@ def test_completion(shell, magics, host, alice, node, hook):
     hook(f"create -n {node} -t python_code 'item.id'")
     assert magics.complete("%hook ") == sorted(
         ["connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
-         "publish", "node", "status", "feed", "manager", "replay", "enable", "disable", "output",
-         "password", "apply", "import"])
+         "publish", "node", "status", "feed", "manager", "replay", "enable", "disable", "retry", "discard",
+         "output", "password", "apply", "import"])
     assert magics.complete("%hook cr") == ["create"]
     assert magics.complete("%hook node ") == ["config", "create", "delete", "purge"]
     assert magics.complete("%hook node c") == ["config", "create"]
@@ -454,7 +454,7 @@ def test_completion(shell, magics, host, alice, node, hook):
     assert magics.complete("%hook enable --") == ["--help", "--jid"]
     assert alice in magics.complete("%hook create --jid ")
     assert alice in magics.complete(f"%hook create --from {alice[:3]}")
-    assert magics.complete("%hook create --executor ") == ["dask", "thread"]
+    assert magics.complete("%hook create --executor ") == ["dask", "process", "thread"]
     assert "urn:xmpp:microblog:0" in magics.complete("%hook create -n urn:")
 
     def completions(line: str) -> list[str]:

@@ -353,7 +353,8 @@ def test_run_with_an_invalid_manifest_exits_2_before_connecting(home, server, ac
         assert proc.proc.wait(30) == 2
         assert (tmp_path / "err").read_text() == (f"hooknb: {path}:1: hooks[0].node: a node is required: "
                                                   "node = NODE (or uri = 'xmpp:SERVICE?;node=NODE')\n")
-        assert proc.lines == []
+        proc.reader.join(5)
+        assert [line.split()[1:3] for line in proc.lines] == [["exit", "code=2"]], "only the exit record"
     finally:
         proc.kill()
 

@@ -58,6 +58,7 @@ from .spill import Spill
 from .outcome import Outcome
 from .loading import Loader, make_loader
 from .phases import around, operation_item
+from .quarantine import MAX_ATTEMPTS, Quarantine
 from .stalls import Stalls
 
 if TYPE_CHECKING:
@@ -74,7 +75,8 @@ class Engine:
 
     def __init__(self, registry: Registry, events: Journal[Event], runs: Journal[Run],
                  store: Callable[[], Store], inbox: Inbox | None = None, context: Any = None,
-                 executors: dict[str, LaneFactory] | None = None, active: Container[str] = frozenset()) -> None:
+                 executors: dict[str, LaneFactory] | None = None, active: Container[str] = frozenset(),
+                 max_attempts: int = MAX_ATTEMPTS) -> None:
         self.registry = registry
         self.events = events
         self.runs = runs
@@ -82,6 +84,9 @@ class Engine:
         self.inbox = inbox or Inbox(store)
         #: What lanes and replays call: the hooks' code, runs recorded, done marks.
         self.invoker = Invoker(runs, self.inbox, context)
+        #: Poison items: the attempts limit, the entries over it (:mod:`hooknb.core.quarantine`).
+        self.quarantine = self.invoker.quarantine = Quarantine(self.invoker, registry, store, self.inbox,
+                                                               max_attempts)
         self.lanes: dict[str, Lane] = {}
         #: Lanes of executors other than ``thread``, by executor name (given by the facade,
         #: which knows them: the engine imports no executor).
@@ -405,8 +410,8 @@ class Engine:
     def listing(self, hooks: list[Hook], lease_ttl: float) -> list[dict[str, Any]]:
         """The listing records of ``hooks``, with their ``items_waiting``: the store says those of
         the persistent hooks another process runs (:meth:`hooknb.core.stalls.Stalls.listing`)."""
-        return self.stalls.listing(hooks, lambda h: not h.persistent or h.account in self.active,
-                                   self.waiting, lease_ttl)
+        return self.quarantine.listing(self.stalls.listing(
+            hooks, lambda h: not h.persistent or h.account in self.active, self.waiting, lease_ttl))
 
     async def idle(self, timeout: float = 10.0) -> bool:
         """Wait until no lane has work left and the inbox has nothing left to hand to them (for

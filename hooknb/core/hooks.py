@@ -36,8 +36,9 @@ DISABLED = "disabled"
 STALLED = "stalled"
 OPERATIONS = ("publish", "retract")
 DEFAULT_TIMEOUT = 30.0
-#: Where a hook's runs go: this process's threads (default), or a Dask cluster (:mod:`hooknb.executors.dask_lane`).
-EXECUTORS = ("thread", "dask")
+#: Where a hook's runs go: this process's threads (default), a Dask cluster (:mod:`hooknb.executors.dask_lane`)
+#: or worker processes of this machine (:mod:`hooknb.executors.process_lane`).
+EXECUTORS = ("thread", "dask", "process")
 #: Runs of a ``dask`` hook in flight at once, by default (``--concurrency``).
 DEFAULT_CONCURRENCY = 8
 
@@ -231,7 +232,7 @@ class HookStats:
                 self.dropped += 1
             elif status == "loop":
                 self.loops += 1
-            elif status != "lost":
+            elif status not in ("lost", "quarantined"):  # the item runs again, or not at all
                 self.runs += 1
                 self.last_run, self.last_worker, self.last_queued = ts, worker, queued
             if status != "ok":
@@ -356,7 +357,7 @@ class Hook:
         return {"service": spec.service, "node": spec.node, "type": spec.type, "arg": spec.arg,
                 "persistent": bool(spec.persistent), "id": spec.id, "account": spec.account,
                 "kinds": ",".join(sorted(spec.kinds)), "phase": spec.phase, "status": self.status,
-                "items_waiting": items_waiting, **self.stats.as_dict(), "last_error": self.last_error,
+                "items_waiting": items_waiting, "quarantined": 0, **self.stats.as_dict(), "last_error": self.last_error,
                 "publisher_check": self.publisher_check, "code_changed": self.code_changed,
                 "pin": spec.pin, "max_depth": spec.max_depth, "last_output": self.stats.last_output,
                 "executor": spec.executor, "compat": spec.compat}
@@ -369,6 +370,6 @@ for _name in ("runs", "failures", "timeouts", "dropped", "skipped", "loops", "bl
 
 #: The columns of a hook listing (:meth:`Hook.summary`), in order; the seeds' fields first.
 SUMMARY_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "kinds", "phase",
-                  "status", "items_waiting", "runs", "failures", "timeouts", "dropped", "skipped", "loops",
+                  "status", "items_waiting", "quarantined", "runs", "failures", "timeouts", "dropped", "skipped", "loops",
                   "blocked_loop", "last_run", "last_error", "last_worker", "last_queued", "publisher_check",
                   "code_changed", "pin", "max_depth", "last_output", "executor", "compat")

@@ -61,12 +61,15 @@ def digest(event: Event) -> str:
 
 
 class Entry:
-    """One item bound for one persistent hook; ``seq`` once it is in the store."""
+    """One item bound for one persistent hook; ``seq`` once it is in the store; ``attempts``:
+    its runs that ended with their process dying, as the store counted them when it was read
+    (:mod:`hooknb.core.quarantine`)."""
 
-    __slots__ = ("seq", "hook_id", "event", "digest")
+    __slots__ = ("seq", "hook_id", "event", "digest", "attempts")
 
-    def __init__(self, hook_id: str, event: Event, version: str | None = None, seq: int | None = None) -> None:
-        self.hook_id, self.event, self.seq = hook_id, event, seq
+    def __init__(self, hook_id: str, event: Event, version: str | None = None, seq: int | None = None,
+                 attempts: int = 0) -> None:
+        self.hook_id, self.event, self.seq, self.attempts = hook_id, event, seq, attempts
         self.digest = digest(event) if version is None else version
 
     def row(self) -> tuple:
@@ -77,10 +80,10 @@ class Entry:
 
     @classmethod
     def from_row(cls, row: tuple) -> Entry:
-        """An entry from a pending inbox row (seq first)."""
-        seq, hook_id, account, service, node, kind, item_id, version, publisher, payload, ts = row
+        """An entry from a pending inbox row (:data:`hooknb.storage.quarantine.ROW`)."""
+        seq, hook_id, account, service, node, kind, item_id, version, publisher, payload, ts, attempts = row
         return cls(hook_id, Event(account, service, node, kind, item_id or None, publisher, payload, ts),
-                   version, seq)
+                   version, seq, attempts)
 
 
 def _latest(positions: Iterable[Position]) -> list[Position]:
@@ -179,6 +182,12 @@ class Inbox:
             with self._cv:
                 self._wake()
 
+    def attempt(self, entry: Entry) -> None:
+        """Note that ``entry``'s run starts now, on the worker thread about to run it: a line in
+        the done log (a memory copy), counted as an attempt only if this process dies before the
+        run's done mark (:mod:`hooknb.storage.donelog`)."""
+        self._done_log().attempt(entry.seq)
+
     def _done_log(self) -> DoneLog:
         """This process's done log of the store."""
         if self._log is None:
@@ -189,6 +198,8 @@ class Inbox:
         """Mark ``entry``'s run done through the inbox thread; the future is resolved once the
         mark was written (or, while the store fails, kept in memory)."""
         future: Future = Future()
+        if self._log is not None:
+            self._log.settle(entry.seq)
         with self._cv:
             self._dones.append((entry.seq, when, future))
             self._wake()

@@ -11,7 +11,8 @@ a task, a Dask or process lane) and replays then call the :class:`Invoker` only,
   :class:`~hooknb.core.publishing.Retract` requests it returned, capture what it prints;
 * :meth:`Invoker.record`: journal the run and count it in the hook's statistics (the only
   writer of those);
-* :meth:`Invoker.finish` / :meth:`Invoker.afinish`: mark a persistent hook's inbox entry done;
+* :meth:`Invoker.begin`: note that a persistent hook's run starts (an attempt, if the process
+  dies during it); :meth:`Invoker.finish` / :meth:`Invoker.afinish`: mark its inbox entry done;
 * :meth:`Invoker.call_inline`: run and record now (before/after hooks, "run once", replays).
 """
 
@@ -51,6 +52,10 @@ class Invoker:
         self.inbox = inbox
         #: What hooks receive as ``host``.
         self.context = context
+        #: What is done with poison items (:class:`hooknb.core.quarantine.Quarantine`, set by the
+        #: engine): a lane whose worker process died with an item counts the attempt, and
+        #: quarantines it at the limit.
+        self.quarantine: Any = None
 
     # ---------------------------------------------------------------- calling hooks
     @staticmethod
@@ -168,6 +173,12 @@ class Invoker:
         self.record(hook, item, time.time() if ts is None else ts, duration, outcome)
         if entry is not None:
             self.inbox.done_later(entry, time.time())
+
+    def begin(self, entry: Entry) -> None:
+        """Note that a persistent hook's run starts now in this process (on the worker thread
+        that runs it): if the process dies before :meth:`finish`, the run counts as an attempt
+        (:mod:`hooknb.core.quarantine`)."""
+        self.inbox.attempt(entry)
 
     def finish(self, entry: Entry) -> None:
         """Mark a persistent hook's run done (on the worker thread that ran it)."""

@@ -154,6 +154,8 @@ class ThreadLane(Lane):
                 client, item, entry = self._items.popleft()
                 ts, start = time.time(), time.perf_counter()
                 self.current = (gen, start, ts, item, entry)
+            if entry is not None:
+                invoker.begin(entry)
             outcome = invoker.call_sync(hook, client, item, again)
             duration = time.perf_counter() - start
             with self._cv:
@@ -215,6 +217,8 @@ class TaskLane(Lane):
         while self._items and not self.closed:
             client, item, entry = self._items.popleft()
             ts, start = time.time(), time.perf_counter()
+            if entry is not None:
+                self.invoker.begin(entry)
             outcome = await self.invoker.call_async(self.hook, client, item)
             self.invoker.record(self.hook, item, ts, time.perf_counter() - start, outcome)
             if entry is not None:

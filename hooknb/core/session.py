@@ -46,7 +46,7 @@ from ..errors import HookCreateError, HooknbError, PubSubError
 from ..storage.journal import Journal
 from ..xmpp.events import Event
 from ..xmpp.operations import ClientHandler, Operation, Send
-from .inbox import Entry, Inbox, Position
+from .inbox import Inbox, Position
 from .lease import LEASE_BEAT, STANDBY_POLL, Lease
 from .catchup import CatchUp
 from .waiting import NodeWaits
@@ -259,11 +259,11 @@ class Session(CatchUp, NodeWaits, ClientHandler):
         the account's persistent hooks: after a reconnection its lanes hold them already."""
         if self._pending_queued:
             return
-        rows = await asyncio.to_thread(self.inbox.pending, client.jid)
+        entries = await asyncio.to_thread(self.engine.quarantine.pending, client.jid)  # poison ones left out
         self._pending_queued = True
-        if rows:
-            log.info("%s: %d pending inbox entries run first", client.jid, len(rows))
-            self.engine.deliver(client, [Entry.from_row(row) for row in rows])
+        if entries:
+            log.info("%s: %d pending inbox entries run first", client.jid, len(entries))
+            self.engine.deliver(client, entries)
 
     async def _subscribe_hooked(self, client: Client, pairs: set[Pair] | None = None) -> list[Pair]:
         """Subscribe to the hooked nodes (of ``pairs``, else those not waited for) not subscribed

@@ -36,18 +36,15 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import sys
-import threading
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ..core.capture import Capture
 from ..errors import HooknbError
-from ..core.lanes import IDLE_EXIT, Lane, Work, fitting
+from ..core.lanes import IDLE_EXIT, Work
 from ..core.outcome import Outcome, failure
-from ..core.publishing import perform_at, requests
 from .dask_cluster import CLUSTER, ENV, PREFIX, address
+from .remote_lane import RemoteLane, apply
 from .remote import Code
 
 if TYPE_CHECKING:
@@ -83,7 +80,7 @@ class Flight:
         return self.outcome is not None or (self.future is not None and self.future.done())
 
 
-class DaskLane(Lane):
+class DaskLane(RemoteLane):
     """A ``dask`` hook's lane: a thread submitting its items to Dask and applying their results
     (see the module docstring)."""
 
@@ -91,12 +88,8 @@ class DaskLane(Lane):
 
     def __init__(self, invoker: Invoker, hook: Hook) -> None:
         super().__init__(invoker, hook)
-        self._items: deque[Work] = deque()
         self._flight: deque[Flight] = deque()
         self._flying = 0  # items in the tasks of _flight
-        self._cv = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._cancel = False
         self._retry_at = 0.0
         self._keys = itertools.count()
         self._dask: Client | None = None
@@ -105,28 +98,6 @@ class DaskLane(Lane):
 
     def pending(self) -> int:
         return len(self._items) + self._flying
-
-    def waiting(self) -> int:
-        return len(self._items)
-
-    def offer(self, client: Any, work: list[tuple[Any, Any]]) -> int:
-        with self._cv:
-            taken = fitting(work, self.pending(), self.closed)
-            self._items.extend((client, item, entry) for item, entry in taken)
-            if taken and self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name=f"hooknb-dask-{self.hook.id}")
-                self._thread.start()
-            elif taken:
-                self._cv.notify()
-        return len(taken)
-
-    def stop(self) -> None:
-        """Take no more items; the runs in flight come back and are applied."""
-        with self._cv:
-            self.closed = True
-            self._items.clear()
-            self._cv.notify()
 
     def close(self) -> None:
         """Stop at once: the runs in flight are let go, not applied."""
@@ -280,16 +251,12 @@ class DaskLane(Lane):
             self._cv.notify()
 
     def _code(self, flight: Flight) -> Code | None:
-        """The hook's code as it is now, to ship; None (and the task's outcome set) when it
-        cannot run: refused (pinned code changed, a file others may write) or failed to load."""
-        hook = self.hook
-        try:
-            _fn, _is_async, digest = self.invoker.resolve(hook)  # trust checks, reload if changed
-        except Exception as exc:  # noqa: BLE001 - journaled as the runs' outcome
-            flight.outcome = failure(exc, hook.sha256)
+        """The hook's code as it is now, to ship; None (and the task's outcome set) when it cannot run."""
+        code = self.code()
+        if isinstance(code, Outcome):
+            flight.outcome = code
             return None
-        source = getattr(hook.loader, "source", None) if hook.type == "python_file" else None
-        return Code(digest or "", hook.type, hook.arg, source, hook.sha256, hook.pin, hook.spec.compat)
+        return code
 
     def _apply(self, ready: list[Flight]) -> None:
         """Journal each result, perform its requests and mark it done, in item order."""
@@ -315,20 +282,7 @@ class DaskLane(Lane):
 
     def _apply_one(self, client: Any, item: Any, entry: Any, outcome: Outcome, ts: float, duration: float,
                    worker: str | None) -> None:
-        """Show what the run printed under the hook's cell, perform its requests (at the item's
-        depth: the loop guard follows them), journal it, mark it done."""
-        if outcome.output and self.hook.cell is not None:
-            with Capture(self.hook.cell).active():
-                sys.stdout.write(outcome.output)
-        if outcome.status == "ok" and (wanted := requests(outcome.result)):
-            try:
-                perform_at(client, wanted, item.depth)
-            except HooknbError as exc:
-                outcome = Outcome("error", outcome.result, f"a request it returned failed: {exc}",
-                                  digest=outcome.digest, output=outcome.output)
-        self.invoker.record(self.hook, item, ts, duration, outcome, worker=worker)
-        if entry is not None:
-            self.invoker.finish(entry)
+        apply(self.invoker, self.hook, client, item, entry, outcome, ts, duration, worker)
 
     def _outcome(self, flight: Flight, got: Any, index: int) -> tuple[Outcome, float, float, str | None]:
         """(outcome, start, duration, worker) of item ``index`` of a task: its reply, the error

@@ -1,7 +1,8 @@
-"""The remote contract: what a hook run by another process (a Dask worker) gets, and what it may ask for.
+"""The remote contract: what a hook run by another process (a Dask worker, a worker process) gets, and what it may ask for.
 
-A hook created with ``--executor dask`` (:mod:`hooknb.executors.dask_lane`) runs in a Dask worker, not
-in the process that received its item:
+A hook created with ``--executor dask`` (:mod:`hooknb.executors.dask_lane`) runs in a Dask worker,
+one created with ``--executor process`` (:mod:`hooknb.executors.process_lane`) in a worker process
+of this machine, not in the process that received its item:
 
 * ``item`` is an :class:`~hooknb.xmpp.events.Item` over a picklable copy of the event (``id``,
   ``node``, ``service``, ``publisher``, ``kind``, ``payload``; ``item.event`` also holds the
@@ -54,12 +55,13 @@ class Offline:
         self._name = name
 
     def __getattr__(self, attr: str) -> Any:
-        raise RemoteError(f"{self._name}.{attr}: a hook run by a Dask worker has no live connection; "
+        raise RemoteError(f"{self._name}.{attr}: a hook run by a worker process (Dask or process executor) "
+                          "has no live connection; "
                           "return hooknb.Publish(...) or hooknb.Retract(...) and the process that "
                           "received the item does it")
 
     def __repr__(self) -> str:
-        return f"<{self._name}: not available on a Dask worker>"
+        return f"<{self._name}: not available in a worker process>"
 
 
 HOST, CLIENT = Offline("host"), Offline("client")

@@ -49,8 +49,9 @@ from ..xmpp.connection import split_jid
 from ..errors import (EXIT_CREATE, EXIT_FAILURE, EXIT_OK, GrammarError, HelpRequested, HookCreateError,
                       ManifestError, TrustError, exit_code)
 from . import imports
-from .grammar import (Parser, add_apply, add_create, add_delete, add_import, add_list, add_node, add_publish,
-                      add_replay, add_switches, leaves)
+from .actions import add_quarantine, add_switches
+from .grammar import (Parser, add_apply, add_create, add_delete, add_import, add_list, add_max_attempts, add_node,
+                      add_publish, add_replay, leaves)
 from .options import (CLI_JID_DEFAULT, add_account_options, add_connection_options, add_jid, add_password,
                       add_password_options, jid)
 from ..host import Host, get_host
@@ -59,7 +60,7 @@ from .runner import LOG_FORMATS, RunLog, Runner
 
 #: The columns of ``list`` (table format): the listing's fields, the argument last (it may be long).
 SIMPLE_COLUMNS = ("id", "account", "service", "node", "type", "persistent", "pin", "code_changed", "status",
-                  "items_waiting", "executor", "arg")
+                  "items_waiting", "quarantined", "executor", "arg")
 PASSWORD_WARNING = ("hooknb: warning: every user of this machine can read --password (ps, /proc) and your "
                     "shell history keeps it: prefer $HOOKNB_PASSWORD, --password-file or the keyring "
                     "(hooknb password set JID)")
@@ -105,6 +106,7 @@ def build_parser() -> Parser:
                           "started on first use)")
     run.add_argument("--manifest", default=None, metavar="FILE",
                      help="apply this manifest of hooks at start, and again on SIGHUP (`hooknb apply FILE`)")
+    add_max_attempts(run)
     run.add_argument("-v", "--verbose", action="count", default=0,
                      help="show the XMPP library's log on stderr (-vv: with every stanza)")
     run.set_defaults(func=_run)
@@ -123,7 +125,7 @@ def build_parser() -> Parser:
 
 
 def _hook_actions(hook: argparse.ArgumentParser) -> None:
-    """``create``, ``delete``, ``list``, ``replay``, ``enable`` and ``disable`` under ``hook``."""
+    """``create``, ``delete``, ``list``, ``replay``, ``enable``, ``disable``, ``retry`` and ``discard`` under ``hook``."""
     actions = _subparsers(hook, "action")
     create = add_create(actions, connected=False)
     create.epilog = ("The hook is validated and stored without connecting; `hooknb run` (or a "
@@ -140,6 +142,8 @@ def _hook_actions(hook: argparse.ArgumentParser) -> None:
     replay.set_defaults(func=_replay)
     for switch in add_switches(actions):
         switch.set_defaults(func=_enable)
+    for action in add_quarantine(actions):
+        action.set_defaults(func=_quarantine)
 
 
 #: What ``pubsub node hook`` is: the seeds' manual writes ``pubsub node hook create|delete``.
@@ -206,6 +210,11 @@ def _enable(host: Host, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _quarantine(host: Host, args: argparse.Namespace) -> int:
+    print(commands.quarantine(host, args, jid(args), args.action))
+    return EXIT_OK
+
+
 def _replay(host: Host, args: argparse.Namespace) -> int:
     account = _account(host, args)
     commands.connect_options(args, account)  # checked before asking for a password
@@ -269,8 +278,9 @@ def _run(host: Host, args: argparse.Namespace) -> int:
         from ..executors.dask_lane import ENV
 
         os.environ[ENV] = args.dask_scheduler  # read by hooknb.executors.dask_lane when a dask hook has work
+    host.max_attempts = args.max_attempts
     runner = Runner(host, account, options=options, log=RunLog(args.log_format), grace=args.grace,
-                    manifest=args.manifest)
+                    manifest=args.manifest, exit_code=lambda exc: exit_code(exc) or EXIT_FAILURE)
     return runner.run(commands.password(args, account))
 
 

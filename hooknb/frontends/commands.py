@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 #: its status (``stalled`` among them), how many items wait for it, and where its runs go
 #: (``thread`` or ``dask``).
 LIST_FIELDS = ("service", "node", "type", "arg", "persistent", "id", "account", "pin", "code_changed",
-               "status", "items_waiting", "executor")
+               "status", "items_waiting", "quarantined", "executor")
 
 
 def create(host: Host, args: argparse.Namespace, account: str | None, *, persistent: bool | None = None,
@@ -75,6 +75,23 @@ def enable(host: Host, hook_id: str, account: str | None, enabled: bool) -> str:
     host.hooks(account)  # the account's stored hooks, listed when it is not connected
     hook = host.enable(hook_id, enabled)
     return f"{describe(hook)} {'enabled' if enabled else 'disabled: it journals what it would run (would_run)'}"
+
+
+def quarantine(host: Host, args: argparse.Namespace, account: str | None, action: str) -> str:
+    """``retry`` or ``discard`` a hook's quarantined items (stored ones, without a connection too);
+    the line saying what was done."""
+    host.hooks(account)  # the account's stored hooks, listed when it is not connected
+    hook = host.hook(args.hook)
+    count = host.quarantine(action, hook.id, args.item)
+    what = f"item {args.item!r}" if args.item else "item(s)"
+    if not count:
+        return f"{describe(hook)}: no quarantined {what}"
+    if action == "discard":
+        return f"{describe(hook)}: {count} quarantined {what} discarded"
+    when = ("running now" if host.runs_here(hook.account) else
+            "the process running the account's hooks takes them (hooknb run within a second, a notebook "
+            "at its next connection)")
+    return f"{describe(hook)}: {count} quarantined {what} retried: {when}"
 
 
 def output(host: Host, hook_id: str, last: int = 5) -> list[str]:

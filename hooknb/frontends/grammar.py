@@ -20,7 +20,9 @@ from ..xmpp.events import KINDS
 from ..core.hooks import DEFAULT_CONCURRENCY, EXECUTORS, PHASES
 from ..core.loading import TYPES
 from ..compat import COMPATS
+from ..core.quarantine import MAX_ATTEMPTS
 from ..xmpp.uri import parse_xmpp_uri
+from .actions import add_quarantine, add_switches
 from .imports import add_import
 from .options import JID_DEFAULT, add_connect, add_jid, add_password
 
@@ -114,20 +116,11 @@ def add_replay(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-#: ``enable`` / ``disable`` and what each does.
-SWITCHES = {"enable": "run a disabled hook again, from the next item on",
-            "disable": "run a hook no more, journal what it would run"}
-
-
-def add_switches(sub: Any) -> list[argparse.ArgumentParser]:
-    """``enable HOOK`` and ``disable HOOK``."""
-    parsers = []
-    for name, what in SWITCHES.items():
-        p = sub.add_parser(name, help=what, description=f"{what[:1].upper()}{what[1:]}.  A disabled hook "
-                           "journals each item it would have run (status would_run) and runs nothing.")
-        p.add_argument("hook", metavar="HOOK", help="the hook's id (see list)")
-        parsers.append(p)
-    return parsers
+def add_max_attempts(p: argparse.ArgumentParser) -> None:
+    """``--max-attempts N`` (``hooknb run``)."""
+    p.add_argument("--max-attempts", type=_count, default=MAX_ATTEMPTS, metavar="N",
+                   help="quarantine a persistent hook's item once N of its runs ended with their process or "
+                        f"worker process dying (default {MAX_ATTEMPTS}; see retry and discard)")
 
 
 def _pin(p: argparse.ArgumentParser) -> None:
@@ -138,9 +131,10 @@ def _pin(p: argparse.ArgumentParser) -> None:
 
 def _executor(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", choices=EXECUTORS, default="thread",
-                   help="where runs go: this process's threads (default), or a Dask cluster (the "
+                   help="where runs go: this process's threads (default), a Dask cluster (the "
                         "notebook's Dask client, else $HOOKNB_DASK_SCHEDULER, else a LocalCluster "
-                        "started on first use; needs hooknb[dask])")
+                        "started on first use; needs hooknb[dask]), or a worker process of this machine "
+                        "(process: a run that kills its process kills the worker only)")
     p.add_argument("--concurrency", type=_count, default=DEFAULT_CONCURRENCY, metavar="N",
                    help=f"with --executor dask, runs in flight at once (default {DEFAULT_CONCURRENCY})")
     p.add_argument("--unordered", dest="ordered", action="store_false",
@@ -345,6 +339,7 @@ def magic_parser() -> Parser:
     add_replay(sub)
     add_switches(sub)
     add_import(sub, Parser)
+    add_quarantine(sub)
     p = sub.add_parser("output", help="what a hook's recent runs printed",
                        description="What a hook's recent runs printed (kept with each run in the runs "
                                    "journal, the first 8 KiB of each).")

@@ -32,6 +32,7 @@ from ..core.hooks import WAITING, Hook
 from ..host import Host, get_host
 from ..storage.journal import FIELD_MAX, MAX_BYTES
 from ..core.loading import CodeLoader
+from ..core.quarantine import MAX_ATTEMPTS
 
 #: Redraws per second the widgets never exceed, whatever the setting.
 MAX_REFRESH_RATE = 10.0
@@ -107,6 +108,10 @@ class HookMagics(Magics):
                                                f"journal keeps the first {capture.OUTPUT_MAX:,}: "
                                                "%hook output HOOK).").tag(config=True)
 
+    max_attempts = Int(MAX_ATTEMPTS, help="Runs of a persistent hook's item that ended with their process (or "
+                                          "worker process) dying, after which the item is quarantined "
+                                          "(%hook retry / discard).").tag(config=True)
+
     def __init__(self, shell: Any = None, host: Host | None = None, **kwargs: Any) -> None:
         self._host = host  # set first: loading the config may already fire the observers
         self._parser = grammar.magic_parser()
@@ -125,7 +130,7 @@ class HookMagics(Magics):
         self._host = host
         self._resize_journals()
 
-    @validate("events_max", "runs_max", "max_bytes", "events_max_bytes", "runs_max_bytes")
+    @validate("events_max", "runs_max", "max_bytes", "events_max_bytes", "runs_max_bytes", "max_attempts")
     def _check_size(self, proposal: Any) -> int:
         if proposal.value < 1:
             raise TraitError(f"{proposal.trait.name} must be at least 1, not {proposal.value}")
@@ -147,12 +152,13 @@ class HookMagics(Magics):
     def _limit_changed(self, change: Any) -> None:
         capture.shown_max = change.new
 
-    @observe("events_max", "runs_max", "events_max_bytes", "runs_max_bytes")
+    @observe("events_max", "runs_max", "events_max_bytes", "runs_max_bytes", "max_attempts")
     def _sizes_changed(self, _change: Any) -> None:
         self._resize_journals()
 
     def _resize_journals(self) -> None:
         host = self.host
+        host.max_attempts = self.max_attempts
         for journal, size, weight in ((host.events, self.events_max, self.events_max_bytes),
                                       (host.runs, self.runs_max, self.runs_max_bytes)):
             if (journal.maxlen, journal.max_bytes) != (size, weight):
@@ -274,6 +280,11 @@ class HookMagics(Magics):
         print(commands.enable(self.host, args.hook, self._shown(args), args.command == "enable"))
 
     _disable = _enable
+
+    def _retry(self, args: argparse.Namespace) -> None:
+        print(commands.quarantine(self.host, args, self._shown(args), args.command))
+
+    _discard = _retry
 
     def _output(self, args: argparse.Namespace) -> None:
         print("\n".join(commands.output(self.host, args.hook, args.last)))

@@ -29,7 +29,14 @@ replayed: the stanzas the server sent again) when a cut stream was resumed (XEP-
 or stops running the account's persistent hooks (one runner per account: see
 :mod:`hooknb.core.session`), ``gap`` (service, node, item: the last seen) when items published while
 away may be lost, ``store`` (error) when the store cannot be written and again when it can,
-``error``, ``stopping`` (signal, pending) and ``stopped`` (account, runs, unfinished, pending).
+``error``, ``quarantined`` (hook, service, node, item, attempts), at start, for each item of the
+account quarantined (:mod:`hooknb.core.quarantine`: its runs ended with their process dying as
+often as ``--max-attempts``; ``ready`` says how many, and an item quarantined while the runner
+runs is a ``run`` record with status ``quarantined``), ``stopping`` (signal, pending),
+``stopped`` (account, runs, unfinished, pending) and, last whatever ends the runner, ``exit``
+(code, and error when an exception ended it).  Only a death it cannot see (SIGKILL, a hook
+calling ``os._exit`` on a thread: ``--executor process`` runs such a hook in a worker process)
+leaves no ``exit`` record; then the next start counts the run in flight as an attempt of its item.
 
 With ``--manifest FILE`` the runner applies that manifest of hooks (:mod:`hooknb.frontends.manifest`)
 before it connects, and again on SIGHUP, as daemons reload their configuration: a ``manifest``
@@ -58,6 +65,7 @@ import sys
 import time
 from dataclasses import asdict
 from datetime import datetime, timezone
+from collections.abc import Callable
 from types import FrameType
 from typing import Any, TextIO
 
@@ -124,13 +132,16 @@ class Runner:
     """One account's headless runner (see the module docstring)."""
 
     def __init__(self, host: Host, jid: str, *, options: ConnectOptions | None = None,
-                 log: RunLog | None = None, grace: float = 30.0, manifest: str | None = None) -> None:
+                 log: RunLog | None = None, grace: float = 30.0, manifest: str | None = None,
+                 exit_code: Callable[[BaseException], int] = lambda _exc: 1) -> None:
         self.host = host
         self.jid = jid
         self.account = split_jid(jid).bare
         self.options = options or ConnectOptions()
         self.log = log or RunLog()
         self.grace = grace
+        #: The exit code of the process an exception ends (the command line's).
+        self.exit_code = exit_code
         self.signals: list[str] = []
         self.manifest = manifest  # applied at start and on SIGHUP
         self.reloads: list[str] = []  # SIGHUPs not acted on yet
@@ -168,7 +179,18 @@ class Runner:
                        **{action: plan.count(action) for action in ACTIONS})
 
     def run(self, password: str) -> int:
-        """Connect, run hooks until a signal, stop cleanly; returns the exit code."""
+        """Connect, run hooks until a signal, stop cleanly; returns the exit code.  Whatever ends
+        it, the last record is ``exit`` (code, and error when an exception ended it, which is
+        raised again: :attr:`exit_code` says its code)."""
+        try:
+            code = self._run(password)
+        except BaseException as exc:
+            self.log.write("exit", code=self.exit_code(exc), error=f"{type(exc).__name__}: {exc}")
+            raise
+        self.log.write("exit", code=code)
+        return code
+
+    def _run(self, password: str) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if self.manifest else [])):
             signal.signal(sig, self._on_signal)
         self.host.events.resize(EVENTS_KEPT, EVENTS_BYTES)
@@ -183,8 +205,13 @@ class Runner:
         self.host.connect(self.jid, password, **asdict(self.options))
         self._pick_up(initial=True)
         client = self.host.clients[self.account]
+        quarantined = self.host.quarantined(self.account)
+        for each in quarantined:
+            self.log.write("quarantined", ts=each["since"], hook=each["hook"], service=each["service"],
+                           node=each["node"], item=each["item"], attempts=each["attempts"],
+                           error="not run until retried (hooknb pubsub hook retry HOOK ITEM) or discarded")
         self.log.write("ready", account=self.account, hooks=len(self.known),
-                       nodes=len(client.subscriptions))
+                       nodes=len(client.subscriptions), quarantined=len(quarantined))
         next_sync = time.monotonic() + SYNC_PERIOD
         while not self.signals:
             self.host.runs.wait(self.logged + 1, TICK)
@@ -215,6 +242,7 @@ class Runner:
         try:
             if self.host.sync_store(self.account):
                 self.host.subscribe_hooks(self.account)
+            self.host.run_retried(self.account)  # items retried from another process
         except StoreUnusableError as exc:
             self.log.write("error", error=str(exc))
             raise

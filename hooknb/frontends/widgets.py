@@ -272,7 +272,7 @@ class EventFeed(LiveBox):
 
 class HookManager(LiveBox):
     """The hook table (status, with the items waiting when there are: "stalled, 12 waiting", or
-    "disabled"; runs, failures, last error, ``code``: "changed" when its code is not the code it
+    "disabled", and the quarantined ones: "active, 1 quarantined"; runs, failures, last error, ``code``: "changed" when its code is not the code it
     was created with, "pinned", what its last run printed, what the service shows of publishers
     for a ``--from`` hook, the executor, the Dask worker of the last run and its queue time: from
     the item's reception to the run's start), with buttons to run a hook once on the latest item
@@ -305,11 +305,13 @@ class HookManager(LiveBox):
     def content(self) -> tuple[str, list[tuple[str, tuple[Any, ...]]]]:
         """A summary line and one (hook id, cells) row per hook."""
         rows = []
-        runs = failures = skipped = 0
+        runs = failures = skipped = quarantined = 0
         for s in self.host.list_hooks(self.account):
             runs, failures, skipped = runs + s["runs"], failures + s["failures"], skipped + s["skipped"]
             code = ", ".join(w for w, on in (("changed", s["code_changed"]), ("pinned", s["pin"])) if on)
-            status = s["status"] + (f", {s['items_waiting']} waiting" if s["items_waiting"] else "")
+            status = s["status"] + (f", {s['items_waiting']} waiting" if s["items_waiting"] else "") + (
+                f", {s['quarantined']} quarantined" if s["quarantined"] else "")  # %hook retry / discard
+            quarantined += s["quarantined"]
             queue = "" if s["last_queued"] is None else f"{s['last_queued'] * 1000:.0f} ms"
             rows.append((s["id"], (s["id"], s["service"], s["node"], s["type"], s["arg"],
                                    "yes" if s["persistent"] else "no", code, status, s["runs"], s["failures"],
@@ -318,6 +320,8 @@ class HookManager(LiveBox):
         summary = f"{len(rows)} hook(s), {runs} run(s), {failures} failure(s)"
         if skipped:
             summary += f", {skipped} item(s) skipped (--from)"
+        if quarantined:
+            summary += f", {quarantined} item(s) quarantined (%hook retry or discard)"
         dashboard = dashboard_link()
         if dashboard:
             summary += f"; Dask dashboard: {dashboard}"

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-from . import trust
+from . import quarantine, trust
 
 try:
     import fcntl
@@ -39,7 +39,7 @@ except ImportError:  # not POSIX: stores are made without the lock
 from ..errors import StoreUnusableError
 
 #: The schema version this hooknb writes and reads.
-VERSION = 1
+VERSION = 2
 #: The tables a version-0 store may hold besides the current ones (name: columns).
 LEGACY_TABLES = {"seen": ("account", "service", "node", "item_id", "ts")}
 UPGRADE = "upgrade hooknb, or set HOOKNB_HOME to a directory of its own for this version"
@@ -52,8 +52,9 @@ def _fold_seen(db: sqlite3.Connection) -> None:
         db.execute("DROP TABLE seen")
 
 
-#: MIGRATIONS[v] takes a store of version ``v`` to ``v + 1`` (the current tables already exist).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _fold_seen}
+#: MIGRATIONS[v] takes a store of version ``v`` to ``v + 1`` (the current tables already exist; a
+#: table of an older version may lack the columns a later step adds at its end).
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _fold_seen, 1: quarantine.migrate}
 
 
 def statements(schema: str) -> list[str]:
@@ -190,9 +191,10 @@ def _check_version(version: int, path: Path) -> None:
 
 def _check(tables: dict[str, tuple[str, ...]], known: dict[str, tuple[str, ...]], path: Path, version: int,
            subset: bool = False) -> None:
-    """Refuse ``tables`` unless they are ``known`` (a subset of them, for an older store)."""
+    """Refuse ``tables`` unless they are ``known`` (a subset of them, for an older store, whose
+    tables may lack columns added at their end since)."""
     foreign = sorted(t for t in tables if t not in known)
-    changed = sorted(t for t in tables if t in known and tables[t] != known[t])
+    changed = sorted(t for t in tables if t in known and tables[t] != known[t][:len(tables[t]) if subset else None])
     missing = [] if subset else sorted(t for t in known if t not in tables)
     if subset and tables and "hooks" not in tables:
         foreign = foreign or sorted(tables)

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import schema, trust
+from . import quarantine, schema, trust
 from .inbox_rows import INBOX_COLUMNS, add_rows, mark_done
 from .restore import identity, restore, store_id
 from ..errors import StoreError, StoreUnusableError
@@ -68,8 +68,10 @@ CREATE TABLE IF NOT EXISTS inbox (
     kind TEXT NOT NULL, item_id TEXT NOT NULL, digest TEXT NOT NULL,
     publisher TEXT, payload TEXT, ts REAL NOT NULL,
     done REAL,
+    attempts INTEGER NOT NULL DEFAULT 0, quarantined REAL,
     UNIQUE (hook_id, service, node, item_id, kind, digest)
 );
+CREATE TABLE IF NOT EXISTS retries (seq INTEGER PRIMARY KEY, account TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS inbox_pending ON inbox(account, seq) WHERE done IS NULL;
 CREATE TABLE IF NOT EXISTS leases (
     account TEXT PRIMARY KEY, holder TEXT NOT NULL, info TEXT NOT NULL, beat REAL NOT NULL
@@ -108,7 +110,7 @@ def check_trusted(path: str | os.PathLike | None = None) -> None:
         trust.check(each, "the hook store", "600")
 
 
-class Store:
+class Store(quarantine.QuarantineRows):
     """The SQLite database of persistent state (thread-safe; one connection, one lock)."""
 
     def __init__(self, path: str | os.PathLike | None = None, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
@@ -314,16 +316,17 @@ class Store:
     def pending(self, account: str, hook_id: str | None = None, first: int = 0,
                 limit: int = -1) -> list[tuple]:
         """The inbox entries of ``account`` (of one hook, from seq ``first``, at most ``limit``) not
-        done yet, oldest first (seq, then :data:`INBOX_COLUMNS`), as the store has them: done marks
-        still in a done log are not in it yet (:meth:`hooknb.core.inbox.Inbox.pending` folds them first)."""
-        where = "account = ? AND done IS NULL AND seq >= ?" + (" AND hook_id = ?" if hook_id else "")
-        return self._query(f"SELECT seq, {INBOX_COLUMNS} FROM inbox WHERE {where} ORDER BY seq LIMIT ?",
+        done yet nor quarantined, oldest first (:data:`quarantine.ROW`: seq, :data:`INBOX_COLUMNS`,
+        attempts), as the store has them: done marks still in a done log are not in it yet
+        (:meth:`hooknb.core.inbox.Inbox.pending` folds them first)."""
+        where = f"account = ? AND {quarantine.PENDING} AND seq >= ?" + (" AND hook_id = ?" if hook_id else "")
+        return self._query(f"SELECT {quarantine.ROW} FROM inbox WHERE {where} ORDER BY seq LIMIT ?",
                            (account, first, *([hook_id] if hook_id else []), limit))
 
     def waiting(self, accounts: Iterable[str]) -> dict[str, int]:
-        """How many inbox entries of each hook (of ``accounts``) wait for their run to end."""
+        """How many inbox entries of each hook (of ``accounts``) wait for their run (not quarantined)."""
         accounts = list(accounts)
-        return dict(self._query(f"SELECT hook_id, COUNT(*) FROM inbox WHERE done IS NULL AND account IN "
+        return dict(self._query(f"SELECT hook_id, COUNT(*) FROM inbox WHERE {quarantine.WAITING} AND account IN "
                                 f"({','.join('?' * len(accounts))}) GROUP BY hook_id", accounts))
 
     def done_items(self, hook_id: str) -> list[tuple[str, str, str]]:

@@ -69,8 +69,9 @@ def test_a_big_log_is_rotated_and_removed_once_its_marks_are_in_the_store(store,
 
 
 def test_only_whole_well_formed_lines_after_the_stores_header_are_marks():
-    assert donelog._parse(b"store ab\n1 2.0\n12", "ab") == [(1, 2.0)], "a last line without its newline"
-    assert donelog._parse(b"store ab\n1 2.0\n\x00\x00\n3 x\n4 5.0 6\n12\x00 1.0\n", "ab") == [(1, 2.0)]
+    assert donelog._parse(b"store ab\n1 2.0\n12", "ab") == ([(1, 2.0)], set()), "a last line without its newline"
+    assert donelog._parse(b"store ab\n1 2.0\n\x00\x00\n3 x\n4 5.0 6\n12\x00 1.0\n", "ab") == ([(1, 2.0)], set())
+    assert donelog._parse(b"store ab\na 3\n1 2.0\na 4\na x\na 5", "ab") == ([(1, 2.0)], {3, 4}), "attempts"
     assert donelog._parse(b"store cd\n1 2.0\n", "ab") is None, "another store's"
     assert donelog._parse(b"1 2.0\n", "ab") is None
 

@@ -16,8 +16,8 @@ from hooknb.errors import HooknbError
 from hooknb.xmpp.events import KINDS
 
 SUBCOMMANDS = ("connect", "create", "delete", "list", "events", "runs", "subscribe", "unsubscribe",
-               "publish", "status", "feed", "manager", "node", "replay", "enable", "disable", "output",
-               "password", "import", "apply")
+               "publish", "status", "feed", "manager", "node", "replay", "enable", "disable", "retry",
+               "discard", "output", "password", "import", "apply")
 
 
 @pytest.fixture(scope="module")
@@ -294,6 +294,21 @@ def test_every_magic_takes_jid(parser):
     assert options_of(grammar.leaves(parser)[0]) >= CONNECTION_OPTIONS  # connect
 
 
+def test_retry_and_discard_name_a_hook_and_maybe_an_item(parser):
+    from hooknb.frontends.cli import build_parser
+
+    for action in ("retry", "discard"):
+        args = grammar.parse(parser, f"{action} abc123")
+        assert (args.command, args.hook, args.item) == (action, "abc123", None)
+        args = build_parser().parse_args(["pubsub", "hook", action, "abc123", "item-7"])
+        assert (args.action, args.hook, args.item) == (action, "abc123", "item-7")
+    with pytest.raises(HooknbError):
+        grammar.parse(parser, "retry")
+    assert build_parser().parse_args(["run", "--max-attempts", "5"]).max_attempts == 5
+    with pytest.raises(HooknbError, match="at least 1"):
+        build_parser().parse_args(["run", "--max-attempts", "0"])
+
+
 CONNECTING = {"hooknb pubsub hook replay", "hooknb pubsub node hook replay", "hooknb pubsub publish", "hooknb run",
               *(f"hooknb pubsub node {a}" for a in grammar.NODE_ACTIONS)}
 
@@ -302,7 +317,7 @@ def test_every_command_line_subcommand_shows_only_the_account_options_it_uses():
     from hooknb.frontends.cli import build_parser
 
     leaves = grammar.leaves(build_parser())
-    hook_actions = ("create", "delete", "list", "replay", "enable", "disable")
+    hook_actions = ("create", "delete", "list", "replay", "enable", "disable", "retry", "discard")
     assert sorted(leaf.prog for leaf in leaves) == sorted(
         [*(f"hooknb pubsub hook {a}" for a in hook_actions), *(f"hooknb pubsub node hook {a}" for a in hook_actions),
          *(f"hooknb pubsub node {a}" for a in grammar.NODE_ACTIONS), "hooknb pubsub publish",

@@ -48,8 +48,8 @@ def test_a_remote_hook_gets_the_item_and_offline_host_and_client():
     assert pickle.loads(pickle.dumps(reply)).outcome.result == reply.outcome.result
     used = remote.call(shipped("python_code", "client.publish('n', '<x/>')"), event("n", "i2"), "w")
     assert used.outcome.status == "error" and used.outcome.exc is None
-    assert used.outcome.error.startswith("RemoteError: client.publish: a hook run by a Dask worker has no "
-                                         "live connection; return hooknb.Publish(...)")
+    assert used.outcome.error.startswith("RemoteError: client.publish: a hook run by a worker process (Dask or "
+                                         "process executor) has no live connection; return hooknb.Publish(...)")
     assert "host" in repr(remote.HOST)
 
 
