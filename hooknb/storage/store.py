@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from . import quarantine, schema, trust
-from .inbox_rows import INBOX_COLUMNS, add_rows, mark_done
+from .inbox_rows import add_rows, mark_done
 from .restore import identity, restore, store_id
 from ..errors import StoreError, StoreUnusableError
 
