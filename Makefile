@@ -45,7 +45,7 @@ test-ejabberd: setup
 	  tests/test_widgets.py tests/test_server.py tests/test_tls.py tests/test_cli.py tests/test_nodes.py \
 	  tests/test_delivery.py tests/test_publishers.py tests/test_payload_size.py tests/test_new_hooks.py \
 	  tests/test_accounts.py tests/test_handover.py tests/test_manifest.py tests/test_libervia.py tests/test_cli_surface.py \
-	  tests/test_resumption.py
+	  tests/test_resumption.py tests/test_poison.py
 
 bench: setup
 	$(PY) benchmarks/bench.py
