@@ -103,8 +103,9 @@ class PubSub:
                                   cond) from None
             raise PubSubError(f"{what} on {service} node {node!r} refused: {cond}{text}", cond) from None
         except IqTimeout:
+            cut = "" if self.state == "connected" else ": the connection was lost and did not come back in time"
             raise ConnectionLostError(f"{what} on {service} node {node!r}: no answer within "
-                                      f"{IQ_TIMEOUT:.0f} s", "timeout") from None
+                                      f"{IQ_TIMEOUT:.0f} s{cut}", "timeout") from None
 
     def _require_session(self) -> slixmpp.ClientXMPP:
         if self.xmpp is None or self.state not in ("connected", "connecting"):
