@@ -9,7 +9,7 @@ that its garbage collections do not delay items).  Prints one table (scenario,
 baseline, hooknb, ratio, target, pass/fail), or the same rows as JSON with ``--json``; progress
 goes to stderr.  ``--quick`` is a small run (for CI, which checks that it runs, not the numbers);
 ``--only`` runs some groups: cli, throughput, tls, persistent, python_file, latency, journal,
-kernel, widget, dask, resume.
+kernel, widget, dask, resume, hooks, start, floor.
 
 How the rows are measured:
 
@@ -36,7 +36,25 @@ How the rows are measured:
   compiling and executing the file and calling its ``hook`` for every event.
 * latency: the publisher publishes at a steady 200 items/s with its send time (monotonic clock,
   shared by the processes) in the payload; the time from there to the start of the hook
-  function (baseline: to the start of the raw handler).
+  function (baseline: to the start of the raw handler); p50 and p99 as ratios to slixmpp's.
+* catch_up: items/s of a host connecting after an outage (fetch, inbox, runs) against raw
+  slixmpp fetching the same nodes with as many requests in flight (``catchup.PREFETCH + 1``).
+* hooks (``hooks_10k``, ``memory_*``, ``dispatch_10k``): a host of its own account makes one
+  temporary no-op hook on each of ``scale_nodes`` nodes (created beforehand by the publisher,
+  pipelined) through ``Host.create_hook``: the time per hook of the last tenth against the
+  first tenth.  Then, traced by tracemalloc, a tenth more nodes hooked (bytes per hooked node,
+  its hook included) and a second hook on each of those (bytes per hook).  Then throughput
+  rounds (as above) of that host's own node, with every other node hooked, against the
+  1-hook hooknb receiver.
+* start (``start_10k``): a store holding ``scale_nodes`` persistent hooks on as many nodes; a
+  host connects (taking the lease, subscribing, catching up) until ``connect`` returns,
+  against raw slixmpp subscribing and fetching the same nodes with ``WINDOW`` requests in
+  flight; a second start of the same store (everything subscribed already) in the notes.
+* floor (``parse_floor``): a receiver that only parses the stream with expat into elements
+  (``scale.ParseOnly`` in a slixmpp process, in place of slixmpp's reader) drains the same
+  bursts as the throughput rows; hooknb's no-op hook as a fraction of it.  Printed after the
+  table (and in the JSON, ``stages``): the CPU time per item of each of hooknb's threads
+  during those rounds (thread CPU clocks).
 * journal: building the events DataFrame of 100,000 events; memory retained per event beyond
   its payload string (tracemalloc, events parsed from notification XML and journaled).
 * kernel: round trip of a trivial cell (execute request to reply) in a real ipykernel through
@@ -83,28 +101,30 @@ from pathlib import Path
 from typing import Any
 
 import bench_resume
+import scale
 import slixmpp
 from slixmpp.exceptions import IqError
 
-from hooknb.xmpp import loop as _loop
 from hooknb import server as srv
-from hooknb.errors import HooknbError
-from hooknb.xmpp.events import Event, Item, parse_notification
+from hooknb.core import catchup
 from hooknb.core.hooks import HookSpec
+from hooknb.errors import HooknbError
 from hooknb.host import Host
+from hooknb.xmpp import loop as _loop
+from hooknb.xmpp.events import Event, Item, parse_notification
 
 WINDOW = 32  # publish requests in flight (each pending IQ costs every incoming stanza a match)
 LATENCY_RATE = 200
 KERNEL_RATE = 500
 WIDGET_RATE = 1000
-ACCOUNTS = ("pub", "raw", "hook", "kern", *bench_resume.ACCOUNTS)
+ACCOUNTS = ("pub", "raw", "hook", "kern", *bench_resume.ACCOUNTS, "scale", "start", "startraw", "floor")
 ATOM = "http://www.w3.org/2005/Atom"
 ENTRY = (f'<entry xmlns="{ATOM}"><id>urn:hooknb:bench:{{n}}</id><title>Reading {{n}} of room-12'
          '</title><updated>2026-01-01T12:00:00Z</updated><summary>temperature 21.5 C, humidity '
          '40 %, battery 87 %</summary><content type="text">{t:.6f}</content></entry>')
 SENT_AT = f"{{{ATOM}}}content"
 GROUPS = ("cli", "throughput", "tls", "persistent", "python_file", "latency", "journal", "kernel", "widget",
-          "dask", "resume")
+          "dask", "resume", "hooks", "start", "floor")
 
 NOOP_HOOK = '''\
 """A hook that does nothing."""
@@ -217,14 +237,17 @@ class Sizes:
     cpu_items: int  # dask: items per round of the 20 ms CPU hook
     cpu_rounds: int  # dask: rounds per executor, with 2 workers
     resume_rounds: int  # resume: cuts per side
+    scale_nodes: int  # hooks, start: hooked nodes
 
 
 FULL = Sizes(burst=5000, rounds=8, other_nodes=100, latency_rounds=10, latency_seconds=2.0,
              file_events=1000, journal_events=100_000, kernel_rounds=4, kernel_seconds=5.0,
-             widget_seconds=8.0, catch_up_items=5000, cli_runs=20, cpu_items=300, cpu_rounds=4, resume_rounds=8)
+             widget_seconds=8.0, catch_up_items=5000, cli_runs=20, cpu_items=300, cpu_rounds=4, resume_rounds=8,
+             scale_nodes=10_000)
 QUICK = Sizes(burst=300, rounds=1, other_nodes=100, latency_rounds=1, latency_seconds=1.0,
               file_events=100, journal_events=10_000, kernel_rounds=1, kernel_seconds=1.5,
-              widget_seconds=2.0, catch_up_items=400, cli_runs=5, cpu_items=30, cpu_rounds=1, resume_rounds=2)
+              widget_seconds=2.0, catch_up_items=400, cli_runs=5, cpu_items=30, cpu_rounds=1, resume_rounds=2,
+              scale_nodes=1000)
 
 
 @dataclass
@@ -268,6 +291,13 @@ def at_most(row_id: str, scenario: str, unit: str, baseline: float | None, hookn
                None if maximum is None else hooknb <= maximum, notes)
 
 
+def ratio_at_most(row_id: str, scenario: str, unit: str, baseline: float, hooknb: float, maximum: float,
+                  notes: str = "") -> Row:
+    """A row whose hooknb/baseline ratio (lower values being better) must be at most ``maximum``."""
+    ratio = hooknb / baseline
+    return Row(row_id, scenario, unit, baseline, hooknb, ratio, f"ratio <= {maximum:g}", ratio <= maximum, notes)
+
+
 def log(text: str) -> None:
     """Progress, on stderr."""
     print(f"[bench] {text}", file=sys.stderr, flush=True)
@@ -308,7 +338,7 @@ class RawPeer:
     whose ``pubsub_publish`` handler only counts (or, for latency, notes the time)."""
 
     COMMANDS = frozenset({"create", "publish", "subscribe", "arm", "pause", "drain", "record",
-                          "recorded", "latencies", "fetch"})
+                          "recorded", "latencies", "fetch", "parse_only"})
 
     def __init__(self, xmpp: slixmpp.ClientXMPP, service: str) -> None:
         self.xmpp, self.service = xmpp, service
@@ -329,13 +359,15 @@ class RawPeer:
         self.starts.append((time.monotonic(), msg.xml))
 
     async def create(self, nodes: list[str]) -> dict[str, Any]:
-        """Create the nodes (those that exist are fine)."""
-        for node in nodes:
+        """Create the nodes (those that exist are fine), ``WINDOW`` requests in flight."""
+        async def one(node: str) -> None:
             try:
-                await self.pubsub.create_node(self.service, node)
+                await self.pubsub.create_node(self.service, node, timeout=60)
             except IqError as exc:
                 if exc.condition != "conflict":
                     raise
+
+        await scale.pipelined([lambda node=node: one(node) for node in nodes], WINDOW)
         return {}
 
     async def publish(self, nodes: list[str], count: int, tag: str,
@@ -369,18 +401,25 @@ class RawPeer:
             raise HooknbError(f"{len(failures)} publish requests failed, first: {failures[0]}")
         return {"seconds": loop.time() - start}
 
-    async def fetch(self, nodes: list[str]) -> dict[str, Any]:
-        """Fetch every item of the nodes, one node after the other (what a catch-up must do)."""
-        start, items = time.perf_counter(), 0
-        for node in nodes:
-            result = await self.pubsub.get_items(self.service, node, timeout=60)
-            items += len(result["pubsub"]["items"]["substanzas"])
+    async def fetch(self, nodes: list[str], window: int = 1) -> dict[str, Any]:
+        """Fetch every item of the nodes (what a catch-up must do), ``window`` requests in flight."""
+        start = time.perf_counter()
+        results = await scale.pipelined([lambda node=node: self.pubsub.get_items(self.service, node, timeout=60)
+                                         for node in nodes], window)
+        items = sum(len(result["pubsub"]["items"]["substanzas"]) for result in results)
         return {"seconds": time.perf_counter() - start, "items": items}
 
-    async def subscribe(self, nodes: list[str]) -> dict[str, Any]:
-        """Subscribe (bare JID) to the nodes."""
-        for node in nodes:
-            await self.pubsub.subscribe(self.service, node)
+    async def subscribe(self, nodes: list[str], window: int = 1) -> dict[str, Any]:
+        """Subscribe (bare JID) to the nodes, ``window`` requests in flight."""
+        start = time.perf_counter()
+        await scale.pipelined([lambda node=node: self.pubsub.subscribe(self.service, node, timeout=60)
+                               for node in nodes], window)
+        return {"seconds": time.perf_counter() - start}
+
+    async def parse_only(self) -> dict[str, Any]:
+        """From now on only parse what the socket gives, counting messages (the floor): the
+        stream is idle, so at a stanza boundary."""
+        self.xmpp.data_received = scale.ParseOnly(lambda: self._count(None)).feed
         return {}
 
     async def arm(self, count: int) -> dict[str, Any]:
@@ -395,15 +434,16 @@ class RawPeer:
         return {}
 
     async def drain(self, timeout: float) -> dict[str, Any]:
-        """Read again; items/s until the expected items were all handled."""
-        start = time.time()
+        """Read again; items/s until the expected items were all handled, and the CPU seconds
+        this (the loop's) thread took meanwhile."""
+        start, cpu = time.time(), time.thread_time()
         self.xmpp.transport.resume_reading()
         try:
             await asyncio.wait_for(self.done.wait(), timeout)
         except asyncio.TimeoutError:
             raise HooknbError(f"slixmpp: {self.count} of {self.target} items "
                               f"within {timeout:g} s") from None
-        return {"rate": self.target / (self.finished - start)}
+        return {"rate": self.target / (self.finished - start), "cpu": time.thread_time() - cpu}
 
     async def record(self, on: bool) -> dict[str, Any]:
         """Note the start time of each handler call from now on (afresh), or stop."""
@@ -508,14 +548,17 @@ class RawSide:
 
     name = "slixmpp"
 
-    def __init__(self, info: srv.ServerInfo, node: str, latency_node: str) -> None:
+    def __init__(self, info: srv.ServerInfo, node: str, latency_node: str, account: str = "raw") -> None:
         self.node, self.latency_node = node, latency_node
-        self.peer = RawProcess(info, "raw")
+        self.peer = RawProcess(info, account)
         self.peer.run("subscribe", nodes=[node, latency_node])
+        self.expected = 0
+        self.cpu: list[float] = []  # CPU seconds per item of each drain
 
     def arm(self, count: int) -> None:
         """Expect ``count`` items from now on."""
         self.peer.run("arm", count=count)
+        self.expected = count
 
     def pause(self) -> None:
         """Stop reading the socket."""
@@ -523,7 +566,9 @@ class RawSide:
 
     def drain(self, timeout: float) -> float:
         """Read again; items/s until the expected items were all handled."""
-        return self.peer.run("drain", timeout=timeout)["rate"]
+        answer = self.peer.run("drain", timeout=timeout)
+        self.cpu.append(answer["cpu"] / self.expected)
+        return answer["rate"]
 
     def record(self, on: bool) -> None:
         """Note the start time of each handler call from now on (afresh), or stop."""
@@ -559,13 +604,13 @@ class HooknbSide:
     name = "hooknb"
 
     def __init__(self, info: srv.ServerInfo, directory: Path, node: str, latency_node: str,
-                 persistent: bool = False) -> None:
-        self.info = info
+                 persistent: bool = False, account: str = "hook") -> None:
+        self.info, self.account = info, account
         self.node, self.latency_node = node, latency_node
-        store = f"hooknb{'-tls' if info.cafile else ''}{'-persistent' if persistent else ''}.sqlite3"
+        store = f"{account}{'-tls' if info.cafile else ''}{'-persistent' if persistent else ''}.sqlite3"
         self.host = Host(store_path=str(directory / store))
         security = {"cafile": info.cafile} if info.cafile else {"plaintext": True}
-        self.client = self.host.connect(info.jid("hook"), info.accounts["hook"], host=info.host,
+        self.client = self.host.connect(info.jid(account), info.accounts[account], host=info.host,
                                         port=info.port, **security)
         self.noop = write_hook(directory / "noop_hook.py", NOOP_HOOK)
         self.host.create_hook(node, str(self.noop), "python_file", service=info.pubsub, persistent=persistent)
@@ -621,7 +666,7 @@ class HooknbSide:
 
     def close(self) -> None:
         """Disconnect."""
-        self.host.disconnect(self.info.jid("hook"))
+        self.host.disconnect(self.info.jid(self.account))
 
 
 class CpuSide:
@@ -683,6 +728,7 @@ class Bench:
     def __init__(self, sizes: Sizes, directory: Path) -> None:
         self.sizes, self.directory = sizes, directory
         self.rows: list[Row] = []
+        self.stages: list[dict[str, Any]] = []  # the floor group's table of time per item
         self._closers: list[Callable[[], None]] = []
         log("starting Prosody (memory storage for pubsub.localhost)")
         self.info = srv.start(directory / "server", ACCOUNTS, storage="memory", tls=False)
@@ -739,14 +785,14 @@ class Bench:
         log(f"{scenario}: {self.sizes.rounds} rounds of {self.sizes.burst} items per side")
         for side in sides:  # warm up
             drain_round(publisher, side, min(200, self.sizes.burst), f"{row_id}-warm-{side.name}")
-        rates: dict[str, list[float]] = {"slixmpp": [], "hooknb": []}
+        rates: dict[str, list[float]] = {side.name: [] for side in sides}
         for r, side in alternate(self.sizes.rounds, sides):
             rate = drain_round(publisher, side, self.sizes.burst, f"{row_id}-{r}-{side.name}")
             rates[side.name].append(rate)
             log(f"  round {r} {side.name}: {rate:,.0f} items/s")
         spread = ", ".join(f"{name} {min(v):,.0f}-{max(v):,.0f}" for name, v in rates.items())
-        return at_least(row_id, scenario, "items/s", statistics.median(rates["slixmpp"]),
-                        statistics.median(rates["hooknb"]), minimum,
+        return at_least(row_id, scenario, "items/s", statistics.median(rates[sides[0].name]),
+                        statistics.median(rates[sides[1].name]), minimum,
                         f"medians of {self.sizes.rounds} rounds of {self.sizes.burst} items; ranges {spread}")
 
     def throughput_tls(self) -> None:
@@ -819,11 +865,11 @@ class Bench:
                 side.record(False)
         raw, hooked = samples["slixmpp"], samples["hooknb"]
         notes = f"{len(hooked)} items per side at {LATENCY_RATE}/s"
-        self.rows.append(at_most("latency_p50", "latency p50, publish -> hook start", "ms",
-                                 percentile(raw, 50), percentile(hooked, 50), None, notes))
-        self.rows.append(at_most("latency_p99", "latency p99, publish -> hook start", "ms",
-                                 percentile(raw, 99), percentile(hooked, 99), 5.0,
-                                 f"{notes}; max {max(raw):.1f} / {max(hooked):.1f} ms"))
+        self.rows.append(ratio_at_most("latency_p50", "latency p50, publish -> hook start", "ms",
+                                       percentile(raw, 50), percentile(hooked, 50), 1.2, notes))
+        self.rows.append(ratio_at_most("latency_p99", "latency p99, publish -> hook start", "ms",
+                                       percentile(raw, 99), percentile(hooked, 99), 1.5,
+                                       f"{notes}; max {max(raw):.1f} / {max(hooked):.1f} ms"))
 
     # ---------------------------------------------------------------- python_file
     def python_file(self) -> None:
@@ -982,7 +1028,8 @@ class Bench:
                                persistent=True)
         before.close()                                          # the outage
         self.publisher.run("publish", nodes=nodes, count=total, tag="catch-up")
-        fetched = self.publisher.run("fetch", nodes=nodes)      # the baseline: fetching them all
+        window = catchup.PREFETCH + 1                            # the baseline: fetching them all,
+        fetched = self.publisher.run("fetch", nodes=nodes, window=window)  # as many in flight
         after = Host(store_path=store)
         start = time.time()
         after.connect(*account, **connect)
@@ -991,10 +1038,11 @@ class Bench:
         last = after.runs.latest()
         after.close()
         rate, baseline = total / (last.ts + last.duration - start), fetched["items"] / fetched["seconds"]
-        self.rows.append(Row("catch_up", f"catch-up after an outage of {total} items on 20 nodes", "items/s",
-                             baseline, rate, rate / baseline, ">= 2000 items/s", rate >= 2000,
-                             "baseline: raw slixmpp fetching the same items; hooknb: connect, fetch, "
-                             "write to the inbox and run them all (a no-op python_file hook)"))
+        self.rows.append(at_least("catch_up", f"catch-up after an outage of {total} items on 20 nodes", "items/s",
+                                  baseline, rate, 0.9,
+                                  f"baseline: raw slixmpp fetching the same items, {window} requests in "
+                                  "flight; hooknb: connect, fetch, write to the inbox and run them all (a "
+                                  "no-op python_file hook)"))
 
     # ---------------------------------------------------------------- dask
     def dask(self) -> None:
@@ -1050,6 +1098,136 @@ class Bench:
                                  f"each; {ranges}; resumed {counts['resumed']}, refused {counts['refused']}, "
                                  f"{counts['replayed']} stanzas replayed"))
 
+    # ---------------------------------------------------------------- ten thousand feeds
+    @cached_property
+    def feeds(self) -> list[str]:
+        """``scale_nodes`` nodes (and a tenth more, for the memory rows), created pipelined."""
+        n = self.sizes.scale_nodes
+        nodes = [f"feed-{i:05}" for i in range(n + n // 10)]
+        log(f"creating {len(nodes):,} nodes ({WINDOW} requests in flight)")
+        self.publisher.run("create", nodes=[*nodes, "scale-tp", "scale-lat"])
+        return nodes
+
+    def hooks(self) -> None:
+        """hooks_10k, the memory rows, dispatch_10k (see the module docstring)."""
+        n, nodes = self.sizes.scale_nodes, self.feeds
+        tenth = n // 10
+        side = HooknbSide(self.info, self.directory, "scale-tp", "scale-lat", account="scale")
+        side.name = "hooknb, many nodes hooked"
+        self._closers.append(side.close)
+        host, noop, service = side.host, str(side.noop), self.info.pubsub
+        log(f"hooks_10k: {n:,} temporary hooks, one per node, through Host.create_hook")
+        gc.collect()
+        for node in nodes[n + tenth - WINDOW:]:  # warm-up (code paths, caches), not counted
+            host.create_hook(node, noop, "python_file", service=service)
+        rss, blocks = scale.rss(), []
+        for start in range(0, n, tenth):
+            began = time.perf_counter()
+            for node in nodes[start:start + tenth]:
+                host.create_hook(node, noop, "python_file", service=service)
+            blocks.append((time.perf_counter() - began) / tenth * 1000)
+            log(f"  {start + tenth:,} hooks: {blocks[-1]:.2f} ms per hook")
+        gc.collect()
+        rss = scale.rss() - rss
+        self.rows.append(ratio_at_most("hooks_10k", f"create {n:,} temporary hooks on {n:,} nodes, per hook: "
+                                       f"at {n:,} vs at {tenth:,}", "ms", blocks[0], blocks[-1], 1.5,
+                                       f"ms per hook by thousand: {' '.join(f'{b:.2f}' for b in blocks)}; "
+                                       f"RSS grew {rss / 2**20:.0f} MiB ({rss / n:,.0f} bytes per hooked node)"))
+        second = write_hook(self.directory / "noop_hook_2.py", NOOP_HOOK)
+        extra = nodes[n:n + tenth - WINDOW]
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for node in extra:
+            host.create_hook(node, noop, "python_file", service=service)
+        gc.collect()
+        hooked = tracemalloc.get_traced_memory()[0]
+        for node in extra:
+            host.create_hook(node, str(second), "python_file", service=service)
+        gc.collect()
+        both = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        per_node, per_hook = (hooked - before) / len(extra), (both - hooked) / len(extra)
+        notes = f"tracemalloc, {len(extra):,} more nodes hooked with {n:,} hooked already"
+        self.rows.append(at_most("memory_per_hooked_node", "memory per hooked node (its subscription, "
+                                 "position and one hook)", "bytes", None, per_node, 16384, notes))
+        self.rows.append(at_most("memory_per_hook", "memory per hook (a second hook on a hooked node)",
+                                 "bytes", None, per_hook, 8192, notes))
+        self.rows.append(self._rates("dispatch_10k", f"throughput, 1 node's items, {len(host.registry):,} "
+                                     "hooks on other nodes vs 1 hook", (self.sides[1], side), 0.9))
+        side.close()
+
+    def start(self) -> None:
+        """start_10k (see the module docstring)."""
+        n, nodes = self.sizes.scale_nodes, self.feeds[:self.sizes.scale_nodes]
+        log(f"start_10k: a store with {n:,} persistent hooks on {n:,} nodes")
+        jid, service = self.info.jid("start"), self.info.pubsub
+        noop = str(write_hook(self.directory / "noop_hook.py", NOOP_HOOK))
+        store = str(self.directory / "start.sqlite3")
+        seed = Host(store_path=store)
+        seed.change_hooks([HookSpec.make(jid, service, node, "python_file", noop, persistent=True)
+                           for node in nodes], [])
+        seed.close()
+        connect = dict(host=self.info.host, port=self.info.port, plaintext=True)
+        times = []
+        for _ in range(2):  # the first start subscribes every node; the second finds them subscribed
+            gc.collect()
+            host = Host(store_path=store)
+            began = time.perf_counter()
+            host.connect(jid, self.info.accounts["start"], **connect)
+            times.append(time.perf_counter() - began)
+            subscribed = len(host.clients[jid].subscriptions)
+            host.close()
+            if subscribed != n:
+                raise HooknbError(f"start_10k: {subscribed} of {n} nodes subscribed")
+            log(f"  start: {times[-1]:.2f} s")
+        raw = RawProcess(self.info, "startraw")
+        try:
+            subscribed = raw.run("subscribe", nodes=nodes, window=WINDOW)["seconds"]
+            fetched = raw.run("fetch", nodes=nodes, window=WINDOW)["seconds"]
+        finally:
+            raw.close()
+        self.rows.append(ratio_at_most("start_10k", f"start with {n:,} persistent hooks on {n:,} nodes, to live",
+                                       "s", subscribed + fetched, times[0], 1.5,
+                                       f"baseline: raw slixmpp subscribing ({subscribed:.2f} s) and fetching "
+                                       f"({fetched:.2f} s), {WINDOW} requests in flight; hooknb: Host.connect "
+                                       f"(lease, subscriptions, catch-up); started again: {times[1]:.2f} s"))
+
+    def floor(self) -> None:
+        """parse_floor and the stage table (see the module docstring)."""
+        hooked = self.sides[1]
+        self.publisher.run("create", nodes=["floor-tp", "floor-lat"])
+        side = RawSide(self.info, "floor-tp", "floor-lat", account="floor")
+        side.name = "parse only"
+        side.peer.run("parse_only")
+        self._closers.append(side.close)
+        spent: dict[str, float] = {}  # CPU seconds per kind of thread, over hooknb's rounds
+        counted = [0]  # items of those rounds
+        meter, original = scale.CpuMeter(), hooked.drain
+        session = hooked.host.sessions[hooked.client.jid]
+
+        def timed_drain(timeout: float) -> float:
+            before, runs = scale.thread_clocks(), hooked.host.runs.total
+            with meter.wrap(hooked.client.xmpp, "on_notification", "notification to events (client)"), \
+                    meter.wrap(session, "on_events", "session and engine: journal, positions, to the lanes"):
+                rate = original(timeout)
+            for kind, seconds in scale.thread_clocks().items():
+                spent[kind] = spent.get(kind, 0.0) + seconds - before.get(kind, 0.0)
+            counted[0] += hooked.host.runs.total - runs
+            return rate
+
+        hooked.drain = timed_drain
+        try:
+            row = self._rates("parse_floor", "throughput, 1 no-op hook vs a parse-only receiver", (side, hooked),
+                              0.25)
+        finally:
+            del hooked.drain
+        row.notes += "; the parse-only receiver: expat into elements, no client"
+        self.rows.append(row)
+        self.stages = scale.stage_table(spent, meter.spent, counted[0], counted[0] / row.hooknb,
+                                        statistics.median(side.cpu))
+        side.close()
+
     def run(self, groups: Iterable[str]) -> list[Row]:
         """Run the scenario groups, in a fixed order, each after a full garbage collection (so
         that none pays for the garbage the one before left)."""
@@ -1057,7 +1235,8 @@ class Bench:
                    "persistent": self.persistent,
                    "python_file": self.python_file,
                    "latency": self.latency, "journal": self.journal, "kernel": self.kernel_rows,
-                   "widget": self.widget, "dask": self.dask, "resume": self.resume}
+                   "widget": self.widget, "dask": self.dask, "resume": self.resume, "hooks": self.hooks,
+                   "start": self.start, "floor": self.floor}
         for group in GROUPS:
             if group in groups:
                 gc.collect()
@@ -1218,7 +1397,7 @@ def main(argv: list[str] | None = None) -> int:
             bench.close()
     if args.json:
         print(json.dumps({"machine": machine(), "quick": args.quick, "sizes": asdict(sizes),
-                          "rows": [asdict(r) for r in rows]}, indent=1))
+                          "rows": [asdict(r) for r in rows], "stages": bench.stages}, indent=1))
     else:
         info = machine()
         print(f"hooknb bench{' (quick)' if args.quick else ''}: {info['cpus']} x {info['cpu']}, "
@@ -1227,6 +1406,9 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             if row.notes:
                 print(f"  {row.id}: {row.notes}")
+        if bench.stages:
+            print("where hooknb's time per item goes (parse_floor rounds, thread CPU clocks):")
+            print(scale.format_stages(bench.stages))
     return 0 if all(r.passed is not False for r in rows) else 1
 
 

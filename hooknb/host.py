@@ -207,7 +207,8 @@ class Host(Tables, QuarantineMethods):
         service = split_jid(service).bare if service else jid
         if persistent:
             check_trusted(self._store_path)
-        policy.check(service, node, type_, phase)
+        rules = policy.load_rules()
+        policy.check(service, node, type_, phase, rules)
         client = self._connected(jid)
         if not persistent and client is None:
             raise HooknbError(f"{jid} is not connected: temporary hooks need a connection "
@@ -231,7 +232,7 @@ class Host(Tables, QuarantineMethods):
             await asyncio.to_thread(self.engine.remove, replaced)
         if spec.persistent:
             await asyncio.to_thread(self.store.save_hook, spec.to_record())
-        hook = self.engine.install(spec, loader)
+        hook = self.engine.install(spec, loader, rules)
         if named is not None:
             self.engine.note_publishers(hook, named)
         if not exists:

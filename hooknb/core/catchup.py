@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ..xmpp.client import Client
 
 log = logging.getLogger(__name__)
-PREFETCH = 4  # nodes whose items are asked for while a catch-up takes in those before
+PREFETCH = 31  # nodes whose items are asked for while a catch-up takes in one (32 fetches in flight)
 NODE_TIMEOUT = 5.0  # seconds a node's items may take to come: a node never answered for blocks nothing else
 
 

@@ -128,17 +128,18 @@ class Engine:
             self.registry.respec(hook, spec)
         return hook
 
-    def install(self, spec: HookSpec, loader: Loader | None = None) -> Hook:
+    def install(self, spec: HookSpec, loader: Loader | None = None,
+                rules: tuple[policy.Rule, ...] | None = None) -> Hook:
         """Register ``spec`` (the new spec of the hook of the same id, if there is one) with
         its code: ``loader``, or loaded now; a hook that fails to load, or that the restrict
-        policy forbids, is kept, with its ``load_error``."""
+        policy (``rules`` read already, or read now) forbids, is kept, with its ``load_error``."""
         hook = self.registry.get(spec.id)
         if hook is None:
             hook = Hook(spec)
         else:  # the same hook with new options: same object, statistics and lane
             self.registry.respec(hook, spec)
         try:
-            policy.check(spec.service, spec.node, spec.type, spec.phase)
+            policy.check(spec.service, spec.node, spec.type, spec.phase, rules)
             hook.loader, hook.load_error = loader or make_loader(spec.type, spec.arg, spec.sha256,
                                                                  spec.pin, spec.compat), None
         except HooknbError as exc:
@@ -162,8 +163,13 @@ class Engine:
         has read them already (off the loop).  Code is taken from a trusted store only
         (:class:`~hooknb.errors.TrustError` otherwise).
         """
+        rules = None  # the restrict policy, read once for every hook loaded now
         if load:
             self.store.check_trusted()
+            try:
+                rules = policy.load_rules()
+            except HooknbError:  # each hook loaded says why
+                pass
         if records is None:
             records = self.store.load_hooks(account)
         stored = {r["id"]: r for r in records}
@@ -174,11 +180,11 @@ class Engine:
                 self.registry.add(hook)
             elif hook.spec != spec:  # re-created by another process: new options, its code now
                 if load:
-                    self.install(spec)
+                    self.install(spec, rules=rules)
                 else:
                     self.registry.respec(hook, spec)
             if load and hook.loader is None and hook.load_error is None:
-                self.install(hook.spec)
+                self.install(hook.spec, rules=rules)
         gone = [h.id for h in self.registry.all(account) if h.persistent and h.id not in stored]
         for hook in self.registry.remove(gone):
             self.drop_lane(hook.id)

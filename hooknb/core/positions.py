@@ -7,6 +7,7 @@ persistently hooked nodes reach the store with the inbox entries of the same eve
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from ..xmpp import loop as _loop
@@ -35,6 +36,8 @@ class Positions:
         self._registry = registry
         self._seen: dict[NodeKey, Mark] = {}
         self._unhooked: set[NodeKey] = set()  # nodes left without hooks at the last deletion
+        self._loose: set[NodeKey] = set()  # nodes noted without a hook, or whose hooks went: pruned
+        self._loose_lock = threading.Lock()  # (added to on any thread)
         registry.removed.append(self._removed)
 
     def __contains__(self, key: NodeKey) -> bool:
@@ -47,6 +50,8 @@ class Positions:
         """Hooks were deleted (any thread): look at their nodes on the loop."""
         if self._seen:
             keys = {(h.account, h.service, h.node) for h in hooks}
+            with self._loose_lock:
+                self._loose |= keys
             _loop.get_loop().call_soon_threadsafe(self._forget, keys)
 
     def _forget(self, keys: set[NodeKey]) -> None:
@@ -82,10 +87,20 @@ class Positions:
 
     def prune(self) -> None:
         """Forget the nodes no hook is on any more: nobody followed them since, so what is known
-        of them is old (a hook made there later looks at the node again)."""
-        hooked = {(account, service, node) for account, service, node in self._seen
-                  if self._registry.lookup(account, service, node)}
-        self._seen = {key: mark for key, mark in self._seen.items() if key in hooked}
+        of them is old (a hook made there later looks at the node again).  Only the nodes that
+        may have none are looked at (noted before their hook was registered, or whose hooks were
+        deleted): what it costs does not grow with the number of hooked nodes."""
+        with self._loose_lock:
+            loose, self._loose = self._loose, set()
+        lookup = self._registry.lookup
+        for key in loose:
+            if not lookup(*key):
+                self._seen.pop(key, None)
+
+    def _note_loose(self, key: NodeKey) -> None:
+        if not self._registry.lookup(*key):
+            with self._loose_lock:
+                self._loose.add(key)
 
     def reset(self, key: NodeKey, mark: Mark | None) -> None:
         """Take ``mark`` as the last item seen on a node (None: never looked at), whatever was
@@ -94,9 +109,11 @@ class Positions:
             self._seen.pop(key, None)
         else:
             self._seen[key] = mark
+            self._note_loose(key)
 
     def remember(self, key: NodeKey, items: list[Event]) -> Position:
         """Note a node's newest item ("" when it is empty); returns the position."""
         self._seen[key] = (items[-1].item_id or "", digest(items[-1])) if items else ("", "")
         self._unhooked.discard(key)
+        self._note_loose(key)
         return (*key, *self._seen[key])

@@ -242,9 +242,9 @@ class Session(CatchUp, NodeWaits, ClientHandler):
         stored = {key: [h for h in registry.find(*key) if h.persistent] for key in marks} if self.active else {}
         stored = {key: hooks for key, hooks in stored.items() if hooks}
         if stored:
-            noted = self._store().noted_position
-            found = await asyncio.to_thread(lambda: {key: noted(*key) for key in stored})
-            for key, row in found.items():
+            noted = await asyncio.to_thread(self._store().noted_positions, client.jid)
+            for key in stored:
+                row = noted.get(key[1:])
                 marks[key] = row[:2] if row else None
                 # What this process saw of the node while another one ran its hooks is no
                 # position of ours: the catch-up starts from the store's, the newest item included

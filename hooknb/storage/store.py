@@ -406,6 +406,12 @@ class Store(quarantine.QuarantineRows):
                            " AND node = ?", (account, service, node))
         return rows[0] if rows else None
 
+    def noted_positions(self, account: str) -> dict[tuple[str, str], tuple[str, str, float]]:
+        """:meth:`noted_position` of every node of an account, by (service, node): one query."""
+        rows = self._query("SELECT service, node, item_id, digest, ts FROM positions WHERE account = ?",
+                           (account,))
+        return {(r[0], r[1]): r[2:] for r in rows}
+
     def add_gap(self, account: str, service: str, node: str, last_seen: str | None, fetched: int) -> None:
         """Record that items published while away may be lost (the node no longer holds them)."""
         with self._tx() as db:

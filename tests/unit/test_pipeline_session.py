@@ -221,7 +221,7 @@ def test_a_copy_of_the_last_item_seen_is_not_run_again(host):
 
 
 def test_a_catch_up_asks_for_the_next_nodes_items_while_it_takes_in_those_before(host, monkeypatch):
-    nodes = [f"n{i}" for i in range(7)]
+    nodes = [f"n{i:02}" for i in range(catchup.PREFETCH + 3)]  # more nodes than fetches in flight
     client, steps = FakeClient(), []
     for node in nodes:
         persistent_hook(host, node)
@@ -233,9 +233,9 @@ def test_a_catch_up_asks_for_the_next_nodes_items_while_it_takes_in_those_before
     monkeypatch.setattr(session, "accept", lambda c, events, skip=frozenset():
                         steps.append(f"take {events[0].node}") or accept(c, events, skip))
     start(session, client)
-    assert steps[:catchup.PREFETCH + 2] == [f"fetch n{i}" for i in range(catchup.PREFETCH + 1)] + ["take n0"]
+    assert steps[:catchup.PREFETCH + 2] == [f"fetch {n}" for n in nodes[:catchup.PREFETCH + 1]] + ["take n00"]
     assert [s for s in steps if s.startswith("take")] == [f"take {node}" for node in nodes]  # in node order
-    assert host.wait_runs(14, 5)
+    assert host.wait_runs(2 * len(nodes), 5)
     assert sorted(ran(host)) == sorted(f"{node}-{i}" for node in nodes for i in "bc")
     for node in nodes:  # each hook's items in order
         assert [i for i in ran(host) if i.startswith(f"{node}-")] == [f"{node}-b", f"{node}-c"]
