@@ -1174,7 +1174,7 @@ class Bench:
             gc.collect()
             host = Host(store_path=store)
             began = time.perf_counter()
-            host.connect(jid, self.info.accounts["start"], **connect)
+            host.connect(jid, self.info.accounts["start"], timeout=600, **connect)  # (default: 20 s)
             times.append(time.perf_counter() - began)
             subscribed = len(host.clients[jid].subscriptions)
             host.close()

@@ -156,9 +156,7 @@ class Client(PubSub):
     @_loop.on_loop
     async def aconnect(self, timeout: float = CONNECT_TIMEOUT) -> Client:
         """Connect and wait until the session has started (the handler's ``session_started``
-        included); :class:`ConnectError` with the reason if it cannot.  ``timeout`` is for the
-        server to start the session; what the handler does then (subscribing and catching up
-        thousands of nodes, each request with its own timeout) may take longer."""
+        included); :class:`ConnectError` with the reason if it cannot."""
         if self.state == "connected":
             return self
         self._closing = False
@@ -166,19 +164,13 @@ class Client(PubSub):
         self.xmpp = self._build()
         self._session_ready = asyncio.Event()
         self._failure: asyncio.Future = asyncio.get_running_loop().create_future()
-        began = asyncio.get_running_loop().create_future()
-        self.xmpp.add_event_handler("session_start", lambda _e: began.done() or began.set_result(None),
-                                    disposable=True)
         self.xmpp.connect(self.host, self.port)
         waiter = asyncio.ensure_future(self._session_ready.wait())
         try:
-            done, _ = await asyncio.wait({waiter, self._failure, began}, timeout=timeout,
+            done, _ = await asyncio.wait({waiter, self._failure}, timeout=timeout,
                                          return_when=asyncio.FIRST_COMPLETED)
-            if began in done and not waiter.done() and not self._failure.done():
-                done, _ = await asyncio.wait({waiter, self._failure}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waiter.cancel()
-            began.cancel()
         if self._failure in done or not done:
             doing = self.handler.activity
             reason = self._failure.result() if self._failure.done() else (

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,6 @@ from .operations import ClientHandler, Operation, parse_payload, publish_size
 if TYPE_CHECKING:
     import slixmpp
 
-log = logging.getLogger(__name__)
 IQ_TIMEOUT = 30.0
 RSM = "http://jabber.org/protocol/rsm"
 SUBSCRIBE_WINDOW = 32  # subscription requests in flight at a session start
@@ -180,15 +178,12 @@ class PubSub:
     async def asubscribe_missing(self, pairs: set[tuple[str, str]]) -> tuple[list[tuple[str, str]],
                                                                             dict[tuple[str, str], HooknbError]]:
         """Subscribe to the (service, node) pairs not subscribed yet: returns those added and,
-        for those refused, the error (loop thread, with a session).  Those the service says are
-        subscribed already (one ``<subscriptions/>`` request per service, XEP-0060 §5.6) are
-        only noted; the others are asked for ``SUBSCRIBE_WINDOW`` at a time, and PEP nodes'
-        interests in one update of the capabilities."""
-        wanted = pairs - self._subscriptions
-        known: set[tuple[str, str]] = set()
-        for service in sorted({s for s, _ in wanted if not self.is_pep(s)}):
-            known |= await self._subscribed_nodes(service)
-        asked = sorted(wanted - known)
+        for those refused, the error (loop thread, with a session).  They are asked for
+        ``SUBSCRIBE_WINDOW`` at a time, and PEP nodes' interests in one update of the
+        capabilities.  Each is asked for even if the service lists it among the account's
+        subscriptions (XEP-0060 §5.6): Prosody 0.12 still lists a node deleted and made again,
+        to which nothing is sent any more."""
+        asked = sorted(pairs - self._subscriptions)
         pep = [pair for pair in asked if self.is_pep(pair[0])]
         failed: dict[tuple[str, str], HooknbError] = {}
         slots = asyncio.Semaphore(SUBSCRIBE_WINDOW)
@@ -206,22 +201,9 @@ class PubSub:
                                  *([self._notify_interest([node for _s, node in pep])] if pep else []))
         finally:
             self._subscribing.difference_update(pep)
-        added = [pair for pair in sorted(wanted & known) + asked if pair not in failed]
+        added = [pair for pair in asked if pair not in failed]
         self._subscriptions.update(added)
         return added, failed
-
-    async def _subscribed_nodes(self, service: str) -> set[tuple[str, str]]:
-        """The nodes of ``service`` this account's bare JID is subscribed to, as the service says
-        (empty if it does not tell: then each node is subscribed again)."""
-        bare = self.xmpp.boundjid.bare
-        try:
-            answer = await self._iq("subscriptions", service, "",
-                                    self.xmpp.plugin["xep_0060"].get_subscriptions(service, timeout=IQ_TIMEOUT))
-        except HooknbError as exc:
-            log.debug("%s: %s does not list subscriptions (%s): each node is subscribed", self.jid, service, exc)
-            return set()
-        return {(service, sub["node"]) for sub in answer["pubsub"]["subscriptions"]
-                if str(sub["jid"]) == bare and sub["subscription"] == "subscribed"}
 
     def drop_subscription(self, service: str, node: str) -> None:
         """Forget a subscription the server ended (its node was deleted); loop thread."""
