@@ -54,6 +54,7 @@ class CatchUp:
                     return
                 key, items = ahead.popleft()
                 self.activity = f"catching up {key[1]} node {key[2]!r}"
+                self.progress += 1
                 await self._catch_up_node(client, key, marks.get(key), late.get(key, frozenset()), items)
         finally:
             for _key, items in ahead:  # the catch-up ended early (the session did, or it failed)

@@ -71,6 +71,8 @@ class Client(PubSub):
         # (None, None): the domain is looked up in DNS (SRV records)
         self.host, self.port = self.options.address(parsed.domain)
         self._password: Secret = password
+        #: Subscriptions answered, ever (a start that keeps moving is waited for, see aconnect).
+        self.progress = 0
         self._state = "disconnected"
         self._state_cv = threading.Condition()
         self.last_error: str | None = None
@@ -166,9 +168,14 @@ class Client(PubSub):
         self._failure: asyncio.Future = asyncio.get_running_loop().create_future()
         self.xmpp.connect(self.host, self.port)
         waiter = asyncio.ensure_future(self._session_ready.wait())
-        try:
-            done, _ = await asyncio.wait({waiter, self._failure}, timeout=timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
+        moved = self._moved()
+        try:  # a start that keeps moving (thousands of nodes subscribed and caught up) is waited for
+            while True:
+                done, _ = await asyncio.wait({waiter, self._failure}, timeout=timeout,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if done or self._moved() == moved:
+                    break
+                moved = self._moved()
         finally:
             waiter.cancel()
         if self._failure in done or not done:
@@ -180,6 +187,10 @@ class Client(PubSub):
             self.state = "failed"
             raise ConnectError(f"cannot connect {self.jid}: {reason}")
         return self
+
+    def _moved(self) -> int:
+        """How far a session's start has got: subscriptions answered, the handler's progress."""
+        return self.progress + self.handler.progress
 
     async def _drop(self) -> None:
         self._closing = True

@@ -53,6 +53,9 @@ class ClientHandler:
     #: What the handler is doing while a session starts, in words (a connection that does not
     #: come up in time says it), None when idle.
     activity: str | None = None
+    #: A count the handler moves on as it gets on with a session's start (a node caught up): a
+    #: connection whose start keeps moving is waited for past its timeout.
+    progress: int = 0
 
     async def prepare_session(self, client: Client) -> None:
         """A session is about to send initial presence: no live event has arrived yet."""

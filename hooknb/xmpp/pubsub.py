@@ -194,6 +194,7 @@ class PubSub:
                     await self._subscribe_raw(service, node)
                 except HooknbError as exc:
                     failed[(service, node)] = exc
+                self.progress += 1
 
         self._subscribing.update(pep)
         try:
