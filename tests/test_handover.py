@@ -19,6 +19,7 @@ import time
 
 import pytest
 from jupyter_client.manager import start_new_kernel
+from kernels import cell_runner, connecting
 from processes import count, hook_file, hooknb, wait_until
 
 from hooknb.storage.store import Store
@@ -93,15 +94,6 @@ def test_a_notebook_process_ending_cleanly_frees_the_lease_at_once(hooked, serve
     assert lease_row(home, hooked.jid) is None
 
 
-def _execute(kc, code: str) -> None:
-    msg_id = kc.execute(textwrap.dedent(code))
-    while True:
-        reply = kc.get_shell_msg(timeout=60)
-        if reply["parent_header"].get("msg_id") == msg_id:
-            assert reply["content"]["status"] == "ok", "\n".join(reply["content"].get("traceback", []))
-            return
-
-
 @pytest.mark.integration  # starts kernels
 def test_a_kernel_restarted_while_items_arrive_loses_none_and_runs_them_at_once(hooked, server, tmp_path):
     """Kernel 1 runs the persistent hook; it is restarted (as Jupyter does: a clean shutdown, then
@@ -117,13 +109,7 @@ def test_a_kernel_restarted_while_items_arrive_loses_none_and_runs_them_at_once(
     made = hooknb("pubsub", "hook", "create", "--jid", hooked.jid, "-s", server.pubsub, "-n", hooked.node,
                   "-P", path)
     assert made.returncode == 0, made.stderr
-    connect = f"""
-        import hooknb
-        host = hooknb.get_host()
-        host.connect({hooked.jid!r}, {hooked.password!r}, host={server.host!r}, port={server.port},
-                     cafile={server.cafile!r})
-        assert host.runs_here({hooked.jid!r})
-    """
+    connect = textwrap.dedent(connecting(hooked.jid, hooked.password, server)) + f"assert host.runs_here({hooked.jid!r})\n"
     published: dict[str, float] = {}
     stop = threading.Event()
 
@@ -145,7 +131,7 @@ def test_a_kernel_restarted_while_items_arrive_loses_none_and_runs_them_at_once(
     km, kc = start_new_kernel(kernel_name="python3")
     publisher = threading.Thread(target=publish_every_100_ms)
     try:
-        _execute(kc, connect)
+        cell_runner(kc, {})("kernel 1", connect)
         hooked.publish(["k1"])
         wait_until(lambda: "k1" in timed())
         publisher.start()
@@ -155,7 +141,7 @@ def test_a_kernel_restarted_while_items_arrive_loses_none_and_runs_them_at_once(
         kc = km.client()
         kc.start_channels()
         kc.wait_for_ready(timeout=60)
-        _execute(kc, connect)
+        cell_runner(kc, {})("kernel 2", connect)
         connected = time.time()
         publisher.join(30)
         wait_until(lambda: set(published) <= set(timed()), 10)
