@@ -346,8 +346,7 @@ class Engine:
             queued.append((item, entry))
         if hook.id in self.spill:  # its entries wait in the store for room (see hooknb.core.spill)
             fresh = [(item, entry) for item, entry in queued if entry is None]
-            for _ in range(len(queued) - len(fresh)):
-                self.spill.skip(hook.id)
+            self.spill.skip(hook.id, len(queued) - len(fresh))
             queued = fresh
         for item, entry in queued[lane.offer(client, queued):]:
             if entry is not None:

@@ -122,14 +122,10 @@ class Registry:
                 listener(removed)
         return removed
 
-    def find(self, account: str | None, service: str, node: str, type_: str | None = None,
+    def find(self, account: str, service: str, node: str, type_: str | None = None,
              arg: str | None = None, phase: str | None = None) -> list[Hook]:
-        """Hooks on (service, node) matching type and arg; empty type/arg match every hook."""
-        if account is None:
-            candidates = [h for (a, s, n), hooks in list(self._by_node.items()) if (s, n) == (service, node)
-                          for h in hooks.values()]
-        else:
-            candidates = list(self._by_node.get((account, service, node), {}).values())
+        """The account's hooks on (service, node) matching type and arg; empty type/arg match every hook."""
+        candidates = list(self._by_node.get((account, service, node), {}).values())
         return sorted((h for h in candidates if (not type_ or h.type == type_) and (not arg or h.arg == arg)
                        and (phase is None or h.phase == phase)), key=lambda h: (h.created, h.id))
 

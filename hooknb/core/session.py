@@ -369,7 +369,7 @@ class Session(CatchUp, NodeWaits, ClientHandler):
         """Take or renew the account's lease if this process has persistent hooks of the account
         to run (or ``want``s to: it is making one; or ``force``); True if it holds it now."""
         was_active = self.active
-        mine = await self.lease.take(force, force or want or was_active or self._has_persistent())
+        mine = await self.lease.take(force, force or want or was_active or self.registry.has_persistent(self.account))
         if not mine:
             self._pending_queued = False  # what is pending is queued again when the lease comes back
             if was_active:  # wherever it is noticed (a beat, a reconnection): the new holder runs them
@@ -377,15 +377,13 @@ class Session(CatchUp, NodeWaits, ClientHandler):
                 self.engine.stop_lanes(self.account)
         return mine
 
-    def _has_persistent(self) -> bool:
-        return self.registry.has_persistent(self.account)
-
     async def _keep_lease(self, client: Client) -> None:
         """Renew the lease while holding it; take it when its holder stops renewing."""
         while client.state != "disconnected":
             # a standby looks often (a read of one row), so that a holder's clean release is
             # taken at once; the holder renews every LEASE_BEAT
-            await asyncio.sleep(LEASE_BEAT if self.active or not self._has_persistent() else STANDBY_POLL)
+            standby = not self.active and self.registry.has_persistent(self.account)
+            await asyncio.sleep(STANDBY_POLL if standby else LEASE_BEAT)
             if client.state != "connected" or self._held is not None:
                 continue
             was_active = self.active

@@ -46,9 +46,9 @@ class Spill:
             self._from[hook_id] = (entry.seq, client)
             self._skipped[hook_id] = 0
 
-    def skip(self, hook_id: str) -> None:
-        """A new entry of a spilling hook was left in the store."""
-        self._skipped[hook_id] += 1
+    def skip(self, hook_id: str, count: int = 1) -> None:
+        """``count`` new entries of a spilling hook were left in the store."""
+        self._skipped[hook_id] += count
 
     def forget(self, hook_ids: set[str] | list[str]) -> None:
         """The hooks' lanes stopped (deleted, lease lost): their pending entries are queued anew

@@ -349,12 +349,20 @@ class Store(quarantine.QuarantineRows):
         Returns the lease as it now stands (None if nobody holds it): ``holder``, ``info`` (who:
         process, host, program), ``beat``, ``age``."""
         now = time.time()
-        with self._tx() as db:
-            row = db.execute("SELECT holder, info, beat FROM leases WHERE account = ?", (account,)).fetchone()
-            if take and (row is None or row[0] == holder or force or now - row[2] > ttl):
-                info = row[1] if row is not None and row[0] == holder else json.dumps(_whoami(holder))
-                db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)", (account, holder, info, now))
-                row = (holder, info, now)
+        select = "SELECT holder, info, beat FROM leases WHERE account = ?"
+
+        def takes(row: tuple | None) -> bool:
+            return take and (row is None or row[0] == holder or force or now - row[2] > ttl)
+
+        found = self._query(select, (account,))  # a standby looking at a live lease writes nothing
+        row = found[0] if found else None
+        if takes(row):
+            with self._tx() as db:
+                row = db.execute(select, (account,)).fetchone()  # again, under the write lock
+                if takes(row):
+                    info = row[1] if row is not None and row[0] == holder else json.dumps(_whoami(holder))
+                    db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)", (account, holder, info, now))
+                    row = (holder, info, now)
         if row is None:
             return None
         return {"holder": row[0], "info": json.loads(row[1]), "beat": row[2], "age": now - row[2]}
