@@ -71,7 +71,7 @@ WATCH_PERIOD = 0.05
 
 
 class Engine:
-    """Loads hooks, dispatches events to their lanes, runs them, journals runs."""
+    """Loads hooks and dispatches events to their lanes (the invoker runs and journals them)."""
 
     def __init__(self, registry: Registry, events: Journal[Event], runs: Journal[Run],
                  store: Callable[[], Store], inbox: Inbox | None = None, context: Any = None,
@@ -79,7 +79,6 @@ class Engine:
                  max_attempts: int = MAX_ATTEMPTS) -> None:
         self.registry = registry
         self.events = events
-        self.runs = runs
         self._store = store
         self.inbox = inbox or Inbox(store)
         #: What lanes and replays call: the hooks' code, runs recorded, done marks.
