@@ -313,6 +313,29 @@ def test_temporary_hook_needs_a_connection(make_host, home, node):
     assert host.store.load_hooks("nobody@localhost")[0]["id"] == stored.id
 
 
+def test_a_full_lane_of_a_persistent_hook_drops_nothing_its_items_wait_in_the_store(pubsub, server, monkeypatch):
+    """The same burst for a persistent hook: what does not fit its lane waits in the inbox and is
+    queued again, in order, when the lane has room (hooknb.core.spill)."""
+    from hooknb.core import lanes
+
+    monkeypatch.setattr(lanes, "QUEUE_MAX", 3)
+    host, watcher, publisher, node = pubsub
+    import threading
+
+    host.gate, host.started = threading.Event(), threading.Event()
+    hook = host.create_hook(node, "host.started.set(); host.gate.wait(10)", type="python_code",
+                            service=server.pubsub, persistent=True)
+    publish(publisher, node, server, "q0")
+    assert host.started.wait(10)
+    publish(publisher, node, server, *[f"q{i}" for i in range(1, 8)])
+    assert host.wait_events(8, 10)
+    assert host.runs.wait_for(lambda: len(host.engine.spill) == 1, 5), "the lane is full: the rest wait"
+    host.gate.set()
+    assert host.runs.wait_for(lambda: hook.runs == 8, 20)
+    assert [r.item_id for r in host.runs.snapshot()] == [f"q{i}" for i in range(8)]
+    assert hook.dropped == 0 and {r.status for r in host.runs.snapshot()} == {"ok"}
+
+
 def test_full_lane_drops_are_counted_and_journaled(pubsub, server, monkeypatch):
     from hooknb.core import lanes
 
