@@ -39,7 +39,7 @@ from .operations import ClientHandler
 from .pubsub import PubSub
 from .resumption import Resumption
 from .secret import Secret, hide
-from .stream import Stream, drop_taken
+from .stream import Stream
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +129,10 @@ class Client(PubSub):
             xmpp.register_plugin(plugin)
         resumption.enable(xmpp)  # stream management, where the server offers it
         self.resumption.watch(xmpp)
-        # Notifications are taken before slixmpp makes stanza objects of them (Stream), and
-        # the placeholder left in their place is dropped by an incoming filter (slixmpp's API
-        # for seeing stanzas before its handlers).  xep_0060's handlers of notifications go:
-        # they would never see one.
+        # Notifications are taken before slixmpp makes stanza objects of them (Stream):
+        # xep_0060's handlers of notifications go, they would never see one.
         for name in PUBSUB_EVENT_HANDLERS:
             xmpp.remove_handler(name)
-        xmpp.add_filter("in", drop_taken)
         xmpp.add_event_handler("session_start", self._on_session_start)
         xmpp.add_event_handler("session_resumed", self._on_session_resumed)
         xmpp.add_event_handler("session_end", self._on_session_end)
