@@ -1,10 +1,12 @@
 """Plain helpers shared by several integration test modules (fixtures live in ``conftest.py``;
 helpers that drive ``hooknb`` as a process live in ``processes.py``): payloads of a measured
-size, nodes whose notifications hide the publisher, the delivery tests' node and items, and the
-one-line message of a magic's ``UsageError``."""
+size, nodes whose notifications hide the publisher, the delivery tests' node and items, the
+one-line message of a magic's ``UsageError``, and :func:`eventually` for states no event
+announces."""
 
 from __future__ import annotations
 
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
@@ -46,3 +48,14 @@ def usage_error(run: Callable[[], object]) -> str:
     message = str(info.value)
     assert message and "\n" not in message and "Traceback" not in message
     return message
+
+
+def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Whether ``predicate()`` became true within ``timeout`` seconds, looked at every 10 ms: for
+    a state that no event announces (how many items wait in a lane)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from helpers import eventually
 
 from hooknb import server as srv
 from hooknb.host import Host
@@ -223,7 +224,8 @@ def test_a_persistent_hooks_backlog_runs_once_across_a_killed_connection(own_ser
     try:
         _publish(publisher, info, node, ["q0", "q1", "q2"])
         assert started.wait(10)             # q0 runs, slowly: q1 and q2 wait in the hook's lane
-        alice.auto_reconnect = False
+        assert eventually(lambda: host.engine.waiting(hook.id) == 2)  # (both arrived: a loaded
+        alice.auto_reconnect = False        # server may send them a little after q0)
         alice.xmpp.transport.abort()        # fault: the TCP connection dies with a backlog queued
         assert alice.wait_for_state("reconnecting", timeout=10)
         alice.reconnect()                   # returns once the session started again (pending read)

@@ -19,6 +19,7 @@ run it and the engine journals the change.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -199,11 +200,28 @@ class FileLoader(Loader):
         return self.fn, self.is_async, self.digest
 
 
+COMPILED_MAX = 1 << 20  # hook files up to this many bytes have their code kept (the latest 64)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_small(source: bytes, path: str) -> types.CodeType:
+    return compile(source, path, "exec")
+
+
+def _compiled(source: bytes, path: str) -> types.CodeType:
+    # Compiling is most of a load (10,000 hooks on one file: 2 s of a start's restore); the
+    # code object is shared, the module each hook runs it in is its own.  Keyed by the source
+    # itself (hashed once, compared when equal), so an edit is compiled anew.
+    if len(source) > COMPILED_MAX:
+        return compile(source, path, "exec")
+    return _compiled_small(source, path)
+
+
 def file_function(source: bytes, path: str) -> tuple[HookFn, bool]:
     """Execute a hook file's ``source`` as a fresh module named after ``path``: its ``hook``
     function and whether it is a coroutine function (:class:`HookCreateError` if it fails)."""
     try:
-        code = compile(source, path, "exec")
+        code = _compiled(source, path)
     except SyntaxError as exc:
         raise HookCreateError(f"hook file {path!r} line {exc.lineno}: {exc.msg}") from None
     module = types.ModuleType(f"hooknb_file_{sha256(path)[:8]}")

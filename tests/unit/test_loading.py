@@ -98,6 +98,17 @@ def test_a_file_is_loaded_once_while_it_does_not_change(tmp_path):
     assert first[0](None, None, None) == "v1" and first[2] == sha256(path.read_bytes())
 
 
+def test_hooks_on_one_file_share_its_compiled_code_but_each_runs_in_its_own_module(tmp_path):
+    path = write(tmp_path / "hook.py", "SEEN = []\ndef hook(host, client, item):\n    SEEN.append(item)\n"
+                 "    return len(SEEN)\n")
+    first, second = FileLoader(str(path)), FileLoader(str(path))
+    assert first.fn.__code__ is second.fn.__code__           # compiled once
+    assert first.fn(None, None, "a") == 1 and first.fn(None, None, "b") == 2
+    assert second.fn(None, None, "c") == 1                   # its own SEEN
+    write(path, "def hook(host, client, item):\n    return 'edited'\n")
+    assert FileLoader(str(path)).fn(None, None, None) == "edited"
+
+
 def test_a_changed_file_is_loaded_again(tmp_path):
     path = write(tmp_path / "hook.py", "def hook(host, client, item):\n    return 'v1'\n")
     loader = FileLoader(str(path))
