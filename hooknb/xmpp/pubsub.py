@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 IQ_TIMEOUT = 30.0
 RSM = "http://jabber.org/protocol/rsm"
+PUBSUB_TAG = "{http://jabber.org/protocol/pubsub}pubsub"
+ITEM_TAG = "{http://jabber.org/protocol/pubsub}item"
+ITEMS_PATH = f"{PUBSUB_TAG}/{{http://jabber.org/protocol/pubsub}}items"
 SUBSCRIBE_WINDOW = 32  # subscription requests in flight at a session start
 RSM_PAGE = 100  # items asked for at a time where a service pages them (XEP-0059)
 
@@ -87,13 +90,11 @@ class PubSub:
         return "@" in service
 
     async def _iq(self, what: str, service: str, node: str, request: Awaitable[Any]) -> Any:
-        lost = self._lost
+        lost, asked = self._lost, asyncio.ensure_future(request)
         try:
-            done, _ = await asyncio.wait({asyncio.ensure_future(request), lost},
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({asked, lost}, return_when=asyncio.FIRST_COMPLETED)
             answer = done.pop()
             if answer is lost:
-                request.cancel()
                 raise ConnectionLostError(f"{what} on {service} node {node!r}: {lost.result()}", "connection-lost")
             return answer.result()
         except IqError as exc:
@@ -107,6 +108,8 @@ class PubSub:
             cut = "" if self.state == "connected" else ": the connection was lost and did not come back in time"
             raise ConnectionLostError(f"{what} on {service} node {node!r}: no answer within "
                                       f"{IQ_TIMEOUT:.0f} s{cut}", "timeout") from None
+        finally:
+            asked.cancel()  # given up (the connection was lost, or the caller was cancelled)
 
     def _require_session(self) -> slixmpp.ClientXMPP:
         if self.xmpp is None or self.state not in ("connected", "connecting"):
@@ -134,8 +137,10 @@ class PubSub:
         if self.is_pep(service):
             await self._notify_interest([node])
         else:
-            pubsub = xmpp.plugin["xep_0060"]
-            await self._iq("subscribe", service, node, pubsub.subscribe(service, node, timeout=IQ_TIMEOUT))
+            iq = xmpp.Iq(sto=service, stype="set")
+            iq["pubsub"]["subscribe"]["node"] = node
+            iq["pubsub"]["subscribe"]["jid"] = xmpp.boundjid.bare
+            await self._iq("subscribe", service, node, xmpp.ask(iq, IQ_TIMEOUT))
 
     async def _notify_interest(self, nodes: list[str]) -> None:
         """PEP (XEP-0163): a +notify interest in each node in our capabilities, then one update
@@ -274,13 +279,22 @@ class PubSub:
         """The items stored in ``node`` (newest last), as ``publish`` events."""
         xmpp = await self._session()
         service = self._service(service)
-        result = await self._iq("get items", service, node, xmpp.plugin["xep_0060"].get_items(
-            service, node, item_ids=item_ids, max_items=max_items, timeout=IQ_TIMEOUT))
-        return self._item_events(service, node, result)
+        iq = xmpp.Iq(sto=service, stype="get")
+        items = iq["pubsub"]["items"]
+        items["node"] = node
+        if max_items is not None:
+            items["max_items"] = max_items
+        for item_id in item_ids or ():
+            ET.SubElement(items.xml, ITEM_TAG, id=item_id)
+        answer = await self._iq("get items", service, node, xmpp.ask(iq, IQ_TIMEOUT))
+        return self._item_events(service, node, answer)
 
-    def _item_events(self, service: str, node: str, result: Any) -> list[Event]:
-        return [Event(self.jid, service, node, "publish", item["id"] or None, item.xml.get("publisher") or None,
-                      serialise(next(iter(item.xml), None))) for item in result["pubsub"]["items"]["substanzas"]]
+    def _item_events(self, service: str, node: str, answer: ET.Element) -> list[Event]:
+        """The items of an answer to a request of a node's items, as ``publish`` events."""
+        items = answer.find(ITEMS_PATH)
+        return [] if items is None else [
+            Event(self.jid, service, node, "publish", item.get("id") or None, item.get("publisher") or None,
+                  serialise(next(iter(item), None))) for item in items if item.tag == ITEM_TAG]
 
     @_loop.on_loop
     async def astored_items(self, node: str, service: str | None = None, last: int | None = None) -> list[Event]:
@@ -303,9 +317,9 @@ class PubSub:
                 iq["pubsub"]["items"]["max_items"] = last
             iq["pubsub"].xml.append(_rsm_query(RSM_PAGE if last is None else min(RSM_PAGE, last - held),
                                                cursor, forward=last is None))
-            result = await self._iq("get items", service, node, iq.send(timeout=IQ_TIMEOUT))
+            result = await self._iq("get items", service, node, xmpp.ask(iq, IQ_TIMEOUT))
             events = self._item_events(service, node, result)
-            answer = result["pubsub"].xml.find(f"{{{RSM}}}set")
+            answer = result.find(f"{PUBSUB_TAG}/{{{RSM}}}set")
             if answer is None:  # the service does not page: this is all it gives
                 return events[-last:] if last is not None else events
             if last is None:
