@@ -44,29 +44,40 @@ class CatchUp:
         late, self._late = self._late, {}
         keys = iter([(client.jid, service, node)
                      for service, node in sorted(self.registry.nodes(client.jid) - self.waiting)])
-        ahead: deque[tuple[NodeKey, asyncio.Future]] = deque()
+        ahead: deque[tuple[NodeKey, asyncio.Future, asyncio.Future | None]] = deque()
         try:
             while True:
                 for key in itertools.islice(keys, PREFETCH + 1 - len(ahead)):
+                    mark = marks.get(key)
                     ahead.append((key, asyncio.ensure_future(
-                        asyncio.wait_for(client.aget_items(key[2], key[1]), NODE_TIMEOUT))))
+                        asyncio.wait_for(client.aget_items(key[2], key[1]), NODE_TIMEOUT)),
+                        # a node seen empty: how many items it keeps tells whether some may have
+                        # gone; asked for with its items, not after them (one round trip a node)
+                        asyncio.ensure_future(capacity(client, key[1], key[2])) if mark == ("", "") else None))
                 if not ahead or self.closed:
                     return
-                key, items = ahead.popleft()
+                key, items, room = ahead.popleft()
                 self.activity = f"catching up {key[1]} node {key[2]!r}"
                 self.progress += 1
-                await self._catch_up_node(client, key, marks.get(key), late.get(key, frozenset()), items)
+                try:
+                    await self._catch_up_node(client, key, marks.get(key), late.get(key, frozenset()), items, room)
+                finally:
+                    if room is not None:
+                        room.cancel()  # (not needed: the node held no item)
         finally:
-            for _key, items in ahead:  # the catch-up ended early (the session did, or it failed)
+            for _key, items, room in ahead:  # the catch-up ended early (the session did, or it failed)
+                if room is not None:
+                    room.cancel()
                 if not items.cancel() and not items.cancelled():
                     items.exception()  # a fetch that failed meanwhile: nothing more to report
 
     async def _catch_up_node(self, client: Client, key: NodeKey, mark: Mark | None,
-                             late: frozenset[str] = frozenset(), fetch: Awaitable[list[Event]] | None = None) -> None:
+                             late: frozenset[str] = frozenset(), fetch: Awaitable[list[Event]] | None = None,
+                             room: Awaitable[float] | None = None) -> None:
         """Accept what a node holds after the item ``mark`` names (("", ""): all of it; None:
         nothing, the node is only looked at for the first time and its position noted) for its
         hooks but the ``late`` ones (see :meth:`_read_marks`), which start after it; ``fetch``:
-        its items, asked for already."""
+        its items, and ``room``: how many it keeps, asked for already."""
         _account, service, node = key
         try:
             items = await (fetch or asyncio.wait_for(client.aget_items(node, service), NODE_TIMEOUT))
@@ -84,7 +95,7 @@ class CatchUp:
             missed = items[at + (1 if digest(items[at]) == version or not version else 0):]
         else:  # "" marks a node seen empty
             missed = items
-            if last or (items and len(items) >= await capacity(client, service, node)):
+            if last or (items and len(items) >= await (room or capacity(client, service, node))):
                 await self._gap(client, service, node, last, len(items))
         if missed:
             self.accept(client, missed, late)
