@@ -44,43 +44,41 @@ class CatchUp:
         late, self._late = self._late, {}
         keys = iter([(client.jid, service, node)
                      for service, node in sorted(self.registry.nodes(client.jid) - self.waiting)])
-        ahead: deque[tuple[NodeKey, asyncio.Future, asyncio.Future | None]] = deque()
+        ahead: deque[tuple[NodeKey, asyncio.Future]] = deque()
         try:
             while True:
                 for key in itertools.islice(keys, PREFETCH + 1 - len(ahead)):
-                    mark = marks.get(key)
-                    ahead.append((key, asyncio.ensure_future(
-                        asyncio.wait_for(client.aget_items(key[2], key[1]), NODE_TIMEOUT)),
-                        # a node seen empty: how many items it keeps tells whether some may have
-                        # gone; asked for with its items, not after them (one round trip a node)
-                        asyncio.ensure_future(capacity(client, key[1], key[2])) if mark == ("", "") else None))
+                    ahead.append((key, asyncio.ensure_future(self._fetch(client, key, marks.get(key)))))
                 if not ahead or self.closed:
                     return
-                key, items, room = ahead.popleft()
+                key, items = ahead.popleft()
                 self.activity = f"catching up {key[1]} node {key[2]!r}"
                 self.progress += 1
-                try:
-                    await self._catch_up_node(client, key, marks.get(key), late.get(key, frozenset()), items, room)
-                finally:
-                    if room is not None:
-                        room.cancel()  # (not needed: the node held no item)
+                await self._catch_up_node(client, key, marks.get(key), late.get(key, frozenset()), items)
         finally:
-            for _key, items, room in ahead:  # the catch-up ended early (the session did, or it failed)
-                if room is not None:
-                    room.cancel()
+            for _key, items in ahead:  # the catch-up ended early (the session did, or it failed)
                 if not items.cancel() and not items.cancelled():
                     items.exception()  # a fetch that failed meanwhile: nothing more to report
 
+    async def _fetch(self, client: Client, key: NodeKey, mark: Mark | None) -> tuple[list[Event], float]:
+        """A node's items; and if it was seen empty and holds some now, how many it keeps (which
+        tells whether some may have gone meanwhile): asked for at once, within the catch-up's
+        window, not after the nodes before it were taken in (infinite when not asked)."""
+        _account, service, node = key
+        items = await asyncio.wait_for(client.aget_items(node, service), NODE_TIMEOUT)
+        seen_empty = mark is not None and not mark[0]
+        return items, await capacity(client, service, node) if seen_empty and items else float("inf")
+
     async def _catch_up_node(self, client: Client, key: NodeKey, mark: Mark | None,
-                             late: frozenset[str] = frozenset(), fetch: Awaitable[list[Event]] | None = None,
-                             room: Awaitable[float] | None = None) -> None:
+                             late: frozenset[str] = frozenset(),
+                             fetch: Awaitable[tuple[list[Event], float]] | None = None) -> None:
         """Accept what a node holds after the item ``mark`` names (("", ""): all of it; None:
         nothing, the node is only looked at for the first time and its position noted) for its
         hooks but the ``late`` ones (see :meth:`_read_marks`), which start after it; ``fetch``:
-        its items, and ``room``: how many it keeps, asked for already."""
+        its items (and room, see :meth:`_fetch`), asked for already."""
         _account, service, node = key
         try:
-            items = await (fetch or asyncio.wait_for(client.aget_items(node, service), NODE_TIMEOUT))
+            items, room = await (fetch or self._fetch(client, key, mark))
         except (HooknbError, asyncio.TimeoutError) as exc:
             await self._unanswered(client, key, mark, exc)
             return
@@ -95,7 +93,7 @@ class CatchUp:
             missed = items[at + (1 if digest(items[at]) == version or not version else 0):]
         else:  # "" marks a node seen empty
             missed = items
-            if last or (items and len(items) >= await (room or capacity(client, service, node))):
+            if last or (items and len(items) >= room):
                 await self._gap(client, service, node, last, len(items))
         if missed:
             self.accept(client, missed, late)
