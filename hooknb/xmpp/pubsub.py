@@ -33,9 +33,9 @@ if TYPE_CHECKING:
 
 IQ_TIMEOUT = 30.0
 RSM = "http://jabber.org/protocol/rsm"
-PUBSUB_TAG = "{http://jabber.org/protocol/pubsub}pubsub"
-ITEM_TAG = "{http://jabber.org/protocol/pubsub}item"
-ITEMS_PATH = f"{PUBSUB_TAG}/{{http://jabber.org/protocol/pubsub}}items"
+PUBSUB = "http://jabber.org/protocol/pubsub"
+PUBSUB_TAG, ITEM_TAG = f"{{{PUBSUB}}}pubsub", f"{{{PUBSUB}}}item"
+ITEMS_PATH = f"{PUBSUB_TAG}/{{{PUBSUB}}}items"
 SUBSCRIBE_WINDOW = 32  # subscription requests in flight at a session start
 RSM_PAGE = 100  # items asked for at a time where a service pages them (XEP-0059)
 
@@ -51,6 +51,14 @@ def _rsm_query(size: int, cursor: str | None, forward: bool) -> ET.Element:
         ET.SubElement(query, f"{{{RSM}}}before").text = cursor or ""
     return query
 
+
+def _items_request(xmpp: slixmpp.ClientXMPP, service: str, node: str, max_items: int | None) -> Any:
+    """A request of ``node``'s items (its ``max_items`` newest, when given), not sent yet."""
+    iq = xmpp.Iq(sto=service, stype="get")
+    iq["pubsub"]["items"]["node"] = node
+    if max_items is not None:
+        iq["pubsub"]["items"]["max_items"] = max_items
+    return iq
 
 
 class PubSub:
@@ -279,13 +287,9 @@ class PubSub:
         """The items stored in ``node`` (newest last), as ``publish`` events."""
         xmpp = await self._session()
         service = self._service(service)
-        iq = xmpp.Iq(sto=service, stype="get")
-        items = iq["pubsub"]["items"]
-        items["node"] = node
-        if max_items is not None:
-            items["max_items"] = max_items
+        iq = _items_request(xmpp, service, node, max_items)
         for item_id in item_ids or ():
-            ET.SubElement(items.xml, ITEM_TAG, id=item_id)
+            ET.SubElement(iq["pubsub"]["items"].xml, ITEM_TAG, id=item_id)
         answer = await self._iq("get items", service, node, xmpp.ask(iq, IQ_TIMEOUT))
         return self._item_events(service, node, answer)
 
@@ -311,10 +315,7 @@ class PubSub:
         pages: list[list[Event]] = []
         held, cursor, seen = 0, None, set()
         while True:
-            iq = xmpp.Iq(sto=service, stype="get")
-            iq["pubsub"]["items"]["node"] = node
-            if last is not None:
-                iq["pubsub"]["items"]["max_items"] = last
+            iq = _items_request(xmpp, service, node, last)
             iq["pubsub"].xml.append(_rsm_query(RSM_PAGE if last is None else min(RSM_PAGE, last - held),
                                                cursor, forward=last is None))
             result = await self._iq("get items", service, node, xmpp.ask(iq, IQ_TIMEOUT))
