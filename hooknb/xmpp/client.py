@@ -122,7 +122,8 @@ class Client(PubSub):
 
     # ------------------------------------------------------------------ connection
     def _build(self) -> slixmpp.ClientXMPP:
-        xmpp = Stream(f"{self.jid}/{self.resource}", self._password, loop=_loop.get_loop())
+        xmpp = Stream(f"{self.jid}/{self.resource}", self._password, loop=_loop.get_loop(),
+                      ssl_context=connection.tls_context(self.options))
         xmpp.on_notification = self._on_notification
         connection.apply(xmpp, self.options)
         for plugin in ("xep_0030", "xep_0060", "xep_0115", "xep_0163", "xep_0199"):

@@ -1,15 +1,17 @@
-"""The client's helpers that need no connection: JIDs, loopback hosts, the plaintext rule, payloads
-parsed and measured."""
+"""The client's helpers that need no connection: JIDs, loopback hosts, the plaintext rule, the
+TLS context clients share, payloads parsed and measured."""
 
 from __future__ import annotations
 
+import ssl
 import xml.etree.ElementTree as ET
 
 import pytest
+import trustme
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hooknb.xmpp.connection import ConnectOptions, is_loopback, split_jid
+from hooknb.xmpp.connection import ConnectOptions, is_loopback, split_jid, tls_context
 from hooknb.errors import HooknbError
 from hooknb.xmpp.operations import MAX_DEPTH, parse_payload, xml_depth
 
@@ -60,6 +62,30 @@ def test_plaintext_only_to_a_loopback_host():
         ConnectOptions(host="xmpp.example.org", plaintext=True).check("a@example.org")
     with pytest.raises(HooknbError, match="not 'example.org'$"):
         ConnectOptions(plaintext=True).check("a@example.org")
+
+
+def _subjects(context) -> set:
+    return {cert["serialNumber"] for cert in context.get_ca_certs()}
+
+
+def test_clients_share_one_tls_context_per_ca_file_and_an_edited_file_is_read_again(tmp_path):
+    first, second = trustme.CA(), trustme.CA()
+    cafile = tmp_path / "ca.pem"
+    first.cert_pem.write_to_path(str(cafile))
+    options = ConnectOptions(host="localhost", port=5222, cafile=str(cafile))
+    context = tls_context(options)
+    assert tls_context(ConnectOptions(host="localhost", port=5222, cafile=str(cafile))) is context
+    assert context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
+    trusted = _subjects(context)
+    second.cert_pem.write_to_path(str(cafile))  # the CA file replaced: its new CA is trusted
+    edited = tls_context(options)
+    assert edited is not context and _subjects(edited) - trusted and not _subjects(context) - trusted
+    assert tls_context(ConnectOptions(host="localhost", port=5222)) is tls_context(ConnectOptions())
+
+
+def test_a_plaintext_client_gets_a_bare_tls_context():
+    context = tls_context(ConnectOptions(host="127.0.0.1", port=5222, plaintext=True))
+    assert context.get_ca_certs() == [] and context is not tls_context(ConnectOptions())
 
 
 def test_parse_payload_from_text_an_element_or_none():
