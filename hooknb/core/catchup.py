@@ -3,8 +3,9 @@ and the gaps where items may have been lost (:class:`CatchUp`, a part of
 :class:`~hooknb.core.session.Session`).
 
 Each hooked node's items are fetched and those after the node's stored position are accepted,
-node after node (the next ``PREFETCH`` nodes' items asked for meanwhile, so that the server
-prepares them while the items before are written and queued).  A node that no longer holds the
+node after node, while the next nodes' items are asked for (:func:`window`: up to ``PREFETCH + 1``
+requests in flight, fewer when the answers are large), so that the server prepares them while
+the items before are written and queued.  A node that no longer holds the
 last item seen, or that is full when it was seen empty, is a **gap**: recorded in the store, the
 events journal (kind ``gap``), the log and the client's ``last_error``.
 """
@@ -12,7 +13,6 @@ events journal (kind ``gap``), the log and the client's ``last_error``.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable
@@ -29,7 +29,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PREFETCH = 31  # nodes whose items are asked for while a catch-up takes in one (32 fetches in flight)
+ITEMS_IN_FLIGHT = 1000  # items asked for at once, by the mean answer so far (see window)
+FIRST_WINDOW = 4  # requests in flight until an answer tells how large they are
 NODE_TIMEOUT = 5.0  # seconds a node's items may take to come: a node never answered for blocks nothing else
+
+
+def window(answers: int, items: int) -> int:
+    """How many item requests a catch-up keeps in flight after ``answers`` answers that held
+    ``items`` items: ``FIRST_WINDOW`` before any answer; ``PREFETCH + 1`` for small answers
+    (thousands of nodes with a few items: the round trips are what takes time), down to 2 when
+    each answer holds ``ITEMS_IN_FLIGHT / 2`` items or more.  A server handles the requests it has read before it writes any answer
+    (Prosody does): with 32 large answers in flight, none comes back until all are made, and
+    nothing is taken in or run meanwhile; with a few, the items before run while the server
+    makes the next answers."""
+    if not answers:
+        return FIRST_WINDOW
+    if not items:
+        return PREFETCH + 1
+    return max(2, min(PREFETCH + 1, ITEMS_IN_FLIGHT * answers // items))
 
 
 class CatchUp:
@@ -38,24 +55,44 @@ class CatchUp:
 
     async def _catch_up(self, client: Client) -> None:
         """Fetch what was published on hooked nodes while away and accept what was missed, node
-        after node; the next ``PREFETCH`` nodes' items are asked for meanwhile, so that the
-        server prepares them while the items before are written and queued."""
+        after node; the next nodes' items are asked for meanwhile (:func:`window`), as soon as
+        an answer comes, so that the server prepares them while the items before are written
+        and queued.  At most ``PREFETCH + 1`` nodes' answers wait to be taken in."""
         marks, self._marks = self._marks, {}
         late, self._late = self._late, {}
         keys = iter([(client.jid, service, node)
                      for service, node in sorted(self.registry.nodes(client.jid) - self.waiting)])
         ahead: deque[tuple[NodeKey, asyncio.Future]] = deque()
+        answered = [0, 0]  # answers, and the items they held
+        over = False  # no more requests once the catch-up has ended
+
+        def ask(_done: asyncio.Future | None = None) -> None:
+            if _done is not None and not _done.cancelled() and _done.exception() is None:
+                answered[0] += 1
+                answered[1] += len(_done.result()[0])
+            flying = sum(not fetch.done() for _key, fetch in ahead)
+            while not (over or self.closed) and len(ahead) < PREFETCH + 1 and flying < window(*answered):
+                key = next(keys, None)
+                if key is None:
+                    return
+                fetch = asyncio.ensure_future(self._fetch(client, key, marks.get(key)))
+                fetch.add_done_callback(ask)
+                ahead.append((key, fetch))
+                flying += 1
+
         try:
             while True:
-                for key in itertools.islice(keys, PREFETCH + 1 - len(ahead)):
-                    ahead.append((key, asyncio.ensure_future(self._fetch(client, key, marks.get(key)))))
+                ask()
                 if not ahead or self.closed:
                     return
-                key, items = ahead.popleft()
+                key, items = ahead[0]
                 self.activity = f"catching up {key[1]} node {key[2]!r}"
+                await asyncio.wait((items,))  # counted in flight until answered
+                ahead.popleft()
                 self.progress += 1
                 await self._catch_up_node(client, key, marks.get(key), late.get(key, frozenset()), items)
         finally:
+            over = True
             for _key, items in ahead:  # the catch-up ended early (the session did, or it failed)
                 if not items.cancel() and not items.cancelled():
                     items.exception()  # a fetch that failed meanwhile: nothing more to report

@@ -15,6 +15,8 @@ from hooknb.frames import CATEGORICAL
 from hooknb.frames import records as frame
 from hooknb.storage.journal import Journal, Run
 
+from helpers import eventually
+
 
 def event(item_id: str, node: str = "news", ts: float = 1_700_000_000.5) -> Event:
     return Event("alice@example.org", "pubsub.example.org", node, "publish", item_id, None, None, ts)
@@ -92,6 +94,22 @@ def test_wait_returns_once_another_thread_has_appended():
     assert journal.wait(3, timeout=30)
     writer.join()
     assert journal.wait_for(lambda: journal.latest().item_id == "2", timeout=0)
+
+
+def test_a_waiter_is_woken_only_once_what_it_waits_for_has_come():
+    journal: Journal[Event] = Journal()
+    wakes, notify_all = [], journal._lock.notify_all
+    journal._lock.notify_all = lambda: (wakes.append(journal.total), notify_all())
+    waited: list[bool] = []
+    waiter = threading.Thread(target=lambda: waited.append(journal.wait(100, timeout=30)))
+    waiter.start()
+    assert eventually(lambda: journal._wanted == [100])
+    for i in range(99):
+        journal.append(event(str(i)))
+    assert wakes == [] and waiter.is_alive()
+    journal.append(event("99"))
+    waiter.join(30)
+    assert waited == [True] and wakes == [100] and journal._wanted == []
 
 
 def test_wait_times_out_with_false():

@@ -220,25 +220,79 @@ def test_a_copy_of_the_last_item_seen_is_not_run_again(host):
     assert ran(host) == ["new"] and [e.item_id for e in host.events.snapshot()] == ["new"]
 
 
-def test_a_catch_up_asks_for_the_next_nodes_items_while_it_takes_in_those_before(host, monkeypatch):
-    nodes = [f"n{i:02}" for i in range(catchup.PREFETCH + 3)]  # more nodes than fetches in flight
-    client, steps = FakeClient(), []
+class SlowFetches(FakeClient):
+    """Answers a moment after each request, noting how many were in flight when each was sent;
+    with ``fill``, the first request is answered at once and the others once ``fill`` are in
+    flight (or after a second, if they never are)."""
+
+    def __init__(self, fill: int | None = None) -> None:
+        super().__init__()
+        self.flying, self.seen, self.fill, self.filled = 0, [], fill, None
+        self.on_ask = None
+
+    async def aget_items(self, node, service=None, max_items=None):
+        import asyncio
+
+        self.filled = self.filled or asyncio.Event()
+        if self.on_ask is not None:
+            self.on_ask(node)
+        self.flying += 1
+        self.seen.append(self.flying)
+        try:
+            if self.fill is None:
+                await asyncio.sleep(0.002)
+            elif len(self.seen) > 1:
+                if self.flying >= self.fill:
+                    self.filled.set()
+                try:
+                    await asyncio.wait_for(self.filled.wait(), 1)
+                except asyncio.TimeoutError:
+                    pass
+            return await super().aget_items(node, service, max_items)
+        finally:
+            self.flying -= 1
+
+
+def hold_nodes(host, client, count: int, items: int) -> list[str]:
+    nodes = [f"n{i:02}" for i in range(count)]
     for node in nodes:
         persistent_hook(host, node)
         host.store.set_position(ACCOUNT, SERVICE, node, "a")
-        client.hold(node, "a", f"{node}-b", f"{node}-c")
-    client.on_fetch = lambda node: steps.append(f"fetch {node}")
+        client.hold(node, "a", *(f"{node}-{i:03}" for i in range(items)))
+    return nodes
+
+
+def test_the_catch_up_window_follows_the_size_of_the_answers():
+    assert catchup.window(0, 0) == catchup.FIRST_WINDOW == 4   # before any answer
+    assert catchup.window(5, 0) == catchup.window(10, 30) == catchup.PREFETCH + 1  # small answers
+    assert catchup.window(4, 1000) == 4 and catchup.window(1, 100) == 10         # 250, 100 items each
+    assert catchup.window(1, 5000) == 2                                          # never fewer than 2
+
+
+def test_a_catch_up_asks_for_the_next_nodes_items_while_it_takes_in_those_before(host, monkeypatch):
+    client, steps = SlowFetches(fill=catchup.PREFETCH + 1), []
+    nodes = hold_nodes(host, client, catchup.PREFETCH + 8, 2)  # more nodes than fetches in flight
+    client.on_ask = lambda node: steps.append(f"ask {node}")
     session = host.session()
     accept = session.accept
     monkeypatch.setattr(session, "accept", lambda c, events, skip=frozenset():
                         steps.append(f"take {events[0].node}") or accept(c, events, skip))
     start(session, client)
-    assert steps[:catchup.PREFETCH + 2] == [f"fetch {n}" for n in nodes[:catchup.PREFETCH + 1]] + ["take n00"]
+    assert steps[:catchup.FIRST_WINDOW] == [f"ask {n}" for n in nodes[:catchup.FIRST_WINDOW]]
+    assert max(client.seen) == catchup.PREFETCH + 1  # small answers: the window opened to 32
     assert [s for s in steps if s.startswith("take")] == [f"take {node}" for node in nodes]  # in node order
     assert host.wait_runs(2 * len(nodes), 5)
-    assert sorted(ran(host)) == sorted(f"{node}-{i}" for node in nodes for i in "bc")
     for node in nodes:  # each hook's items in order
-        assert [i for i in ran(host) if i.startswith(f"{node}-")] == [f"{node}-b", f"{node}-c"]
+        assert [i for i in ran(host) if i.startswith(f"{node}-")] == [f"{node}-000", f"{node}-001"]
+
+
+def test_a_catch_up_of_large_answers_keeps_few_requests_in_flight(host):
+    client = SlowFetches()
+    nodes = hold_nodes(host, client, 12, 600)
+    start(host.session(), client)
+    # four asked before any answer; after the first (600 items), at most two in flight
+    assert client.seen[:4] == [1, 2, 3, 4] and max(client.seen[4:]) <= 3 and len(client.seen) == len(nodes)
+    assert host.wait_runs(600 * len(nodes), 20)
 
 
 def test_a_catch_up_that_ends_early_cancels_the_fetches_asked_for_ahead(host):
