@@ -67,9 +67,9 @@ class CatchUp:
         over = False  # no more requests once the catch-up has ended
 
         def ask(_done: asyncio.Future | None = None) -> None:
-            if _done is not None and not _done.cancelled() and _done.exception() is None:
+            if _done is not None and not _done.cancelled():  # a refusal or no answer: no items
                 answered[0] += 1
-                answered[1] += len(_done.result()[0])
+                answered[1] += len(_done.result()[0]) if _done.exception() is None else 0
             flying = sum(not fetch.done() for _key, fetch in ahead)
             while not (over or self.closed) and len(ahead) < PREFETCH + 1 and flying < window(*answered):
                 key = next(keys, None)

@@ -286,6 +286,18 @@ def test_a_catch_up_asks_for_the_next_nodes_items_while_it_takes_in_those_before
         assert [i for i in ran(host) if i.startswith(f"{node}-")] == [f"{node}-000", f"{node}-001"]
 
 
+def test_nodes_refused_or_unanswered_do_not_keep_the_catch_up_window_small(host):
+    class Refusing(SlowFetches):
+        async def aget_items(self, node, service=None, max_items=None):
+            await super().aget_items(node, service, max_items)
+            raise HooknbError("forbidden")
+
+    client = Refusing(fill=catchup.PREFETCH + 1)
+    hold_nodes(host, client, catchup.PREFETCH + 8, 2)
+    start(host.session(), client)
+    assert max(client.seen) == catchup.PREFETCH + 1  # each refusal counts as an answer without items
+
+
 def test_a_catch_up_of_large_answers_keeps_few_requests_in_flight(host):
     client = SlowFetches()
     nodes = hold_nodes(host, client, 12, 600)
