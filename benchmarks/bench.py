@@ -730,6 +730,12 @@ def write_hook(path: Path, source: str) -> Path:
     return path
 
 
+def copy_into(paths: Iterable[Path], directory: Path) -> None:
+    """Copy files and directories (a store, its done logs) into ``directory``."""
+    for path in paths:
+        (shutil.copytree if path.is_dir() else shutil.copy2)(path, directory / path.name)
+
+
 def alternate(rounds: int, sides: tuple[Any, Any]) -> Iterable[tuple[int, Any]]:
     """(round, side) in ABBA order, so that drift over the run hits both sides alike."""
     for r in range(rounds):
@@ -1058,8 +1064,7 @@ class Bench:
         self.publisher.run("publish", nodes=nodes, count=total, tag="catch-up")
         away = self.directory / "catch-up-away"                 # the state each round starts from
         away.mkdir()
-        for path in self.directory.glob("catch-up.sqlite3*"):
-            (shutil.copytree if path.is_dir() else shutil.copy2)(path, away / path.name)
+        copy_into(self.directory.glob("catch-up.sqlite3*"), away)
         window = catchup.window(1, total // len(nodes))          # hooknb's, once the first answer came
         seconds: dict[str, list[float]] = {"slixmpp": [], "hooknb": []}
         for _round, side in alternate(self.sizes.catch_up_rounds, ("slixmpp", "hooknb")):
@@ -1071,8 +1076,7 @@ class Bench:
                 continue
             for path in self.directory.glob("catch-up.sqlite3*"):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
-            for path in away.iterdir():
-                (shutil.copytree if path.is_dir() else shutil.copy2)(path, self.directory / path.name)
+            copy_into(away.iterdir(), self.directory)
             after = Host(store_path=str(store))
             start = time.time()
             after.connect(*account, **connect)

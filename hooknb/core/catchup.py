@@ -38,10 +38,10 @@ def window(answers: int, items: int) -> int:
     """How many item requests a catch-up keeps in flight after ``answers`` answers that held
     ``items`` items: ``FIRST_WINDOW`` before any answer; ``PREFETCH + 1`` for small answers
     (thousands of nodes with a few items: the round trips are what takes time), down to 2 when
-    each answer holds ``ITEMS_IN_FLIGHT / 2`` items or more.  A server handles the requests it has read before it writes any answer
-    (Prosody does): with 32 large answers in flight, none comes back until all are made, and
-    nothing is taken in or run meanwhile; with a few, the items before run while the server
-    makes the next answers."""
+    each answer holds ``ITEMS_IN_FLIGHT / 2`` items or more.  A server handles the requests it
+    has read before it writes any answer (Prosody does): with 32 large answers in flight, none
+    comes back until all are made, and nothing is taken in or run meanwhile; with a few, the
+    items before run while the server makes the next answers."""
     if not answers:
         return FIRST_WINDOW
     if not items:

@@ -203,8 +203,12 @@ def tls_context(options: ConnectOptions) -> ssl.SSLContext:
         return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if not options.cafile:
         return _tls_context(None, None)
-    stat = os.stat(options.cafile)
-    return _tls_context(options.cafile, (stat.st_mtime_ns, stat.st_size, stat.st_ino))
+    try:
+        stat = os.stat(options.cafile)
+        return _tls_context(options.cafile, (stat.st_mtime_ns, stat.st_size, stat.st_ino))
+    except (OSError, ssl.SSLError, ValueError):  # removed or spoilt since the options were made
+        _check_cafile(options.cafile)  # says what is wrong with it now, in one line
+        raise
 
 
 @functools.lru_cache(maxsize=8)

@@ -83,6 +83,20 @@ def test_clients_share_one_tls_context_per_ca_file_and_an_edited_file_is_read_ag
     assert tls_context(ConnectOptions(host="localhost", port=5222)) is tls_context(ConnectOptions())
 
 
+@pytest.mark.parametrize("spoil, why", [
+    (lambda path: path.unlink(), "not found"),
+    (lambda path: path.write_text("not a certificate\n"), "holds no PEM certificate"),
+])
+def test_a_ca_file_spoilt_after_the_options_were_made_is_a_one_line_error(tmp_path, spoil, why):
+    cafile = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(cafile))
+    options = ConnectOptions(host="localhost", port=5222, cafile=str(cafile))
+    spoil(cafile)
+    with pytest.raises(HooknbError) as info:
+        tls_context(options)
+    assert why in str(info.value) and "\n" not in str(info.value)
+
+
 def test_a_plaintext_client_gets_a_bare_tls_context():
     context = tls_context(ConnectOptions(host="127.0.0.1", port=5222, plaintext=True))
     assert context.get_ca_certs() == [] and context is not tls_context(ConnectOptions())
