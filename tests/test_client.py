@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+from asyncio import trsock
 from datetime import datetime, timezone
 
 import pytest
@@ -11,6 +13,7 @@ import hooknb
 from hooknb import server as srv
 from hooknb.xmpp.client import Client
 from hooknb.errors import HooknbError, PubSubError
+from hooknb.xmpp.stream import TCP_QUICKACK
 
 ATOM = "http://www.w3.org/2005/Atom"
 MICROBLOG = "urn:xmpp:microblog:0"
@@ -45,6 +48,24 @@ def test_publish_by_another_connection_arrives_as_a_typed_event(make_host, conne
     assert (item.id, item.node, item.service, item.kind, item.event) == ("i-1", node, server.pubsub,
                                                                          "publish", event)
     assert item.xml.text == "hello"
+
+
+@pytest.mark.skipif(TCP_QUICKACK is None, reason="TCP_QUICKACK is Linux's")
+def test_what_the_client_reads_is_acknowledged_at_once(make_host, connect, server, node, monkeypatch):
+    """TCP_QUICKACK on each read, over TLS too: else the server's ack requests and the stanzas
+    after them wait for the kernel's delayed acknowledgement (Nagle's algorithm on its side)."""
+    alice_host, bob_host = make_host(), make_host()
+    alice, bob = connect(alice_host), connect(bob_host)
+    alice.create_node(node, server.pubsub)
+    alice.subscribe(node, server.pubsub)
+    options: list[tuple[int, tuple]] = []
+    setsockopt = trsock.TransportSocket.setsockopt
+    monkeypatch.setattr(trsock.TransportSocket, "setsockopt",
+                        lambda sock, *args: options.append((sock.fileno(), args)) or setsockopt(sock, *args))
+    bob.publish(node, "<x xmlns='urn:test'>hello</x>", service=server.pubsub, item_id="i-1")
+    assert alice_host.wait_events(1, 10)
+    fd = alice.xmpp.transport.get_extra_info("socket").fileno()
+    assert (fd, (socket.IPPROTO_TCP, TCP_QUICKACK, 1)) in options
 
 
 def test_retract_purge_and_delete_notifications(make_host, connect, server, node):

@@ -94,6 +94,9 @@ class Engine:
         #: sessions alone, :mod:`hooknb.core.lease`).
         self.active = active
         self._watchdog: asyncio.Task | None = None
+        #: The thread lanes the watchdog looks at (loop thread): those given items since its
+        #: last look, and those it keeps (items queued or running, a stall).
+        self._watched: set[ThreadLane] = set()
         self.stalls = Stalls(store)
         #: Persistent entries waiting in the store for room in their lane.
         self.spill = Spill(self.inbox, lambda: lanes.QUEUE_MAX)
@@ -227,8 +230,8 @@ class Engine:
             if old is not None:
                 lane.done.update(old.done)
                 old.close()
+            lane.watch = self._watch_lane
             self.lanes[hook.id] = lane
-            self._ensure_watchdog()
         return lane
 
     def drop_lane(self, hook_id: str) -> None:
@@ -379,23 +382,29 @@ class Engine:
         return await around(self.invoker, befores, afters, client, op, send, level)
 
     # ---------------------------------------------------------------- timeouts, idleness
-    def _ensure_watchdog(self) -> None:
+    def _watch_lane(self, lane: ThreadLane) -> None:
+        """A thread lane was given items (loop thread): the watchdog looks at it until it is idle."""
+        self._watched.add(lane)
         if self._watchdog is None or self._watchdog.done():
             self._watchdog = asyncio.get_running_loop().create_task(self._watch())
 
     async def _watch(self) -> None:
-        while self.lanes:
+        # Runs while a thread lane has items or a stall, or a hook spills (then the lanes are
+        # busy too), and ends when none has: an idle process is not woken 20 times a second.
+        watched = self._watched
+        while watched or self.spill:
             await asyncio.sleep(WATCH_PERIOD)
             now = time.perf_counter()
-            for lane in list(self.lanes.values()):
-                if isinstance(lane, ThreadLane):
-                    expired = lane.expire(now)
-                    if expired is not None:
-                        ts, item, entry = expired
-                        error = f"timed out after {lane.hook.timeout:g} s"
-                        self.invoker.note(lane.hook, item, Outcome("timeout", error=error, digest=lane.hook.sha256),
-                                          entry, ts, lane.hook.timeout)
-                    self.stalls.check(lane)
+            for lane in list(watched):
+                expired = lane.expire(now)
+                if expired is not None:
+                    ts, item, entry = expired
+                    error = f"timed out after {lane.hook.timeout:g} s"
+                    self.invoker.note(lane.hook, item, Outcome("timeout", error=error, digest=lane.hook.sha256),
+                                      entry, ts, lane.hook.timeout)
+                self.stalls.check(lane)
+                if lane.closed or (lane.idle() and not lane.stalled and lane.hook.stalled_since is None):
+                    watched.discard(lane)
             if self.spill:
                 self.spill.refill(self.lanes, self._item)
 

@@ -7,7 +7,8 @@ items, which wait (each is run, or dropped with a record when its queue is full,
 silence).  As soon as one of its abandoned threads returns, that thread takes the items again:
 the hook recovers by itself.
 
-* The engine's watchdog looks at each lane every ``WATCH_PERIOD`` (:meth:`Stalls.check`) and is
+* The engine's watchdog looks at each busy lane every ``WATCH_PERIOD`` (:meth:`Stalls.check`),
+  and keeps looking at a stalled one until its stall is over; it is
   the one writer of ``hook.stalled_since``: the hook's status is ``stalled`` meanwhile
   (listings, the hook manager widget, ``hooknb run``'s ``stalled`` and ``recovered`` records).
 * The stall of a persistent hook is also written to the store (the ``stalls`` table, naming the

@@ -125,6 +125,7 @@ class Client(PubSub):
         xmpp = Stream(f"{self.jid}/{self.resource}", self._password, loop=_loop.get_loop(),
                       ssl_context=connection.tls_context(self.options))
         xmpp.on_notification = self._on_notification
+        xmpp.on_read_end = self._hand_on
         connection.apply(xmpp, self.options)
         for plugin in ("xep_0030", "xep_0060", "xep_0115", "xep_0163", "xep_0199"):
             xmpp.register_plugin(plugin)
@@ -372,8 +373,9 @@ class Client(PubSub):
 
     # ------------------------------------------------------------------ incoming
     def _on_notification(self, xml: ET.Element) -> None:
-        """A ``<message/>`` with a ``pubsub#event`` child, from :class:`_Stream` (loop thread):
-        its events join those of the stanzas read with it, handed on together (:meth:`_hand_on`)."""
+        """A ``<message/>`` with a ``pubsub#event`` child, from :class:`Stream` (loop thread):
+        its events join those of the stanzas read with it, handed on together at the end of the
+        read (:meth:`_hand_on`)."""
         try:
             service = JID(xml.get("from", "")).bare
             events = parse_notification(self.jid, service, xml)
@@ -382,15 +384,15 @@ class Client(PubSub):
         except Exception as exc:  # noqa: BLE001 - a bad notification must not stop the stream
             log.exception("a notification to %s could not be read: %r", self.jid, exc)
             return
-        if events:
-            if not self._incoming:
-                asyncio.get_running_loop().call_soon(self._hand_on)
-            self._incoming.extend(events)
+        self._incoming.extend(events)
 
     def _hand_on(self) -> None:
-        """Hand the events read since the last call to the handler, in one call: one read from
-        the socket holds many notifications, and the pipeline's cost per call (journal, inbox,
-        lanes) is then paid once for all of them (loop thread)."""
+        """Hand the events read since the last call to the handler, in one call, at the end of
+        each read (:attr:`Stream.on_read_end`): one read from the socket holds many
+        notifications, and the pipeline's cost per call (journal, inbox, lanes) is then paid
+        once for all of them (loop thread)."""
+        if not self._incoming:
+            return
         events, self._incoming = self._incoming, []
         try:
             self.handler.on_events(self, events)

@@ -77,11 +77,10 @@ class Resumption:
         """Follow ``xmpp``'s resumptions (before it connects)."""
         xmpp.add_event_handler("session_resumed", self._on_resumed)
         xmpp.add_event_handler("sm_failed", self._on_failed)
-        # The server's ack requests are handed over by the stream (Stream.on_ack_request) before
-        # slixmpp makes a stanza of them: answered with the plugin's own send_ack, as its
-        # handler would, and the first one after <resumed/> ends the replay.
+        # The server's ack requests are taken by the stream (Stream.on_ack_request), which
+        # answers them; the first one after <resumed/> ends the replay.
         xmpp.remove_handler("Stream Management Request Ack")
-        xmpp.on_ack_request = lambda: self._ack_request(xmpp)
+        xmpp.on_ack_request = lambda: self._end_replay(xmpp)
         self._xmpp = xmpp
 
     def take_refusal(self) -> str | None:
@@ -92,14 +91,6 @@ class Resumption:
     def _on_resumed(self, _stanza: Any) -> None:
         # a sync handler: slixmpp runs it at once, before the next stanza read is handled
         self._mark = self._xmpp.plugin["xep_0198"].handled
-
-    def _ack_request(self, xmpp: slixmpp.ClientXMPP) -> None:
-        # Answered at once, as slixmpp does.  An answer delayed to serve several requests (50
-        # ms) halved the requests of a start, but made the server's next notification wait
-        # for our TCP acknowledgement (Nagle's algorithm on its side, delayed acks on ours):
-        # p50 latency 2 ms -> 19 ms.
-        xmpp.plugin["xep_0198"].send_ack()
-        self._end_replay(xmpp)
 
     def _end_replay(self, xmpp: slixmpp.ClientXMPP) -> None:
         if self._mark is None:

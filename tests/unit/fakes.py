@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hooknb.xmpp import loop as _loop
 from hooknb.errors import HooknbError, PubSubError
 from hooknb.xmpp.events import Event
 from hooknb.xmpp.resumption import Resumption
 from hooknb.host import Host
+
+if TYPE_CHECKING:
+    from hooknb.xmpp.client import Client
 
 ACCOUNT = "alice@localhost"
 SERVICE = "pubsub.localhost"
@@ -89,3 +93,28 @@ def on_loop(fn: Any, *args: Any) -> Any:
 def make_host(tmp_path: Any) -> Host:
     """A Host on a scratch store, with no account connected."""
     return Host(store_path=str(tmp_path / "hooknb.sqlite3"))
+
+
+STREAM_HEADER = (b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "
+                 b"from='localhost' id='s1' version='1.0'>")
+
+
+def receive(client: Client, *reads: bytes) -> None:
+    """Feed each of ``reads`` to the client's stream (built and opened if need be) as one read
+    from its socket, through :meth:`hooknb.xmpp.stream.Stream.data_received` (on hooknb's loop)."""
+    if client.xmpp is None:
+        client.xmpp = client._build()
+    xmpp = client.xmpp
+
+    async def go() -> None:
+        if xmpp.parser is None:
+            xmpp.init_parser()
+            xmpp.data_received(STREAM_HEADER)
+        for data in reads:
+            xmpp.data_received(data)
+    _loop.call(go())
+
+
+def read(client: Client, *reads: list[ET.Element]) -> None:
+    """:func:`receive` each list of stanzas as one read."""
+    receive(client, *(b"".join(ET.tostring(xml) for xml in stanzas) for stanzas in reads))

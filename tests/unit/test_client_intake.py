@@ -4,12 +4,13 @@ and the others go on; a failing handler does not stop the next read; a PEP copy 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import xml.etree.ElementTree as ET
 
 from hooknb.xmpp.client import Client
 from hooknb.xmpp.operations import ClientHandler
+
+from .fakes import read
 
 
 class Recorder(ClientHandler):
@@ -30,17 +31,6 @@ def notification(node: str, *ids: str, service: str = "pubsub.localhost") -> ET.
     return ET.fromstring(f'<message xmlns="jabber:client" from="{service}"><event xmlns='
                          f'"http://jabber.org/protocol/pubsub#event"><items node="{node}">{items}</items>'
                          '</event></message>')
-
-
-def read(client: Client, *reads: list[ET.Element]) -> None:
-    """Feed each list of notifications to the client as one read from the socket: all within one
-    step of the loop, then one turn of the loop (the hand-on is scheduled with call_soon)."""
-    async def go() -> None:
-        for stanzas in reads:
-            for xml in stanzas:
-                client._on_notification(xml)
-            await asyncio.sleep(0)
-    asyncio.run(go())
 
 
 def test_notifications_read_together_are_handed_on_in_one_call_in_order():

@@ -4,6 +4,7 @@ re-creation, store restore and the hooks' statistics."""
 from __future__ import annotations
 
 import threading
+import time
 
 
 from hooknb.core import lanes
@@ -149,3 +150,41 @@ def test_a_disabled_hook_journals_would_run_only_where_it_would_run(host):
         [(temporary.id, "b", "would_run"), (stored.id, "b", "would_run")])
     assert host.inbox.flush() and host.store.pending(ACCOUNT) == [], "nothing waits to run"
     assert (temporary.runs, stored.runs, temporary.status) == (0, 0, "disabled")
+
+
+def watchdog_ended(host, timeout: float = 5.0) -> bool:
+    """Whether the engine's watchdog task ended (it does once no lane has work)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = host.engine._watchdog
+        if task is not None and task.done():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_the_watchdog_looks_only_at_lanes_with_work_and_ends_when_none_has(host, monkeypatch):
+    looked: list[str] = []
+    expire = lanes.ThreadLane.expire
+    monkeypatch.setattr(lanes.ThreadLane, "expire", lambda lane, now: looked.append(lane.hook.id) or expire(lane, now))
+    hooks = [install(host, f"n{i}", "item.id") for i in range(200)]
+    feed(host, FakeClient(), *(event(f"n{i}", "a") for i in range(200)))
+    assert host.wait_runs(200, 10)
+    assert _loop.call(host.engine.idle(5))
+    assert watchdog_ended(host)                      # 200 idle lanes: nothing left to look at
+    assert len(host.engine.lanes) == 200
+    looked.clear()
+    feed(host, FakeClient(), event("n7", "b"))
+    assert host.wait_runs(201, 5)
+    assert watchdog_ended(host)
+    assert set(looked) == {hooks[7].id}              # only the lane given an item
+
+
+def test_a_run_past_its_timeout_is_caught_after_the_watchdog_ended(host):
+    install(host, "n", "import time\nif item.id == 'slow': time.sleep(2)\nitem.id", timeout=0.2)
+    feed(host, FakeClient(), event("n", "first"))
+    assert host.wait_runs(1, 5)
+    assert watchdog_ended(host)
+    feed(host, FakeClient(), event("n", "slow"), event("n", "next"))
+    assert host.wait_runs(3, 5)
+    assert {r.item_id: r.status for r in host.runs.snapshot()} == {"first": "ok", "slow": "timeout", "next": "ok"}

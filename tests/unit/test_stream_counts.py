@@ -4,12 +4,12 @@ resumption), and the stanzas between ``<resumed/>`` and the server's ``<r/>`` ar
 
 from __future__ import annotations
 
-import asyncio
 import xml.etree.ElementTree as ET
 
-from hooknb.xmpp import loop as _loop
 from hooknb.xmpp.client import Client
 from hooknb.xmpp.operations import ClientHandler
+
+from .fakes import read
 
 SM = "urn:xmpp:sm:3"
 
@@ -33,12 +33,8 @@ def chat() -> ET.Element:
 
 
 def feed(client: Client, *stanzas: ET.Element) -> None:
-    """Hand ``stanzas`` to the client's stream as if read from its socket (on hooknb's loop)."""
-    async def go() -> None:
-        for xml in stanzas:
-            client.xmpp._spawn_event(xml)
-        await asyncio.sleep(0)  # the hand-on of the events read (call_soon)
-    _loop.call(go())
+    """Hand ``stanzas`` to the client's stream as one read from its socket."""
+    read(client, list(stanzas))
 
 
 def sm(tag: str, **attrs: str) -> ET.Element:
@@ -83,12 +79,31 @@ def test_a_refused_resumption_is_counted_with_the_servers_condition():
 
 
 
-def test_the_servers_ack_requests_are_answered_at_once_with_the_count_then():
-    client = Client("hook@localhost", "secret", handler=Recorder())
+def test_the_servers_ack_requests_are_answered_once_a_read_after_its_notifications_are_handed_on():
+    handler = Recorder()
+    client = Client("hook@localhost", "secret", handler=handler)
     client.xmpp = client._build()
     plugin = client.xmpp.plugin["xep_0198"]
     plugin.enabled_in = True
-    answers: list[int] = []
-    plugin.send_ack = lambda: answers.append(plugin.handled)
+    answers: list[tuple[int, list]] = []
+    plugin.send_ack = lambda: answers.append((plugin.handled, list(handler.ids)))
     feed(client, sm("r"), notification("a"), notification("b"), sm("r"))
-    assert answers == [0, 2]
+    assert answers == [(2, ["a", "b"])]          # one answer, with the count at the end of the read
+    feed(client, notification("c"))
+    assert answers == [(2, ["a", "b"])]          # no request, no answer
+    feed(client, sm("r"))
+    assert answers[-1] == (3, ["a", "b", "c"])
+
+
+def test_the_notifications_of_one_read_are_handed_on_together_at_its_end():
+    batches: list[list] = []
+
+    class Batches(ClientHandler):
+        def on_events(self, client, events) -> None:
+            batches.append([e.item_id for e in events])
+
+    client = Client("hook@localhost", "secret", handler=Batches())
+    client.xmpp = client._build()
+    feed(client, notification("a"), chat(), notification("b"))
+    feed(client, notification("c"))
+    assert batches == [["a", "b"], ["c"]]

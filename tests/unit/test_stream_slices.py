@@ -4,16 +4,11 @@ notifications, all come out whole and in order; and the stream's end inside a re
 
 from __future__ import annotations
 
-import asyncio
-import xml.etree.ElementTree as ET
-
-from hooknb.xmpp import loop as _loop
 from hooknb.xmpp.client import Client
 from hooknb.xmpp.operations import ClientHandler
 from hooknb.xmpp.stream import SLICE
 
-HEADER = (b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "
-          b"version='1.0' from='localhost' id='s1'>")
+from .fakes import receive
 
 
 class Recorder(ClientHandler):
@@ -37,20 +32,8 @@ def opened() -> tuple[Client, Recorder, list[str]]:
     client.xmpp = xmpp = client._build()
     chats: list[str] = []
     xmpp.add_event_handler("message", lambda msg: chats.append(msg["body"]))
-
-    async def start() -> None:
-        xmpp.parser = ET.XMLPullParser(("start", "end"))
-        xmpp.xml_depth = 0
-        xmpp.data_received(HEADER)
-    _loop.call(start())
+    receive(client)
     return client, handler, chats
-
-
-def receive(client: Client, data: bytes) -> None:
-    async def go() -> None:
-        client.xmpp.data_received(data)
-        await asyncio.sleep(0)  # the hand-on of the events read (call_soon)
-    _loop.call(go())
 
 
 def test_one_read_of_many_stanzas_cut_anywhere_comes_out_whole_and_in_order():
@@ -71,3 +54,4 @@ def test_the_streams_end_inside_a_read_stops_what_follows_it():
     tail = b"".join(notification(n, "x" * 200) for n in range(1, 200))
     receive(client, notification(0, "x") + b"</stream:stream>" + tail)
     assert [e.item_id for e in handler.events] == ["i0"]
+
