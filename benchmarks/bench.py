@@ -114,12 +114,13 @@ from hooknb.errors import HooknbError
 from hooknb.host import Host
 from hooknb.xmpp import loop as _loop
 from hooknb.xmpp.events import Event, Item, parse_notification
+from hooknb.xmpp.stream import quick_ack
 
 WINDOW = 32  # publish requests in flight (each pending IQ costs every incoming stanza a match)
 LATENCY_RATE = 200
 KERNEL_RATE = 500
 WIDGET_RATE = 1000
-ACCOUNTS = ("pub", "raw", "hook", "kern", *bench_resume.ACCOUNTS, "scale", "start", "startraw", "floor")
+ACCOUNTS = ("pub", "raw", "rawsm", "hook", "kern", *bench_resume.ACCOUNTS, "scale", "start", "startraw", "floor")
 ATOM = "http://www.w3.org/2005/Atom"
 ENTRY = (f'<entry xmlns="{ATOM}"><id>urn:hooknb:bench:{{n}}</id><title>Reading {{n}} of room-12'
          '</title><updated>2026-01-01T12:00:00Z</updated><summary>temperature 21.5 C, humidity '
@@ -331,6 +332,19 @@ def raw_client(jid: str, password: str, loop: asyncio.AbstractEventLoop,
     return xmpp
 
 
+def manage(xmpp: slixmpp.ClientXMPP) -> None:
+    """Stream management (XEP-0198) on a raw client, as hooknb's streams have it, and each read
+    acknowledged at once, as hooknb's are (:func:`hooknb.xmpp.stream.quick_ack`): the server then
+    does the same work for both sides."""
+    xmpp.register_plugin("xep_0198")
+    received = xmpp.data_received
+
+    def data_received(data: bytes) -> None:
+        quick_ack(xmpp.transport)
+        received(data)
+    xmpp.data_received = data_received
+
+
 def sent_at(payload: ET.Element) -> float:
     """The send time (monotonic clock) a bench payload carries."""
     return float(next(payload.iter(SENT_AT)).text)
@@ -487,9 +501,11 @@ class RawPeer:
 
 
 async def _serve(conn: Connection, host: str, port: int, jid: str, password: str, service: str,
-                 freeze: bool, cafile: str | None) -> None:
+                 freeze: bool, cafile: str | None, managed: bool = False) -> None:
     loop = asyncio.get_running_loop()
     xmpp = raw_client(jid, password, loop, cafile)
+    if managed:
+        manage(xmpp)
     xmpp.connect(host, port)
     await xmpp.wait_until("session_start", 20)
     peer = RawPeer(xmpp, service, (host, port), cafile)
@@ -520,12 +536,12 @@ class RawProcess:
     back items already timestamped, do not add to the latency of either side.
     """
 
-    def __init__(self, info: srv.ServerInfo, name: str, freeze: bool = False) -> None:
+    def __init__(self, info: srv.ServerInfo, name: str, freeze: bool = False, managed: bool = False) -> None:
         ctx = multiprocessing.get_context("spawn")  # this process has threads: no fork
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_raw_main, daemon=True, name=f"hooknb-bench-{name}",
                                  args=(child, info.host, info.port, info.jid(name),
-                                       info.accounts[name], info.pubsub, freeze, info.cafile))
+                                       info.accounts[name], info.pubsub, freeze, info.cafile, managed))
         self._proc.start()
         child.close()
         self.result(60)
@@ -569,13 +585,14 @@ class RawProcess:
 
 class RawSide:
     """The baseline receiver: a :class:`RawPeer` in its own process (so that the garbage
-    collector's work on hooknb's journals is not charged to it)."""
+    collector's work on hooknb's journals is not charged to it); ``managed``: with stream
+    management (see :func:`manage`)."""
 
-    name = "slixmpp"
-
-    def __init__(self, info: srv.ServerInfo, node: str, latency_node: str, account: str = "raw") -> None:
+    def __init__(self, info: srv.ServerInfo, node: str, latency_node: str, account: str = "raw",
+                 managed: bool = False) -> None:
+        self.name = "slixmpp+sm" if managed else "slixmpp"
         self.node, self.latency_node = node, latency_node
-        self.peer = RawProcess(info, account)
+        self.peer = RawProcess(info, account, managed=managed)
         self.peer.run("subscribe", nodes=[node, latency_node])
         self.expected = 0
         self.cpu: list[float] = []  # CPU seconds per item of each drain
@@ -736,8 +753,9 @@ def copy_into(paths: Iterable[Path], directory: Path) -> None:
         (shutil.copytree if path.is_dir() else shutil.copy2)(path, directory / path.name)
 
 
-def alternate(rounds: int, sides: tuple[Any, Any]) -> Iterable[tuple[int, Any]]:
-    """(round, side) in ABBA order, so that drift over the run hits both sides alike."""
+def alternate(rounds: int, sides: tuple[Any, ...]) -> Iterable[tuple[int, Any]]:
+    """(round, side) in ABBA order (ABCCBA for three), so that drift over the run hits every side
+    alike."""
     for r in range(rounds):
         for side in (sides if r % 2 == 0 else sides[::-1]):
             yield r, side
@@ -790,6 +808,14 @@ class Bench:
         hooked = HooknbSide(self.info, self.directory, "hooknb-tp", "hooknb-lat")
         self._closers.append(hooked.close)
         return raw, hooked
+
+    @cached_property
+    def managed(self) -> RawSide:
+        """The baseline of the latency rows: slixmpp with stream management, as hooknb."""
+        self.publisher.run("create", nodes=["rawsm-tp", "rawsm-lat"])
+        side = RawSide(self.info, "rawsm-tp", "rawsm-lat", "rawsm", managed=True)
+        self._closers.append(side.close)
+        return side
 
     # ---------------------------------------------------------------- throughput
     def throughput(self) -> None:
@@ -876,11 +902,16 @@ class Bench:
 
     # ---------------------------------------------------------------- latency
     def latency(self) -> None:
-        sides = self.sides
+        """Publish to hook (or handler) start, items at a steady rate.  The baseline is slixmpp
+        with stream management: the server's own work for it (a copy of each stanza kept for
+        resending, an ack request after it) lengthens every item's way to either client, and
+        hooknb's streams must have it; plain slixmpp's figures are in the notes."""
+        plain, hooked = self.sides
+        sides = (plain, self.managed, hooked)
         count = int(LATENCY_RATE * self.sizes.latency_seconds)
         rounds = self.sizes.latency_rounds
         log(f"latency: {rounds} rounds of {count} items at {LATENCY_RATE}/s per side")
-        samples: dict[str, list[float]] = {"slixmpp": [], "hooknb": []}
+        samples: dict[str, list[float]] = {side.name: [] for side in sides}
         for r, side in alternate(rounds, sides):
             side.record(True)
             try:
@@ -894,13 +925,14 @@ class Bench:
                 samples[side.name] += side.latencies()
             finally:
                 side.record(False)
-        raw, hooked = samples["slixmpp"], samples["hooknb"]
-        notes = f"{len(hooked)} items per side at {LATENCY_RATE}/s"
-        self.rows.append(ratio_at_most("latency_p50", "latency p50, publish -> hook start", "ms",
-                                       percentile(raw, 50), percentile(hooked, 50), 1.2, notes))
-        self.rows.append(ratio_at_most("latency_p99", "latency p99, publish -> hook start", "ms",
-                                       percentile(raw, 99), percentile(hooked, 99), 1.5,
-                                       f"{notes}; max {max(raw):.1f} / {max(hooked):.1f} ms"))
+        raw, managed, hooks = (samples[side.name] for side in sides)
+        notes = f"{len(hooks)} items per side at {LATENCY_RATE}/s; baseline slixmpp with stream management"
+        for p, row_id, maximum in ((50, "latency_p50", 1.2), (99, "latency_p99", 1.5)):
+            base, ours, bare = percentile(managed, p), percentile(hooks, p), percentile(raw, p)
+            extra = f"; max {max(managed):.1f} / {max(hooks):.1f} ms" if p == 99 else ""
+            self.rows.append(ratio_at_most(row_id, f"latency p{p}, publish -> hook start", "ms", base, ours,
+                                           maximum, f"{notes}; plain slixmpp {bare:.2f} ms, hooknb "
+                                                    f"{ours / bare:.2f}x of it{extra}"))
 
     # ---------------------------------------------------------------- python_file
     def python_file(self) -> None:

@@ -27,7 +27,7 @@ IQ_TAG = "{jabber:client}iq"
 ACK_REQUEST_TAG = "{urn:xmpp:sm:3}r"  # stream management's (XEP-0198) request for our count
 #: Bytes given to the XML parser at a time (see :meth:`Stream.data_received`).
 SLICE = 16384
-TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only (see Stream._ack_at_once)
+TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only (see quick_ack)
 
 _tostring = importlib.import_module("slixmpp.xmlstream.tostring")  # the module, not its function
 _slixmpp_escape = _tostring.escape
@@ -40,6 +40,27 @@ def _fast_escape(text: str, use_cdata: bool = False) -> str:
 
 
 _tostring.escape = _fast_escape
+
+
+def quick_ack(transport: asyncio.BaseTransport | None) -> None:
+    """Have TCP acknowledge what was just read at once, not after the kernel's delay (up to
+    40 ms; Linux, each read: the setting does not last).
+
+    A server with stream management writes its ack request ``<r/>`` right after each stanza, in
+    a write of its own, and Prosody's sockets use Nagle's algorithm (its default): that write,
+    and every stanza after it, waits until this side has acknowledged the first.  This side
+    also writes (its answers), so the kernel takes the connection for an interactive one and
+    delays its acknowledgements, hoping to send them with data.  With raw slixmpp and stream
+    management on, items 5 ms apart: p99 from publish to handler 20-33 ms, against 3-4 ms with
+    this (docs/performance.md)."""
+    if TCP_QUICKACK is None or transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 1)
+        except OSError:  # not TCP, or closing
+            pass
 
 
 class _Asked(NamedTuple):
@@ -88,7 +109,7 @@ class Stream(slixmpp.ClientXMPP):
         # answer for them all): an answer is a write to the socket, about 0.1 ms on loopback
         # where the write does the server's side of TCP too, and it came between an isolated
         # item and its hooks (docs/performance.md).
-        self._ack_at_once()
+        quick_ack(self.transport)
         try:
             if len(data) <= SLICE:
                 super().data_received(data)
@@ -103,24 +124,6 @@ class Stream(slixmpp.ClientXMPP):
             if self._ack_owed:
                 self._ack_owed = False
                 self.plugin["xep_0198"].send_ack()
-
-    def _ack_at_once(self) -> None:
-        # TCP acknowledges what was read at once, not after the kernel's delay (up to 40 ms).
-        # A server with stream management writes its ack request ``<r/>`` right after each
-        # stanza, in a write of its own, and Prosody's sockets use Nagle's algorithm (its
-        # default): that write, and every stanza after it, waits until this side has
-        # acknowledged the first.  This side also writes (its answers), so the kernel takes the
-        # connection for an interactive one and delays its acknowledgements, hoping to send them
-        # with data.  With raw slixmpp and stream management on, items 5 ms apart: p99 from
-        # publish to handler 20-33 ms, against 3-4 ms with this (docs/performance.md).
-        if TCP_QUICKACK is None or self.transport is None:
-            return
-        sock = self.transport.get_extra_info("socket")
-        if sock is not None:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 1)
-            except OSError:  # not TCP (a test's transport), or closing
-                pass
 
     def _spawn_event(self, xml: ET.Element) -> None:
         # slixmpp's step from an incoming top-level element to its handlers.  A notification is
