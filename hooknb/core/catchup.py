@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import HooknbError
 from ..xmpp.events import Event
@@ -64,21 +64,22 @@ class CatchUp:
                      for service, node in sorted(self.registry.nodes(client.jid) - self.waiting)])
         ahead: deque[tuple[NodeKey, asyncio.Future]] = deque()
         answered = [0, 0]  # answers, and the items they held
+        flying = [0]  # item requests not answered yet
         over = False  # no more requests once the catch-up has ended
 
-        def ask(_done: asyncio.Future | None = None) -> None:
-            if _done is not None and not _done.cancelled():  # a refusal or no answer: no items
-                answered[0] += 1
-                answered[1] += len(_done.result()[0]) if _done.exception() is None else 0
-            flying = sum(not fetch.done() for _key, fetch in ahead)
-            while not (over or self.closed) and len(ahead) < PREFETCH + 1 and flying < window(*answered):
+        def ask() -> None:
+            while not (over or self.closed) and len(ahead) < PREFETCH + 1 and flying[0] < window(*answered):
                 key = next(keys, None)
                 if key is None:
                     return
-                fetch = asyncio.ensure_future(self._fetch(client, key, marks.get(key)))
-                fetch.add_done_callback(ask)
-                ahead.append((key, fetch))
-                flying += 1
+                flying[0] += 1
+                ahead.append((key, asyncio.ensure_future(self._fetch(client, key, marks.get(key), came))))
+
+        def came(items: int) -> None:  # a node's items came (a refusal or no answer: none)
+            flying[0] -= 1
+            answered[0] += 1
+            answered[1] += items
+            ask()
 
         try:
             while True:
@@ -87,7 +88,7 @@ class CatchUp:
                     return
                 key, items = ahead[0]
                 self.activity = f"catching up {key[1]} node {key[2]!r}"
-                await asyncio.wait((items,))  # counted in flight until answered
+                await asyncio.wait((items,))  # its items, and its room if that is asked
                 ahead.popleft()
                 self.progress += 1
                 await self._catch_up_node(client, key, marks.get(key), late.get(key, frozenset()), items)
@@ -97,29 +98,42 @@ class CatchUp:
                 if not items.cancel() and not items.cancelled():
                     items.exception()  # a fetch that failed meanwhile: nothing more to report
 
-    async def _fetch(self, client: Client, key: NodeKey, mark: Mark | None) -> tuple[list[Event], float]:
-        """A node's items; and if it was seen empty and holds some now, how many it keeps (which
-        tells whether some may have gone meanwhile): asked for at once, within the catch-up's
-        window, not after the nodes before it were taken in (infinite when not asked)."""
+    async def _fetch(self, client: Client, key: NodeKey, mark: Mark | None,
+                     came: Callable[[int], None] | None = None) -> tuple[Any, float]:
+        """The answer holding a node's items (:meth:`~hooknb.xmpp.pubsub.PubSub.aitems_answer`);
+        and if it was seen empty and holds some now, how many it keeps (which tells whether some
+        may have gone meanwhile): asked for at once, within the catch-up's window, not after the
+        nodes before it were taken in (infinite when not asked).
+
+        ``came`` is told how many items came (none: refused or unanswered) as soon as the
+        answer does, before its items are made into events and before the question of room is
+        asked: the next node's request goes out then, and the server prepares it meanwhile."""
         _account, service, node = key
-        items = await asyncio.wait_for(client.aget_items(node, service), NODE_TIMEOUT)
+        held = 0
+        try:
+            answer = await asyncio.wait_for(client.aitems_answer(node, service), NODE_TIMEOUT)
+            held = client.items_held(answer)
+        finally:
+            if came is not None:
+                came(held)
         seen_empty = mark is not None and not mark[0]
-        return items, await capacity(client, service, node) if seen_empty and items else float("inf")
+        return answer, await capacity(client, service, node) if seen_empty and held else float("inf")
 
     async def _catch_up_node(self, client: Client, key: NodeKey, mark: Mark | None,
                              late: frozenset[str] = frozenset(),
-                             fetch: Awaitable[tuple[list[Event], float]] | None = None) -> None:
+                             fetch: Awaitable[tuple[Any, float]] | None = None) -> None:
         """Accept what a node holds after the item ``mark`` names (("", ""): all of it; None:
         nothing, the node is only looked at for the first time and its position noted) for its
         hooks but the ``late`` ones (see :meth:`_read_marks`), which start after it; ``fetch``:
         its items (and room, see :meth:`_fetch`), asked for already."""
         _account, service, node = key
         try:
-            items, room = await (fetch or self._fetch(client, key, mark))
+            answer, room = await (fetch or self._fetch(client, key, mark))
         except (HooknbError, asyncio.TimeoutError) as exc:
             await self._unanswered(client, key, mark, exc)
             return
         self._node_answered(key)
+        items = client.item_events(service, node, answer)
         ids = [e.item_id for e in items]
         if mark is None:  # first look at this node: remember where it stands
             self._write_position(self.positions.remember(key, items), self._persistent(client, service, node))

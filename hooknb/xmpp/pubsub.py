@@ -285,15 +285,28 @@ class PubSub:
     async def aget_items(self, node: str, service: str | None = None, max_items: int | None = None,
                          item_ids: list[str] | None = None) -> list[Event]:
         """The items stored in ``node`` (newest last), as ``publish`` events."""
+        service = self._service(service)
+        return self.item_events(service, node, await self.aitems_answer(node, service, max_items, item_ids))
+
+    async def aitems_answer(self, node: str, service: str | None = None, max_items: int | None = None,
+                            item_ids: list[str] | None = None) -> ET.Element:
+        """The service's answer to a request of the items stored in ``node``, as XML, made into
+        events by :meth:`item_events` (loop thread): a catch-up asks for the next nodes' items
+        as soon as an answer comes, and makes its events only when it takes that node in."""
         xmpp = await self._session()
         service = self._service(service)
         iq = _items_request(xmpp, service, node, max_items)
         for item_id in item_ids or ():
             ET.SubElement(iq["pubsub"]["items"].xml, ITEM_TAG, id=item_id)
-        answer = await self._iq("get items", service, node, xmpp.ask(iq, IQ_TIMEOUT))
-        return self._item_events(service, node, answer)
+        return await self._iq("get items", service, node, xmpp.ask(iq, IQ_TIMEOUT))
 
-    def _item_events(self, service: str, node: str, answer: ET.Element) -> list[Event]:
+    @staticmethod
+    def items_held(answer: ET.Element) -> int:
+        """How many items an answer of :meth:`aitems_answer` holds."""
+        items = answer.find(ITEMS_PATH)
+        return 0 if items is None else sum(item.tag == ITEM_TAG for item in items)
+
+    def item_events(self, service: str, node: str, answer: ET.Element) -> list[Event]:
         """The items of an answer to a request of a node's items, as ``publish`` events."""
         items = answer.find(ITEMS_PATH)
         return [] if items is None else [
@@ -319,7 +332,7 @@ class PubSub:
             iq["pubsub"].xml.append(_rsm_query(RSM_PAGE if last is None else min(RSM_PAGE, last - held),
                                                cursor, forward=last is None))
             result = await self._iq("get items", service, node, xmpp.ask(iq, IQ_TIMEOUT))
-            events = self._item_events(service, node, result)
+            events = self.item_events(service, node, result)
             answer = result.find(f"{PUBSUB_TAG}/{{{RSM}}}set")
             if answer is None:  # the service does not page: this is all it gives
                 return events[-last:] if last is not None else events

@@ -54,6 +54,17 @@ class FakeClient:
         items = list(self.nodes.get((service or self.jid, node), []))
         return items[-max_items:] if max_items else items
 
+    async def aitems_answer(self, node: str, service: str | None = None) -> list[Event]:
+        return await self.aget_items(node, service)  # the answer, here: its events already
+
+    @staticmethod
+    def items_held(answer: list[Event]) -> int:
+        return len(answer)
+
+    @staticmethod
+    def item_events(_service: str, _node: str, answer: list[Event]) -> list[Event]:
+        return answer
+
     async def astored_items(self, node: str, service: str | None = None, last: int | None = None) -> list[Event]:
         return await self.aget_items(node, service, last)
 
