@@ -36,7 +36,8 @@ How the rows are measured:
   compiling and executing the file and calling its ``hook`` for every event.
 * latency: the publisher publishes at a steady 200 items/s with its send time (monotonic clock,
   shared by the processes) in the payload; the time from there to the start of the hook
-  function (baseline: to the start of the raw handler); p50 and p99 as ratios to slixmpp's.
+  function (baselines: to the start of the raw handler); p50 and p99 as ratios to slixmpp's with
+  stream management (:func:`manage`, as hooknb's stream), plain slixmpp's in the notes.
 * catch_up: items/s of a host coming back after an outage (connect, fetch, inbox, runs)
   against raw slixmpp coming back (a connection with stream management, as hooknb's, then
   fetching the same nodes with as many requests in flight as hooknb keeps for answers of that
@@ -50,8 +51,9 @@ How the rows are measured:
   1-hook hooknb receiver.
 * start (``start_10k``): a store holding ``scale_nodes`` persistent hooks on as many nodes; a
   host connects (taking the lease, subscribing, catching up) until ``connect`` returns,
-  against raw slixmpp subscribing and fetching the same nodes with ``WINDOW`` requests in
-  flight; a second start of the same store (everything subscribed already) in the notes.
+  against raw slixmpp with stream management subscribing and fetching the same nodes with
+  ``WINDOW`` requests in flight; plain slixmpp doing the same, and a second start of the same
+  store (everything subscribed already), in the notes.
 * floor (``parse_floor``): a receiver that only parses the stream with expat into elements
   (``scale.ParseOnly`` in a slixmpp process, in place of slixmpp's reader) drains the same
   bursts as the throughput rows; hooknb's no-op hook as a fraction of it.  Printed after the
@@ -120,7 +122,7 @@ WINDOW = 32  # publish requests in flight (each pending IQ costs every incoming 
 LATENCY_RATE = 200
 KERNEL_RATE = 500
 WIDGET_RATE = 1000
-ACCOUNTS = ("pub", "raw", "rawsm", "hook", "kern", *bench_resume.ACCOUNTS, "scale", "start", "startraw", "floor")
+ACCOUNTS = ("pub", "raw", "rawsm", "hook", "kern", *bench_resume.ACCOUNTS, "scale", "start", "startraw", "startsm", "floor")
 ATOM = "http://www.w3.org/2005/Atom"
 ENTRY = (f'<entry xmlns="{ATOM}"><id>urn:hooknb:bench:{{n}}</id><title>Reading {{n}} of room-12'
          '</title><updated>2026-01-01T12:00:00Z</updated><summary>temperature 21.5 C, humidity '
@@ -1268,16 +1270,21 @@ class Bench:
             if subscribed != n:
                 raise HooknbError(f"start_10k: {subscribed} of {n} nodes subscribed")
             log(f"  start: {times[-1]:.2f} s")
-        raw = RawProcess(self.info, "startraw")
-        try:
-            subscribed = raw.run("subscribe", nodes=nodes, window=WINDOW)["seconds"]
-            fetched = raw.run("fetch", nodes=nodes, window=WINDOW)["seconds"]
-        finally:
-            raw.close()
+        baseline: dict[str, tuple[float, float]] = {}
+        for account, managed in (("startraw", False), ("startsm", True)):
+            raw = RawProcess(self.info, account, managed=managed)
+            try:
+                baseline[account] = (raw.run("subscribe", nodes=nodes, window=WINDOW)["seconds"],
+                                     raw.run("fetch", nodes=nodes, window=WINDOW)["seconds"])
+            finally:
+                raw.close()
+        (plain_sub, plain_fetch), (subscribed, fetched) = baseline["startraw"], baseline["startsm"]
         self.rows.append(ratio_at_most("start_10k", f"start with {n:,} persistent hooks on {n:,} nodes, to live",
                                        "s", subscribed + fetched, times[0], 1.5,
-                                       f"baseline: raw slixmpp subscribing ({subscribed:.2f} s) and fetching "
-                                       f"({fetched:.2f} s), {WINDOW} requests in flight; hooknb: Host.connect "
+                                       f"baseline: raw slixmpp with stream management (as hooknb's) subscribing "
+                                       f"({subscribed:.2f} s) and fetching ({fetched:.2f} s), {WINDOW} requests in "
+                                       f"flight; plain slixmpp {plain_sub:.2f} + {plain_fetch:.2f} s, hooknb "
+                                       f"{times[0] / (plain_sub + plain_fetch):.2f}x of it; hooknb: Host.connect "
                                        f"(lease, subscriptions, catch-up); started again: {times[1]:.2f} s"))
 
     def floor(self) -> None:

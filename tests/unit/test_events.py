@@ -283,3 +283,17 @@ def test_the_escape_slixmpp_uses_matches_its_own(text, use_cdata):
     from hooknb.xmpp import stream
 
     assert stream._fast_escape(text, use_cdata) == stream._slixmpp_escape(text, use_cdata)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=40), st.binary(max_size=32), st.integers(1, 64), st.sampled_from(["SHA-1", "SHA-256", "SHA-512"]))
+def test_the_salted_password_of_scram_matches_slixmpps(password, salt, iterations, name):
+    from slixmpp.util import hash as sasl_hash
+    from slixmpp.util.sasl.mechanisms import SCRAM
+
+    from hooknb.xmpp import stream
+
+    mech = SCRAM.__new__(SCRAM)  # only what Hi reads: its hash
+    mech.hash = sasl_hash(name)
+    assert SCRAM.Hi is stream._fast_hi
+    assert stream._fast_hi(mech, password, salt, iterations) == stream._slixmpp_hi(mech, password, salt, iterations)
