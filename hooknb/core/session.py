@@ -216,7 +216,7 @@ class Session(CatchUp, NodeWaits, ClientHandler):
         fresh, positions = self.positions.note(events)
         self.engine.accept(client, fresh, positions, skip)
         for event in events:
-            if event.kind == "delete" and (event.service, event.node) in client.subscriptions:
+            if event.kind == "delete" and client.subscribed(event.service, event.node, pending=False):
                 client.drop_subscription(event.service, event.node)
                 if (event.service, event.node) in self.registry.nodes(client.jid):
                     self.wait_for_node(client, event.service, event.node)
@@ -308,7 +308,7 @@ class Session(CatchUp, NodeWaits, ClientHandler):
     async def hook_node(self, client: Client, service: str, node: str, persistent: bool) -> bool:
         """Subscribe to a newly hooked node and note its newest item (see :meth:`mark`); False
         if the node does not exist (:meth:`wait_for_node` once its hook is registered)."""
-        if (service, node) not in client.subscriptions:
+        if not client.subscribed(service, node, pending=False):
             try:
                 await client.asubscribe(node, service)
             except PubSubError as exc:

@@ -82,10 +82,12 @@ class PubSub:
         session start)."""
         return frozenset(self._subscriptions)
 
-    def subscribed(self, service: str, node: str) -> bool:
-        """Whether this client subscribed to ``node`` on ``service``, or is subscribing (a server
-        may send the node's last item before it answers), without copying the set."""
-        return (service, node) in self._subscriptions or (service, node) in self._subscribing
+    def subscribed(self, service: str, node: str, pending: bool = True) -> bool:
+        """Whether this client subscribed to ``node`` on ``service``, or (``pending``) is
+        subscribing (a server may send the node's last item before it answers), without copying
+        the set (:attr:`subscriptions` copies it: a cost per call that grows with the nodes)."""
+        key = (service, node)
+        return key in self._subscriptions or (pending and key in self._subscribing)
 
     def _service(self, service: str | None) -> str:
         if not service:

@@ -71,7 +71,7 @@ class FakeClient:
     async def anode_config(self, node: str, service: str | None = None) -> dict[str, Any]:
         return {} if self.capacity is None else {"pubsub#max_items": self.capacity}
 
-    def subscribed(self, service: str, node: str) -> bool:
+    def subscribed(self, service: str, node: str, pending: bool = True) -> bool:
         return (service, node) in self.subscriptions
 
     def drop_subscription(self, service: str, node: str) -> None:

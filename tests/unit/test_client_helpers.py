@@ -1,5 +1,5 @@
 """The client's helpers that need no connection: JIDs, loopback hosts, the plaintext rule, the
-TLS context clients share, payloads parsed and measured."""
+TLS context clients share, payloads parsed and measured, what a client is subscribed to."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import trustme
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hooknb.xmpp.client import Client
 from hooknb.xmpp.connection import ConnectOptions, is_loopback, split_jid, tls_context
 from hooknb.errors import HooknbError
 from hooknb.xmpp.operations import MAX_DEPTH, parse_payload, xml_depth
@@ -157,3 +158,13 @@ trees = st.recursive(st.builds(ET.Element, st.just("leaf")),
 @given(trees)
 def test_xml_depth_agrees_with_the_recursive_definition(tree):
     assert xml_depth(tree) == recursive_depth(tree)
+
+
+def test_subscribed_counts_a_subscription_in_flight_unless_told_not_to():
+    client = Client("hook@localhost", "secret")
+    client._subscriptions.add(("pubsub.localhost", "done"))
+    client._subscribing.add(("pubsub.localhost", "asked"))
+    assert client.subscribed("pubsub.localhost", "done") and client.subscribed("pubsub.localhost", "asked")
+    assert client.subscribed("pubsub.localhost", "done", pending=False)
+    assert not client.subscribed("pubsub.localhost", "asked", pending=False)
+    assert not client.subscribed("pubsub.localhost", "other")
