@@ -39,9 +39,10 @@ How the rows are measured:
   function (baselines: to the start of the raw handler); p50 and p99 as ratios to slixmpp's with
   stream management (:func:`manage`, as hooknb's stream), plain slixmpp's in the notes.
 * catch_up: items/s of a host coming back after an outage (connect, fetch, inbox, runs)
-  against raw slixmpp coming back (a connection with stream management, as hooknb's, then
-  fetching the same nodes with as many requests in flight as hooknb keeps for answers of that
-  size, ``catchup.window``); ABBA rounds, each from the same state.
+  against raw slixmpp coming back (a connection with stream management and quick acks as
+  hooknb's, :func:`manage`, then fetching the same nodes with as many requests in flight as
+  hooknb keeps for answers of that size, ``catchup.window``); ABBA rounds, each from the same
+  state.
 * hooks (``hooks_10k``, ``memory_*``, ``dispatch_10k``): a host of its own account makes one
   temporary no-op hook on each of ``scale_nodes`` nodes (created beforehand by the publisher,
   pipelined) through ``Host.create_hook``: the time per hook of the last tenth against the
@@ -244,16 +245,17 @@ class Sizes:
     cpu_rounds: int  # dask: rounds per executor, with 2 workers
     resume_rounds: int  # resume: cuts per side
     scale_nodes: int  # hooks, start: hooked nodes
+    scale_rounds: int  # dispatch_10k: throughput rounds per side (its two sides run in one process)
 
 
 FULL = Sizes(burst=5000, rounds=8, other_nodes=100, latency_rounds=10, latency_seconds=2.0,
              file_events=1000, journal_events=100_000, kernel_rounds=4, kernel_seconds=5.0,
-             widget_seconds=8.0, catch_up_items=5000, catch_up_rounds=4, cli_runs=20, cpu_items=300, cpu_rounds=4, resume_rounds=8,
-             scale_nodes=10_000)
+             widget_seconds=8.0, catch_up_items=5000, catch_up_rounds=6, cli_runs=20, cpu_items=300, cpu_rounds=4, resume_rounds=8,
+             scale_nodes=10_000, scale_rounds=12)
 QUICK = Sizes(burst=300, rounds=1, other_nodes=100, latency_rounds=1, latency_seconds=1.0,
               file_events=100, journal_events=10_000, kernel_rounds=1, kernel_seconds=1.5,
               widget_seconds=2.0, catch_up_items=400, catch_up_rounds=1, cli_runs=5, cpu_items=30, cpu_rounds=1, resume_rounds=2,
-              scale_nodes=1000)
+              scale_nodes=1000, scale_rounds=1)
 
 
 @dataclass
@@ -431,11 +433,11 @@ class RawPeer:
 
     async def come_back(self, nodes: list[str], window: int) -> dict[str, Any]:
         """What a client does when it comes back after an outage, timed: a second connection of
-        this account, with stream management (XEP-0198) as hooknb's, connects and fetches every
-        item of the nodes, ``window`` requests in flight.  (Its TLS context is made before the
-        clock starts, as hooknb makes its own once per process.)"""
+        this account, with stream management (XEP-0198) and quick acks as hooknb's (:func:`manage`),
+        connects and fetches every item of the nodes, ``window`` requests in flight.  (Its TLS
+        context is made before the clock starts, as hooknb makes its own once per process.)"""
         xmpp = raw_client(str(self.xmpp.boundjid.bare), self.xmpp.password, asyncio.get_running_loop(), self.cafile)
-        xmpp.register_plugin("xep_0198")
+        manage(xmpp)
         start = time.perf_counter()
         xmpp.connect(*self.address)
         await xmpp.wait_until("session_start", 20)
@@ -837,22 +839,23 @@ class Bench:
         self.rows.append(self._rates(row_id, scenario, self.sides, minimum))
 
     def _rates(self, row_id: str, scenario: str, sides: tuple[RawSide, HooknbSide], minimum: float,
-               publisher: RawProcess | None = None) -> Row:
-        """The row of a throughput scenario: medians of ABBA rounds of each side draining a burst
-        (published by ``publisher``, default the one of the plain-text server)."""
-        publisher = publisher or self.publisher
-        log(f"{scenario}: {self.sizes.rounds} rounds of {self.sizes.burst} items per side")
+               publisher: RawProcess | None = None, rounds: int | None = None) -> Row:
+        """The row of a throughput scenario: medians of ABBA rounds (``rounds``, default
+        ``sizes.rounds``) of each side draining a burst (published by ``publisher``, default the
+        one of the plain-text server)."""
+        publisher, rounds = publisher or self.publisher, rounds or self.sizes.rounds
+        log(f"{scenario}: {rounds} rounds of {self.sizes.burst} items per side")
         for side in sides:  # warm up
             drain_round(publisher, side, min(200, self.sizes.burst), f"{row_id}-warm-{side.name}")
         rates: dict[str, list[float]] = {side.name: [] for side in sides}
-        for r, side in alternate(self.sizes.rounds, sides):
+        for r, side in alternate(rounds, sides):
             rate = drain_round(publisher, side, self.sizes.burst, f"{row_id}-{r}-{side.name}")
             rates[side.name].append(rate)
             log(f"  round {r} {side.name}: {rate:,.0f} items/s")
         spread = ", ".join(f"{name} {min(v):,.0f}-{max(v):,.0f}" for name, v in rates.items())
         return at_least(row_id, scenario, "items/s", statistics.median(rates[sides[0].name]),
                         statistics.median(rates[sides[1].name]), minimum,
-                        f"medians of {self.sizes.rounds} rounds of {self.sizes.burst} items; ranges {spread}")
+                        f"medians of {rounds} rounds of {self.sizes.burst} items; ranges {spread}")
 
     def throughput_tls(self) -> None:
         """``throughput_1_hook`` over TLS: a second server, requiring STARTTLS, and everyone on it
@@ -960,7 +963,7 @@ class Bench:
 
         costs: dict[str, list[float]] = {"reference": [], "hooknb": []}
         body = hook.loader.fn
-        for r, run in alternate(3, (reference, hooknb)):
+        for r, run in alternate(7, (reference, hooknb)):  # (hooknb's batches are short: a pause weighs)
             items = [e.item for e in synthetic_events(n, f"file{r}")]
             start = time.perf_counter()
             run(items)
@@ -1124,7 +1127,7 @@ class Bench:
         self.rows.append(at_least("catch_up", f"catch-up after an outage of {total} items on 20 nodes", "items/s",
                                   total / raw, total / hooked, 0.9,
                                   f"medians of {len(seconds['hooknb'])} rounds per side (ABBA), each from the "
-                                  f"same state; slixmpp: a client with stream management (as hooknb's) "
+                                  f"same state; slixmpp: a client with stream management and quick acks (as hooknb's) "
                                   f"connecting and fetching the items, {window} requests in flight (hooknb's "
                                   "window for these answers); hooknb: connect, fetch, write to the inbox and "
                                   "run them all (a no-op python_file hook); ranges slixmpp "
@@ -1243,7 +1246,8 @@ class Bench:
         self.rows.append(at_most("memory_per_hook", "memory per hook (a second hook on a hooked node)",
                                  "bytes", None, per_hook, 8192, notes))
         self.rows.append(self._rates("dispatch_10k", f"throughput, 1 node's items, {len(host.registry):,} "
-                                     "hooks on other nodes vs 1 hook", (self.sides[1], side), 0.9))
+                                     "hooks on other nodes vs 1 hook", (self.sides[1], side), 0.9,
+                                     rounds=self.sizes.scale_rounds))
         side.close()
 
     def start(self) -> None:
