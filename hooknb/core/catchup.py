@@ -63,7 +63,6 @@ class CatchUp:
         keys = iter([(client.jid, service, node)
                      for service, node in sorted(self.registry.nodes(client.jid) - self.waiting)])
         ahead: deque[tuple[NodeKey, asyncio.Future]] = deque()
-        checks: list[asyncio.Future] = []  # nodes seen empty, full now? (see _catch_up_node)
         answered = [0, 0]  # answers, and the items they held
         flying = [0]  # item requests not answered yet
         over = False  # no more requests once the catch-up has ended
@@ -86,31 +85,25 @@ class CatchUp:
             while True:
                 ask()
                 if not ahead or self.closed:
-                    break
+                    return
                 key, items = ahead[0]
                 self.activity = f"catching up {key[1]} node {key[2]!r}"
-                await asyncio.wait((items,))  # its items
+                await asyncio.wait((items,))  # its items, and its room if that is asked
                 ahead.popleft()
                 self.progress += 1
-                check = await self._catch_up_node(client, key, marks.get(key), late.get(key, frozenset()), items)
-                if check is not None:
-                    checks.append(check)
-            for check in checks:
-                if not self.closed:
-                    await check
+                await self._catch_up_node(client, key, marks.get(key), late.get(key, frozenset()), items)
         finally:
             over = True
             for _key, items in ahead:  # the catch-up ended early (the session did, or it failed)
                 if not items.cancel() and not items.cancelled():
                     items.exception()  # a fetch that failed meanwhile: nothing more to report
-            for check in checks:  # (the next catch-up looks again)
-                check.cancel()
 
     async def _fetch(self, client: Client, key: NodeKey, mark: Mark | None,
-                     came: Callable[[int], None] | None = None) -> tuple[Any, asyncio.Future | None]:
+                     came: Callable[[int], None] | None = None) -> tuple[Any, float]:
         """The answer holding a node's items (:meth:`~hooknb.xmpp.pubsub.PubSub.aitems_answer`);
         and if it was seen empty and holds some now, how many it keeps (which tells whether some
-        may have gone meanwhile), asked for at once but not waited for (None when not asked).
+        may have gone meanwhile): asked for at once, within the catch-up's window, not after the
+        nodes before it were taken in (infinite when not asked).
 
         ``came`` is told how many items came (none: refused or unanswered) as soon as the
         answer does, before its items are made into events and before the question of room is
@@ -124,54 +117,39 @@ class CatchUp:
             if came is not None:
                 came(held)
         seen_empty = mark is not None and not mark[0]
-        return answer, asyncio.ensure_future(capacity(client, service, node)) if seen_empty and held else None
+        return answer, await capacity(client, service, node) if seen_empty and held else float("inf")
 
     async def _catch_up_node(self, client: Client, key: NodeKey, mark: Mark | None,
                              late: frozenset[str] = frozenset(),
-                             fetch: Awaitable[tuple[Any, asyncio.Future | None]] | None = None
-                             ) -> asyncio.Future | None:
+                             fetch: Awaitable[tuple[Any, float]] | None = None) -> None:
         """Accept what a node holds after the item ``mark`` names (("", ""): all of it; None:
         nothing, the node is only looked at for the first time and its position noted) for its
         hooks but the ``late`` ones (see :meth:`_read_marks`), which start after it; ``fetch``:
-        its items (and room, see :meth:`_fetch`), asked for already.
-
-        A node seen empty that holds items now is full if it holds all it keeps: then some may
-        have gone, a gap.  The items are accepted at once; the check, which waits for the
-        server's answer on the node's room, is returned (a task that records the gap): the
-        caller waits for it when it likes (the catch-up, after its last node, so that the next
-        nodes are taken in meanwhile and the question does not wait behind their answers)."""
+        its items (and room, see :meth:`_fetch`), asked for already."""
         _account, service, node = key
         try:
             answer, room = await (fetch or self._fetch(client, key, mark))
         except (HooknbError, asyncio.TimeoutError) as exc:
             await self._unanswered(client, key, mark, exc)
-            return None
+            return
         self._node_answered(key)
         items = client.item_events(service, node, answer)
         ids = [e.item_id for e in items]
         if mark is None:  # first look at this node: remember where it stands
             self._write_position(self.positions.remember(key, items), self._persistent(client, service, node))
-            return None
+            return
         last, version = mark
         if last in ids:  # the item after it; or it, if it was republished since
             at = ids.index(last)
             missed = items[at + (1 if digest(items[at]) == version or not version else 0):]
         else:  # "" marks a node seen empty
             missed = items
-            if last:
+            if last or (items and len(items) >= room):
                 await self._gap(client, service, node, last, len(items))
         if missed:
             self.accept(client, missed, late)
         if late:  # noted again now: the late hooks are followed from here on
             self._write_position(self.positions.remember(key, items), True)
-        if last or room is None:
-            return None
-        return asyncio.ensure_future(self._if_full(client, service, node, len(items), room))
-
-    async def _if_full(self, client: Client, service: str, node: str, held: int, room: Awaitable[float]) -> None:
-        """Record a gap if a node seen empty holds ``held`` items now, all it keeps."""
-        if held >= await room:
-            await self._gap(client, service, node, "", held)
 
     async def _unanswered(self, client: Client, key: NodeKey, mark: Mark | None, exc: Exception) -> None:
         """A node whose items could not be fetched (refused, or no answer within ``NODE_TIMEOUT``):

@@ -64,9 +64,7 @@ class NodeWaits:
             appeared = await self._subscribe_hooked(client, pairs)
             for service, node in appeared:
                 key = (client.jid, service, node)
-                check = await self._catch_up_node(client, key, self.positions.get(key))
-                if check is not None:
-                    await check
+                await self._catch_up_node(client, key, self.positions.get(key))
         finally:
             for pair in pairs:
                 held = self._appearing.pop(pair)

@@ -4,7 +4,6 @@ waited for until they exist."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 
 import pytest
@@ -119,32 +118,6 @@ def test_a_node_seen_empty_that_is_now_full_is_a_gap(host):
     (gap,) = [e for e in host.events.snapshot() if e.kind == "gap"]
     assert gap.node == "n" and "it was empty and now holds 3 items" in client.last_error
     assert host.store.gaps()[0]["fetched"] == 3
-
-
-def test_a_node_seen_empty_runs_its_items_before_the_server_says_how_many_it_keeps(host):
-    """The question of room waits behind the next nodes' answers at the server: the items do not
-    wait for it, and the gap is recorded when the answer comes, before the catch-up ends."""
-    persistent_hook(host)
-    host.store.set_position(ACCOUNT, SERVICE, "n", "")
-    client = FakeClient()
-    client.capacity = "3"
-    client.hold("n", "x", "y", "z")
-    loop, asked = _loop.get_loop(), threading.Event()
-    room = loop.create_future()
-
-    async def anode_config(node, service=None):
-        asked.set()
-        return {"pubsub#max_items": await room}
-    client.anode_config = anode_config
-    session = host.session()
-    _loop.call(session.prepare_session(client))
-    started = asyncio.run_coroutine_threadsafe(session.session_started(client, False), loop)
-    assert asked.wait(5) and host.wait_runs(3, 5)
-    assert not [e for e in host.events.snapshot() if e.kind == "gap"] and not started.done()
-    loop.call_soon_threadsafe(room.set_result, "3")
-    started.result(5)
-    (gap,) = [e for e in host.events.snapshot() if e.kind == "gap"]
-    assert gap.node == "n" and host.store.gaps()[0]["fetched"] == 3
 
 
 def test_only_the_lease_holder_runs_persistent_hooks_and_a_take_over_moves_them(host, tmp_path):
