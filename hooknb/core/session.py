@@ -218,7 +218,7 @@ class Session(CatchUp, NodeWaits, ClientHandler):
         for event in events:
             if event.kind == "delete" and client.subscribed(event.service, event.node, pending=False):
                 client.drop_subscription(event.service, event.node)
-                if (event.service, event.node) in self.registry.nodes(client.jid):
+                if self.registry.lookup(client.jid, event.service, event.node):  # (no copy of every hooked node)
                     self.wait_for_node(client, event.service, event.node)
 
     def _release(self, client: Client) -> None:
