@@ -129,20 +129,47 @@ def escape(text: str) -> str:
     return text
 
 
+#: Element tags already split into (namespace, name): payloads repeat a few tags, and splitting
+#: one anew cost a fifth of serialising.  Bounded: a stream of made-up tags fills it, then is split.
+_TAGS: dict[str, tuple[str, str]] = {}
+TAGS_MAX = 4096
+
+
+def _split(tag: str) -> tuple[str, str]:
+    """``{ns}name`` as (ns, name), remembered in :data:`_TAGS` while it has room."""
+    split = (tag[1:].split("}", 1)[0], tag.split("}", 1)[1]) if "}" in tag else ("", tag)
+    if len(_TAGS) < TAGS_MAX:
+        _TAGS[tag] = split
+    return split
+
+
 def _write(element: ET.Element, parent_ns: str, out: list[str]) -> None:
     """Append ``element`` (and its tail) to ``out`` as slixmpp's ``tostring`` writes it without a
     stream: a namespace declared where it differs from the parent's, childless empty elements as
     ``<a />``; but attributes in other namespaces than ``xml:``, which slixmpp leaves out, are
     kept, each with a prefix declared on its element (``xmlns:a0="..." a0:count="3"``)."""
     tag = element.tag
-    if "}" in tag:
-        ns, name = tag.split("}", 1)
-        ns = ns[1:]
+    ns, name = _TAGS.get(tag) or _split(tag)
+    out.append(f'<{name} xmlns="{ns}"' if ns != parent_ns else "<" + name)
+    if element.attrib:
+        _write_attributes(element.attrib, out)
+    text = element.text
+    if len(element):
+        out.append(">" + escape(text) if text else ">")
+        for child in element:
+            _write(child, ns, out)
+        out.append(f"</{name}>")
+    elif text:
+        out.append(f">{escape(text)}</{name}>")
     else:
-        ns, name = "", tag
-    out.append(f'<{name} xmlns="{ns}"' if ns != parent_ns else f"<{name}")
+        out.append(" />")
+    if element.tail:
+        out.append(escape(element.tail))
+
+
+def _write_attributes(attrib: dict[str, str], out: list[str]) -> None:
     prefixes: dict[str, str] = {}
-    for key, value in element.attrib.items():
+    for key, value in attrib.items():
         if "}" not in key:
             out.append(f' {key}="{escape(value)}"')
             continue
@@ -155,18 +182,6 @@ def _write(element: ET.Element, parent_ns: str, out: list[str]) -> None:
         else:
             prefix = prefixes[key_ns]
         out.append(f' {prefix}:{key_name}="{escape(value)}"')
-    text = element.text
-    if text or len(element):
-        out.append(">")
-        if text:
-            out.append(escape(text))
-        for child in element:
-            _write(child, ns, out)
-        out.append(f"</{name}>")
-    else:
-        out.append(" />")
-    if element.tail:
-        out.append(escape(element.tail))
 
 
 def serialise(payload: ET.Element | None) -> str | None:

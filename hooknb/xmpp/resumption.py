@@ -43,12 +43,12 @@ def enable(xmpp: slixmpp.ClientXMPP) -> None:
     xmpp.register_plugin("xep_0198", {"window": ACK_WINDOW})
 
 
-def count_taken(xmpp: slixmpp.ClientXMPP) -> None:
-    """Count one stanza taken before slixmpp built it (a notification) as handled: the plugin's
-    own counter (``handled``, an ``in`` filter) sees only stanza objects."""
+def count_taken(xmpp: slixmpp.ClientXMPP, taken: int = 1) -> None:
+    """Count ``taken`` stanzas taken before slixmpp built them (notifications, answers) as
+    handled: the plugin's own counter (``handled``, an ``in`` filter) sees only stanza objects."""
     plugin = xmpp.plugin["xep_0198"]
     if plugin.enabled_in:
-        plugin.handled = (plugin.handled + 1) % MAX_SEQ
+        plugin.handled = (plugin.handled + taken) % MAX_SEQ
 
 
 def resumable(xmpp: slixmpp.ClientXMPP | None) -> bool:
