@@ -261,6 +261,33 @@ def test_a_cut_longer_than_the_window_catches_up_reports_the_gap_and_fails_the_u
     assert alice.state == "connected"
 
 
+
+def test_a_cut_while_the_session_is_being_taken_up_again_is_reconnected_too(servers, proxied, make_host, node):
+    # fault: the connection is cut again while the client is still taking up the resumed session
+    # (its handler's work after <resumed/>, which may wait on the server): the attempt that
+    # resumed must not count as the way back, or nothing reconnects after the second cut
+    info = servers(WINDOW)
+    host, alice, proxy = proxied(info)
+    hook = _hooked(host, alice, info, node, keep=10)
+    taking_up, go_on = threading.Event(), asyncio.Event()
+    session = alice.handler
+    original = session.session_resumed
+
+    async def slow(client):
+        taking_up.set()
+        await go_on.wait()
+        await original(client)
+
+    session.session_resumed = slow
+    assert proxy.cut() == 1                      # first cut: resumed, and held in the handler
+    assert taking_up.wait(15)
+    assert proxy.cut() == 1                      # second cut, before the session was taken up
+    session.session_resumed = original
+    _loop.get_loop().call_soon_threadsafe(go_on.set)
+    wait_until(lambda: alice.resumption.resumed == 2 and alice.state == "connected", 15)
+    _publish(_publisher(make_host, info), info, node, ["after"])
+    assert host.wait_runs(1, 15) and _ran(host, hook.id) == ["after"]
+
 def test_the_runner_logs_a_resumed_stream(servers, runner, make_host, node):
     """``hooknb run`` says when its stream was resumed, and how many stanzas the server replayed."""
     info = servers(WINDOW)

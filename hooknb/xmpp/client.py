@@ -90,6 +90,7 @@ class Client(PubSub):
         self._lost_future: asyncio.Future | None = None
         self.resumption = Resumption()
         self._up = asyncio.Event()  # set while a session is up (used on the loop only)
+        self._dropped = asyncio.Event()  # set when a connection is lost (see _reconnect_loop)
         self._recent: dict[tuple, None] = {}  # the latest PEP notifications, to drop copies
         self._incoming: list[Event] = []  # events read, not yet handed on (see _hand_on)
 
@@ -276,7 +277,7 @@ class Client(PubSub):
             await self.handler.session_started(self, reconnected)
         finally:  # connect() and reconnect() return once subscriptions and catch-up are done
             self._session_ready.set()
-            self._up.set()
+            self._set_up()
 
     async def _on_session_resumed(self, _stanza: Any) -> None:
         """The stream was resumed (XEP-0198): the session, its subscriptions with it, goes on;
@@ -286,6 +287,12 @@ class Client(PubSub):
         try:
             await self.handler.session_resumed(self)
         finally:
+            self._set_up()
+
+    def _set_up(self) -> None:
+        """The session is taken up (the handler's work for it done): up, unless its connection
+        was lost meanwhile, when the way back is a new attempt (see :meth:`_reconnect_loop`)."""
+        if self.state == "connected":
             self._up.set()
 
     def _on_session_end(self, _event: Any) -> None:
@@ -304,6 +311,7 @@ class Client(PubSub):
         if self._closing or not (self.auto_reconnect and resumption.resumable(self.xmpp)):
             self._lose("the connection was lost before the server answered")
         self._up.clear()
+        self._dropped.set()
         if self._closing:
             if self.state != "failed":
                 self.state = "disconnected"
@@ -355,11 +363,21 @@ class Client(PubSub):
             if self._closing:
                 return
             self.reconnects += 1
+            self._dropped.clear()
             self.xmpp.connect(self.host, self.port)
+            # Back once the session is taken up; but a connection lost before that (cut again
+            # while the handler still took up the session) ends this attempt too: the next one
+            # follows, after its delay.  Waiting for the session alone, this task ended when the
+            # handler was done, after the cut, and nothing reconnected (tests/test_resumption.py).
+            up, dropped = (asyncio.ensure_future(event.wait()) for event in (self._up, self._dropped))
             try:
-                await asyncio.wait_for(self._up.wait(), 10 + delay)
+                await asyncio.wait((up, dropped), timeout=10 + delay, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                up.cancel()
+                dropped.cancel()
+            if self._up.is_set():
                 return
-            except asyncio.TimeoutError:
+            if not self._dropped.is_set():
                 self.xmpp.cancel_connection_attempt()
                 self.last_error = self.last_error or "reconnect timed out"
 
