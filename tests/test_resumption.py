@@ -261,7 +261,6 @@ def test_a_cut_longer_than_the_window_catches_up_reports_the_gap_and_fails_the_u
     assert alice.state == "connected"
 
 
-
 def test_a_cut_while_the_session_is_being_taken_up_again_is_reconnected_too(servers, proxied, make_host, node):
     # fault: the connection is cut again while the client is still taking up the resumed session
     # (its handler's work after <resumed/>, which may wait on the server): the attempt that
@@ -287,6 +286,7 @@ def test_a_cut_while_the_session_is_being_taken_up_again_is_reconnected_too(serv
     wait_until(lambda: alice.resumption.resumed == 2 and alice.state == "connected", 15)
     _publish(_publisher(make_host, info), info, node, ["after"])
     assert host.wait_runs(1, 15) and _ran(host, hook.id) == ["after"]
+
 
 def test_the_runner_logs_a_resumed_stream(servers, runner, make_host, node):
     """``hooknb run`` says when its stream was resumed, and how many stanzas the server replayed."""

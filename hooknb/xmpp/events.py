@@ -137,7 +137,11 @@ TAGS_MAX = 4096
 
 def _split(tag: str) -> tuple[str, str]:
     """``{ns}name`` as (ns, name), remembered in :data:`_TAGS` while it has room."""
-    split = (tag[1:].split("}", 1)[0], tag.split("}", 1)[1]) if "}" in tag else ("", tag)
+    if "}" in tag:
+        ns, _, name = tag[1:].partition("}")
+        split = (ns, name)
+    else:
+        split = ("", tag)
     if len(_TAGS) < TAGS_MAX:
         _TAGS[tag] = split
     return split
@@ -168,6 +172,7 @@ def _write(element: ET.Element, parent_ns: str, out: list[str]) -> None:
 
 
 def _write_attributes(attrib: dict[str, str], out: list[str]) -> None:
+    """Append an element's attributes to ``out`` (see :func:`_write`)."""
     prefixes: dict[str, str] = {}
     for key, value in attrib.items():
         if "}" not in key:

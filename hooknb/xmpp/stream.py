@@ -159,16 +159,17 @@ class Stream(slixmpp.ClientXMPP):
             return
         if tag == IQ_TAG and self._asked and self._answer(xml):
             return
+        # What comes next (the watcher of ack requests, stream management's own elements such as
+        # <enabled/>, which sets the count to 0) sees the count so far.
+        self._count_taken()
         if tag == ACK_REQUEST_TAG and self.on_ack_request is not None:
             # Prosody asks for our count after nearly every stanza it sends (12,000 times in a
             # start with 10,000 nodes): taken here, not built and matched against every handler
             # first, and answered once at the end of the read (data_received), with the
             # plugin's own send_ack, as its handler would.
-            self._count_taken()
             self.on_ack_request()
             self._ack_owed = True
             return
-        self._count_taken()  # stream management's own elements (<enabled/>, <a/>) see the count so far
         super()._spawn_event(xml)
 
     def _count_taken(self) -> None:

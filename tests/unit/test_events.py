@@ -277,7 +277,6 @@ def test_serialise_a_parsed_payload_and_none():
     assert serialise(None) is None
 
 
-
 def test_the_split_tags_serialise_remembers_are_bounded():
     # a stream of made-up tags fills the memory of split tags to its bound, not past it, and
     # each is still written as slixmpp writes it
@@ -286,6 +285,7 @@ def test_the_split_tags_serialise_remembers_are_bounded():
         made_up = ET.fromstring(f'<t{n} xmlns="urn:made-up:{n}"><c{n}/></t{n}>')
         assert serialise(made_up) == tostring(made_up)
     assert len(events._TAGS) == events.TAGS_MAX
+
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(), st.booleans())

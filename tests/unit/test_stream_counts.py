@@ -54,7 +54,6 @@ def test_taken_notifications_count_as_handled_only_while_stream_management_is_on
     assert handler.ids == ["before", "a", "b"]
 
 
-
 def test_notifications_are_counted_before_the_next_element_not_taken_in_the_same_read():
     # counted together, but never after an element that changes the count: a notification read
     # before <enabled/> is not counted (the server counts from <enabled/>), one after it is
@@ -64,6 +63,7 @@ def test_notifications_are_counted_before_the_next_element_not_taken_in_the_same
     feed(client, notification("before"), sm("enabled", id="id1", resume="true"), notification("a"),
          notification("b"))
     assert (plugin.enabled_in, plugin.handled) == (True, 2)
+
 
 def test_the_stanzas_between_resumed_and_the_servers_ack_request_are_the_replay():
     client = Client("hook@localhost", "secret", handler=Recorder())
