@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import HooknbError
 from ..xmpp.events import Event
-from .inbox import digest
+from .inbox import Position, digest
 from .nodes import capacity, node_missing
 from .positions import Mark, NodeKey
 
@@ -63,6 +63,7 @@ class CatchUp:
         keys = iter([(client.jid, service, node)
                      for service, node in sorted(self.registry.nodes(client.jid) - self.waiting)])
         ahead: deque[tuple[NodeKey, asyncio.Future]] = deque()
+        checks: list[asyncio.Future] = []  # nodes seen empty whose room decides a gap (_check_room)
         answered = [0, 0]  # answers, and the items they held
         flying = [0]  # item requests not answered yet
         over = False  # no more requests once the catch-up has ended
@@ -91,19 +92,23 @@ class CatchUp:
                 await asyncio.wait((items,))  # its items, and its room if that is asked
                 ahead.popleft()
                 self.progress += 1
-                await self._catch_up_node(client, key, marks.get(key), late.get(key, frozenset()), items)
+                await self._catch_up_node(client, key, marks.get(key), late.get(key, frozenset()), items, checks)
         finally:
             over = True
             for _key, items in ahead:  # the catch-up ended early (the session did, or it failed)
-                if not items.cancel() and not items.cancelled():
-                    items.exception()  # a fetch that failed meanwhile: nothing more to report
+                if not items.cancel() and not items.cancelled() and items.exception() is None:
+                    room = items.result()[1]  # (a fetch that failed meanwhile: nothing more to report)
+                    if room is not None:
+                        room.cancel()
+            if checks:  # every position written before the live events held are taken in
+                await asyncio.gather(*checks, return_exceptions=True)
 
     async def _fetch(self, client: Client, key: NodeKey, mark: Mark | None,
-                     came: Callable[[int], None] | None = None) -> tuple[Any, float]:
+                     came: Callable[[int], None] | None = None) -> tuple[Any, asyncio.Future | None]:
         """The answer holding a node's items (:meth:`~hooknb.xmpp.pubsub.PubSub.aitems_answer`);
         and if it was seen empty and holds some now, how many it keeps (which tells whether some
-        may have gone meanwhile): asked for at once, within the catch-up's window, not after the
-        nodes before it were taken in (infinite when not asked).
+        may have gone meanwhile): asked for at once, as a task (None when not asked), not after
+        the nodes before it were taken in.
 
         ``came`` is told how many items came (none: refused or unanswered) as soon as the
         answer does, before its items are made into events and before the question of room is
@@ -117,15 +122,20 @@ class CatchUp:
             if came is not None:
                 came(held)
         seen_empty = mark is not None and not mark[0]
-        return answer, await capacity(client, service, node) if seen_empty and held else float("inf")
+        return answer, asyncio.ensure_future(capacity(client, service, node)) if seen_empty and held else None
 
     async def _catch_up_node(self, client: Client, key: NodeKey, mark: Mark | None,
                              late: frozenset[str] = frozenset(),
-                             fetch: Awaitable[tuple[Any, float]] | None = None) -> None:
+                             fetch: Awaitable[tuple[Any, asyncio.Future | None]] | None = None,
+                             checks: list[asyncio.Future] | None = None) -> None:
         """Accept what a node holds after the item ``mark`` names (("", ""): all of it; None:
         nothing, the node is only looked at for the first time and its position noted) for its
         hooks but the ``late`` ones (see :meth:`_read_marks`), which start after it; ``fetch``:
-        its items (and room, see :meth:`_fetch`), asked for already."""
+        its items (and room, see :meth:`_fetch`), asked for already.
+
+        A node seen empty that holds items now is a gap if it holds all it keeps: its items are
+        accepted at once, and its new position written once that is known and a gap recorded
+        (:meth:`_check_room`), awaited here, or added to ``checks`` for the caller to await."""
         _account, service, node = key
         try:
             answer, room = await (fetch or self._fetch(client, key, mark))
@@ -144,12 +154,37 @@ class CatchUp:
             missed = items[at + (1 if digest(items[at]) == version or not version else 0):]
         else:  # "" marks a node seen empty
             missed = items
-            if last or (items and len(items) >= room):
+            if last:
                 await self._gap(client, service, node, last, len(items))
-        if missed:
-            self.accept(client, missed, late)
+        held = self.accept(client, missed, late, hold_positions=room is not None) if missed else []
         if late:  # noted again now: the late hooks are followed from here on
-            self._write_position(self.positions.remember(key, items), True)
+            position = self.positions.remember(key, items)
+            if room is None:
+                self._write_position(position, True)
+            else:
+                held.append(position)
+        if room is not None:
+            check = self._check_room(client, key, room, len(items), held)
+            if checks is None:
+                await check
+            else:
+                checks.append(asyncio.ensure_future(check))
+
+    async def _check_room(self, client: Client, key: NodeKey, room: Awaitable[float], held: int,
+                          positions: list[Position]) -> None:
+        """A node seen empty holds ``held`` items now: a gap if that is all it keeps.  The
+        question of its room went to the server when its items came, behind the next nodes'
+        requests; its items are taken in and run meanwhile.  Its new ``positions`` are written
+        only after the gap is recorded: a process that ends before asks again (the items taken
+        in already are not run twice: the inbox keeps one entry per item version)."""
+        _account, service, node = key
+        try:
+            full = held >= await asyncio.wait_for(room, NODE_TIMEOUT)
+        except asyncio.TimeoutError:  # not known, as when the server will not tell (capacity)
+            full = False
+        if full:
+            await self._gap(client, service, node, "", held)
+        self._write_positions(positions)
 
     async def _unanswered(self, client: Client, key: NodeKey, mark: Mark | None, exc: Exception) -> None:
         """A node whose items could not be fetched (refused, or no answer within ``NODE_TIMEOUT``):
@@ -168,6 +203,11 @@ class CatchUp:
         log.warning("%s: %s; the other nodes go on", client.jid, error)
         if mark is not None:
             await self._gap(client, service, node, mark[0], 0, f"{why}; items published while away may be missed")
+
+    def _write_positions(self, positions: list[Position]) -> None:
+        """Persist positions of persistently hooked nodes (through the inbox, off the loop)."""
+        if positions and self.active:
+            self.inbox.submit([], positions)
 
     def _node_answered(self, key: NodeKey) -> None:
         for hook in self.registry.find(*key):

@@ -203,23 +203,29 @@ class Session(CatchUp, NodeWaits, ClientHandler):
         return await self.engine.intercept(client, op, send)
 
     # ---------------------------------------------------------------- the pipeline
-    def accept(self, client: Client, events: list[Event], skip: frozenset[str] = frozenset()) -> None:
+    def accept(self, client: Client, events: list[Event], skip: frozenset[str] = frozenset(),
+               hold_positions: bool = False) -> list[Position]:
         """Note the last item per node, then hand the events to the engine (not to the hooks in
         ``skip``); a hooked node deleted is waited for, as a node that does not exist.  Events of
         nodes that this client did not subscribe to and that have no hook (a subscription of
-        another resource of the account, a contact's PEP) are only counted (:attr:`unsolicited`)."""
+        another resource of the account, a contact's PEP) are only counted (:attr:`unsolicited`).
+
+        The new positions of persistently hooked nodes are written with the inbox entries; with
+        ``hold_positions``, they are returned instead, for the caller to write later."""
         subscribed, hooked = client.subscribed, self.registry.hooked
         wanted = [e for e in events if subscribed(e.service, e.node) or hooked(e.account, e.service, e.node)]
         if len(wanted) < len(events):
             self.unsolicited += len(events) - len(wanted)
             events = wanted
         fresh, positions = self.positions.note(events)
+        held, positions = (positions, []) if hold_positions else ([], positions)
         self.engine.accept(client, fresh, positions, skip)
         for event in events:
             if event.kind == "delete" and client.subscribed(event.service, event.node, pending=False):
                 client.drop_subscription(event.service, event.node)
                 if self.registry.lookup(client.jid, event.service, event.node):  # (no copy of every hooked node)
                     self.wait_for_node(client, event.service, event.node)
+        return held
 
     def _release(self, client: Client) -> None:
         held, self._held = self._held, None
@@ -361,8 +367,8 @@ class Session(CatchUp, NodeWaits, ClientHandler):
 
     def _write_position(self, position: Position, persistent: bool) -> None:
         """Persist a persistently hooked node's position (through the inbox, off the loop)."""
-        if persistent and self.active:
-            self.inbox.submit([], [position])
+        if persistent:
+            self._write_positions([position])
 
     # ---------------------------------------------------------------- the lease
     async def _take_lease(self, force: bool, want: bool = False) -> bool:

@@ -120,6 +120,44 @@ def test_a_node_seen_empty_that_is_now_full_is_a_gap(host):
     assert host.store.gaps()[0]["fetched"] == 3
 
 
+def test_a_node_seen_empty_whose_room_is_not_answered_yet_holds_back_neither_its_runs_nor_the_next_nodes(host):
+    """The question of room of a node seen empty goes to the server behind the next nodes'
+    requests: the node's items and the next nodes' run meanwhile; its position is written only
+    once the gap is recorded (a process that ends before asks again)."""
+    import asyncio
+    import time
+
+    answer_room = threading.Event()
+
+    class Client(FakeClient):
+        async def anode_config(self, node, service=None):
+            if node == "n0":
+                await asyncio.to_thread(answer_room.wait, 10)
+            return await super().anode_config(node, service)
+
+    client = Client()
+    client.capacity = "2"
+    for node in ("n0", "n1", "n2"):
+        persistent_hook(host, node)
+        host.store.set_position(ACCOUNT, SERVICE, node, "")
+        client.hold(node, f"{node}-a", f"{node}-b")  # full: each is a gap
+    session = host.session()
+    _loop.call(session.prepare_session(client))
+    started = asyncio.run_coroutine_threadsafe(session.session_started(client, False), _loop.get_loop())
+    assert host.wait_runs(6, 5)  # n0's items too: they do not wait for its room
+    assert not started.done()    # the catch-up waits for the room of n0 before it ends
+    positions = host.store.noted_positions(ACCOUNT)
+    assert positions[(SERVICE, "n0")][0] == "" and [g["node"] for g in host.store.gaps()] == ["n1", "n2"]
+    answer_room.set()
+    started.result(5)
+    assert [g["node"] for g in host.store.gaps()] == ["n1", "n2", "n0"]
+    deadline = time.monotonic() + 5
+    while host.store.noted_positions(ACCOUNT)[(SERVICE, "n0")][0] != "n0-b":  # written off the loop
+        assert time.monotonic() < deadline, "n0's position was never written"
+        time.sleep(0.01)
+    assert sorted(ran(host)) == sorted(f"{n}-{i}" for n in ("n0", "n1", "n2") for i in "ab")
+
+
 def test_only_the_lease_holder_runs_persistent_hooks_and_a_take_over_moves_them(host, tmp_path):
     persistent_hook(host)
     other = make_host(tmp_path)  # another process on the same store
@@ -275,8 +313,8 @@ def test_a_catch_up_asks_for_the_next_nodes_items_while_it_takes_in_those_before
     client.on_ask = lambda node: steps.append(f"ask {node}")
     session = host.session()
     accept = session.accept
-    monkeypatch.setattr(session, "accept", lambda c, events, skip=frozenset():
-                        steps.append(f"take {events[0].node}") or accept(c, events, skip))
+    monkeypatch.setattr(session, "accept", lambda c, events, skip=frozenset(), **kw:
+                        steps.append(f"take {events[0].node}") or accept(c, events, skip, **kw))
     start(session, client)
     assert steps[:catchup.FIRST_WINDOW] == [f"ask {n}" for n in nodes[:catchup.FIRST_WINDOW]]
     assert max(client.seen) == catchup.PREFETCH + 1  # small answers: the window opened to 32
