@@ -65,6 +65,10 @@ def test_create_node_makes_the_node_with_its_config_and_leaves_an_existing_one(h
     assert capsys.readouterr().out.endswith("created\n")  # no hint: the node exists
     client = host.client(alice)
     assert client.node_config(node, server.pubsub)["pubsub#max_items"] == "2"
+    # the one field the catch-up and the publisher check ask for, read from the answer's XML
+    field = lambda var: _loop.call(client.anode_field(node, var, server.pubsub))  # noqa: E731
+    assert field("pubsub#max_items") == "2" and field("pubsub#no-such-field") is None
+    assert field("pubsub#itemreply") == client.node_config(node, server.pubsub).get("pubsub#itemreply")
     hook(f"create -s {server.pubsub} -n {node} --create-node -t python_code item.kind")  # exists: fine
     assert [h.status for h in host.hooks()] == ["active", "active"]
     client.publish(node, ENTRY.format("x"), item_id="x", service=server.pubsub)

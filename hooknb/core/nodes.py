@@ -19,8 +19,8 @@ def node_missing(error: HooknbError) -> bool:
 async def capacity(client: Client, service: str, node: str) -> float:
     """How many items the node keeps (``pubsub#max_items``; infinite when unknown)."""
     try:
-        return float((await client.anode_config(node, service))["pubsub#max_items"])
-    except (HooknbError, KeyError, TypeError, ValueError):  # not the owner; "max"
+        return float(await client.anode_field(node, "pubsub#max_items", service))
+    except (HooknbError, TypeError, ValueError):  # not the owner; no such field; "max"
         return float("inf")
 
 
@@ -41,7 +41,7 @@ async def publishers_named(client: Client, service: str, node: str) -> bool | No
     if items and items[-1].publisher:
         return True
     try:
-        itemreply = (await client.anode_config(node, service)).get("pubsub#itemreply")
+        itemreply = await client.anode_field(node, "pubsub#itemreply", service)
     except HooknbError:
         itemreply = None
     if itemreply:

@@ -36,6 +36,7 @@ RSM = "http://jabber.org/protocol/rsm"
 PUBSUB = "http://jabber.org/protocol/pubsub"
 PUBSUB_TAG, ITEM_TAG = f"{{{PUBSUB}}}pubsub", f"{{{PUBSUB}}}item"
 ITEMS_PATH = f"{PUBSUB_TAG}/{{{PUBSUB}}}items"
+FIELD_TAG, VALUE_TAG = "{jabber:x:data}field", "{jabber:x:data}value"
 SUBSCRIBE_WINDOW = 32  # subscription requests in flight at a session start
 RSM_PAGE = 100  # items asked for at a time where a service pages them (XEP-0059)
 
@@ -380,6 +381,23 @@ class PubSub:
                                 xmpp.plugin["xep_0060"].get_node_config(service, node, timeout=IQ_TIMEOUT))
         fields = result["pubsub_owner"]["configure"]["form"].get_fields()
         return {name: f["value"] for name, f in fields.items() if name != "FORM_TYPE"}
+
+    @_loop.on_loop
+    async def anode_field(self, node: str, var: str, service: str | None = None) -> str | None:
+        """The first value of one field of ``node``'s configuration, as text (None when the
+        form has no such field; its owner may ask).  The answer is read as XML: slixmpp makes a
+        data form of the whole configuration, 1.6 ms of the loop's time (about 70 items' worth),
+        and a catch-up asks each node seen empty how many items it keeps."""
+        xmpp = await self._session()
+        service = self._service(service)
+        iq = xmpp.Iq(sto=service, stype="get")
+        iq["pubsub_owner"]["configure"]["node"] = node
+        answer = await self._iq("get node config", service, node, xmpp.ask(iq, IQ_TIMEOUT))
+        for field in answer.iter(FIELD_TAG):
+            if field.get("var") == var:
+                value = field.find(VALUE_TAG)
+                return None if value is None else value.text or ""
+        return None
 
     @_loop.on_loop
     async def aconfigure_node(self, node: str, config: dict[str, Any], service: str | None = None) -> None:

@@ -68,8 +68,8 @@ class FakeClient:
     async def astored_items(self, node: str, service: str | None = None, last: int | None = None) -> list[Event]:
         return await self.aget_items(node, service, last)
 
-    async def anode_config(self, node: str, service: str | None = None) -> dict[str, Any]:
-        return {} if self.capacity is None else {"pubsub#max_items": self.capacity}
+    async def anode_field(self, node: str, var: str, service: str | None = None) -> str | None:
+        return self.capacity if var == "pubsub#max_items" else None
 
     def subscribed(self, service: str, node: str, pending: bool = True) -> bool:
         return (service, node) in self.subscriptions

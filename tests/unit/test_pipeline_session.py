@@ -130,10 +130,10 @@ def test_a_node_seen_empty_whose_room_is_not_answered_yet_holds_back_neither_its
     answer_room = threading.Event()
 
     class Client(FakeClient):
-        async def anode_config(self, node, service=None):
+        async def anode_field(self, node, var, service=None):
             if node == "n0":
                 await asyncio.to_thread(answer_room.wait, 10)
-            return await super().anode_config(node, service)
+            return await super().anode_field(node, var, service)
 
     client = Client()
     client.capacity = "2"

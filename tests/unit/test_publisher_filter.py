@@ -127,10 +127,10 @@ class Service:
     async def aget_items(self, node, service, max_items=None):
         return self.items[-max_items:]
 
-    async def anode_config(self, node, service):
+    async def anode_field(self, node, var, service):
         if isinstance(self.config, Exception):
             raise self.config
-        return self.config
+        return self.config.get(var)
 
     is_pep = staticmethod(Client.is_pep)
 
