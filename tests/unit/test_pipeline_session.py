@@ -158,6 +158,62 @@ def test_a_node_seen_empty_whose_room_is_not_answered_yet_holds_back_neither_its
     assert sorted(ran(host)) == sorted(f"{n}-{i}" for n in ("n0", "n1", "n2") for i in "ab")
 
 
+def test_a_process_ending_before_the_room_of_a_node_seen_empty_came_asks_again_and_queues_nothing_twice(
+        host, tmp_path):
+    """The store as a process killed while the question of room was out leaves it (a copy of its
+    files, the runs' done marks written): the next start takes the node's items in again, queues
+    none of them (the inbox has each version), records the gap once and writes the position."""
+    import asyncio
+    import shutil
+    import time
+
+    answer_room = threading.Event()
+
+    class Unanswered(FakeClient):
+        async def anode_field(self, node, var, service=None):
+            await asyncio.to_thread(answer_room.wait, 10)
+            return await super().anode_field(node, var, service)
+
+    persistent_hook(host, "n0")
+    host.store.set_position(ACCOUNT, SERVICE, "n0", "")
+    first = Unanswered()
+    first.capacity = "2"
+    first.hold("n0", "n0-a", "n0-b")
+    session = host.session()
+    _loop.call(session.prepare_session(first))
+    started = asyncio.run_coroutine_threadsafe(session.session_started(first, False), _loop.get_loop())
+    assert host.wait_runs(2, 5)
+    deadline = time.monotonic() + 5
+    while session.inbox.pending(ACCOUNT):  # the runs' done marks are written (they would be redone)
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    for path in tmp_path.glob("hooknb.sqlite3*"):
+        (shutil.copytree if path.is_dir() else shutil.copy2)(path, killed / path.name)
+    answer_room.set()
+    started.result(5)
+
+    after = make_host(killed)
+    try:
+        second = FakeClient()
+        second.capacity = "2"
+        second.hold("n0", "n0-a", "n0-b")
+        assert after.store.noted_positions(ACCOUNT)[(SERVICE, "n0")][0] == ""  # still seen empty
+        later = after.new_session()
+        start(later, second)                     # the killed holder's lease has not expired yet:
+        _loop.call(later.take_over(second))      # taken over, as a standby does once it has
+        assert [g["node"] for g in after.store.gaps()] == ["n0"]
+        deadline = time.monotonic() + 5
+        while after.store.noted_positions(ACCOUNT)[(SERVICE, "n0")][0] != "n0-b":
+            assert time.monotonic() < deadline, "the position was never written"
+            time.sleep(0.01)
+        assert not after.wait_runs(1, 0.3) and after.inbox.pending(ACCOUNT) == []  # nothing queued again
+        _loop.call(later.close())
+    finally:
+        after.close()
+
+
 def test_only_the_lease_holder_runs_persistent_hooks_and_a_take_over_moves_them(host, tmp_path):
     persistent_hook(host)
     other = make_host(tmp_path)  # another process on the same store
