@@ -12,6 +12,7 @@ from hooknb.xmpp import loop as _loop
 from hooknb.core import catchup, lanes, lease, waiting
 from hooknb.errors import HooknbError
 from hooknb.core.hooks import HookSpec
+from processes import wait_until
 from unit.fakes import ACCOUNT, SERVICE, FakeClient, event, make_host, on_loop
 
 
@@ -120,23 +121,32 @@ def test_a_node_seen_empty_that_is_now_full_is_a_gap(host):
     assert host.store.gaps()[0]["fetched"] == 3
 
 
+class RoomHeld(FakeClient):
+    """A client whose nodes keep ``capacity`` items and that answers the question of room of the
+    ``held`` nodes only once ``answer`` is set."""
+
+    def __init__(self, capacity: str, held: frozenset[str]) -> None:
+        super().__init__()
+        self.capacity, self.held, self.answer = capacity, held, threading.Event()
+
+    async def anode_field(self, node, var, service=None):
+        if node in self.held:
+            await _loop.to_thread(self.answer.wait, 10)
+        return await super().anode_field(node, var, service)
+
+
+def position(host, node: str) -> str:
+    """The item id of ``node``'s position in the store ("" for a node seen empty)."""
+    return host.store.noted_positions(ACCOUNT)[(SERVICE, node)][0]
+
+
 def test_a_node_seen_empty_whose_room_is_not_answered_yet_holds_back_neither_its_runs_nor_the_next_nodes(host):
     """The question of room of a node seen empty goes to the server behind the next nodes'
     requests: the node's items and the next nodes' run meanwhile; its position is written only
     once the gap is recorded (a process that ends before asks again)."""
     import asyncio
-    import time
 
-    answer_room = threading.Event()
-
-    class Client(FakeClient):
-        async def anode_field(self, node, var, service=None):
-            if node == "n0":
-                await asyncio.to_thread(answer_room.wait, 10)
-            return await super().anode_field(node, var, service)
-
-    client = Client()
-    client.capacity = "2"
+    client = RoomHeld("2", frozenset({"n0"}))
     for node in ("n0", "n1", "n2"):
         persistent_hook(host, node)
         host.store.set_position(ACCOUNT, SERVICE, node, "")
@@ -146,15 +156,11 @@ def test_a_node_seen_empty_whose_room_is_not_answered_yet_holds_back_neither_its
     started = asyncio.run_coroutine_threadsafe(session.session_started(client, False), _loop.get_loop())
     assert host.wait_runs(6, 5)  # n0's items too: they do not wait for its room
     assert not started.done()    # the catch-up waits for the room of n0 before it ends
-    positions = host.store.noted_positions(ACCOUNT)
-    assert positions[(SERVICE, "n0")][0] == "" and [g["node"] for g in host.store.gaps()] == ["n1", "n2"]
-    answer_room.set()
+    assert position(host, "n0") == "" and [g["node"] for g in host.store.gaps()] == ["n1", "n2"]
+    client.answer.set()
     started.result(5)
     assert [g["node"] for g in host.store.gaps()] == ["n1", "n2", "n0"]
-    deadline = time.monotonic() + 5
-    while host.store.noted_positions(ACCOUNT)[(SERVICE, "n0")][0] != "n0-b":  # written off the loop
-        assert time.monotonic() < deadline, "n0's position was never written"
-        time.sleep(0.01)
+    wait_until(lambda: position(host, "n0") == "n0-b", 5)  # written off the loop
     assert sorted(ran(host)) == sorted(f"{n}-{i}" for n in ("n0", "n1", "n2") for i in "ab")
 
 
@@ -165,33 +171,21 @@ def test_a_process_ending_before_the_room_of_a_node_seen_empty_came_asks_again_a
     none of them (the inbox has each version), records the gap once and writes the position."""
     import asyncio
     import shutil
-    import time
-
-    answer_room = threading.Event()
-
-    class Unanswered(FakeClient):
-        async def anode_field(self, node, var, service=None):
-            await asyncio.to_thread(answer_room.wait, 10)
-            return await super().anode_field(node, var, service)
 
     persistent_hook(host, "n0")
     host.store.set_position(ACCOUNT, SERVICE, "n0", "")
-    first = Unanswered()
-    first.capacity = "2"
+    first = RoomHeld("2", frozenset({"n0"}))
     first.hold("n0", "n0-a", "n0-b")
     session = host.session()
     _loop.call(session.prepare_session(first))
     started = asyncio.run_coroutine_threadsafe(session.session_started(first, False), _loop.get_loop())
     assert host.wait_runs(2, 5)
-    deadline = time.monotonic() + 5
-    while session.inbox.pending(ACCOUNT):  # the runs' done marks are written (they would be redone)
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_until(lambda: not session.inbox.pending(ACCOUNT), 5)  # the runs' done marks are written (else redone)
     killed = tmp_path / "killed"
     killed.mkdir()
     for path in tmp_path.glob("hooknb.sqlite3*"):
         (shutil.copytree if path.is_dir() else shutil.copy2)(path, killed / path.name)
-    answer_room.set()
+    first.answer.set()
     started.result(5)
 
     after = make_host(killed)
@@ -199,15 +193,12 @@ def test_a_process_ending_before_the_room_of_a_node_seen_empty_came_asks_again_a
         second = FakeClient()
         second.capacity = "2"
         second.hold("n0", "n0-a", "n0-b")
-        assert after.store.noted_positions(ACCOUNT)[(SERVICE, "n0")][0] == ""  # still seen empty
+        assert position(after, "n0") == ""  # still seen empty
         later = after.new_session()
         start(later, second)                     # the killed holder's lease has not expired yet:
         _loop.call(later.take_over(second))      # taken over, as a standby does once it has
         assert [g["node"] for g in after.store.gaps()] == ["n0"]
-        deadline = time.monotonic() + 5
-        while after.store.noted_positions(ACCOUNT)[(SERVICE, "n0")][0] != "n0-b":
-            assert time.monotonic() < deadline, "the position was never written"
-            time.sleep(0.01)
+        wait_until(lambda: position(after, "n0") == "n0-b", 5)
         assert not after.wait_runs(1, 0.3) and after.inbox.pending(ACCOUNT) == []  # nothing queued again
         _loop.call(later.close())
     finally:
