@@ -42,7 +42,8 @@ How the rows are measured:
   against raw slixmpp coming back (a connection with stream management and quick acks as
   hooknb's, :func:`manage`, then fetching the same nodes with as many requests in flight as
   hooknb keeps for answers of that size, ``catchup.window``); ABBA rounds, each from the same
-  state.
+  state, hooknb's host each time in a new process (:func:`fresh`), as ``hooknb run`` comes
+  back, its imports and first runs included.
 * hooks (``hooks_10k``, ``memory_*``, ``dispatch_10k``): a host of its own account makes one
   temporary no-op hook on each of ``scale_nodes`` nodes (created beforehand by the publisher,
   pipelined) through ``Host.create_hook``: the time per hook of the last tenth against the
@@ -51,7 +52,8 @@ How the rows are measured:
   rounds (as above) of that host's own node, with every other node hooked, against the
   1-hook hooknb receiver.
 * start (``start_10k``): a store holding ``scale_nodes`` persistent hooks on as many nodes; a
-  host connects (taking the lease, subscribing, catching up) until ``connect`` returns,
+  host in a new process (:func:`fresh`, as ``hooknb run`` starts) connects (taking the lease,
+  subscribing, catching up) until ``connect`` returns,
   against raw slixmpp with stream management subscribing and fetching the same nodes with
   ``WINDOW`` requests in flight; plain slixmpp doing the same, and a second start of the same
   store (everything subscribed already), in the notes.
@@ -99,6 +101,7 @@ import time
 import tracemalloc
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from multiprocessing.connection import Connection
@@ -250,8 +253,8 @@ class Sizes:
 
 FULL = Sizes(burst=5000, rounds=8, other_nodes=100, latency_rounds=10, latency_seconds=2.0,
              file_events=1000, journal_events=100_000, kernel_rounds=4, kernel_seconds=5.0,
-             widget_seconds=8.0, catch_up_items=5000, catch_up_rounds=6, cli_runs=20, cpu_items=300, cpu_rounds=4, resume_rounds=8,
-             scale_nodes=10_000, scale_rounds=12)
+             widget_seconds=8.0, catch_up_items=5000, catch_up_rounds=12, cli_runs=20, cpu_items=300, cpu_rounds=4, resume_rounds=8,
+             scale_nodes=10_000, scale_rounds=16)
 QUICK = Sizes(burst=300, rounds=1, other_nodes=100, latency_rounds=1, latency_seconds=1.0,
               file_events=100, journal_events=10_000, kernel_rounds=1, kernel_seconds=1.5,
               widget_seconds=2.0, catch_up_items=400, catch_up_rounds=1, cli_runs=5, cpu_items=30, cpu_rounds=1, resume_rounds=2,
@@ -583,6 +586,32 @@ class RawProcess:
             if self._proc.is_alive():
                 self._proc.terminate()
                 self._proc.join(5)
+
+
+def coming_back(store: str, jid: str, password: str, connect: dict[str, Any], runs: int) -> dict[str, Any]:
+    """A host starting on ``store`` (run by :func:`fresh`): ``Host.connect`` (lease, subscriptions,
+    catch-up), then, if ``runs``, until that many runs are done; seconds from the call of connect
+    to its return (``connected``) and to the end of the last run (``done``)."""
+    host = Host(store_path=store)
+    try:
+        start = time.time()
+        host.connect(jid, password, timeout=600, **connect)  # (default: 20 s)
+        connected = time.time() - start
+        if runs and not host.wait_runs(runs, 120):
+            raise HooknbError(f"{host.runs.total} of {runs} runs")
+        last = host.runs.latest() if runs else None
+        return {"connected": connected, "done": last.ts + last.duration - start if last else connected,
+                "subscribed": len(host.clients[jid].subscriptions)}
+    finally:
+        host.close()
+
+
+def fresh(function: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """``function(*args)`` in a new process, as ``hooknb run`` starts, and as the baselines run in
+    processes of their own: without this process's heap (every row's sides and hosts), whose
+    full garbage collections would otherwise be charged to hooknb."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result(timeout=900)
 
 
 # ------------------------------------------------------------------------------ the receivers
@@ -1114,14 +1143,7 @@ class Bench:
             for path in self.directory.glob("catch-up.sqlite3*"):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
             copy_into(away.iterdir(), self.directory)
-            after = Host(store_path=str(store))
-            start = time.time()
-            after.connect(*account, **connect)
-            if not after.wait_runs(total, 120):
-                raise HooknbError(f"catch_up: {after.runs.total} of {total} runs")
-            last = after.runs.latest()
-            after.close()
-            seconds[side].append(last.ts + last.duration - start)
+            seconds[side].append(fresh(coming_back, str(store), *account, connect, total)["done"])
         raw, hooked = (statistics.median(seconds[side]) for side in ("slixmpp", "hooknb"))
         fetch = self.publisher.run("fetch", nodes=nodes, window=catchup.PREFETCH + 1)  # for the notes
         self.rows.append(at_least("catch_up", f"catch-up after an outage of {total} items on 20 nodes", "items/s",
@@ -1129,8 +1151,8 @@ class Bench:
                                   f"medians of {len(seconds['hooknb'])} rounds per side (ABBA), each from the "
                                   f"same state; slixmpp: a client with stream management and quick acks (as hooknb's) "
                                   f"connecting and fetching the items, {window} requests in flight (hooknb's "
-                                  "window for these answers); hooknb: connect, fetch, write to the inbox and "
-                                  "run them all (a no-op python_file hook); ranges slixmpp "
+                                  "window for these answers); hooknb, in a new process each round: connect, fetch, "
+                                  "write to the inbox and run them all (a no-op python_file hook); ranges slixmpp "
                                   f"{total / max(seconds['slixmpp']):,.0f}-{total / min(seconds['slixmpp']):,.0f}, "
                                   f"hooknb {total / max(seconds['hooknb']):,.0f}-{total / min(seconds['hooknb']):,.0f}; "
                                   f"the connected publisher alone, without stream management, fetching with "
@@ -1264,15 +1286,10 @@ class Bench:
         connect = dict(host=self.info.host, port=self.info.port, plaintext=True)
         times = []
         for _ in range(2):  # the first start subscribes every node; the second finds them subscribed
-            gc.collect()
-            host = Host(store_path=store)
-            began = time.perf_counter()
-            host.connect(jid, self.info.accounts["start"], timeout=600, **connect)  # (default: 20 s)
-            times.append(time.perf_counter() - began)
-            subscribed = len(host.clients[jid].subscriptions)
-            host.close()
-            if subscribed != n:
-                raise HooknbError(f"start_10k: {subscribed} of {n} nodes subscribed")
+            started = fresh(coming_back, store, jid, self.info.accounts["start"], connect, 0)
+            times.append(started["connected"])
+            if started["subscribed"] != n:
+                raise HooknbError(f"start_10k: {started['subscribed']} of {n} nodes subscribed")
             log(f"  start: {times[-1]:.2f} s")
         baseline: dict[str, tuple[float, float]] = {}
         for account, managed in (("startraw", False), ("startsm", True)):
@@ -1288,7 +1305,7 @@ class Bench:
                                        f"baseline: raw slixmpp with stream management (as hooknb's) subscribing "
                                        f"({subscribed:.2f} s) and fetching ({fetched:.2f} s), {WINDOW} requests in "
                                        f"flight; plain slixmpp {plain_sub:.2f} + {plain_fetch:.2f} s, hooknb "
-                                       f"{times[0] / (plain_sub + plain_fetch):.2f}x of it; hooknb: Host.connect "
+                                       f"{times[0] / (plain_sub + plain_fetch):.2f}x of it; hooknb: Host.connect in a new process "
                                        f"(lease, subscriptions, catch-up); started again: {times[1]:.2f} s"))
 
     def floor(self) -> None:
