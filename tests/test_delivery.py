@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from helpers import NODE_CONFIG, versioned_payload
-from processes import count, ran, wait_until
+from processes import count, ran, recorder, wait_until
 
 from hooknb.storage.store import Store
 
@@ -119,6 +119,29 @@ def test_a_node_seen_empty_and_full_after_an_outage_is_a_logged_gap(hooked, runn
     (row,) = Store(home / "hooknb.sqlite3").gaps(hooked.jid)
     assert (row["node"], row["last_seen"], row["fetched"]) == (hooked.node, "", 10)
     assert second.stop() == 0
+
+
+def test_a_node_seen_empty_when_its_hook_was_made_keeps_its_room_and_fewer_items_after_an_outage_are_no_gap(
+        hooked, runner, server, home, tmp_path):
+    """A persistent hook made while connected on an empty node notes how many items the node
+    keeps (Prosody answers its owner); after an outage in which fewer were published, the
+    catch-up runs them all and records no gap."""
+    hooked.owner.delete_node(hooked.node, server.pubsub)
+    hooked.owner.create_node(hooked.node, server.pubsub, config={**NODE_CONFIG, "max_items": 10})
+    setup = hooked.hosts[0]
+    setup.create_hook(hooked.node, str(recorder(tmp_path / "hook.py", hooked.out)), "python_file",
+                      service=server.pubsub, persistent=True)
+    assert setup.inbox.flush()
+    assert Store(home / "hooknb.sqlite3").get_position(hooked.jid, server.pubsub, hooked.node) == ("", "room:10")
+    hooked.leave_store()                                # the outage: nobody runs the hook
+    ids = [f"r{i}" for i in range(9)]
+    hooked.publish(ids)                                 # one fewer than the node keeps
+    back = runner(hooked.jid, hooked.password)
+    wait_until(lambda: len(ran(hooked.out)) == 9)
+    back.wait_record("ready")
+    assert [item for item, _ in ran(hooked.out)] == ids
+    assert back.records("gap") == [] and Store(home / "hooknb.sqlite3").gaps(hooked.jid) == []
+    assert back.stop() == 0
 
 
 def test_a_store_locked_for_seconds_delays_runs_without_losing_or_repeating_any(hooked, runner, home):

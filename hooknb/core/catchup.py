@@ -22,7 +22,7 @@ from ..errors import HooknbError
 from ..xmpp.events import Event
 from .inbox import Position, digest
 from .nodes import capacity, node_missing
-from .positions import Mark, NodeKey
+from .positions import Mark, NodeKey, room_of
 
 if TYPE_CHECKING:
     from ..xmpp.client import Client
@@ -108,7 +108,8 @@ class CatchUp:
         """The answer holding a node's items (:meth:`~hooknb.xmpp.pubsub.PubSub.aitems_answer`);
         and if it was seen empty and holds some now, how many it keeps (which tells whether some
         may have gone meanwhile): asked for at once, as a task (None when not asked), not after
-        the nodes before it were taken in.
+        the nodes before it were taken in.  Not asked when the node holds fewer than it kept
+        when it was seen empty (noted then, see :meth:`~hooknb.core.session.Session.mark`).
 
         ``came`` is told how many items came (none: refused or unanswered) as soon as the
         answer does, before its items are made into events and before the question of room is
@@ -121,8 +122,9 @@ class CatchUp:
         finally:
             if came is not None:
                 came(held)
-        seen_empty = mark is not None and not mark[0]
-        return answer, asyncio.ensure_future(capacity(client, service, node)) if seen_empty and held else None
+        known = room_of(mark)  # noted when it was seen empty: fewer items now, none may have gone
+        ask = mark is not None and not mark[0] and held and (known is None or held >= known)
+        return answer, asyncio.ensure_future(capacity(client, service, node)) if ask else None
 
     async def _catch_up_node(self, client: Client, key: NodeKey, mark: Mark | None,
                              late: frozenset[str] = frozenset(),
@@ -158,7 +160,7 @@ class CatchUp:
                 await self._gap(client, service, node, last, len(items))
         held = self.accept(client, missed, late, hold_positions=room is not None) if missed else []
         if late:  # noted again now: the late hooks are followed from here on
-            position = self.positions.remember(key, items)
+            position = self.positions.remember(key, items, room_of(mark))
             if room is None:
                 self._write_position(position, True)
             else:

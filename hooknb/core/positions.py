@@ -19,7 +19,28 @@ if TYPE_CHECKING:
     from .registry import Registry
 
 NodeKey = tuple[str, str, str]  # (account, service, node)
-Mark = tuple[str, str]  # the last item seen on a node: (item id or "" for none, payload digest)
+#: The last item seen on a node: (item id, payload digest); for a node seen empty, ("", its room
+#: then, see :func:`empty`).
+Mark = tuple[str, str]
+ROOM = "room:"  # how the room of a node seen empty is written in the place of a digest
+
+
+def empty(room: float | None = None) -> Mark:
+    """The mark of a node seen empty, with the number of items it kept then (``pubsub#max_items``;
+    "" when not known: never asked, or unbounded), so that a catch-up need not ask it again
+    (:func:`room_of`).  It is written where a payload digest goes: no store change, and a
+    release before this one reads it as a node seen empty, as it is."""
+    return ("", f"{ROOM}{int(room)}" if room is not None and room != float("inf") else "")
+
+
+def room_of(mark: Mark | None) -> float | None:
+    """The room noted with a node seen empty (None: not a node seen empty, or not known)."""
+    if mark is None or mark[0] or not mark[1].startswith(ROOM):
+        return None
+    try:
+        return float(int(mark[1][len(ROOM):]))
+    except ValueError:
+        return None
 
 
 class Positions:
@@ -111,9 +132,10 @@ class Positions:
             self._seen[key] = mark
             self._note_loose(key)
 
-    def remember(self, key: NodeKey, items: list[Event]) -> Position:
-        """Note a node's newest item ("" when it is empty); returns the position."""
-        self._seen[key] = (items[-1].item_id or "", digest(items[-1])) if items else ("", "")
+    def remember(self, key: NodeKey, items: list[Event], room: float | None = None) -> Position:
+        """Note a node's newest item ("" when it is empty, with its ``room`` if known: see
+        :func:`empty`); returns the position."""
+        self._seen[key] = (items[-1].item_id or "", digest(items[-1])) if items else empty(room)
         self._unhooked.discard(key)
         self._note_loose(key)
         return (*key, *self._seen[key])

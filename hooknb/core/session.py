@@ -37,9 +37,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..xmpp import loop as _loop
 from ..errors import HookCreateError, HooknbError, PubSubError
@@ -50,7 +49,7 @@ from .inbox import Inbox, Position
 from .lease import LEASE_BEAT, STANDBY_POLL, Lease
 from .catchup import CatchUp
 from .waiting import NodeWaits
-from .nodes import node_missing, publishers_named
+from .nodes import capacity, node_missing, publishers_named
 from .positions import Mark, NodeKey, Positions
 
 if TYPE_CHECKING:
@@ -352,7 +351,8 @@ class Session(CatchUp, NodeWaits, ClientHandler):
     async def mark(self, client: Client, service: str, node: str, persistent: bool) -> None:
         """Note the newest item of a newly hooked node, so that a hook runs on what is published
         after it and a catch-up after a disconnection starts there ("" when the node is empty).
-        A node followed already is not looked at again: where it stands is noted anew."""
+        A node followed already is not looked at again: where it stands is noted anew.  An
+        empty node with persistent hooks is noted with its room (:func:`~.positions.empty`)."""
         key = (client.jid, service, node)
         self.positions.prune()
         if key in self.positions:
@@ -363,7 +363,8 @@ class Session(CatchUp, NodeWaits, ClientHandler):
             items = await client.aget_items(node, service, max_items=1)
         except HooknbError:
             return
-        self._write_position(self.positions.remember(key, items), persistent)
+        room = await capacity(client, service, node) if persistent and not items else None
+        self._write_position(self.positions.remember(key, items, room), persistent)
 
     def _write_position(self, position: Position, persistent: bool) -> None:
         """Persist a persistently hooked node's position (through the inbox, off the loop)."""

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 20.0
 RECONNECT_DELAYS = (0.2, 0.5, 1, 2, 5, 10, 30)
+#: slixmpp's plugins each client registers (stream management's, xep_0198, where the server offers it)
+PLUGINS = ("xep_0030", "xep_0060", "xep_0115", "xep_0163", "xep_0199")
 RECENT_PEP = 256  # PEP notifications remembered to drop a server's duplicate copies
 TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls"
 STARTTLS_REQUIRED = f"{{http://etherx.jabber.org/streams}}features/{{{TLS_NS}}}starttls/{{{TLS_NS}}}required"
@@ -128,7 +130,7 @@ class Client(PubSub):
         xmpp.on_notification = self._on_notification
         xmpp.on_read_end = self._hand_on
         connection.apply(xmpp, self.options)
-        for plugin in ("xep_0030", "xep_0060", "xep_0115", "xep_0163", "xep_0199"):
+        for plugin in PLUGINS:
             xmpp.register_plugin(plugin)
         resumption.enable(xmpp)  # stream management, where the server offers it
         self.resumption.watch(xmpp)

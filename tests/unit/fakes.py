@@ -22,8 +22,9 @@ SERVICE = "pubsub.localhost"
 class FakeClient:
     """What the session and the engine use of a :class:`hooknb.xmpp.client.Client`: a JID, a state,
     the items each node holds (a node absent from ``nodes`` does not exist) and how many it
-    keeps, subscriptions, ``last_error``; ``refused`` subscriptions fail with their error, and
-    ``on_fetch`` is called as each fetch of items starts."""
+    keeps (``capacity``; the nodes asked are in ``rooms_asked``), subscriptions, ``last_error``;
+    ``refused`` subscriptions fail with their error, and ``on_fetch`` is called as each fetch of
+    items starts."""
 
     def __init__(self, jid: str = ACCOUNT) -> None:
         self.jid = jid
@@ -32,6 +33,7 @@ class FakeClient:
         self.reconnects = 0
         self.resumption = Resumption()
         self.capacity: str | None = None
+        self.rooms_asked: list[str] = []
         self.nodes: dict[tuple[str, str], list[Event]] = {}
         self.subscriptions: set[tuple[str, str]] = set()
         self.refused: dict[tuple[str, str], HooknbError] = {}
@@ -69,7 +71,10 @@ class FakeClient:
         return await self.aget_items(node, service, last)
 
     async def anode_field(self, node: str, var: str, service: str | None = None) -> str | None:
-        return self.capacity if var == "pubsub#max_items" else None
+        if var != "pubsub#max_items":
+            return None
+        self.rooms_asked.append(node)
+        return self.capacity
 
     def subscribed(self, service: str, node: str, pending: bool = True) -> bool:
         return (service, node) in self.subscriptions

@@ -121,6 +121,49 @@ def test_a_node_seen_empty_that_is_now_full_is_a_gap(host):
     assert host.store.gaps()[0]["fetched"] == 3
 
 
+@pytest.mark.parametrize("held, room, asked, gaps", [
+    (2, "5", [], 0),        # fewer than it kept when seen empty: none may have gone, not asked
+    (3, "10", ["n"], 0),    # as many: asked again, and it keeps more now: no gap
+    (3, "3", ["n"], 1),     # as many, and it keeps no more: a gap
+])
+def test_a_node_seen_empty_with_its_room_noted_is_asked_again_only_when_it_holds_that_many(
+        host, held, room, asked, gaps):
+    persistent_hook(host)
+    host.store.set_position(ACCOUNT, SERVICE, "n", "", "room:3")
+    client = FakeClient()
+    client.capacity = room
+    client.hold("n", *(f"i{k}" for k in range(held)))
+    start(host.session(), client)
+    assert host.wait_runs(held, 5)
+    assert client.rooms_asked == asked and len(host.store.gaps()) == gaps
+    wait_until(lambda: position(host, "n") == f"i{held - 1}", 5)
+
+
+def test_a_persistent_hook_made_on_an_empty_node_notes_its_room_and_a_temporary_one_asks_nothing(host):
+    persistent_hook(host, "kept")
+    client = FakeClient()
+    client.capacity = "7"
+    client.hold("full", "x")
+    session = host.session()
+    start(session, client)
+    client.nodes[(SERVICE, "kept")] = []
+    for node, persistent in (("full", True), ("kept", True), ("temp", False)):  # (temp: no hook, pruned next)
+        host.positions.reset((ACCOUNT, SERVICE, node), None)
+        _loop.call(session.mark(client, SERVICE, node, persistent))
+    assert client.rooms_asked == ["kept"]  # not a temporary hook's node, nor one that holds items
+    assert host.inbox.flush()
+    assert host.store.get_position(ACCOUNT, SERVICE, "kept") == ("", "room:7")
+    assert host.positions.get((ACCOUNT, SERVICE, "temp")) == ("", "")
+
+
+def test_the_room_of_a_node_seen_empty_is_read_back_only_from_a_mark_of_one():
+    from hooknb.core.positions import empty, room_of
+
+    assert empty(7.0) == ("", "room:7") and room_of(empty(7.0)) == 7.0
+    assert empty(float("inf")) == empty(None) == ("", "") and room_of(("", "")) is None
+    assert room_of(("a", "room:3")) is None and room_of(("", "room:many")) is None and room_of(None) is None
+
+
 class RoomHeld(FakeClient):
     """A client whose nodes keep ``capacity`` items and that answers the question of room of the
     ``held`` nodes only once ``answer`` is set."""
