@@ -7,7 +7,9 @@ node after node, while the next nodes' items are asked for (:func:`window`: up t
 requests in flight, fewer when the answers are large), so that the server prepares them while
 the items before are written and queued.  A node that no longer holds the
 last item seen, or that is full when it was seen empty, is a **gap**: recorded in the store, the
-events journal (kind ``gap``), the log and the client's ``last_error``.
+events journal (kind ``gap``), the log and the client's ``last_error``.  (Full: it holds as
+many items as it keeps, asked of the server unless it holds fewer than it kept when it was seen
+empty, where that was noted: :func:`~hooknb.core.positions.empty`.)
 """
 
 from __future__ import annotations

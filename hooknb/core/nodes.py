@@ -3,6 +3,7 @@ whether its service names publishers (for ``--from`` hooks)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from ..errors import HooknbError, PubSubError
@@ -16,11 +17,12 @@ def node_missing(error: HooknbError) -> bool:
     return isinstance(error, PubSubError) and error.condition == "item-not-found"
 
 
-async def capacity(client: Client, service: str, node: str) -> float:
-    """How many items the node keeps (``pubsub#max_items``; infinite when unknown)."""
+async def capacity(client: Client, service: str, node: str, timeout: float | None = None) -> float:
+    """How many items the node keeps (``pubsub#max_items``; infinite when unknown, or not
+    answered within ``timeout`` seconds)."""
     try:
-        return float(await client.anode_field(node, "pubsub#max_items", service))
-    except (HooknbError, TypeError, ValueError):  # not the owner; no such field; "max"
+        return float(await asyncio.wait_for(client.anode_field(node, "pubsub#max_items", service), timeout))
+    except (HooknbError, TypeError, ValueError, asyncio.TimeoutError):  # not the owner; no such field; "max"
         return float("inf")
 
 

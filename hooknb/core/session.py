@@ -47,7 +47,7 @@ from ..xmpp.events import Event
 from ..xmpp.operations import ClientHandler, Operation, Send
 from .inbox import Inbox, Position
 from .lease import LEASE_BEAT, STANDBY_POLL, Lease
-from .catchup import CatchUp
+from .catchup import NODE_TIMEOUT, CatchUp
 from .waiting import NodeWaits
 from .nodes import capacity, node_missing, publishers_named
 from .positions import Mark, NodeKey, Positions
@@ -363,7 +363,7 @@ class Session(CatchUp, NodeWaits, ClientHandler):
             items = await client.aget_items(node, service, max_items=1)
         except HooknbError:
             return
-        room = await capacity(client, service, node) if persistent and not items else None
+        room = await capacity(client, service, node, NODE_TIMEOUT) if persistent and not items else None
         self._write_position(self.positions.remember(key, items, room), persistent)
 
     def _write_position(self, position: Position, persistent: bool) -> None:

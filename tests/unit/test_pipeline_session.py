@@ -156,6 +156,26 @@ def test_a_persistent_hook_made_on_an_empty_node_notes_its_room_and_a_temporary_
     assert host.positions.get((ACCOUNT, SERVICE, "temp")) == ("", "")
 
 
+def test_a_question_of_room_never_answered_holds_a_hook_made_on_an_empty_node_back_no_longer_than_a_node_may(
+        host, monkeypatch):
+    import asyncio
+
+    from hooknb.core import session as session_module
+
+    class Silent(FakeClient):
+        async def anode_field(self, node, var, service=None):
+            await asyncio.sleep(30)  # no answer, as Prosody for some PEP nodes
+
+    monkeypatch.setattr(session_module, "NODE_TIMEOUT", 0.2)
+    persistent_hook(host, "kept")
+    client = Silent()
+    session = host.session()
+    start(session, client)
+    client.nodes[(SERVICE, "kept")] = []
+    _loop.call(session.mark(client, SERVICE, "kept", True), timeout=5)
+    assert host.positions.get((ACCOUNT, SERVICE, "kept")) == ("", "")  # noted, its room not known
+
+
 def test_the_room_of_a_node_seen_empty_is_read_back_only_from_a_mark_of_one():
     from hooknb.core.positions import empty, room_of
 
