@@ -43,7 +43,8 @@ How the rows are measured:
   hooknb's, :func:`manage`, then fetching the same nodes with as many requests in flight as
   hooknb keeps for answers of that size, ``catchup.window``); ABBA rounds, each from the same
   state, hooknb's host each time in a new process (:func:`fresh`), as ``hooknb run`` comes
-  back, its imports and first runs included.
+  back, its first runs included (what its client imports on its first connection imported
+  before the clock, :func:`warm_imports`, as the baselines' processes have it).
 * hooks (``hooks_10k``, ``memory_*``, ``dispatch_10k``): a host of its own account makes one
   temporary no-op hook on each of ``scale_nodes`` nodes (created beforehand by the publisher,
   pipelined) through ``Host.create_hook``: the time per hook of the last tenth against the
