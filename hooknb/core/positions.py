@@ -7,6 +7,7 @@ persistently hooked nodes reach the store with the inbox entries of the same eve
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,7 @@ def empty(room: float | None = None) -> Mark:
     "" when not known: never asked, or unbounded), so that a catch-up need not ask it again
     (:func:`room_of`).  It is written where a payload digest goes: no store change, and a
     release before this one reads it as a node seen empty, as it is."""
-    return ("", f"{ROOM}{int(room)}" if room is not None and room != float("inf") else "")
+    return ("", f"{ROOM}{int(room)}" if room is not None and math.isfinite(room) and room >= 0 else "")
 
 
 def room_of(mark: Mark | None) -> float | None:
@@ -83,7 +84,7 @@ class Positions:
         self._unhooked = {key for key in keys if key in self._seen and not hooked(*key)}
 
     def get(self, key: NodeKey) -> Mark | None:
-        """The last item seen on a node (("", "") for a node seen empty; None if never looked at)."""
+        """The last item seen on a node (("", ...) for a node seen empty; None if never looked at)."""
         return self._seen.get(key)
 
     def note(self, events: list[Event]) -> tuple[list[Event], list[Position]]:

@@ -349,10 +349,9 @@ class Session(CatchUp, NodeWaits, ClientHandler):
         return exists, named
 
     async def mark(self, client: Client, service: str, node: str, persistent: bool) -> None:
-        """Note the newest item of a newly hooked node, so that a hook runs on what is published
-        after it and a catch-up after a disconnection starts there ("" when the node is empty).
-        A node followed already is not looked at again: where it stands is noted anew.  An
-        empty node with persistent hooks is noted with its room (:func:`~.positions.empty`)."""
+        """Note the newest item of a newly hooked node (an empty one: "", with its room if it has
+        persistent hooks, :func:`~.positions.empty`), so that a hook runs on what is published
+        after it and a catch-up starts there; a node followed already is noted anew."""
         key = (client.jid, service, node)
         self.positions.prune()
         if key in self.positions:
@@ -364,7 +363,8 @@ class Session(CatchUp, NodeWaits, ClientHandler):
         except HooknbError:
             return
         room = await capacity(client, service, node, NODE_TIMEOUT) if persistent and not items else None
-        self._write_position(self.positions.remember(key, items, room), persistent)
+        if key not in self.positions:  # (a live item noted meanwhile is newer than this answer)
+            self._write_position(self.positions.remember(key, items, room), persistent)
 
     def _write_position(self, position: Position, persistent: bool) -> None:
         """Persist a persistently hooked node's position (through the inbox, off the loop)."""

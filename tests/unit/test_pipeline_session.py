@@ -176,11 +176,30 @@ def test_a_question_of_room_never_answered_holds_a_hook_made_on_an_empty_node_ba
     assert host.positions.get((ACCOUNT, SERVICE, "kept")) == ("", "")  # noted, its room not known
 
 
+def test_a_live_item_noted_while_the_room_is_asked_is_not_overwritten_by_the_empty_answer(host):
+    persistent_hook(host, "kept")
+    session = host.session()
+
+    class Live(FakeClient):
+        async def anode_field(self, node, var, service=None):
+            session.on_events(self, [event(node, "live")])  # published meanwhile (on the loop thread)
+            return "7"
+
+    client = Live()
+    start(session, client)
+    client.nodes[(SERVICE, "kept")] = []
+    host.positions.reset((ACCOUNT, SERVICE, "kept"), None)
+    _loop.call(session.mark(client, SERVICE, "kept", True))
+    assert host.positions.get((ACCOUNT, SERVICE, "kept"))[0] == "live"
+    assert host.inbox.flush() and position(host, "kept") == "live"
+
+
 def test_the_room_of_a_node_seen_empty_is_read_back_only_from_a_mark_of_one():
     from hooknb.core.positions import empty, room_of
 
     assert empty(7.0) == ("", "room:7") and room_of(empty(7.0)) == 7.0
-    assert empty(float("inf")) == empty(None) == ("", "") and room_of(("", "")) is None
+    assert empty(float("inf")) == empty(None) == empty(float("nan")) == empty(-1.0) == ("", "")
+    assert room_of(("", "")) is None
     assert room_of(("a", "room:3")) is None and room_of(("", "room:many")) is None and room_of(None) is None
 
 
