@@ -129,7 +129,7 @@ def test_a_node_seen_empty_when_its_hook_was_made_keeps_its_room_and_fewer_items
     hooked.owner.delete_node(hooked.node, server.pubsub)
     hooked.owner.create_node(hooked.node, server.pubsub, config={**NODE_CONFIG, "max_items": 10})
     setup = hooked.hosts[0]
-    setup.create_hook(hooked.node, str(recorder(tmp_path / "hook.py", hooked.out)), "python_file",
+    setup.create_hook(hooked.node, recorder(tmp_path / "hook.py", hooked.out), "python_file",
                       service=server.pubsub, persistent=True)
     assert setup.inbox.flush()
     assert Store(home / "hooknb.sqlite3").get_position(hooked.jid, server.pubsub, hooked.node) == ("", "room:10")
