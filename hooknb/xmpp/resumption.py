@@ -18,7 +18,8 @@ Two things hooknb adds to the plugin:
   resumption (duplicates), and its acks would go wrong.  :func:`count_taken` counts each one.
 * **Measuring the replay.**  Prosody and ejabberd both send ``<resumed/>``, then the queued
   stanzas, then an ack request ``<r/>``: the stanzas counted in between are those the server
-  replayed (:attr:`Resumption.replayed`).
+  replayed (:attr:`Resumption.replayed`).  A stream cut again before that ``<r/>`` ends the
+  replay at the cut: the resumption is counted with what was replayed until then.
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ class Resumption:
         """Follow ``xmpp``'s resumptions (before it connects)."""
         xmpp.add_event_handler("session_resumed", self._on_resumed)
         xmpp.add_event_handler("sm_failed", self._on_failed)
+        # A cut before the server's <r/> (ejabberd sends it apart from <resumed/>) ends the
+        # replay too: else the next <resumed/> took its mark, and this resumption went uncounted.
+        xmpp.add_event_handler("disconnected", lambda _reason: self._end_replay(xmpp))
         # The server's ack requests are taken by the stream (Stream.on_ack_request), which
         # answers them; the first one after <resumed/> ends the replay.
         xmpp.remove_handler("Stream Management Request Ack")

@@ -77,6 +77,22 @@ def test_the_stanzas_between_resumed_and_the_servers_ack_request_are_the_replay(
     assert plugin.handled == 11
 
 
+def test_a_resumption_cut_before_the_servers_ack_request_is_counted_at_the_cut():
+    # ejabberd sends <r/> apart from <resumed/>: a cut in between ends the replay, or the next
+    # resumption took its mark and this one was never counted (tests/test_resumption.py, CI)
+    client = Client("hook@localhost", "secret", handler=Recorder())
+    client.auto_reconnect = False
+    client.xmpp = client._build()
+    plugin = client.xmpp.plugin["xep_0198"]
+    plugin.enabled_in, plugin.sm_id, plugin.handled = True, "id1", 7
+    feed(client, sm("resumed", h="0", previd="id1"), notification("q1"))
+    client.xmpp.event("disconnected", "cut")
+    resumption = client.resumption
+    assert (resumption.resumed, resumption.replayed) == (1, 1)
+    feed(client, sm("resumed", h="0", previd="id1"), notification("q2"), notification("q3"), sm("r"))
+    assert (resumption.resumed, resumption.replayed, resumption.replayed_total) == (2, 2, 3)
+
+
 def test_a_refused_resumption_is_counted_with_the_servers_condition():
     client = Client("hook@localhost", "secret", handler=Recorder())
     client.xmpp = client._build()
