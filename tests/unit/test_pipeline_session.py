@@ -4,6 +4,7 @@ waited for until they exist."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -158,8 +159,6 @@ def test_a_persistent_hook_made_on_an_empty_node_notes_its_room_and_a_temporary_
 
 def test_a_question_of_room_never_answered_holds_a_hook_made_on_an_empty_node_back_no_longer_than_a_node_may(
         host, monkeypatch):
-    import asyncio
-
     from hooknb.core import session as session_module
 
     class Silent(FakeClient):
@@ -226,8 +225,6 @@ def test_a_node_seen_empty_whose_room_is_not_answered_yet_holds_back_neither_its
     """The question of room of a node seen empty goes to the server behind the next nodes'
     requests: the node's items and the next nodes' run meanwhile; its position is written only
     once the gap is recorded (a process that ends before asks again)."""
-    import asyncio
-
     client = RoomHeld("2", frozenset({"n0"}))
     for node in ("n0", "n1", "n2"):
         persistent_hook(host, node)
@@ -252,7 +249,6 @@ def test_a_process_ending_before_the_room_of_a_node_seen_empty_came_asks_again_a
     """The store as a process killed while the question of room was out leaves it (a copy of its
     files, the runs' done marks written): the next start takes the node's items in again, queues
     none of them (the inbox has each version), records the gap once and writes the position."""
-    import asyncio
     import shutil
 
     persistent_hook(host, "n0")
@@ -399,8 +395,6 @@ class SlowFetches(FakeClient):
         self.on_ask = None
 
     async def aget_items(self, node, service=None, max_items=None):
-        import asyncio
-
         self.filled = self.filled or asyncio.Event()
         if self.on_ask is not None:
             self.on_ask(node)
@@ -476,8 +470,6 @@ def test_a_catch_up_of_large_answers_keeps_few_requests_in_flight(host):
 
 
 def test_a_catch_up_that_ends_early_cancels_the_fetches_asked_for_ahead(host):
-    import asyncio
-
     nodes = [f"n{i}" for i in range(4)]
     for node in nodes:
         persistent_hook(host, node)
