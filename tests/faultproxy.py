@@ -5,6 +5,7 @@ faults of stream resumption: a laptop asleep, Wi-Fi gone, a NAT table expired).
         proxy.cut()                              # every connection reset at once (RST)
         proxy.cut(hold=True)                     # ... and new ones wait, accepted, not forwarded
         proxy.release()                          # ... until now
+        proxy.hold()                             # new connections wait, open ones go on
         proxy.swallow()                          # client bytes dropped until the next cut
 
 A cut resets both sides of every connection (``SO_LINGER`` 0: a TCP RST, no stream end), so the
@@ -90,6 +91,10 @@ class FaultProxy:
         connections were reset."""
         return self._call(self._cut(hold))
 
+    def hold(self) -> None:
+        """Make connections accepted from now on wait until :meth:`release`; open ones go on."""
+        self._call(self._hold())
+
     def release(self) -> float:
         """Forward the connections held and the new ones; returns the time (monotonic) of it."""
         return self._call(self._release())
@@ -132,9 +137,12 @@ class FaultProxy:
         await self._cut(hold=False)
         self._open.set()
 
+    async def _hold(self) -> None:
+        self._open.clear()
+
     async def _cut(self, hold: bool) -> int:
         if hold:
-            self._open.clear()
+            await self._hold()
         links, self._links = list(self._links), set()
         for link in links:
             _reset(link.client)

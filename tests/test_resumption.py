@@ -75,13 +75,16 @@ def proxied(make_host) -> Iterator[Callable[[srv.ServerInfo], tuple[Host, Client
 
 
 class Collector(ClientHandler):
-    """Every event a client receives, as it arrives (no catch-up, no deduplication)."""
+    """Every event of ``node`` a client receives, as it arrives (no catch-up, no deduplication):
+    carol stays subscribed to the nodes of earlier tests, whose last items ejabberd sends her
+    again at each connection."""
 
-    def __init__(self) -> None:
+    def __init__(self, node: str) -> None:
+        self.node = node
         self.events: list[Event] = []
 
     def on_events(self, client: Client, events: list[Event]) -> None:
-        self.events.extend(events)
+        self.events.extend(e for e in events if e.node == self.node)
 
 
 def _publisher(make_host, info: srv.ServerInfo, name: str = "bob") -> Client:
@@ -91,7 +94,7 @@ def _publisher(make_host, info: srv.ServerInfo, name: str = "bob") -> Client:
 
 def _watcher(info: srv.ServerInfo, node: str) -> tuple[Client, Collector]:
     """carol, connected directly with a collecting handler, subscribed to ``node``."""
-    collector = Collector()
+    collector = Collector(node)
     client = Client(info.jid("carol"), info.accounts["carol"],
                     ConnectOptions(host=info.host, port=info.port, cafile=info.cafile), handler=collector)
     _loop.call(client.aconnect())
@@ -311,3 +314,59 @@ def test_the_runner_logs_a_resumed_stream(servers, runner, make_host, node):
         proc.wait_record("run", item="r2")
         assert [r["item"] for r in proc.records("run")] == ["r0", "r1", "r2"]
         assert proc.stop() == 0
+
+
+
+async def _cut_as_publishing(client: Client, info: srv.ServerInfo, node: str, item_id: str) -> asyncio.Future:
+    """Reset ``client``'s connection and start a publish whose first step, which hands the
+    request to slixmpp, runs before the client hears of the cut (two loop turns with TLS)."""
+    client.xmpp.transport.abort()                        # fault: the connection is reset
+    return asyncio.ensure_future(client.apublish(node, "<n xmlns='urn:test'/>", item_id=item_id,
+                                                 service=info.pubsub))
+
+
+def test_a_publish_sent_as_the_cut_is_noticed_is_sent_on_the_resumed_stream(servers, proxied, node):
+    """A request handed to slixmpp between the socket's loss and the client's hearing of it
+    reached slixmpp's writer once stream management had stopped keeping stanzas for resending,
+    and was lost: a hook's publish waited its full 30 s (CI, ejabberd).  It is sent on the
+    resumed stream, and lands once."""
+    info = servers(WINDOW)
+    _host, alice, _proxy = proxied(info)
+    alice.create_node(node, info.pubsub, config={"max_items": 10})
+    carol, seen = _watcher(info, node)
+    try:
+        answer = _loop.call(_cut_as_publishing(alice, info, node, "at-cut"))
+        assert _loop.call(asyncio.wait_for(asyncio.shield(answer), 15)) == "at-cut"
+        assert alice.resumption.resumed == 1
+        wait_until(lambda: seen.events, 10)
+        assert not wait_until_more(seen, 1)
+        assert [e.item_id for e in seen.events] == ["at-cut"]
+    finally:
+        carol.disconnect()
+
+
+def test_a_publish_held_at_a_cut_the_server_will_not_resume_fails_and_is_never_sent(servers, proxied, node):
+    """The same publish, when the server refuses to resume: it fails with the refusal, and is
+    not sent later, not even on a stream resumed after a later cut."""
+    info = servers(SHORT_WINDOW)
+    _host, alice, proxy = proxied(info)
+    alice.create_node(node, info.pubsub, config={"max_items": 10})
+    carol, seen = _watcher(info, node)
+    try:
+        proxy.hold()                                     # the way back waits ...
+        answer = _loop.call(_cut_as_publishing(alice, info, node, "at-cut"))
+        assert proxy.wait(lambda p: p.held >= 1)
+        time.sleep(SHORT_WINDOW + 2)                     # ... past the window (the fault's length)
+        proxy.release()
+        with pytest.raises(PubSubError, match=r"^publish on .*: the connection was lost before the server "
+                                              r"answered, and the server refused to resume the stream"):
+            _loop.call(asyncio.wait_for(asyncio.shield(answer), 15))
+        wait_until(lambda: alice.state == "connected" and alice.xmpp.plugin["xep_0198"].sm_id, 15)
+        assert proxy.cut() == 1                          # fault: a later cut, resumed
+        wait_until(lambda: alice.resumption.resumed == 1, 15)
+        alice.publish(node, "<n xmlns='urn:test'/>", item_id="after", service=info.pubsub)
+        wait_until(lambda: seen.events, 10)
+        assert not wait_until_more(seen, 1)
+        assert [e.item_id for e in seen.events] == ["after"]
+    finally:
+        carol.disconnect()

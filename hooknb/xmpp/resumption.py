@@ -6,7 +6,9 @@ resumption after binding, and on a reconnection asks the server to resume the st
 binding again.  A resumed stream keeps its session: presence, subscriptions and the stanzas the
 server queued while the client was away, which the server sends again, in order, right after
 ``<resumed/>``; slixmpp sends again the stanzas of ours the server had not acknowledged (a
-publish in flight at the cut is answered once, on the resumed stream).  A refused resumption
+publish in flight at the cut is answered once, on the resumed stream); the client's stream sends
+there too the stanzas handed to slixmpp as the cut happened, which were never written
+(:meth:`~hooknb.xmpp.stream.Stream._hold_unwritable`).  A refused resumption
 (the window passed, or the server keeps none) falls back to a new session, which the client
 catches up as after any reconnection.
 

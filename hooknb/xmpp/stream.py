@@ -1,7 +1,8 @@
 """slixmpp's client as hooknb uses it (:class:`Stream`): what the socket gives parsed a slice at
 a time and acknowledged at once (:func:`quick_ack`); PubSub notifications, and the answers to
 the requests sent with :meth:`Stream.ask`, taken as XML before slixmpp looks at them, each one
-counted for stream management (XEP-0198); the password kept as a
+counted for stream management (XEP-0198); the stanzas sent as a cut happens held until the
+stream is resumed (:meth:`Stream._hold_unwritable`); the password kept as a
 :class:`~hooknb.xmpp.secret.Secret` until SASL reads it; and slixmpp's XML escaping and SCRAM's
 salted password done in C (:func:`_fast_escape`, :func:`_fast_hi`, installed on import).
 """
@@ -18,7 +19,7 @@ from typing import Any, NamedTuple
 
 import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout
-from slixmpp.stanza import Iq
+from slixmpp.stanza import Iq, Message, Presence
 from slixmpp.util import bytes as _sasl_bytes
 from slixmpp.util.sasl.mechanisms import SCRAM
 
@@ -103,6 +104,12 @@ class Stream(slixmpp.ClientXMPP):
         self._asked: dict[str, _Asked] = {}
         self._ack_owed = False
         self._taken = 0  # stanzas taken in this read not counted yet (see _count_taken)
+        self._unwritten: list[Iq | Message | Presence] = []  # held at a cut (see _hold_unwritable)
+        # before any plugin's filter: stream management's must not see a stanza held here
+        self.add_filter("out", self._hold_unwritable)
+        self.add_event_handler("session_resumed", self._send_unwritten)
+        for ended in ("session_end", "session_start"):  # a session that is not the one resumed
+            self.add_event_handler(ended, lambda _event: self._unwritten.clear())
 
     @property
     def credentials(self) -> Credentials:
@@ -171,6 +178,26 @@ class Stream(slixmpp.ClientXMPP):
             self._ack_owed = True
             return
         super()._spawn_event(xml)
+
+    def _hold_unwritable(self, stanza: Any) -> Any:
+        # slixmpp's send queue goes on after a cut: a stanza handed to send() in the loop turns
+        # between the socket's loss and the client hearing of it (two turns with TLS) reaches
+        # the out filters once stream management has stopped keeping stanzas for resending, and
+        # its write fails.  A request among them was never answered: a hook publishing at a cut
+        # waited its full 30 s and failed (CI, ejabberd).  Held here instead, and sent once the
+        # stream is resumed, after what stream management sends again; a session that ends
+        # instead (resumption refused, or none), or a new one, drops them: the client fails
+        # their requests.
+        if self.transport is None and isinstance(stanza, (Iq, Message, Presence)):
+            self._unwritten.append(stanza)
+            return None
+        return stanza
+
+    def _send_unwritten(self, _stanza: Any) -> None:
+        # a sync handler, run after slixmpp's own (which lets stanzas through again)
+        held, self._unwritten = self._unwritten, []
+        for stanza in held:
+            self.send(stanza)
 
     def _count_taken(self) -> None:
         # The stanzas taken before slixmpp built them, counted as handled for stream management
