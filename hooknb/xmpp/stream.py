@@ -2,7 +2,8 @@
 a time and acknowledged at once (:func:`quick_ack`); PubSub notifications, and the answers to
 the requests sent with :meth:`Stream.ask`, taken as XML before slixmpp looks at them, each one
 counted for stream management (XEP-0198); the stanzas sent as a cut happens held until the
-stream is resumed (:meth:`Stream._hold_unwritable`); the password kept as a
+stream is resumed, and all sent on it in the order they were sent, or dropped with the session
+(:meth:`Stream._hold_unwritable`); the password kept as a
 :class:`~hooknb.xmpp.secret.Secret` until SASL reads it; and slixmpp's XML escaping and SCRAM's
 salted password done in C (:func:`_fast_escape`, :func:`_fast_hi`, installed on import).
 """
@@ -105,11 +106,16 @@ class Stream(slixmpp.ClientXMPP):
         self._ack_owed = False
         self._taken = 0  # stanzas taken in this read not counted yet (see _count_taken)
         self._unwritten: list[Iq | Message | Presence] = []  # held at a cut (see _hold_unwritable)
-        # before any plugin's filter: stream management's must not see a stanza held here
-        self.add_filter("out", self._hold_unwritable)
-        self.add_event_handler("session_resumed", self._send_unwritten)
-        for ended in ("session_end", "session_start"):  # a session that is not the one resumed
-            self.add_event_handler(ended, lambda _event: self._unwritten.clear())
+        # out_sync, before stream management's filter (its plugin is registered later): nothing
+        # is awaited between this check and the write (xep_0115's out filter awaits a task for
+        # each stanza, two loop turns or more, in which the socket can go)
+        self.add_filter("out_sync", self._hold_unwritable)
+        # before slixmpp's own handler, which lets the stanzas waiting for a session through
+        self.del_event_handler("session_resumed", self._set_session_start)
+        self.add_event_handler("session_resumed", self._order_waiting)
+        self.add_event_handler("session_resumed", self._set_session_start)
+        self.add_event_handler("session_end", self._drop_waiting)
+        self.add_event_handler("session_start", lambda _event: self._unwritten.clear())
 
     @property
     def credentials(self) -> Credentials:
@@ -180,24 +186,42 @@ class Stream(slixmpp.ClientXMPP):
         super()._spawn_event(xml)
 
     def _hold_unwritable(self, stanza: Any) -> Any:
-        # slixmpp's send queue goes on after a cut: a stanza handed to send() in the loop turns
-        # between the socket's loss and the client hearing of it (two turns with TLS) reaches
-        # the out filters once stream management has stopped keeping stanzas for resending, and
-        # its write fails.  A request among them was never answered: a hook publishing at a cut
-        # waited its full 30 s and failed (CI, ejabberd).  Held here instead, and sent once the
-        # stream is resumed, after what stream management sends again; a session that ends
-        # instead (resumption refused, or none), or a new one, drops them: the client fails
-        # their requests.
+        # slixmpp's send queue goes on after a cut: a stanza handed to send() before the client
+        # heard of it reaches this filter once stream management has stopped keeping stanzas for
+        # resending, and its write fails.  A request among them was never answered: a hook
+        # publishing at a cut waited its full 30 s and failed (CI, ejabberd).  Held here instead,
+        # and sent on the resumed stream (_order_waiting); a session that ends instead
+        # (resumption refused, or none), or a new one, drops them: the client fails their requests.
         if self.transport is None and isinstance(stanza, (Iq, Message, Presence)):
             self._unwritten.append(stanza)
             return None
         return stanza
 
-    def _send_unwritten(self, _stanza: Any) -> None:
-        # a sync handler, run after slixmpp's own (which lets stanzas through again)
-        held, self._unwritten = self._unwritten, []
-        for stanza in held:
-            self.send(stanza)
+    def _order_waiting(self, _stanza: Any) -> None:
+        # On <resumed/>, stream management puts what the server had not acknowledged behind the
+        # stanzas slixmpp kept while the stream was cut (sent after the cut): those go out first,
+        # and two publishes to one node land in the wrong order.  What is sent on the resumed
+        # stream is put back in the order it was sent: what the server had not acknowledged (the
+        # entries sent without filters), what was held at the cut, what was sent after it.
+        waiting = self._waiting()
+        resent = [entry for entry in waiting if not entry[1]]
+        later = [entry for entry in waiting if entry[1]]
+        waiting[:] = [*resent, *((stanza, True) for stanza in self._unwritten), *later]
+        self._unwritten = []
+
+    def _drop_waiting(self, _event: Any) -> None:
+        # The session ended (its resumption refused, or none): the client fails the requests
+        # sent on it (Client._lose).  slixmpp would send those it kept during the cut on the next
+        # session all the same: a publish reported failed would land.  Dropped, as the held ones.
+        self._unwritten = []
+        waiting = self._waiting()
+        waiting[:] = [entry for entry in waiting if not isinstance(entry[0], (Iq, Message, Presence))]
+
+    def _waiting(self) -> list[tuple[Any, bool]]:
+        """slixmpp's list of stanzas sent while no session is up, sent when one is: it has no
+        API for it, so its private name (a later slixmpp without it: an empty list, and what is
+        sent on a resumed stream keeps slixmpp's order; tests/unit/test_stream_cut.py fails)."""
+        return getattr(self, "_XMLStream__queued_stanzas", [])
 
     def _count_taken(self) -> None:
         # The stanzas taken before slixmpp built them, counted as handled for stream management
