@@ -316,7 +316,6 @@ def test_the_runner_logs_a_resumed_stream(servers, runner, make_host, node):
         assert proc.stop() == 0
 
 
-
 async def _cut_as_publishing(client: Client, info: srv.ServerInfo, node: str, item_id: str) -> asyncio.Future:
     """Reset ``client``'s connection and start a publish whose first step, which hands the
     request to slixmpp, runs before the client hears of the cut (two loop turns with TLS)."""

@@ -35,6 +35,9 @@ ACK_REQUEST_TAG = "{urn:xmpp:sm:3}r"  # stream management's (XEP-0198) request f
 SLICE = 16384
 TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only (see quick_ack)
 
+#: The stanzas stream management counts and resends (what a cut may hold, see Stream._hold_unwritable).
+STANZAS = (Iq, Message, Presence)
+
 _tostring = importlib.import_module("slixmpp.xmlstream.tostring")  # the module, not its function
 _slixmpp_escape = _tostring.escape
 
@@ -192,7 +195,7 @@ class Stream(slixmpp.ClientXMPP):
         # publishing at a cut waited its full 30 s and failed (CI, ejabberd).  Held here instead,
         # and sent on the resumed stream (_order_waiting); a session that ends instead
         # (resumption refused, or none), or a new one, drops them: the client fails their requests.
-        if self.transport is None and isinstance(stanza, (Iq, Message, Presence)):
+        if self.transport is None and isinstance(stanza, STANZAS):
             self._unwritten.append(stanza)
             return None
         return stanza
@@ -203,11 +206,15 @@ class Stream(slixmpp.ClientXMPP):
         # and two publishes to one node land in the wrong order.  What is sent on the resumed
         # stream is put back in the order it was sent: what the server had not acknowledged (the
         # entries sent without filters), what was held at the cut, what was sent after it.
+        held, self._unwritten = self._unwritten, []
         waiting = self._waiting()
+        if waiting is None:  # kept by slixmpp with the others (no session yet): nothing lost
+            for stanza in held:
+                self.send(stanza)
+            return
         resent = [entry for entry in waiting if not entry[1]]
         later = [entry for entry in waiting if entry[1]]
-        waiting[:] = [*resent, *((stanza, True) for stanza in self._unwritten), *later]
-        self._unwritten = []
+        waiting[:] = [*resent, *((stanza, True) for stanza in held), *later]
 
     def _drop_waiting(self, _event: Any) -> None:
         # The session ended (its resumption refused, or none): the client fails the requests
@@ -215,13 +222,15 @@ class Stream(slixmpp.ClientXMPP):
         # session all the same: a publish reported failed would land.  Dropped, as the held ones.
         self._unwritten = []
         waiting = self._waiting()
-        waiting[:] = [entry for entry in waiting if not isinstance(entry[0], (Iq, Message, Presence))]
+        if waiting is not None:
+            waiting[:] = [entry for entry in waiting if not isinstance(entry[0], STANZAS)]
 
-    def _waiting(self) -> list[tuple[Any, bool]]:
+    def _waiting(self) -> list[tuple[Any, bool]] | None:
         """slixmpp's list of stanzas sent while no session is up, sent when one is: it has no
-        API for it, so its private name (a later slixmpp without it: an empty list, and what is
-        sent on a resumed stream keeps slixmpp's order; tests/unit/test_stream_cut.py fails)."""
-        return getattr(self, "_XMLStream__queued_stanzas", [])
+        API for it, so its private name.  None in a slixmpp without it: what is held is then
+        sent in slixmpp's order, and what it kept for a session that ended goes on the next
+        (tests/unit/test_stream_cut.py fails)."""
+        return getattr(self, "_XMLStream__queued_stanzas", None)
 
     def _count_taken(self) -> None:
         # The stanzas taken before slixmpp built them, counted as handled for stream management
